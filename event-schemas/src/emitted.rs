@@ -1,0 +1,159 @@
+//! The lifecycle events Cutover emits (EventBridge `source: cutover`). A public contract:
+//! field names and formats change only with a new schema version (see `schemas/`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::time::Timestamp;
+
+/// The EventBridge `source` of every event Cutover emits.
+pub const SOURCE: &str = "cutover";
+
+/// The lifecycle steps, in the only order they are emitted for one deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum DetailType {
+    #[serde(rename = "Deployment Started")]
+    Started,
+    #[serde(rename = "Deployment Traffic Shifted")]
+    TrafficShifted,
+    #[serde(rename = "Deployment Cut Over")]
+    CutOver,
+    #[serde(rename = "Deployment Completed")]
+    Completed,
+    #[serde(rename = "Deployment Failed")]
+    Failed,
+    #[serde(rename = "Deployment Rolled Back")]
+    RolledBack,
+}
+
+impl DetailType {
+    /// Every detail type, in lifecycle order.
+    pub const ALL: [Self; 6] =
+        [Self::Started, Self::TrafficShifted, Self::CutOver, Self::Completed, Self::Failed, Self::RolledBack];
+
+    /// The EventBridge `detail-type` string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "Deployment Started",
+            Self::TrafficShifted => "Deployment Traffic Shifted",
+            Self::CutOver => "Deployment Cut Over",
+            Self::Completed => "Deployment Completed",
+            Self::Failed => "Deployment Failed",
+            Self::RolledBack => "Deployment Rolled Back",
+        }
+    }
+}
+
+impl fmt::Display for DetailType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a deployment moves traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    EcsRolling,
+    /// CodeDeploy blue/green; canary, linear and all-at-once look alike in events.
+    CodedeployBlueGreen,
+    EcsBlueGreen,
+    EcsCanary,
+    EcsLinear,
+    Unknown,
+}
+
+impl Strategy {
+    /// The wire name (`ecs-rolling`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EcsRolling => "ecs-rolling",
+            Self::CodedeployBlueGreen => "codedeploy-blue-green",
+            Self::EcsBlueGreen => "ecs-blue-green",
+            Self::EcsCanary => "ecs-canary",
+            Self::EcsLinear => "ecs-linear",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// A share of production traffic, 0 to 100. Whole numbers serialise without a fraction.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Deserialize)]
+#[serde(transparent)]
+pub struct Percent(pub f64);
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
+            s.serialize_i64(self.0 as i64)
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
+}
+
+/// CodePipeline context of a deployment, where known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineContext {
+    /// Pipeline name.
+    pub name: String,
+    pub execution_id: String,
+    /// The stage and action that ran the deployment.
+    pub stage: Option<String>,
+    pub action: Option<String>,
+    /// `execution-trigger.trigger-type` (`StartPipelineExecution`, `Webhook`, …).
+    pub trigger_type: Option<String>,
+    /// `execution-trigger.trigger-detail` (who or what started it).
+    pub trigger_detail: Option<String>,
+    /// The source revision (commit id), where the trigger names it.
+    pub revision: Option<String>,
+    /// Branch or tag, where the trigger names it. Addition to DESIGN.md's list.
+    pub branch_or_tag: Option<String>,
+    /// When the execution's manual approval succeeded. Addition to DESIGN.md's list.
+    pub approved_at: Option<Timestamp>,
+}
+
+/// `detail` of every emitted lifecycle event.
+///
+/// Identity fields are always present and `null` until known. `traffic_percent` is present
+/// on `Deployment Traffic Shifted` only, `reason` on `Deployment Failed` only, and
+/// `rolled_back_by` on `Deployment Rolled Back` only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleDetail {
+    /// `ecs-svc/<n>`, `d-XXXXXXXXX`, or an ECS service-deployment ARN.
+    pub deployment_id: String,
+    /// Cluster name.
+    pub cluster: Option<String>,
+    /// Service name.
+    pub service: Option<String>,
+    /// From the matching `[[routes]]` entry of the config.
+    pub environment: Option<String>,
+    pub strategy: Strategy,
+    /// The new task definition ARN, as AWS wrote it.
+    pub task_definition: Option<String>,
+    /// The task definition it replaces.
+    pub previous_task_definition: Option<String>,
+    /// The tag of the first container image that has one.
+    pub version: Option<String>,
+    /// When it happened in AWS.
+    pub at: Timestamp,
+    /// When Cutover decided it (in `replay`, the latest event time read so far).
+    pub observed_at: Timestamp,
+    /// Share of production traffic on the new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_percent: Option<Percent>,
+    /// CodeDeploy application and deployment group; `null` for ECS-controlled deployments.
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    /// For a rollback deployment, the deployment it undoes.
+    pub rollback_of: Option<String>,
+    /// CodePipeline context, `null` when none is known.
+    pub pipeline: Option<PipelineContext>,
+    /// Why the deployment failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deployment whose cut-over rolled this one back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<String>,
+}

@@ -1,0 +1,315 @@
+//! One SQS message body → one [`Inbound`] message, or a [`Malformed`] reason.
+//!
+//! Three envelopes reach the queue:
+//! - an EventBridge event (`detail-type`, `source`, `time`, `detail`; `account` may be missing,
+//!   the emulator omits it), also in the CodeStar-Notifications "processed" form (`detailType`);
+//! - an SNS notification whose `Message` is a CodeDeploy trigger, an EventBridge event or a
+//!   manual-approval message;
+//! - a bare CodeDeploy trigger (SNS raw message delivery).
+//!
+//! The top level is read once with `detail` kept as raw JSON, and `detail` is then read into
+//! the type its `detail-type` names, so a message costs about one pass over its bytes.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::codedeploy::{self, Trigger};
+use crate::codepipeline::{ApprovalNotification, ExecutionStateChange};
+use crate::ecs::{DeploymentStateChange, HookStateChange, ServiceAction, TaskStateChange};
+use crate::time::Timestamp;
+
+/// A message from the queue, parsed and typed.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    /// The key that identifies redeliveries of this message (see [`parse_body`]).
+    pub dedupe_key: String,
+    /// Present when the message came wrapped in an SNS notification.
+    pub sns: Option<SnsDelivery>,
+    pub event: Event,
+}
+
+/// What the SNS envelope said about a delivery.
+#[derive(Clone, Debug)]
+pub struct SnsDelivery {
+    pub message_id: String,
+    pub topic_arn: Option<String>,
+    pub subject: Option<String>,
+    pub timestamp: Option<Timestamp>,
+}
+
+/// The EventBridge envelope's fields.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    /// Absent only in the "processed" notification form.
+    pub id: Option<String>,
+    pub source: String,
+    pub detail_type: String,
+    /// The emulator omits it.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Timestamp,
+    pub resources: Vec<String>,
+}
+
+/// The event a message carries.
+#[derive(Clone, Debug)]
+pub enum Event {
+    EcsTask { envelope: Envelope, detail: TaskStateChange },
+    EcsDeployment { envelope: Envelope, detail: DeploymentStateChange },
+    EcsHook { envelope: Envelope, detail: HookStateChange },
+    EcsServiceAction { envelope: Envelope, detail: ServiceAction },
+    CodeDeployDeployment { envelope: Envelope, detail: codedeploy::StateChange },
+    CodeDeployInstance { envelope: Envelope, detail: codedeploy::StateChange },
+    /// A deployment-group trigger; `sns_timestamp` is the SNS `Timestamp`, the last fallback time.
+    CodeDeployTrigger { trigger: Trigger, sns_timestamp: Option<Timestamp> },
+    Pipeline { envelope: Envelope, detail: ExecutionStateChange },
+    ApprovalNotification(ApprovalNotification),
+    /// A well-formed EventBridge event of a type Cutover does not read.
+    Other { envelope: Envelope },
+    /// An SNS message that is not a notification (`SubscriptionConfirmation`, …).
+    SnsControl { sns_type: String },
+}
+
+/// Why a message body was rejected. Its `Display` is the reason `replay` prints.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+impl Malformed {
+    fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
+/// Messages larger than SQS's own limit (1 MiB) cannot come from AWS.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+    #[serde(rename = "detailType")]
+    detail_type_processed: Option<String>,
+    source: Option<String>,
+    id: Option<String>,
+    account: Option<String>,
+    time: Option<String>,
+    region: Option<String>,
+    resources: Option<Vec<String>>,
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
+    #[serde(rename = "Type")]
+    sns_type: Option<String>,
+    #[serde(rename = "MessageId")]
+    message_id: Option<String>,
+    #[serde(rename = "TopicArn")]
+    topic_arn: Option<String>,
+    #[serde(rename = "Subject")]
+    subject: Option<String>,
+    #[serde(rename = "Message")]
+    message: Option<String>,
+    #[serde(rename = "Timestamp")]
+    timestamp: Option<String>,
+    #[serde(rename = "deploymentId")]
+    deployment_id: Option<IgnoredAny>,
+    approval: Option<IgnoredAny>,
+}
+
+/// Parses one SQS message body.
+///
+/// Deduplication keys: an EventBridge event's `id` (the inner event's when SNS wraps one),
+/// an SNS notification's `MessageId` otherwise, and a SHA-256 of the content for raw
+/// CodeDeploy triggers and "processed" notifications, which carry no id.
+pub fn parse_body(body: &str) -> Result<Inbound, Malformed> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Malformed::new(format!("message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit", body.len())));
+    }
+    let probe = probe(body)?;
+    if probe.message_id.is_some() && (probe.message.is_some() || probe.sns_type.is_some()) {
+        return parse_sns(probe);
+    }
+    parse_unwrapped(body, probe, None).map(|(event, key)| Inbound { dedupe_key: key, sns: None, event })
+}
+
+fn probe(body: &str) -> Result<Probe<'_>, Malformed> {
+    let trimmed = body.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(match serde_json::from_str::<IgnoredAny>(body) {
+            Ok(_) => Malformed::new("not a JSON object"),
+            Err(e) => Malformed::new(format!("not JSON: {e}")),
+        });
+    }
+    serde_json::from_str::<Probe<'_>>(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            Malformed::new(format!("not JSON: {e}"))
+        } else {
+            Malformed::new(format!("bad envelope: {e}"))
+        }
+    })
+}
+
+fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
+    let message_id = probe.message_id.unwrap_or_default();
+    let timestamp = match probe.timestamp.as_deref() {
+        Some(t) => Some(Timestamp::parse(t).map_err(|e| Malformed::new(format!("SNS Timestamp: {e}")))?),
+        None => None,
+    };
+    let sns = SnsDelivery { message_id: message_id.clone(), topic_arn: probe.topic_arn, subject: probe.subject, timestamp };
+    let sns_type = probe.sns_type.unwrap_or_else(|| "Notification".to_owned());
+    if sns_type != "Notification" {
+        return Ok(Inbound { dedupe_key: format!("sns:{message_id}"), sns: Some(sns), event: Event::SnsControl { sns_type } });
+    }
+    let Some(message) = probe.message else {
+        return Err(Malformed::new("SNS notification without a Message"));
+    };
+    let inner = probe_inner(&message)?;
+    if inner.message_id.is_some() && inner.message.is_some() {
+        return Err(Malformed::new("SNS Message is itself an SNS envelope"));
+    }
+    let (event, inner_key) = parse_unwrapped(&message, inner, timestamp)?;
+    // An EventBridge event keeps its own id across paths; anything else is keyed by SNS.
+    let dedupe_key = match &event {
+        Event::CodeDeployTrigger { .. } | Event::ApprovalNotification(_) | Event::SnsControl { .. } => {
+            format!("sns:{message_id}")
+        }
+        _ if inner_key.starts_with("eb:") => inner_key,
+        _ => format!("sns:{message_id}"),
+    };
+    Ok(Inbound { dedupe_key, sns: Some(sns), event })
+}
+
+fn probe_inner(message: &str) -> Result<Probe<'_>, Malformed> {
+    probe(message).map_err(|e| Malformed::new(format!("SNS Message: {}", e.0)))
+}
+
+/// An EventBridge event, a processed notification, a trigger or an approval message.
+fn parse_unwrapped(
+    body: &str,
+    probe: Probe<'_>,
+    sns_timestamp: Option<Timestamp>,
+) -> Result<(Event, String), Malformed> {
+    let content_key = || format!("sha256:{}", hex_sha256(body.trim()));
+    let detail_type = probe.detail_type.or(probe.detail_type_processed);
+    if let (Some(detail_type), Some(source)) = (detail_type, probe.source.clone()) {
+        let Some(detail) = probe.detail else {
+            return Err(Malformed::new(format!("EventBridge event {detail_type:?} without a detail")));
+        };
+        if !detail.get().trim_start().starts_with('{') {
+            return Err(Malformed::new(format!("EventBridge event {detail_type:?}: detail is not an object")));
+        }
+        let Some(time) = probe.time.as_deref() else {
+            return Err(Malformed::new(format!("EventBridge event {detail_type:?} without a time")));
+        };
+        let time = Timestamp::parse(time).map_err(|e| Malformed::new(format!("EventBridge time: {e}")))?;
+        let key = match &probe.id {
+            Some(id) => format!("eb:{id}"),
+            None => content_key(),
+        };
+        let envelope = Envelope {
+            id: probe.id,
+            source,
+            detail_type,
+            account: probe.account,
+            region: probe.region,
+            time,
+            resources: probe.resources.unwrap_or_default(),
+        };
+        return Ok((typed_event(envelope, detail)?, key));
+    }
+    if probe.deployment_id.is_some() {
+        let trigger: Trigger =
+            serde_json::from_str(body).map_err(|e| Malformed::new(format!("CodeDeploy trigger: {e}")))?;
+        return Ok((Event::CodeDeployTrigger { trigger, sns_timestamp }, content_key()));
+    }
+    if probe.approval.is_some() {
+        let approval: ApprovalNotification =
+            serde_json::from_str(body).map_err(|e| Malformed::new(format!("approval notification: {e}")))?;
+        return Ok((Event::ApprovalNotification(approval), content_key()));
+    }
+    Err(Malformed::new(
+        "not a known envelope (expected an EventBridge event, an SNS notification or a CodeDeploy trigger)",
+    ))
+}
+
+fn typed_event(envelope: Envelope, detail: &RawValue) -> Result<Event, Malformed> {
+    fn read<'a, T: Deserialize<'a>>(envelope: &Envelope, detail: &'a RawValue) -> Result<T, Malformed> {
+        serde_json::from_str(detail.get())
+            .map_err(|e| Malformed::new(format!("{} detail: {e}", envelope.detail_type)))
+    }
+    let event = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+        ("aws.ecs", "ECS Task State Change") => Event::EcsTask { detail: read(&envelope, detail)?, envelope },
+        ("aws.ecs", "ECS Deployment State Change") => {
+            Event::EcsDeployment { detail: read(&envelope, detail)?, envelope }
+        }
+        ("aws.ecs", "ECS Hook State Change") => Event::EcsHook { detail: read(&envelope, detail)?, envelope },
+        ("aws.ecs", "ECS Service Action") => Event::EcsServiceAction { detail: read(&envelope, detail)?, envelope },
+        ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
+            Event::CodeDeployDeployment { detail: read(&envelope, detail)?, envelope }
+        }
+        ("aws.codedeploy", "CodeDeploy Instance State-change Notification") => {
+            Event::CodeDeployInstance { detail: read(&envelope, detail)?, envelope }
+        }
+        (
+            "aws.codepipeline",
+            "CodePipeline Pipeline Execution State Change"
+            | "CodePipeline Stage Execution State Change"
+            | "CodePipeline Action Execution State Change",
+        ) => Event::Pipeline { detail: read(&envelope, detail)?, envelope },
+        _ => Event::Other { envelope },
+    };
+    Ok(event)
+}
+
+fn hex_sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(body: &str) -> String {
+        parse_body(body).unwrap_err().0
+    }
+
+    #[test]
+    fn malformed_inputs_say_why() {
+        assert!(reason("not json").starts_with("not JSON"));
+        assert_eq!(reason("[1,2]"), "not a JSON object");
+        assert_eq!(reason("\"text\""), "not a JSON object");
+        assert!(reason(r#"{"hello":"world"}"#).starts_with("not a known envelope"));
+        assert!(reason(r#"{"Type":"Notification","MessageId":"m","Message":"plain text"}"#).starts_with("SNS Message: not JSON"));
+        assert!(reason(r#"{"detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":[]}"#).contains("detail is not an object"));
+        assert!(reason(r#"{"detail-type":"X","source":"s","time":"yesterday","detail":{}}"#).contains("EventBridge time"));
+        let wrong_type = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z",
+            "detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
+        assert!(reason(wrong_type).starts_with("ECS Task State Change detail: invalid type"), "{}", reason(wrong_type));
+    }
+
+    #[test]
+    fn sns_wrapped_eventbridge_keeps_the_inner_id() {
+        let inner = r#"{"id":"abc","detail-type":"Something Else","source":"x","time":"2020-01-01T00:00:00Z","detail":{}}"#;
+        let body = serde_json::json!({"Type":"Notification","MessageId":"m-1","Message":inner}).to_string();
+        let m = parse_body(&body).unwrap();
+        assert_eq!(m.dedupe_key, "eb:abc");
+        assert!(matches!(m.event, Event::Other { .. }));
+        assert_eq!(m.sns.unwrap().message_id, "m-1");
+    }
+
+    #[test]
+    fn raw_trigger_is_keyed_by_content() {
+        let body = r#"{"deploymentId":"d-1","status":"CREATED","createTime":"Thu Oct 13 15:50:45 UTC 2022"}"#;
+        let a = parse_body(body).unwrap();
+        let b = parse_body(&format!("{body}\n")).unwrap();
+        assert!(a.dedupe_key.starts_with("sha256:"));
+        assert_eq!(a.dedupe_key, b.dedupe_key);
+    }
+}

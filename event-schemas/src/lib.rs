@@ -1,0 +1,26 @@
+//! # cutover-events
+//!
+//! Serde types for every AWS event Cutover consumes and every event it emits.
+//!
+//! # Layout
+//! - [`inbound`]: one SQS message body → [`inbound::Inbound`] (EventBridge, SNS, raw
+//!   CodeDeploy trigger), or a [`inbound::Malformed`] reason.
+//! - [`ecs`], [`codedeploy`], [`codepipeline`]: the event details, modelled on the
+//!   published samples (see `shared/event-samples/SOURCES.md`).
+//! - [`sns`]: the SNS envelope in its SQS and Lambda casings.
+//! - [`emitted`]: the lifecycle events Cutover emits, a public contract.
+//! - [`time`]: AWS time in its four wire forms, written back as RFC 3339 with milliseconds.
+//! - [`wire`]: the wire quirks: states with an `Unknown` fallback, numbers as strings,
+//!   JSON-encoded objects inside strings.
+
+pub mod codedeploy;
+pub mod codepipeline;
+pub mod ecs;
+pub mod emitted;
+pub mod inbound;
+pub mod sns;
+pub mod time;
+pub mod wire;
+
+pub use inbound::{Event, Inbound, Malformed, parse_body};
+pub use time::Timestamp;
