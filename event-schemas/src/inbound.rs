@@ -56,20 +56,48 @@ pub struct Envelope {
 /// The event a message carries.
 #[derive(Clone, Debug)]
 pub enum Event {
-    EcsTask { envelope: Envelope, detail: TaskStateChange },
-    EcsDeployment { envelope: Envelope, detail: DeploymentStateChange },
-    EcsHook { envelope: Envelope, detail: HookStateChange },
-    EcsServiceAction { envelope: Envelope, detail: ServiceAction },
-    CodeDeployDeployment { envelope: Envelope, detail: codedeploy::StateChange },
-    CodeDeployInstance { envelope: Envelope, detail: codedeploy::StateChange },
+    EcsTask {
+        envelope: Envelope,
+        detail: TaskStateChange,
+    },
+    EcsDeployment {
+        envelope: Envelope,
+        detail: DeploymentStateChange,
+    },
+    EcsHook {
+        envelope: Envelope,
+        detail: HookStateChange,
+    },
+    EcsServiceAction {
+        envelope: Envelope,
+        detail: ServiceAction,
+    },
+    CodeDeployDeployment {
+        envelope: Envelope,
+        detail: codedeploy::StateChange,
+    },
+    CodeDeployInstance {
+        envelope: Envelope,
+        detail: codedeploy::StateChange,
+    },
     /// A deployment-group trigger; `sns_timestamp` is the SNS `Timestamp`, the last fallback time.
-    CodeDeployTrigger { trigger: Trigger, sns_timestamp: Option<Timestamp> },
-    Pipeline { envelope: Envelope, detail: ExecutionStateChange },
+    CodeDeployTrigger {
+        trigger: Trigger,
+        sns_timestamp: Option<Timestamp>,
+    },
+    Pipeline {
+        envelope: Envelope,
+        detail: ExecutionStateChange,
+    },
     ApprovalNotification(ApprovalNotification),
     /// A well-formed EventBridge event of a type Cutover does not read.
-    Other { envelope: Envelope },
+    Other {
+        envelope: Envelope,
+    },
     /// An SNS message that is not a notification (`SubscriptionConfirmation`, …).
-    SnsControl { sns_type: String },
+    SnsControl {
+        sns_type: String,
+    },
 }
 
 /// Why a message body was rejected. Its `Display` is the reason `replay` prints.
@@ -156,10 +184,15 @@ fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
         Some(t) => Some(Timestamp::parse(t).map_err(|e| Malformed::new(format!("SNS Timestamp: {e}")))?),
         None => None,
     };
-    let sns = SnsDelivery { message_id: message_id.clone(), topic_arn: probe.topic_arn, subject: probe.subject, timestamp };
+    let sns =
+        SnsDelivery { message_id: message_id.clone(), topic_arn: probe.topic_arn, subject: probe.subject, timestamp };
     let sns_type = probe.sns_type.unwrap_or_else(|| "Notification".to_owned());
     if sns_type != "Notification" {
-        return Ok(Inbound { dedupe_key: format!("sns:{message_id}"), sns: Some(sns), event: Event::SnsControl { sns_type } });
+        return Ok(Inbound {
+            dedupe_key: format!("sns:{message_id}"),
+            sns: Some(sns),
+            event: Event::SnsControl { sns_type },
+        });
     }
     let Some(message) = probe.message else {
         return Err(Malformed::new("SNS notification without a Message"));
@@ -235,8 +268,7 @@ fn parse_unwrapped(
 
 fn typed_event(envelope: Envelope, detail: &RawValue) -> Result<Event, Malformed> {
     fn read<'a, T: Deserialize<'a>>(envelope: &Envelope, detail: &'a RawValue) -> Result<T, Malformed> {
-        serde_json::from_str(detail.get())
-            .map_err(|e| Malformed::new(format!("{} detail: {e}", envelope.detail_type)))
+        serde_json::from_str(detail.get()).map_err(|e| Malformed::new(format!("{} detail: {e}", envelope.detail_type)))
     }
     let event = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
         ("aws.ecs", "ECS Task State Change") => Event::EcsTask { detail: read(&envelope, detail)?, envelope },
@@ -286,9 +318,17 @@ mod tests {
         assert_eq!(reason("[1,2]"), "not a JSON object");
         assert_eq!(reason("\"text\""), "not a JSON object");
         assert!(reason(r#"{"hello":"world"}"#).starts_with("not a known envelope"));
-        assert!(reason(r#"{"Type":"Notification","MessageId":"m","Message":"plain text"}"#).starts_with("SNS Message: not JSON"));
-        assert!(reason(r#"{"detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":[]}"#).contains("detail is not an object"));
-        assert!(reason(r#"{"detail-type":"X","source":"s","time":"yesterday","detail":{}}"#).contains("EventBridge time"));
+        assert!(
+            reason(r#"{"Type":"Notification","MessageId":"m","Message":"plain text"}"#)
+                .starts_with("SNS Message: not JSON")
+        );
+        assert!(
+            reason(r#"{"detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":[]}"#)
+                .contains("detail is not an object")
+        );
+        assert!(
+            reason(r#"{"detail-type":"X","source":"s","time":"yesterday","detail":{}}"#).contains("EventBridge time")
+        );
         let wrong_type = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z",
             "detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
         assert!(reason(wrong_type).starts_with("ECS Task State Change detail: invalid type"), "{}", reason(wrong_type));
@@ -296,7 +336,8 @@ mod tests {
 
     #[test]
     fn sns_wrapped_eventbridge_keeps_the_inner_id() {
-        let inner = r#"{"id":"abc","detail-type":"Something Else","source":"x","time":"2020-01-01T00:00:00Z","detail":{}}"#;
+        let inner =
+            r#"{"id":"abc","detail-type":"Something Else","source":"x","time":"2020-01-01T00:00:00Z","detail":{}}"#;
         let body = serde_json::json!({"Type":"Notification","MessageId":"m-1","Message":inner}).to_string();
         let m = parse_body(&body).unwrap();
         assert_eq!(m.dedupe_key, "eb:abc");

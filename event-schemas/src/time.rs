@@ -44,11 +44,7 @@ impl Timestamp {
     pub fn from_civil(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32, ms: u32) -> Self {
         let days = days_from_civil(year, month, day);
         Self(
-            days * MS_PER_DAY
-                + i64::from(h) * 3_600_000
-                + i64::from(m) * 60_000
-                + i64::from(s) * 1_000
-                + i64::from(ms),
+            days * MS_PER_DAY + i64::from(h) * 3_600_000 + i64::from(m) * 60_000 + i64::from(s) * 1_000 + i64::from(ms),
         )
     }
 
@@ -302,7 +298,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_the_value_named() {
-        for bad in ["", "yesterday", "2022-13-01T00:00:00Z", "2022-01-01T00:00:00", "Thu Oct 13 15:50:45 PST 2022", "12.x"] {
+        for bad in
+            ["", "yesterday", "2022-13-01T00:00:00Z", "2022-01-01T00:00:00", "Thu Oct 13 15:50:45 PST 2022", "12.x"]
+        {
             let e = Timestamp::parse(bad).unwrap_err();
             assert!(e.to_string().contains("invalid time"), "{bad}: {e}");
         }

@@ -21,6 +21,7 @@ macro_rules! wire_enum {
 
         impl $name {
             /// Reads a wire value; anything unknown becomes `Unknown`.
+            #[allow(unreachable_pub, reason = "public in the enums this macro declares")]
             pub fn from_wire(value: &str) -> Self {
                 let folded = $crate::wire::fold(value);
                 $(if folded == $crate::wire::fold($wire) { return Self::$variant; })+
@@ -28,6 +29,7 @@ macro_rules! wire_enum {
             }
 
             /// The canonical wire spelling.
+            #[allow(unreachable_pub, reason = "public in the enums this macro declares")]
             pub fn as_str(&self) -> &str {
                 match self {
                     $(Self::$variant => $wire,)+
@@ -60,11 +62,7 @@ pub(crate) use wire_enum;
 
 /// Upper-cases ASCII and drops `_`, `-` and spaces, for state comparison.
 pub(crate) fn fold(value: &str) -> String {
-    value
-        .bytes()
-        .filter(|b| !matches!(b, b'_' | b'-' | b' '))
-        .map(|b| char::from(b.to_ascii_uppercase()))
-        .collect()
+    value.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')).map(|b| char::from(b.to_ascii_uppercase())).collect()
 }
 
 /// A scalar that AWS sends as a string or as a number (`"cpu": "1024"`, `"cpu": "null"`,
@@ -113,10 +111,7 @@ impl<'de> Deserialize<'de> for LooseNumber {
                 f.write_str("a number or a numeric string")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LooseNumber, E> {
-                v.trim()
-                    .parse::<f64>()
-                    .map(LooseNumber)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+                v.trim().parse::<f64>().map(LooseNumber).map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<LooseNumber, E> {
                 Ok(LooseNumber(v as f64))
@@ -155,9 +150,9 @@ impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for Embedded<T> {
         match Either::<T>::deserialize(deserializer)? {
             Either::Object(v) => Ok(Embedded(v)),
             Either::Text(s) if s.trim().is_empty() => Ok(Embedded(T::default())),
-            Either::Text(s) => serde_json::from_str(&s)
-                .map(Embedded)
-                .map_err(|e| de::Error::custom(format!("embedded JSON: {e}"))),
+            Either::Text(s) => {
+                serde_json::from_str(&s).map(Embedded).map_err(|e| de::Error::custom(format!("embedded JSON: {e}")))
+            }
         }
     }
 }
@@ -167,7 +162,7 @@ mod tests {
     use super::*;
 
     wire_enum! {
-        enum Demo { InProgress = "IN_PROGRESS", Done = "DONE" }
+        pub(crate) enum Demo { InProgress = "IN_PROGRESS", Done = "DONE" }
     }
 
     #[test]

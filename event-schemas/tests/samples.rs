@@ -13,7 +13,10 @@ use cutover_events::{Event, parse_body};
 /// Samples that are not inputs of this crate's types, with the reason.
 const OUT_OF_SCOPE: &[(&str, &str)] = &[
     ("ecs-api.", "ECS API responses: the reconciler reads them through aws-sdk-ecs's own types"),
-    ("eventbridge-putevents.", "PutEvents requests and responses: the EventBridge executor uses aws-sdk-eventbridge's types"),
+    (
+        "eventbridge-putevents.",
+        "PutEvents requests and responses: the EventBridge executor uses aws-sdk-eventbridge's types",
+    ),
 ];
 
 fn samples_dir() -> Option<PathBuf> {
@@ -46,7 +49,8 @@ fn check(name: &str, text: &str) -> Result<&'static str, String> {
         // Message is a trigger; re-wrapped as the SQS body AWS would deliver, it parses.
         let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut n = 0;
-        for records in doc.as_object().ok_or("not an object")?.values().flat_map(|v| v.as_array().into_iter().flatten()) {
+        for records in doc.as_object().ok_or("not an object")?.values().flat_map(|v| v.as_array().into_iter().flatten())
+        {
             for record in records["Records"].as_array().ok_or("no Records")? {
                 let sns: SnsEnvelope = serde_json::from_value(record["Sns"].clone()).map_err(|e| e.to_string())?;
                 let body = serde_json::to_string(&record["Sns"]).map_err(|e| e.to_string())?;

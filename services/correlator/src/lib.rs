@@ -1,1 +1,30 @@
-pub fn x(){}
+//! # cutover-correlator
+//!
+//! The pure deployment state machine, Cutover's equivalent of `quinn-proto`: no tokio, no
+//! AWS SDK, no clock, no IO. Parsed messages (and the reconciler's observations) go in with
+//! `now`; lifecycle decisions come out as plain [`Action`]s, deterministically: the same
+//! inputs in the same order give the same actions, byte for byte.
+//!
+//! ```text
+//! Input ──► facts::normalise ──► evidence per deployment ──► settle ──► Vec<Action>
+//! ```
+//!
+//! # Layout
+//! - [`correlator`]: [`Correlator::handle`] / [`Correlator::handle_timeout`] /
+//!   [`Correlator::next_timeout`], the decisions, the ECS task census, retention.
+//! - [`facts`]: typed events → normalised facts with their AWS time, or "irrelevant".
+//! - [`deployment`]: one deployment's identity, evidence and decided steps.
+//! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).
+//! - [`routing`]: routes, invalidation rules and their globs (config data).
+//! - `message`: the Slack message of a deployment (Block Kit + text).
+
+pub mod action;
+pub mod correlator;
+pub mod deployment;
+pub mod facts;
+mod message;
+pub mod routing;
+
+pub use action::Action;
+pub use correlator::{Correlator, Input, Observation, State, Stats};
+pub use routing::Routing;

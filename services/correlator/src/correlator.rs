@@ -1,0 +1,943 @@
+//! The state machine: facts in, lifecycle decisions and their actions out.
+//!
+//! Each fact updates the evidence of the deployments it concerns, then [`Correlator::settle`]
+//! takes every decision that evidence now proves, in lifecycle order. The first proof wins
+//! and a decision is never taken back; `at` is the AWS time of the proof (the latest of the
+//! times when several events prove it together).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use cutover_events::codepipeline::ExecutionState;
+use cutover_events::ecs::TaskStatus;
+use cutover_events::emitted::{DetailType, PipelineContext, SOURCE, Strategy};
+use cutover_events::{Inbound, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
+use crate::deployment::{Deployment, Step};
+use crate::facts::{
+    CodeDeployChange, CodeDeployFact, EcsDeploymentChange, Fact, Normalised, PipelineFact, ServiceRef, TaskFact,
+    normalise,
+};
+use crate::message;
+use crate::routing::Routing;
+
+/// Default retention in event time: 7 days.
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+const SWEEP_EVERY_MS: i64 = 3600 * 1000;
+
+/// One input to the correlator.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message from the queue, parsed.
+    Message(Box<Inbound>),
+    /// An answer from the reconciler (AWS APIs).
+    Observed(Observation),
+}
+
+/// What the reconciler learned from the AWS APIs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// The share of production traffic on the new version (CodeDeploy `trafficWeight`,
+    /// ECS-native weights), at AWS time `at`.
+    TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
+}
+
+/// Counters over everything handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Relevant messages handled.
+    pub accepted: u64,
+    /// Redeliveries (same dedupe key, or an ECS task version already seen).
+    pub duplicates: u64,
+    /// Well-formed messages Cutover does not use.
+    pub ignored: u64,
+    /// Deployments followed.
+    pub deployments: u64,
+}
+
+/// The pure deployment state machine. No IO and no clock: `now` is passed in.
+#[derive(Debug)]
+pub struct Correlator {
+    routing: Routing,
+    retention_ms: i64,
+    state: State,
+}
+
+/// Everything the correlator remembers; serde, so the service can persist it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    deployments: BTreeMap<String, Deployment>,
+    /// Other ids of one rollout (`ecs-svc/…` ↔ service-deployment ARN) → its key.
+    aliases: BTreeMap<String, String>,
+    tasks: HashMap<String, TaskRecord>,
+    services: BTreeMap<String, ServiceRecord>,
+    pipelines: BTreeMap<String, PipelineRecord>,
+    pipeline_by_deployment: BTreeMap<String, String>,
+    dedupe: Dedupe,
+    /// The latest AWS time seen.
+    clock: Timestamp,
+    next_sweep: Timestamp,
+    stats: Stats,
+}
+
+/// What the census knows of one service task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TaskRecord {
+    service_key: String,
+    deployment: Option<String>,
+    task_definition: Option<String>,
+    version: u64,
+    last_status: TaskStatus,
+    /// AWS time of its first RUNNING event.
+    running_at: Option<Timestamp>,
+    /// It served traffic at some point (RUNNING or DEACTIVATING seen).
+    seen_running: bool,
+    /// AWS time it was told to stop (`desiredStatus` STOPPED).
+    stop_requested_at: Option<Timestamp>,
+    failure_reported: bool,
+    last_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ServiceRecord {
+    tasks: BTreeSet<String>,
+    /// Deployments of the service, in the order Cutover first saw them.
+    deployments: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct PipelineRecord {
+    context: PipelineContext,
+    deployment: Option<String>,
+    last_at: Timestamp,
+}
+
+/// Dedupe keys with their expiry, oldest first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Dedupe {
+    keys: HashSet<String>,
+    order: VecDeque<(Timestamp, String)>,
+}
+
+impl Dedupe {
+    /// False if the key was already seen.
+    fn insert(&mut self, key: &str, expires: Timestamp) -> bool {
+        if self.keys.contains(key) {
+            return false;
+        }
+        self.keys.insert(key.to_owned());
+        self.order.push_back((expires, key.to_owned()));
+        true
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        while self.order.front().is_some_and(|(t, _)| *t <= now) {
+            if let Some((_, key)) = self.order.pop_front() {
+                self.keys.remove(&key);
+            }
+        }
+    }
+}
+
+impl Correlator {
+    /// A correlator with the given routing and the default retention.
+    pub fn new(routing: Routing) -> Self {
+        Self { routing, retention_ms: DEFAULT_RETENTION_MS, state: State::default() }
+    }
+
+    /// Overrides the retention (event time) of finished deployments and dedupe keys.
+    #[must_use]
+    pub fn with_retention_ms(mut self, retention_ms: i64) -> Self {
+        self.retention_ms = retention_ms;
+        self
+    }
+
+    /// Resumes from persisted state.
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The state, for persistence.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats
+    }
+
+    /// Deployments held in memory now (in flight, or finished within the retention).
+    pub fn deployments_held(&self) -> usize {
+        self.state.deployments.len()
+    }
+
+    /// A deployment, by any of its ids.
+    pub fn deployment(&self, id: &str) -> Option<&Deployment> {
+        self.state.deployments.get(self.canonical(id))
+    }
+
+    /// The latest AWS time seen.
+    pub fn clock(&self) -> Timestamp {
+        self.state.clock
+    }
+
+    /// When [`Correlator::handle_timeout`] next has work (expiring old state).
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        (!self.state.deployments.is_empty() || !self.state.dedupe.order.is_empty()).then_some(self.state.next_sweep)
+    }
+
+    /// Expires state past its retention.
+    #[must_use]
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Vec<Action> {
+        let clock = self.state.clock.max(now);
+        self.sweep(clock);
+        Vec::new()
+    }
+
+    /// Handles one input and returns the actions it decided, in decision order: per decision,
+    /// `emit`, then the Slack action, then `cloudfront.invalidate`.
+    #[must_use]
+    pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Message(m) => self.on_message(now, &m, &mut out),
+            Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
+                self.advance(at);
+                self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);
+            }
+        }
+        if self.state.clock >= self.state.next_sweep {
+            self.sweep(self.state.clock);
+        }
+        out
+    }
+
+    fn on_message(&mut self, now: Timestamp, m: &Inbound, out: &mut Vec<Action>) {
+        let facts = match normalise(m) {
+            Normalised::Irrelevant(_) => {
+                self.state.stats.ignored += 1;
+                return;
+            }
+            Normalised::Facts(facts) => facts,
+        };
+        let at = facts.iter().map(Fact::at).max().unwrap_or(self.state.clock);
+        if !self.state.dedupe.insert(&m.dedupe_key, at.plus_millis(self.retention_ms)) {
+            self.state.stats.duplicates += 1;
+            return;
+        }
+        self.advance(at);
+        let mut duplicate = false;
+        for fact in facts {
+            duplicate |= !self.apply(now, fact, out);
+        }
+        if duplicate {
+            self.state.stats.duplicates += 1;
+        } else {
+            self.state.stats.accepted += 1;
+        }
+    }
+
+    fn advance(&mut self, at: Timestamp) {
+        if at > self.state.clock {
+            self.state.clock = at;
+        }
+        if self.state.next_sweep == Timestamp::default() {
+            self.state.next_sweep = at.plus_millis(SWEEP_EVERY_MS);
+        }
+    }
+
+    /// Applies one fact; false when it was a duplicate.
+    fn apply(&mut self, now: Timestamp, fact: Fact, out: &mut Vec<Action>) -> bool {
+        let observed = now.max(self.state.clock);
+        match fact {
+            Fact::Task(t) => return self.on_task(observed, t, out),
+            Fact::EcsDeployment { service, deployment_id, change, at } => {
+                self.on_ecs_deployment(observed, &service, &deployment_id, change, at, out);
+            }
+            Fact::EcsHook { service, deployment_arn, stage_after_production_shift, at } => {
+                let id = self.ensure_native(&service, &deployment_arn, at);
+                let d = self.dep_mut(&id);
+                d.evidence.started.get_or_insert(at);
+                if stage_after_production_shift {
+                    d.evidence.cut_over.get_or_insert(at);
+                }
+                self.settle(&id, observed, out);
+            }
+            Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
+            Fact::Pipeline(p) => self.on_pipeline(p, out),
+            Fact::TrafficWeight { deployment_id, percent, at } => {
+                let id = self.canonical(&deployment_id).to_owned();
+                let Some(d) = self.state.deployments.get_mut(&id) else { return true };
+                d.touch(at);
+                if d.is_in_flight() && d.cut_over_at().is_none() && percent > 0.0 && !d.shifted(percent) {
+                    self.ensure_started(&id, at, observed, out);
+                    self.decide(&id, DetailType::TrafficShifted, at, Some(percent), observed, out);
+                }
+                if percent >= 100.0 {
+                    self.dep_mut(&id).evidence.cut_over.get_or_insert(at);
+                }
+                self.settle(&id, observed, out);
+            }
+        }
+        true
+    }
+
+    // ---- ECS rolling ---------------------------------------------------------------------
+
+    fn on_task(&mut self, observed: Timestamp, t: TaskFact, out: &mut Vec<Action>) -> bool {
+        let dep = t.deployment_id.as_deref().map(|d| self.canonical(d).to_owned());
+        let is_new = !self.state.tasks.contains_key(&t.task_arn);
+        let rec = self.state.tasks.entry(t.task_arn.clone()).or_insert_with(|| TaskRecord {
+            service_key: t.service.key.clone(),
+            deployment: dep.clone(),
+            task_definition: t.task_definition.clone(),
+            version: 0,
+            last_status: t.last_status.clone(),
+            running_at: None,
+            seen_running: false,
+            stop_requested_at: None,
+            failure_reported: false,
+            last_at: t.at,
+        });
+        if !is_new && t.version <= rec.version {
+            return false;
+        }
+        rec.version = t.version;
+        rec.last_status = t.last_status.clone();
+        rec.last_at = t.at;
+        if t.last_status == TaskStatus::Running && rec.running_at.is_none() {
+            rec.running_at = Some(t.at);
+        }
+        if matches!(t.last_status, TaskStatus::Running | TaskStatus::Deactivating) {
+            rec.seen_running = true;
+        }
+        if t.desired_status == TaskStatus::Stopped && rec.stop_requested_at.is_none() {
+            rec.stop_requested_at = Some(t.at);
+        }
+        let report_failure = t.failure.is_some() && !rec.failure_reported;
+        self.state.services.entry(t.service.key.clone()).or_default().tasks.insert(t.task_arn.clone());
+
+        if let Some(dep) = &dep {
+            let starting =
+                matches!(t.last_status, TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating)
+                    && t.desired_status == TaskStatus::Running;
+            if !self.state.deployments.contains_key(dep)
+                && is_new
+                && starting
+                && self.replaces_running_tasks(&t.service.key, dep)
+            {
+                self.create(dep, Strategy::EcsRolling, Some(&t.service), t.at);
+            }
+            if let Some(d) = self.state.deployments.get_mut(dep) {
+                d.touch(t.at);
+                if d.task_definition.is_none() {
+                    d.task_definition.clone_from(&t.task_definition);
+                }
+                if d.version.is_none() {
+                    d.version.clone_from(&t.image_tag);
+                }
+                if report_failure && d.is_in_flight() {
+                    if let Some(rec) = self.state.tasks.get_mut(&t.task_arn) {
+                        rec.failure_reported = true;
+                    }
+                    let dep = dep.clone();
+                    self.ensure_started(&dep, t.at, observed, out);
+                    let reason = t.failure.as_deref().unwrap_or("stopped");
+                    let task_id = t.task_arn.rsplit('/').next().unwrap_or(&t.task_arn);
+                    let text = format!(":warning: Task `{task_id}` stopped at {}: {reason}", message::clock(t.at));
+                    self.reply(&dep, text, out);
+                }
+            }
+        }
+        self.settle_service(&t.service.key, observed, out);
+        true
+    }
+
+    /// A new task of `dep` starts while tasks of another deployment serve: a rollout.
+    fn replaces_running_tasks(&self, service_key: &str, dep: &str) -> bool {
+        let Some(svc) = self.state.services.get(service_key) else { return false };
+        svc.tasks.iter().filter_map(|arn| self.state.tasks.get(arn)).any(|r| {
+            r.seen_running
+                && r.stop_requested_at.is_none()
+                && r.deployment.as_deref().map(|d| self.canonical(d)) != Some(dep)
+        })
+    }
+
+    fn on_ecs_deployment(
+        &mut self,
+        observed: Timestamp,
+        service: &ServiceRef,
+        deployment_id: &str,
+        change: EcsDeploymentChange,
+        at: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let id = self.ensure_ecs(service, deployment_id, at);
+        match change {
+            EcsDeploymentChange::InProgress { rollback, rollback_target } => {
+                self.dep_mut(&id).evidence.started.get_or_insert(at);
+                if rollback {
+                    self.link_ecs_rollback(&id, &service.key, rollback_target, at);
+                }
+            }
+            EcsDeploymentChange::Completed => {
+                self.dep_mut(&id).evidence.succeeded.get_or_insert(at);
+            }
+            EcsDeploymentChange::Failed { reason } => {
+                let reason = reason.unwrap_or_else(|| "ECS deployment failed".to_owned());
+                self.dep_mut(&id).evidence.failed.get_or_insert((at, reason));
+            }
+        }
+        self.settle_service(&service.key, observed, out);
+    }
+
+    /// The circuit breaker's rollback undoes the newest other deployment of the service that
+    /// has not finished well (in flight, or failed).
+    fn link_ecs_rollback(&mut self, id: &str, service_key: &str, target: Option<String>, at: Timestamp) {
+        let target = target.map(|t| self.canonical(&t).to_owned());
+        {
+            let d = self.dep_mut(id);
+            if d.rollback_of.is_some() {
+                return;
+            }
+            d.rollback_target.clone_from(&target);
+        }
+        let Some(svc) = self.state.services.get(service_key) else { return };
+        let undone = svc.deployments.iter().rev().find(|other| {
+            let Some(o) = self.state.deployments.get(*other) else { return false };
+            o.id != id
+                && Some(&o.id) != target.as_ref()
+                && o.rolled_back_by.is_none()
+                && o.rollback_of.is_none()
+                && o.first_seen <= at
+                && o.terminal().is_none_or(|(t, _)| t == DetailType::Failed)
+        });
+        if let Some(undone) = undone.cloned() {
+            let previous = self.state.deployments.get(&undone).and_then(|u| u.task_definition.clone());
+            self.dep_mut(&undone).rolled_back_by = Some(id.to_owned());
+            let d = self.dep_mut(id);
+            d.rollback_of = Some(undone);
+            if d.previous_task_definition.is_none() {
+                d.previous_task_definition = previous;
+            }
+        }
+    }
+
+    /// Rolling cut-over: a RUNNING task of the new deployment, and every older task that
+    /// served traffic told to stop. `at` is the latest of those events' times.
+    fn rolling_proof(&self, d: &Deployment) -> Option<Timestamp> {
+        if d.strategy != Strategy::EcsRolling {
+            return None;
+        }
+        let svc = self.state.services.get(d.service_key.as_deref()?)?;
+        let mut new_running: Option<Timestamp> = None;
+        let mut last_stop: Option<Timestamp> = None;
+        let mut any_old = false;
+        for rec in svc.tasks.iter().filter_map(|arn| self.state.tasks.get(arn)) {
+            let owner = rec.deployment.as_deref().map(|o| self.canonical(o));
+            if owner == Some(d.id.as_str()) {
+                if let Some(r) = rec.running_at {
+                    new_running = Some(new_running.map_or(r, |n| n.min(r)));
+                }
+                continue;
+            }
+            if !rec.seen_running {
+                continue;
+            }
+            let older = owner.and_then(|o| self.state.deployments.get(o)).is_none_or(|o| o.first_seen <= d.first_seen);
+            if !older {
+                continue;
+            }
+            any_old = true;
+            last_stop = last_stop.max(Some(rec.stop_requested_at?));
+        }
+        let running = new_running?;
+        any_old.then(|| running.max(last_stop.unwrap_or(running)))
+    }
+
+    // ---- CodeDeploy ----------------------------------------------------------------------
+
+    fn on_codedeploy(&mut self, observed: Timestamp, c: CodeDeployFact, out: &mut Vec<Action>) {
+        let id = self.canonical(&c.deployment_id).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            self.create(&id, Strategy::CodedeployBlueGreen, None, c.at);
+        }
+        let rollback_of = c.rollback_of.clone().filter(|f| *f != id);
+        let undone = rollback_of.as_ref().and_then(|f| self.state.deployments.get(self.canonical(f)).cloned());
+        let d = self.dep_mut(&id);
+        d.touch(c.at);
+        if d.application.is_none() {
+            d.application.clone_from(&c.application);
+        }
+        if d.deployment_group.is_none() {
+            d.deployment_group.clone_from(&c.deployment_group);
+        }
+        if let Some((cluster, service)) = &c.target {
+            d.cluster.get_or_insert_with(|| cluster.clone());
+            d.service.get_or_insert_with(|| service.clone());
+        }
+        if d.rollback_of.is_none()
+            && let Some(f) = &rollback_of
+        {
+            d.rollback_of = Some(undone.as_ref().map_or_else(|| f.clone(), |u| u.id.clone()));
+            if let Some(u) = &undone {
+                inherit_identity(d, u);
+            }
+        }
+        match c.change {
+            CodeDeployChange::Started => {
+                d.evidence.started.get_or_insert(c.at);
+            }
+            CodeDeployChange::TargetCutOver => {
+                d.evidence.cut_over.get_or_insert(c.at);
+            }
+            CodeDeployChange::Succeeded => {
+                d.evidence.succeeded.get_or_insert(c.at);
+            }
+            CodeDeployChange::Failed { reason } => {
+                let reason = reason.unwrap_or_else(|| "CodeDeploy deployment failed".to_owned());
+                d.evidence.failed.get_or_insert((c.at, reason));
+            }
+            CodeDeployChange::Stopped => {
+                d.evidence.failed.get_or_insert((c.at, "CodeDeploy deployment stopped".to_owned()));
+            }
+            CodeDeployChange::Ready | CodeDeployChange::TargetFailed | CodeDeployChange::Other => {}
+        }
+        if let Some(u) = undone
+            && u.rolled_back_by.is_none()
+        {
+            self.dep_mut(&u.id).rolled_back_by = Some(id.clone());
+        }
+        self.settle(&id, observed, out);
+    }
+
+    // ---- CodePipeline --------------------------------------------------------------------
+
+    fn on_pipeline(&mut self, p: PipelineFact, out: &mut Vec<Action>) {
+        let rec = self.state.pipelines.entry(p.execution_id.clone()).or_default();
+        let before = rec.clone();
+        let ctx = &mut rec.context;
+        ctx.name = p.pipeline;
+        ctx.execution_id = p.execution_id.clone();
+        for (slot, value) in [
+            (&mut ctx.trigger_type, p.trigger_type),
+            (&mut ctx.trigger_detail, p.trigger_detail),
+            (&mut ctx.revision, p.revision),
+            (&mut ctx.branch_or_tag, p.branch_or_tag),
+        ] {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        if p.is_approval && p.state == ExecutionState::Succeeded {
+            ctx.approved_at.get_or_insert(p.at);
+        }
+        if let Some(dep) = &p.codedeploy_deployment_id {
+            ctx.stage.clone_from(&p.stage);
+            ctx.action.clone_from(&p.action);
+            rec.deployment = Some(dep.clone());
+        }
+        rec.last_at = rec.last_at.max(p.at);
+        let changed = rec.context != before.context || rec.deployment != before.deployment;
+        let linked = rec.deployment.clone();
+        if let Some(dep) = &p.codedeploy_deployment_id {
+            self.state.pipeline_by_deployment.insert(dep.clone(), p.execution_id.clone());
+        }
+        let Some(dep) = linked else { return };
+        let id = self.canonical(&dep).to_owned();
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
+        d.pipeline_execution = Some(p.execution_id);
+        if changed && d.channel.is_some() {
+            // Context that arrives after a lifecycle event updates the message.
+            out.push(Action::SlackUpdate(self.message_of(&id)));
+        }
+    }
+
+    // ---- ECS-native ----------------------------------------------------------------------
+
+    /// The key of an `ecs-svc/…` deployment, creating it if needed. While an ECS-native
+    /// rollout of the service is in flight, a new `ecs-svc/…` id is its alias.
+    fn ensure_ecs(&mut self, service: &ServiceRef, deployment_id: &str, at: Timestamp) -> String {
+        let id = self.canonical(deployment_id).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            if let Some(native) =
+                self.in_flight_of(&service.key, |d| d.id.starts_with("arn:") && !has_alias(d, "ecs-svc/"))
+            {
+                self.add_alias(deployment_id, &native);
+                return native;
+            }
+            self.create(&id, Strategy::EcsRolling, Some(service), at);
+        }
+        self.dep_mut(&id).touch(at);
+        id
+    }
+
+    /// The key of an ECS-native deployment (service-deployment ARN); an `ecs-svc/…` rollout
+    /// already in flight on the service is the same rollout.
+    fn ensure_native(&mut self, service: &ServiceRef, arn: &str, at: Timestamp) -> String {
+        let id = self.canonical(arn).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            let rolling = self.in_flight_of(&service.key, |d| {
+                d.id.starts_with("ecs-svc/") && d.rollback_of.is_none() && !has_alias(d, "arn:") && d.first_seen <= at
+            });
+            if let Some(rolling) = rolling {
+                self.add_alias(arn, &rolling);
+                let d = self.dep_mut(&rolling);
+                d.strategy = Strategy::Unknown;
+                d.touch(at);
+                return rolling;
+            }
+            self.create(&id, Strategy::Unknown, Some(service), at);
+        }
+        self.dep_mut(&id).touch(at);
+        id
+    }
+
+    fn in_flight_of(&self, service_key: &str, pred: impl Fn(&Deployment) -> bool) -> Option<String> {
+        let svc = self.state.services.get(service_key)?;
+        svc.deployments
+            .iter()
+            .rev()
+            .filter_map(|id| self.state.deployments.get(id))
+            .find(|d| d.is_in_flight() && pred(d))
+            .map(|d| d.id.clone())
+    }
+
+    fn add_alias(&mut self, alias: &str, key: &str) {
+        self.state.aliases.insert(alias.to_owned(), key.to_owned());
+        self.dep_mut(key).aliases.push(alias.to_owned());
+    }
+
+    // ---- deciding ------------------------------------------------------------------------
+
+    fn settle_service(&mut self, service_key: &str, observed: Timestamp, out: &mut Vec<Action>) {
+        let ids: Vec<String> = self.state.services.get(service_key).map(|s| s.deployments.clone()).unwrap_or_default();
+        for id in ids {
+            self.settle(&id, observed, out);
+        }
+    }
+
+    /// Takes every decision the evidence proves, in lifecycle order.
+    fn settle(&mut self, id: &str, observed: Timestamp, out: &mut Vec<Action>) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        if d.started_at().is_none()
+            && let Some(at) = d.evidence.started
+        {
+            self.decide(id, DetailType::Started, at, None, observed, out);
+        }
+        let d = &self.state.deployments[id];
+        if d.cut_over_at().is_none() && d.is_in_flight() {
+            let proof = [d.evidence.cut_over, self.rolling_proof(d), d.evidence.succeeded].into_iter().flatten().min();
+            if let Some(at) = proof {
+                self.ensure_started(id, at, observed, out);
+                self.decide(id, DetailType::CutOver, at, None, observed, out);
+                self.after_cut_over(id, at, observed, out);
+            }
+        }
+        let d = &self.state.deployments[id];
+        if d.is_in_flight() {
+            if let Some(at) = d.evidence.succeeded {
+                self.decide(id, DetailType::Completed, at, None, observed, out);
+            } else if let Some((at, _)) = d.evidence.failed.clone() {
+                self.ensure_started(id, at, observed, out);
+                self.decide(id, DetailType::Failed, at, None, observed, out);
+            }
+        }
+        let d = &self.state.deployments[id];
+        if d.terminal().is_some_and(|(t, _)| t == DetailType::Failed) && d.decided(DetailType::RolledBack).is_none() {
+            let by = d.rolled_back_by.as_deref().and_then(|r| self.state.deployments.get(r));
+            if let Some(at) = by.and_then(Deployment::cut_over_at) {
+                self.decide(id, DetailType::RolledBack, at, None, observed, out);
+            }
+        }
+    }
+
+    /// A cut-over settles the deployment it rolls back, and ends older rolling deployments
+    /// of the service that never finished (superseded).
+    fn after_cut_over(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let rollback_of = d.rollback_of.clone();
+        if d.strategy == Strategy::EcsRolling {
+            let first_seen = d.first_seen;
+            let superseded: Vec<String> = d
+                .service_key
+                .as_deref()
+                .and_then(|k| self.state.services.get(k))
+                .map(|s| s.deployments.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| {
+                    let Some(o) = self.state.deployments.get(o) else { return false };
+                    o.id != id
+                        && Some(&o.id) != rollback_of.as_ref()
+                        && o.strategy == Strategy::EcsRolling
+                        && o.is_in_flight()
+                        && o.evidence.succeeded.is_none()
+                        && o.evidence.failed.is_none()
+                        && o.first_seen < first_seen
+                })
+                .collect();
+            for o in superseded {
+                let od = self.dep_mut(&o);
+                od.superseded_by = Some(id.to_owned());
+                od.evidence.failed = Some((at, format!("superseded by {id}")));
+                self.settle(&o, observed, out);
+            }
+        }
+        if let Some(f) = rollback_of {
+            self.settle(&f, observed, out);
+        }
+    }
+
+    fn ensure_started(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        if d.started_at().is_none() {
+            let at = d.evidence.started.unwrap_or(d.first_seen).min(at);
+            self.decide(id, DetailType::Started, at, None, observed, out);
+        }
+    }
+
+    /// Records a decision and pushes its actions: `emit`, the Slack action, invalidations.
+    fn decide(
+        &mut self,
+        id: &str,
+        detail_type: DetailType,
+        at: Timestamp,
+        percent: Option<f64>,
+        observed: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        self.fill_identity(id);
+        let step = Step { detail_type, at, percent };
+        let pipeline = self.pipeline_of(id);
+        let d = self.dep_mut(id);
+        d.history.push(step.clone());
+        let detail = d.detail(&step, observed, pipeline);
+        out.push(Action::Emit { source: SOURCE.to_owned(), detail_type, detail: Box::new(detail) });
+
+        let d = &self.state.deployments[id];
+        let thread_parent = d
+            .rollback_of
+            .as_deref()
+            .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
+        if let Some(parent) = thread_parent {
+            let text = match detail_type {
+                DetailType::Started => Some(format!(
+                    ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.",
+                    message::clock(at),
+                    d.rollback_target.as_ref().map(|t| format!(", returning to `{t}`")).unwrap_or_default()
+                )),
+                DetailType::CutOver => Some(format!(
+                    ":rewind: Rollback `{id}` cut over at {}: production traffic is back on {}.",
+                    message::clock(at),
+                    d.version.as_deref().map_or_else(|| "the previous version".to_owned(), |v| format!("`{v}`"))
+                )),
+                DetailType::Failed => Some(format!(":x: Rollback `{id}` failed at {}.", message::clock(at))),
+                _ => None,
+            };
+            if let Some(text) = text {
+                let (text, blocks) = message::reply(text);
+                let channel = self.state.deployments[parent].channel.clone().unwrap_or_default();
+                out.push(Action::SlackReply(SlackMessage {
+                    deployment_id: id.to_owned(),
+                    channel,
+                    thread_of: Some(parent.to_owned()),
+                    text,
+                    blocks,
+                }));
+            }
+        } else if d.channel.is_none() {
+            let channel = self
+                .routing
+                .route(&d.identity())
+                .and_then(|r| r.channel.clone())
+                .unwrap_or_else(|| self.routing.default_channel.clone());
+            self.dep_mut(id).channel = Some(channel);
+            out.push(Action::SlackPost(self.message_of(id)));
+        } else {
+            out.push(Action::SlackUpdate(self.message_of(id)));
+        }
+
+        if detail_type == DetailType::CutOver {
+            let d = &self.state.deployments[id];
+            let identity = d.identity();
+            for inv in self.routing.invalidations(&identity) {
+                out.push(Action::Invalidate(Invalidation {
+                    deployment_id: id.to_owned(),
+                    distribution_id: inv.distribution_id.clone(),
+                    paths: inv.paths.clone(),
+                    caller_reference: caller_reference(id, &inv.distribution_id),
+                }));
+            }
+        }
+    }
+
+    /// A reply in the deployment's own thread (or, for a rollback, its parent's).
+    fn reply(&mut self, id: &str, text: String, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let parent = if d.channel.is_some() { id } else { d.rollback_of.as_deref().unwrap_or(id) };
+        let Some(channel) = self.state.deployments.get(parent).and_then(|p| p.channel.clone()) else { return };
+        let (text, blocks) = message::reply(text);
+        out.push(Action::SlackReply(SlackMessage {
+            deployment_id: id.to_owned(),
+            channel,
+            thread_of: Some(parent.to_owned()),
+            text,
+            blocks,
+        }));
+    }
+
+    fn message_of(&self, id: &str) -> SlackMessage {
+        let d = &self.state.deployments[id];
+        let pipeline = self.pipeline_of(id);
+        let (text, blocks) = message::render(d, pipeline.as_ref());
+        SlackMessage {
+            deployment_id: id.to_owned(),
+            channel: d.channel.clone().unwrap_or_else(|| self.routing.default_channel.clone()),
+            thread_of: None,
+            text,
+            blocks,
+        }
+    }
+
+    fn pipeline_of(&self, id: &str) -> Option<PipelineContext> {
+        let exec = self.state.deployments.get(id)?.pipeline_execution.as_ref()?;
+        self.state.pipelines.get(exec).map(|p| p.context.clone())
+    }
+
+    /// Fills what other records know: the environment from the routes, the previous task
+    /// definition from older deployments or old tasks of the service, a rollback's identity.
+    fn fill_identity(&mut self, id: &str) {
+        let d = &self.state.deployments[id];
+        let environment = d
+            .environment
+            .is_none()
+            .then(|| self.routing.route(&d.identity()).and_then(|r| r.environment.clone()))
+            .flatten();
+        let previous = if d.previous_task_definition.is_none() { self.previous_task_definition(d) } else { None };
+        let target_td = d
+            .rollback_target
+            .as_deref()
+            .and_then(|t| self.state.deployments.get(self.canonical(t)))
+            .and_then(|t| t.task_definition.clone());
+        let d = self.dep_mut(id);
+        if environment.is_some() {
+            d.environment = environment;
+        }
+        if previous.is_some() {
+            d.previous_task_definition = previous;
+        }
+        if d.task_definition.is_none() {
+            d.task_definition = target_td;
+        }
+    }
+
+    fn previous_task_definition(&self, d: &Deployment) -> Option<String> {
+        if let Some(undone) = d.rollback_of.as_deref().and_then(|f| self.state.deployments.get(f)) {
+            return undone.task_definition.clone();
+        }
+        let svc = self.state.services.get(d.service_key.as_deref()?)?;
+        let older = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .filter(|o| o.id != d.id && o.first_seen <= d.first_seen && o.task_definition.is_some())
+            .max_by_key(|o| o.first_seen);
+        if let Some(o) = older {
+            return o.task_definition.clone();
+        }
+        // Old tasks from before Cutover saw any deployment: the latest to have run.
+        svc.tasks
+            .iter()
+            .filter_map(|arn| self.state.tasks.get(arn))
+            .filter(|r| r.seen_running && r.deployment.as_deref().map(|o| self.canonical(o)) != Some(d.id.as_str()))
+            .max_by_key(|r| (r.running_at, r.last_at))
+            .and_then(|r| r.task_definition.clone())
+    }
+
+    fn create(&mut self, id: &str, strategy: Strategy, service: Option<&ServiceRef>, at: Timestamp) {
+        let mut d = Deployment::new(id, strategy, at);
+        if let Some(s) = service {
+            d.service_key = Some(s.key.clone());
+            d.cluster = Some(s.cluster.clone());
+            d.service = Some(s.service.clone());
+            self.state.services.entry(s.key.clone()).or_default().deployments.push(id.to_owned());
+        }
+        d.pipeline_execution = self.state.pipeline_by_deployment.get(id).cloned();
+        self.state.deployments.insert(id.to_owned(), d);
+        self.state.stats.deployments += 1;
+    }
+
+    fn canonical<'a>(&'a self, id: &'a str) -> &'a str {
+        self.state.aliases.get(id).map_or(id, String::as_str)
+    }
+
+    fn dep_mut(&mut self, id: &str) -> &mut Deployment {
+        self.state.deployments.get_mut(id).unwrap_or_else(|| unreachable!("deployment {id} is created before use"))
+    }
+
+    // ---- retention -----------------------------------------------------------------------
+
+    /// Forgets what is past the retention in event time: finished deployments, deployments
+    /// with no activity, stopped tasks, pipeline executions, dedupe keys.
+    fn sweep(&mut self, clock: Timestamp) {
+        let horizon = clock.plus_millis(-self.retention_ms);
+        let expired: Vec<String> =
+            self.state.deployments.values().filter(|d| d.settled_at() < horizon).map(|d| d.id.clone()).collect();
+        for id in &expired {
+            if let Some(d) = self.state.deployments.remove(id) {
+                for a in &d.aliases {
+                    self.state.aliases.remove(a);
+                }
+                self.state.pipeline_by_deployment.remove(id);
+                if let Some(svc) = d.service_key.as_deref().and_then(|k| self.state.services.get_mut(k)) {
+                    svc.deployments.retain(|x| x != id);
+                }
+            }
+        }
+        let stopped: Vec<String> = self
+            .state
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.last_status == TaskStatus::Stopped && r.last_at < horizon)
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        for arn in stopped {
+            if let Some(r) = self.state.tasks.remove(&arn)
+                && let Some(svc) = self.state.services.get_mut(&r.service_key)
+            {
+                svc.tasks.remove(&arn);
+            }
+        }
+        self.state.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
+        self.state.pipelines.retain(|_, p| p.last_at >= horizon);
+        let live = &self.state.pipelines;
+        self.state.pipeline_by_deployment.retain(|_, e| live.contains_key(e));
+        self.state.dedupe.expire(clock);
+        self.state.next_sweep = clock.plus_millis(SWEEP_EVERY_MS);
+    }
+}
+
+fn has_alias(d: &Deployment, prefix: &str) -> bool {
+    d.aliases.iter().any(|a| a.starts_with(prefix))
+}
+
+/// A rollback deployment is about the same service as the one it undoes.
+fn inherit_identity(d: &mut Deployment, undone: &Deployment) {
+    for (slot, value) in [
+        (&mut d.cluster, &undone.cluster),
+        (&mut d.service, &undone.service),
+        (&mut d.application, &undone.application),
+        (&mut d.deployment_group, &undone.deployment_group),
+        (&mut d.environment, &undone.environment),
+    ] {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    }
+    if d.previous_task_definition.is_none() {
+        d.previous_task_definition.clone_from(&undone.task_definition);
+    }
+}

@@ -1,0 +1,174 @@
+//! One deployment: what is known about it, the evidence in hand, and what was decided.
+
+use cutover_events::Timestamp;
+use cutover_events::emitted::{DetailType, LifecycleDetail, Percent, PipelineContext, Strategy};
+use serde::{Deserialize, Serialize};
+
+use crate::routing::Identity;
+
+/// A deployment followed by the correlator, keyed by its AWS id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub strategy: Strategy,
+    /// The ECS service (`ServiceRef::key`), once known.
+    pub service_key: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    pub task_definition: Option<String>,
+    pub previous_task_definition: Option<String>,
+    pub version: Option<String>,
+    /// The deployment this one undoes.
+    pub rollback_of: Option<String>,
+    /// ECS circuit breaker: the deployment this rollback returns to.
+    pub rollback_target: Option<String>,
+    /// The deployment that undoes this one.
+    pub rolled_back_by: Option<String>,
+    /// The deployment that replaced this one before it finished.
+    pub superseded_by: Option<String>,
+    /// The CodePipeline execution that ran it.
+    pub pipeline_execution: Option<String>,
+    /// Other ids of the same rollout (`ecs-svc/…` ↔ service-deployment ARN).
+    pub aliases: Vec<String>,
+    /// Earliest and latest AWS time among its facts.
+    pub first_seen: Timestamp,
+    pub last_activity: Timestamp,
+    /// Evidence in hand, each the AWS time of its first proof.
+    pub evidence: Evidence,
+    /// What was decided, in order.
+    pub history: Vec<Step>,
+    /// Where its top-level Slack message went, once posted; it never moves.
+    pub channel: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// Proofs collected from events; decisions are taken from them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    pub started: Option<Timestamp>,
+    /// An explicit cut-over proof (CodeDeploy target success, ECS-native stage, weight 100).
+    pub cut_over: Option<Timestamp>,
+    pub succeeded: Option<Timestamp>,
+    pub failed: Option<(Timestamp, String)>,
+}
+
+/// One decided lifecycle event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub detail_type: DetailType,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub percent: Option<f64>,
+}
+
+impl Deployment {
+    pub(crate) fn new(id: &str, strategy: Strategy, at: Timestamp) -> Self {
+        Self {
+            id: id.to_owned(),
+            strategy,
+            service_key: None,
+            cluster: None,
+            service: None,
+            application: None,
+            deployment_group: None,
+            task_definition: None,
+            previous_task_definition: None,
+            version: None,
+            rollback_of: None,
+            rollback_target: None,
+            rolled_back_by: None,
+            superseded_by: None,
+            pipeline_execution: None,
+            aliases: Vec::new(),
+            first_seen: at,
+            last_activity: at,
+            evidence: Evidence::default(),
+            history: Vec::new(),
+            channel: None,
+            environment: None,
+        }
+    }
+
+    pub(crate) fn touch(&mut self, at: Timestamp) {
+        self.first_seen = self.first_seen.min(at);
+        self.last_activity = self.last_activity.max(at);
+    }
+
+    /// When a lifecycle event was decided.
+    pub fn decided(&self, detail_type: DetailType) -> Option<Timestamp> {
+        self.history.iter().find(|s| s.detail_type == detail_type).map(|s| s.at)
+    }
+
+    pub fn started_at(&self) -> Option<Timestamp> {
+        self.decided(DetailType::Started)
+    }
+
+    pub fn cut_over_at(&self) -> Option<Timestamp> {
+        self.decided(DetailType::CutOver)
+    }
+
+    /// `Completed` or `Failed`, with its time.
+    pub fn terminal(&self) -> Option<(DetailType, Timestamp)> {
+        self.history
+            .iter()
+            .find(|s| matches!(s.detail_type, DetailType::Completed | DetailType::Failed))
+            .map(|s| (s.detail_type, s.at))
+    }
+
+    pub fn is_in_flight(&self) -> bool {
+        self.terminal().is_none()
+    }
+
+    /// Percentages already reported.
+    pub fn shifted(&self, percent: f64) -> bool {
+        self.history.iter().any(|s| s.detail_type == DetailType::TrafficShifted && s.percent == Some(percent))
+    }
+
+    /// When the deployment stops needing state: its last decision, or its last activity.
+    pub fn settled_at(&self) -> Timestamp {
+        let last = self.history.iter().map(|s| s.at).max().unwrap_or(self.last_activity);
+        last.max(self.last_activity)
+    }
+
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            cluster: self.cluster.as_deref(),
+            service: self.service.as_deref(),
+            application: self.application.as_deref(),
+            deployment_group: self.deployment_group.as_deref(),
+            environment: self.environment.as_deref(),
+        }
+    }
+
+    /// The `detail` of a lifecycle event about this deployment.
+    pub(crate) fn detail(
+        &self,
+        step: &Step,
+        observed_at: Timestamp,
+        pipeline: Option<PipelineContext>,
+    ) -> LifecycleDetail {
+        LifecycleDetail {
+            deployment_id: self.id.clone(),
+            cluster: self.cluster.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            strategy: self.strategy,
+            task_definition: self.task_definition.clone(),
+            previous_task_definition: self.previous_task_definition.clone(),
+            version: self.version.clone(),
+            at: step.at,
+            observed_at,
+            traffic_percent: step.percent.map(Percent),
+            application: self.application.clone(),
+            deployment_group: self.deployment_group.clone(),
+            rollback_of: self.rollback_of.clone(),
+            pipeline,
+            reason: (step.detail_type == DetailType::Failed)
+                .then(|| self.evidence.failed.as_ref().map(|(_, r)| r.clone()))
+                .flatten(),
+            rolled_back_by: (step.detail_type == DetailType::RolledBack).then(|| self.rolled_back_by.clone()).flatten(),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The Slack message of a deployment, as Block Kit blocks plus a plain-text fallback.
+//! Pure: the same deployment renders to the same bytes.
+
+use cutover_events::Timestamp;
+use cutover_events::emitted::{DetailType, PipelineContext};
+use serde_json::{Value, json};
+
+use crate::deployment::Deployment;
+
+/// `(text, blocks)` of the deployment's one living message.
+pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (String, Vec<Value>) {
+    let name = d.service.as_deref().or(d.deployment_group.as_deref()).or(d.application.as_deref()).unwrap_or(&d.id);
+    let title = match &d.environment {
+        Some(env) => format!("{name} · {env}"),
+        None => name.to_owned(),
+    };
+    let version = d.version.as_deref().unwrap_or("unknown version");
+    let (emoji, status) = status(d);
+    let text = format!("{emoji} {title}: {version} {status}");
+
+    let mut fields = vec![field("Version", &format!("`{version}`"))];
+    if let Some(cluster) = &d.cluster {
+        fields.push(field("Cluster", cluster));
+    }
+    fields.push(field("Strategy", d.strategy.as_str()));
+    if let Some(app) = &d.application {
+        let group = d.deployment_group.as_deref().unwrap_or("?");
+        fields.push(field("CodeDeploy", &format!("{app} / {group}")));
+    }
+    if let Some(td) = &d.task_definition {
+        fields.push(field("Task definition", short_arn(td)));
+    }
+    if let Some(p) = pipeline {
+        let mut s = format!("{} `{}`", p.name, short_id(&p.execution_id));
+        if let Some(rev) = &p.revision {
+            s.push_str(&format!(" · commit `{}`", short_id(rev)));
+        }
+        if let Some(b) = &p.branch_or_tag {
+            s.push_str(&format!(" · {b}"));
+        }
+        fields.push(field("Pipeline", &s));
+        if let Some(who) = &p.trigger_detail {
+            fields.push(field("Started by", who));
+        }
+    }
+    if let Some(of) = &d.rollback_of {
+        fields.push(field("Rolls back", &format!("`{of}`")));
+    }
+
+    let blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": title}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *{status}*")}}),
+        json!({"type": "section", "fields": fields}),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": progress(d)}]}),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", d.id)}]}),
+    ];
+    (text, blocks)
+}
+
+/// A thread reply: one line of text in one section.
+pub(crate) fn reply(text: String) -> (String, Vec<Value>) {
+    let blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})];
+    (text, blocks)
+}
+
+fn field(label: &str, value: &str) -> Value {
+    json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")})
+}
+
+fn status(d: &Deployment) -> (&'static str, String) {
+    let Some(last) = d.history.last() else { return (":hourglass:", "waiting".to_owned()) };
+    match last.detail_type {
+        DetailType::Started => (":large_blue_circle:", "deploying".to_owned()),
+        DetailType::TrafficShifted => {
+            (":arrows_counterclockwise:", format!("shifting traffic: {} %", percent(last.percent.unwrap_or(0.0))))
+        }
+        DetailType::CutOver => (":white_check_mark:", "cut over: production traffic is on the new version".to_owned()),
+        DetailType::Completed => (":white_check_mark:", "completed".to_owned()),
+        DetailType::Failed => {
+            let reason = d.evidence.failed.as_ref().map(|(_, r)| r.as_str()).unwrap_or("failed");
+            (":x:", format!("failed: {reason}"))
+        }
+        DetailType::RolledBack => (":rewind:", "failed and rolled back".to_owned()),
+    }
+}
+
+/// `started 09:30:00 → 10 % 09:31:00 → cut over 09:33:04 (3m 4s) → completed …`.
+fn progress(d: &Deployment) -> String {
+    let start = d.started_at();
+    let parts: Vec<String> = d
+        .history
+        .iter()
+        .map(|s| {
+            let label = match s.detail_type {
+                DetailType::Started => "started".to_owned(),
+                DetailType::TrafficShifted => format!("{} %", percent(s.percent.unwrap_or(0.0))),
+                DetailType::CutOver => "*cut over*".to_owned(),
+                DetailType::Completed => "completed".to_owned(),
+                DetailType::Failed => "failed".to_owned(),
+                DetailType::RolledBack => "rolled back".to_owned(),
+            };
+            match (s.detail_type, start) {
+                (DetailType::Started, _) | (_, None) => format!("{label} {}", clock(s.at)),
+                (_, Some(t0)) => format!("{label} {} ({})", clock(s.at), duration(t0, s.at)),
+            }
+        })
+        .collect();
+    parts.join(" → ")
+}
+
+pub(crate) fn percent(p: f64) -> String {
+    if p.fract() == 0.0 { format!("{}", p as i64) } else { format!("{p}") }
+}
+
+/// `HH:MM:SS UTC`.
+pub(crate) fn clock(t: Timestamp) -> String {
+    let s = t.to_string();
+    format!("{} UTC", &s[11..19])
+}
+
+pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {
+    let secs = (to.millis() - from.millis()).max(0) / 1000;
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn short_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}

@@ -1,0 +1,322 @@
+//! Where a deployment's messages go and which caches it invalidates: the `[slack]`,
+//! `[[routes]]` and `[[invalidations]]` parts of the config, as plain data.
+//!
+//! Globs are shell-style (`*`, `?`, `[...]`, `[!...]`), case-sensitive, and match whole names.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A compiled shell-style glob.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Glob {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    AnyOne,
+    AnyMany,
+    Class { negated: bool, ranges: Vec<(char, char)> },
+}
+
+/// Why a glob was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid glob {glob:?}: {reason}")]
+pub struct GlobError {
+    glob: String,
+    reason: &'static str,
+}
+
+impl Glob {
+    /// Compiles a glob; an unclosed or empty `[...]` is an error.
+    pub fn new(source: &str) -> Result<Self, GlobError> {
+        let err = |reason| GlobError { glob: source.to_owned(), reason };
+        let chars: Vec<char> = source.chars().collect();
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    if tokens.last() != Some(&Token::AnyMany) {
+                        tokens.push(Token::AnyMany);
+                    }
+                }
+                '?' => tokens.push(Token::AnyOne),
+                '[' => {
+                    let mut j = i + 1;
+                    let negated = matches!(chars.get(j), Some('!' | '^'));
+                    if negated {
+                        j += 1;
+                    }
+                    let mut ranges = Vec::new();
+                    let mut first = true;
+                    loop {
+                        let Some(&c) = chars.get(j) else { return Err(err("unclosed '['")) };
+                        if c == ']' && !first {
+                            break;
+                        }
+                        first = false;
+                        if chars.get(j + 1) == Some(&'-') && chars.get(j + 2).is_some_and(|&e| e != ']') {
+                            let end = chars[j + 2];
+                            if end < c {
+                                return Err(err("range out of order in '[...]'"));
+                            }
+                            ranges.push((c, end));
+                            j += 3;
+                        } else {
+                            ranges.push((c, c));
+                            j += 1;
+                        }
+                    }
+                    tokens.push(Token::Class { negated, ranges });
+                    i = j;
+                }
+                '\\' => {
+                    i += 1;
+                    let Some(&c) = chars.get(i) else { return Err(err("trailing '\\'")) };
+                    tokens.push(Token::Literal(c));
+                }
+                c => tokens.push(Token::Literal(c)),
+            }
+            i += 1;
+        }
+        Ok(Self { source: source.to_owned(), tokens })
+    }
+
+    /// The glob as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whole-string match, iterative with one backtrack point per `*` (linear in practice).
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let (mut t, mut p) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            let step = match self.tokens.get(p) {
+                Some(Token::AnyMany) => {
+                    star = Some((p, t));
+                    p += 1;
+                    continue;
+                }
+                Some(Token::AnyOne) => true,
+                Some(Token::Literal(c)) => *c == text[t],
+                Some(Token::Class { negated, ranges }) => {
+                    ranges.iter().any(|&(a, b)| (a..=b).contains(&text[t])) != *negated
+                }
+                None => false,
+            };
+            if step {
+                t += 1;
+                p += 1;
+            } else if let Some((sp, st)) = star {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            } else {
+                return false;
+            }
+        }
+        self.tokens[p..].iter().all(|tok| *tok == Token::AnyMany)
+    }
+}
+
+impl fmt::Debug for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Glob({:?})", self.source)
+    }
+}
+
+impl Serialize for Glob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for Glob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Glob::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What routing and invalidation rules can match on. `None` fields match only a rule that
+/// does not name them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity<'a> {
+    pub cluster: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub application: Option<&'a str>,
+    pub deployment_group: Option<&'a str>,
+    pub environment: Option<&'a str>,
+}
+
+/// The name globs shared by routes and invalidations.
+struct Selector<'a> {
+    cluster: &'a Option<Glob>,
+    service: &'a Option<Glob>,
+    application: &'a Option<Glob>,
+    deployment_group: &'a Option<Glob>,
+}
+
+impl Selector<'_> {
+    fn matches(&self, id: &Identity<'_>) -> bool {
+        let one = |glob: &Option<Glob>, value: Option<&str>| match glob {
+            None => true,
+            Some(g) => value.is_some_and(|v| g.matches(v)),
+        };
+        one(self.cluster, id.cluster)
+            && one(self.service, id.service)
+            && one(self.application, id.application)
+            && one(self.deployment_group, id.deployment_group)
+    }
+}
+
+/// One `[[routes]]` entry: first match wins. Name globs left out match anything; a glob on a
+/// name not known yet (`null`) does not match.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Glob on the ECS cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Glob>,
+    /// Glob on the ECS service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Glob>,
+    /// Glob on the CodeDeploy application name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<Glob>,
+    /// Glob on the CodeDeploy deployment group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_group: Option<Glob>,
+    /// The environment deployments matching this route belong to (`detail.environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The Slack channel for deployments matching this route; the default channel if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+impl Route {
+    fn selector(&self) -> Selector<'_> {
+        Selector {
+            cluster: &self.cluster,
+            service: &self.service,
+            application: &self.application,
+            deployment_group: &self.deployment_group,
+        }
+    }
+}
+
+/// One `[[invalidations]]` entry: every matching entry is invalidated at cut-over.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invalidation {
+    /// Glob on the ECS cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Glob>,
+    /// Glob on the ECS service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Glob>,
+    /// Glob on the CodeDeploy application name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<Glob>,
+    /// Glob on the CodeDeploy deployment group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_group: Option<Glob>,
+    /// Glob on the environment the route gave the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Glob>,
+    /// The CloudFront distribution id.
+    pub distribution_id: String,
+    /// Paths to invalidate (`/*` for everything).
+    pub paths: Vec<String>,
+}
+
+impl Invalidation {
+    fn selector(&self) -> Selector<'_> {
+        Selector {
+            cluster: &self.cluster,
+            service: &self.service,
+            application: &self.application,
+            deployment_group: &self.deployment_group,
+        }
+    }
+}
+
+/// All the routing the correlator needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Routing {
+    /// The channel of deployments no route matches.
+    pub default_channel: String,
+    pub routes: Vec<Route>,
+    pub invalidations: Vec<Invalidation>,
+}
+
+impl Default for Routing {
+    /// The built-in defaults: channel `deployments`, no routes, no invalidations.
+    fn default() -> Self {
+        Self { default_channel: "deployments".to_owned(), routes: Vec::new(), invalidations: Vec::new() }
+    }
+}
+
+impl Routing {
+    /// The first route that matches, if any.
+    pub fn route(&self, id: &Identity<'_>) -> Option<&Route> {
+        self.routes.iter().find(|r| r.selector().matches(id))
+    }
+
+    /// Every invalidation entry that matches.
+    pub fn invalidations<'a>(&'a self, id: &'a Identity<'a>) -> impl Iterator<Item = &'a Invalidation> + 'a {
+        self.invalidations.iter().filter(move |inv| {
+            inv.selector().matches(id)
+                && inv.environment.as_ref().is_none_or(|g| id.environment.is_some_and(|e| g.matches(e)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(glob: &str, text: &str) -> bool {
+        Glob::new(glob).unwrap().matches(text)
+    }
+
+    #[test]
+    fn shell_globs() {
+        assert!(m("prod-*", "prod-eu"));
+        assert!(m("prod-*", "prod-"));
+        assert!(!m("prod-*", "Prod-eu"), "case-sensitive");
+        assert!(!m("prod-*", "xprod-eu"), "anchored");
+        assert!(m("*", ""));
+        assert!(m("web-?", "web-1"));
+        assert!(!m("web-?", "web-10"));
+        assert!(m("web-[0-9]", "web-7"));
+        assert!(!m("web-[!0-9]", "web-7"));
+        assert!(m("web-[]x]", "web-]"));
+        assert!(m("*a*b*c", "xxaxxbxxbc"));
+        assert!(!m("*a*b*c", "xxaxxbxxb"));
+        assert!(m("a\\*", "a*"));
+        assert!(!m("a\\*", "ab"));
+    }
+
+    #[test]
+    fn bad_globs_are_rejected_with_the_reason() {
+        assert_eq!(Glob::new("prod-[").unwrap_err().to_string(), "invalid glob \"prod-[\": unclosed '['");
+        assert!(Glob::new("[z-a]").is_err());
+        assert!(Glob::new("x\\").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_do_not_match_a_named_glob() {
+        let r = Route { cluster: Some(Glob::new("*").unwrap()), ..Route::default() };
+        assert!(!r.selector().matches(&Identity::default()));
+        assert!(r.selector().matches(&Identity { cluster: Some("c"), ..Identity::default() }));
+        assert!(Route::default().selector().matches(&Identity::default()));
+    }
+}

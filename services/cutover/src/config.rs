@@ -1,0 +1,219 @@
+//! The config file: one TOML document, every key documented here and in `docs/config.md`.
+//! Unknown keys and bad globs are rejected with the file, line and key named. Environment
+//! variables override keys: `CUTOVER_` + the key path in upper case, `__` between levels
+//! (`CUTOVER_SLACK__CHANNEL=deploys`). Secrets never come from this file.
+
+use std::path::{Path, PathBuf};
+
+use cutover_correlator::routing::{Invalidation, Route, Routing};
+use serde::Deserialize;
+
+/// The whole config.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Slack settings.
+    #[serde(default)]
+    pub(crate) slack: SlackConfig,
+    /// Routes, first match wins: channel and environment per cluster/service/application.
+    #[serde(default)]
+    pub(crate) routes: Vec<Route>,
+    /// CloudFront invalidations made at each matching deployment's cut-over.
+    #[serde(default)]
+    pub(crate) invalidations: Vec<Invalidation>,
+    /// How long, in event time, finished deployments and dedupe keys are kept.
+    #[serde(default)]
+    pub(crate) state: StateConfig,
+}
+
+/// `[slack]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlackConfig {
+    /// The channel of deployments no route matches. Default `deployments`.
+    #[serde(default = "default_channel")]
+    pub(crate) channel: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self { channel: default_channel() }
+    }
+}
+
+fn default_channel() -> String {
+    "deployments".to_owned()
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateConfig {
+    /// Retention in hours of event time after a deployment's last decision (or last activity,
+    /// for one that never ends), and of dedupe keys. Default 168 (7 days).
+    #[serde(default = "default_retention_hours")]
+    pub(crate) retention_hours: u32,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self { retention_hours: default_retention_hours() }
+    }
+}
+
+const fn default_retention_hours() -> u32 {
+    168
+}
+
+/// Why a config could not be loaded; the message names the file, line and key.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("invalid environment override {var}: {message}")]
+    Override { var: String, message: String },
+}
+
+impl Config {
+    /// Loads a file (or the defaults when `path` is `None`) and applies the environment.
+    pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub(crate) fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (text, shown) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?,
+                p.to_owned(),
+            ),
+            None => (String::new(), PathBuf::from("<defaults>")),
+        };
+        // Validate the file on its own first, so errors carry its line numbers.
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Invalid { path: shown.clone(), message: one_line(&e.to_string()) })?;
+        let overrides: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with("CUTOVER_") && k.len() > "CUTOVER_".len()).collect();
+        if overrides.is_empty() {
+            return Ok(config);
+        }
+        let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let mut names = Vec::new();
+        for (var, value) in &overrides {
+            let path: Vec<String> = var["CUTOVER_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, parse_value(value))
+                .map_err(|message| ConfigError::Override { var: var.clone(), message })?;
+            names.push(var.clone());
+        }
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Override {
+            var: names.join(", "),
+            message: one_line(e.message()),
+        })
+    }
+
+    /// The routing part, for the correlator.
+    pub(crate) fn routing(&self) -> Routing {
+        Routing {
+            default_channel: self.slack.channel.clone(),
+            routes: self.routes.clone(),
+            invalidations: self.invalidations.clone(),
+        }
+    }
+
+    pub(crate) fn retention_ms(&self) -> i64 {
+        i64::from(self.state.retention_hours) * 3600 * 1000
+    }
+}
+
+/// toml's messages span several lines with a source excerpt; keep the facts on one line.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect();
+    let mut out = Vec::new();
+    for l in lines {
+        // Source excerpt lines look like "3 | key = 1"; the caret line is dropped above.
+        if l.split_once(" | ").is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok()) {
+            continue;
+        }
+        if l.chars().all(|c| c == '^' || c == ' ') {
+            continue;
+        }
+        out.push(l.to_owned());
+    }
+    out.join(": ")
+}
+
+/// A value from the environment: TOML if it reads as a TOML value, else a string.
+fn parse_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for key in parents {
+        let entry = current.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| format!("`{key}` is not a table"))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("cutover-config-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cutover.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::load_with_env(Some(&path), env)
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let e =
+            load("[slack]\nchannel = \"x\"\n\n[[routes]]\ncluster = \"prod-*\"\nchanel = \"typo\"\n", &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("cutover.toml"), "{msg}");
+        assert!(msg.contains("line 6"), "{msg}");
+        assert!(msg.contains("chanel"), "{msg}");
+    }
+
+    #[test]
+    fn bad_globs_are_rejected_with_their_line() {
+        let e = load("[[invalidations]]\ncluster = \"prod-[\"\ndistribution_id = \"E1\"\npaths = [\"/*\"]\n", &[])
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("line 2") && msg.contains("unclosed '['"), "{msg}");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let c = load(
+            "[slack]\nchannel = \"a\"\n",
+            &[("CUTOVER_SLACK__CHANNEL", "b"), ("CUTOVER_STATE__RETENTION_HOURS", "24")],
+        )
+        .unwrap();
+        assert_eq!(c.slack.channel, "b");
+        assert_eq!(c.retention_ms(), 24 * 3600 * 1000);
+        let e = load("", &[("CUTOVER_SLACK__NOPE", "1")]).unwrap_err();
+        assert!(e.to_string().contains("CUTOVER_SLACK__NOPE"), "{e}");
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(c.routing().default_channel, "deployments");
+        assert!(c.routes.is_empty() && c.invalidations.is_empty());
+    }
+}
