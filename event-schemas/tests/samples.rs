@@ -81,6 +81,10 @@ fn check(name: &str, text: &str) -> Result<&'static str, String> {
 #[test]
 fn every_published_sample_parses() {
     let Some(dir) = samples_dir() else {
+        assert!(
+            std::env::var_os("CUTOVER_REQUIRE_SAMPLES").is_none(),
+            "CUTOVER_REQUIRE_SAMPLES is set but shared/event-samples is not beside the checkout"
+        );
         eprintln!("shared/event-samples not found beside the checkout; nothing to check");
         return;
     };

@@ -42,6 +42,11 @@ pub enum Outcome {
 pub struct Ids(u64);
 
 impl Ids {
+    /// Ids starting after `base`, so that streams built separately never share one.
+    pub fn from(base: u64) -> Self {
+        Self(base)
+    }
+
     pub fn bump(&mut self) -> u64 {
         self.0 += 1;
         self.0

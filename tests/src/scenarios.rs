@@ -79,6 +79,14 @@ fn td(name: &str, rev: u32) -> String {
     format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{name}:{rev}")
 }
 
+/// The README's demo: a morning of production deploys (rolling, a circuit-breaker rollback,
+/// CodeDeploy blue/green via SNS and via a pipeline, two clusters), one stream, unique ids.
+pub fn demo() -> Scenario {
+    let skip = ["noise-and-malformed", "codedeploy-rollback"];
+    let lines = all().into_iter().filter(|s| !skip.contains(&s.name)).flat_map(|s| s.lines).collect();
+    Scenario { name: "demo", config: Some(PROD_CONFIG), lines }
+}
+
 /// Every scenario, in a stable order.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -95,7 +103,7 @@ pub fn all() -> Vec<Scenario> {
 }
 
 fn rolling() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(100000));
     let mut svc = Service { cluster: "prod-eu".into(), name: "storefront".into(), running: Vec::new() };
     let mut ev = svc.seed_running(
         &fleet,
@@ -121,7 +129,7 @@ fn rolling() -> Scenario {
 }
 
 fn rolling_circuit_breaker() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(200000));
     let mut svc = Service { cluster: "prod-eu".into(), name: "payments".into(), running: Vec::new() };
     let mut ev = svc.seed_running(
         &fleet,
@@ -242,7 +250,7 @@ fn codedeploy_sns() -> Scenario {
 }
 
 fn codedeploy_eventbridge() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(300000));
     let (app, group, dep) = ("AppECS-prod-eu-search", "DgpECS-prod-eu-search", "d-K2V9XW41C");
     let t = base();
     let mut e = |at: i64, state: &str, instance: Option<&str>| {
@@ -313,7 +321,7 @@ fn codedeploy_rollback() -> Scenario {
 }
 
 fn pipeline_linked() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(400000));
     let (app, group, dep) = ("AppECS-prod-eu-storefront", "DgpECS-prod-eu-storefront", "d-C3XYEM1QF");
     let (pipeline, exec) = ("storefront-release", "e17b5773-cc0d-4db2-9ad7-594c73888de8");
     let t = base();
@@ -394,7 +402,7 @@ fn pipeline_linked() -> Scenario {
 }
 
 fn noise_and_malformed() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(500000));
     let mut svc = Service { cluster: "prod-eu".into(), name: "catalog".into(), running: Vec::new() };
     let mut ev = svc.seed_running(
         &fleet,
@@ -479,7 +487,7 @@ fn noise_and_malformed() -> Scenario {
 }
 
 fn two_clusters_same_service() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(600000));
     let mut prod = Service { cluster: "prod-eu".into(), name: "api".into(), running: Vec::new() };
     let mut staging = Service { cluster: "staging-eu".into(), name: "api".into(), running: Vec::new() };
     let mut ev = prod.seed_running(
@@ -526,7 +534,7 @@ fn two_clusters_same_service() -> Scenario {
 }
 
 fn ecs_native_hooks() -> Scenario {
-    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(700000));
     let (cluster, service, dep) = ("prod-eu", "gateway", "EZe5RNVLH6PPzHXINuP28");
     let t = base();
     let mut h = |at: i64, name: &str, stage: &str| {

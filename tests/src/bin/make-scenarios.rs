@@ -1,5 +1,5 @@
 //! Rewrites `tests/scenarios/<name>/input.jsonl` and `config.toml` from the definitions in
-//! `cutover_e2e::scenarios`. Expected outputs are hand-written and never touched here.
+//! `cutover_e2e::scenarios`, and `examples/demo.jsonl`. Expected outputs are hand-written and never touched here.
 
 use std::path::PathBuf;
 
@@ -16,5 +16,10 @@ fn main() -> std::io::Result<()> {
         }
         println!("{}: {} lines", s.name, s.lines.len());
     }
+    let demo = cutover_e2e::scenarios::demo();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    std::fs::create_dir_all(&examples)?;
+    std::fs::write(examples.join("demo.jsonl"), demo.lines.join("\n") + "\n")?;
+    println!("examples/demo.jsonl: {} lines", demo.lines.len());
     Ok(())
 }

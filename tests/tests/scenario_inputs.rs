@@ -1,0 +1,36 @@
+//! The recorded scenario inputs on disk are exactly what their definitions produce, so a
+//! change to a builder cannot silently leave stale fixtures (run `make-scenarios` to update).
+
+use std::path::PathBuf;
+
+use cutover_events::parse_body;
+
+#[test]
+fn inputs_on_disk_match_their_definitions() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for s in cutover_e2e::scenarios::all() {
+        let on_disk = std::fs::read_to_string(root.join(s.name).join("input.jsonl"))
+            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let mut generated = s.lines.join("\n");
+        generated.push('\n');
+        assert!(
+            on_disk == generated,
+            "{}: input.jsonl is stale; run cargo run -p cutover-e2e --bin make-scenarios",
+            s.name
+        );
+        if let Some(config) = s.config {
+            let c = std::fs::read_to_string(root.join(s.name).join("config.toml")).unwrap();
+            assert_eq!(c, config, "{}: config.toml is stale", s.name);
+        }
+    }
+}
+
+#[test]
+fn generated_event_shapes_parse_as_inputs() {
+    // Every non-noise line of the ECS, CodeDeploy and pipeline scenarios is a valid input.
+    for s in cutover_e2e::scenarios::all().into_iter().filter(|s| s.name != "noise-and-malformed") {
+        for (i, line) in s.lines.iter().enumerate() {
+            parse_body(line).unwrap_or_else(|e| panic!("{} line {}: {e}", s.name, i + 1));
+        }
+    }
+}
