@@ -138,6 +138,50 @@ impl Service {
         out
     }
 
+    /// A deployment that starts (IN_PROGRESS, `count` tasks to RUNNING) and stops there, its
+    /// tasks joining the running ones: the next deployment supersedes it.
+    pub fn start_only(
+        &mut self,
+        fleet: &Fleet,
+        ids: &mut Ids,
+        deployment: &str,
+        task_definition: &str,
+        image: &str,
+        count: usize,
+        t0: Timestamp,
+    ) -> Vec<Timed> {
+        let mut out = vec![(
+            t0,
+            fleet.ecs_deployment(
+                &ids.event_id(),
+                t0,
+                &self.cluster,
+                &self.name,
+                "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                deployment,
+                &format!("ECS deployment {deployment} in progress."),
+            ),
+        )];
+        let starting =
+            [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"), ("RUNNING", "RUNNING")];
+        for i in 0..count {
+            let seed = ids.bump();
+            let mut task = Task {
+                id: task_id(seed),
+                deployment: deployment.to_owned(),
+                task_definition: task_definition.to_owned(),
+                image: image.to_owned(),
+                version: 0,
+                created_at: t0.plus_millis(4_000 + i as i64 * 700),
+                seed,
+            };
+            let first = task.created_at.plus_millis(1_000);
+            out.extend(self.walk(fleet, ids, &mut task, &starting, first, 21_000, None));
+            self.running.push(task);
+        }
+        out
+    }
+
     /// A rolling deployment from `t0`: IN_PROGRESS, new tasks start, then old tasks drain;
     /// or, with the circuit breaker, new tasks fail, FAILED, and a rollback deployment.
     /// Returns the events and the new deployment id(s).

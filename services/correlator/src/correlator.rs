@@ -426,12 +426,23 @@ impl Correlator {
     }
 
     /// Rolling cut-over: a RUNNING task of the new deployment, and every older task that
-    /// served traffic told to stop. `at` is the latest of those events' times.
+    /// served traffic told to stop. `at` is the latest of those events' times. A deployment
+    /// that a newer one has overtaken does not cut over this way.
     fn rolling_proof(&self, d: &Deployment) -> Option<Timestamp> {
         if d.strategy != Strategy::EcsRolling {
             return None;
         }
         let svc = self.state.services.get(d.service_key.as_deref()?)?;
+        // Once a newer deployment of the service has started, it takes the traffic over:
+        // this one can no longer be the version that production runs on.
+        let superseded = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
+        if superseded {
+            return None;
+        }
         let mut new_running: Option<Timestamp> = None;
         let mut last_stop: Option<Timestamp> = None;
         let mut any_old = false;

@@ -1,0 +1,340 @@
+//! Each strategy and each terminal state, driven through the harness with a simulated clock.
+
+mod harness;
+
+use cutover_correlator::Action;
+use cutover_correlator::routing::Routing;
+use cutover_e2e::rollout::{Ids, Outcome, Service, Timed};
+use cutover_e2e::shapes::Fleet;
+use cutover_events::Timestamp;
+use cutover_events::emitted::{DetailType::*, Strategy};
+use harness::{Harness, decisions, per_deployment, scenario_lines, scenario_routing, ts};
+use serde_json::json;
+
+const T0: &str = "2026-03-14T09:30:00Z";
+
+fn sorted(mut ev: Vec<Timed>) -> Vec<String> {
+    ev.sort_by_key(|(t, _)| *t);
+    ev.into_iter().map(|(_, v)| v.to_string()).collect()
+}
+
+fn td(rev: u32) -> String {
+    format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:{rev}")
+}
+
+fn web() -> (Fleet, Ids, Service) {
+    (Fleet::default(), Ids::default(), Service { cluster: "prod".into(), name: "web".into(), running: Vec::new() })
+}
+
+fn emits(actions: &[Action]) -> Vec<&cutover_events::emitted::LifecycleDetail> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Emit { detail, .. } = a { Some(detail.as_ref()) } else { None })
+        .collect()
+}
+
+#[test]
+fn rolling_update_cuts_over_when_the_last_old_task_is_told_to_stop() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 3, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 3, ts(T0), Outcome::Completes, ""));
+    let mut h = Harness::new(Routing::default());
+    h.feed_all(sorted(ev).iter().map(String::as_str));
+    let d = h.decisions();
+    assert_eq!(d.len(), 3);
+    assert_eq!((d[0].1, d[0].2), (Started, ts(T0)));
+    assert_eq!(d[1].1, CutOver);
+    assert_eq!(d[2].1, Completed);
+    // The last of the three old tasks is told to stop 30 s after the new ones all run, 2.5 s apart.
+    let running_done = ts(T0).plus_millis(4_000 + 3 * 700 + 1_000 + 63_000);
+    assert_eq!(d[1].2, running_done.plus_millis(30_000 + 2 * 2_500));
+    for e in emits(&h.actions) {
+        assert!(e.observed_at >= e.at, "observed {} before {}", e.observed_at, e.at);
+        assert_eq!(e.strategy, Strategy::EcsRolling);
+    }
+    let cut = &emits(&h.actions)[1];
+    assert_eq!(cut.previous_task_definition.as_deref(), Some(td(1).as_str()));
+    assert_eq!(cut.version.as_deref(), Some("v2"));
+}
+
+#[test]
+fn no_cut_over_while_an_old_task_still_serves() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 2, ts(T0), Outcome::Completes, ""));
+    let lines = sorted(ev);
+    let old_ids: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("\"startedBy\":\"ecs-svc/1\"") && l.contains("DEACTIVATING"))
+        .map(|l| l.to_owned())
+        .collect();
+    assert_eq!(old_ids.len(), 2);
+    let mut h = Harness::new(Routing::default());
+    for line in &lines {
+        if line == &old_ids[1] {
+            assert!(!h.decisions().iter().any(|d| d.1 == CutOver), "cut over with an old task still serving");
+        }
+        h.feed(line);
+    }
+    assert!(h.decisions().iter().any(|d| d.1 == CutOver));
+}
+
+#[test]
+fn circuit_breaker_fails_and_the_rollback_rolls_it_back() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        "ecs-svc/2",
+        &td(2),
+        "repo/web:v2",
+        2,
+        ts(T0),
+        Outcome::CircuitBreaker,
+        "ecs-svc/3",
+    ));
+    let mut h = Harness::new(Routing::default());
+    h.feed_all(sorted(ev).iter().map(String::as_str));
+    let per = per_deployment(&h.decisions());
+    let failed: Vec<_> = per["ecs-svc/2"].iter().map(|(t, _)| *t).collect();
+    assert_eq!(failed, vec![Started, Failed, RolledBack]);
+    let rollback: Vec<_> = per["ecs-svc/3"].iter().map(|(t, _)| *t).collect();
+    assert_eq!(rollback, vec![Started, CutOver, Completed]);
+    assert_eq!(per["ecs-svc/2"][2].1, per["ecs-svc/3"][1].1, "rolled back at the rollback's cut-over");
+    let details = emits(&h.actions);
+    let r = details.iter().find(|d| d.deployment_id == "ecs-svc/3").unwrap();
+    assert_eq!(r.rollback_of.as_deref(), Some("ecs-svc/2"));
+    let f = details.iter().find(|d| d.deployment_id == "ecs-svc/2" && d.reason.is_some()).unwrap();
+    assert_eq!(f.reason.as_deref(), Some("ECS deployment circuit breaker: task failed to start."));
+    // Slack: the failed deployment posts once; the rollback never posts, it replies in that thread.
+    let posts: Vec<&str> = h
+        .actions
+        .iter()
+        .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.deployment_id.as_str()) } else { None })
+        .collect();
+    assert_eq!(posts, vec!["ecs-svc/2"]);
+    let replies = h
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::SlackReply(m) if m.thread_of.as_deref() == Some("ecs-svc/2")))
+        .count();
+    assert_eq!(replies, 2 + 2, "two failed tasks and two rollback steps");
+}
+
+#[test]
+fn a_deployment_replaced_before_it_finished_fails_as_superseded() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 1, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.start_only(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 1, ts(T0)));
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        "ecs-svc/3",
+        &td(3),
+        "repo/web:v3",
+        1,
+        ts(T0).plus_millis(300_000),
+        Outcome::Completes,
+        "",
+    ));
+    let mut h = Harness::new(Routing::default());
+    h.feed_all(sorted(ev).iter().map(String::as_str));
+    let per = per_deployment(&h.decisions());
+    let two: Vec<_> = per["ecs-svc/2"].iter().map(|(t, _)| *t).collect();
+    assert_eq!(two, vec![Started, Failed]);
+    assert_eq!(per["ecs-svc/2"][1].1, per["ecs-svc/3"][1].1, "superseded at the newer one's cut-over");
+    let reason = emits(&h.actions).iter().find_map(|d| d.reason.clone()).unwrap();
+    assert_eq!(reason, "superseded by ecs-svc/3");
+}
+
+fn trigger_body(fleet: &Fleet, dep: &str, status: &str, created: Timestamp, completed: Option<Timestamp>) -> String {
+    fleet.trigger("app", "group", dep, status, created, completed, &[]).to_string()
+}
+
+#[test]
+fn codedeploy_canary_reports_each_traffic_step_once_and_cuts_over_at_100() {
+    let fleet = Fleet::default();
+    let t = ts(T0);
+    let mut h = Harness::new(Routing::default());
+    h.feed(&trigger_body(&fleet, "d-CANARY001", "CREATED", t, None));
+    h.observe("d-CANARY001", 10.0, t.plus_millis(60_000));
+    h.observe("d-CANARY001", 10.0, t.plus_millis(90_000));
+    let at_100 = t.plus_millis(360_000);
+    h.observe("d-CANARY001", 100.0, at_100);
+    h.feed(&trigger_body(&fleet, "d-CANARY001", "SUCCEEDED", t, Some(t.plus_millis(900_000))));
+    let d: Vec<_> = h.decisions().into_iter().map(|(_, t, at)| (t, at)).collect();
+    assert_eq!(
+        d,
+        vec![
+            (Started, t),
+            (TrafficShifted, t.plus_millis(60_000)),
+            (TrafficShifted, at_100),
+            (CutOver, at_100),
+            (Completed, t.plus_millis(900_000)),
+        ]
+    );
+    let shifted: Vec<_> = emits(&h.actions).iter().filter_map(|e| e.traffic_percent.map(|p| p.0)).collect();
+    assert_eq!(shifted, vec![10.0, 100.0]);
+}
+
+#[test]
+fn codedeploy_ready_is_not_cut_over_and_a_stop_fails_it() {
+    let fleet = Fleet::default();
+    let t = ts(T0);
+    let mut h = Harness::new(Routing::default());
+    h.feed(&trigger_body(&fleet, "d-READY0001", "CREATED", t, None));
+    h.feed(&trigger_body(&fleet, "d-READY0001", "READY", t, None));
+    assert!(!h.decisions().iter().any(|d| d.1 == CutOver));
+    h.feed(&trigger_body(&fleet, "d-READY0001", "STOPPED", t, Some(t.plus_millis(3_600_000))));
+    let d: Vec<_> = h.decisions().into_iter().map(|(_, t, _)| t).collect();
+    assert_eq!(d, vec![Started, Failed]);
+    assert_eq!(emits(&h.actions)[1].reason.as_deref(), Some("CodeDeploy deployment stopped"));
+}
+
+#[test]
+fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
+    let (fleet, mut ids, _) = web();
+    let t = ts(T0);
+    let mut h = Harness::new(Routing::default());
+    h.feed(
+        &fleet
+            .ecs_deployment(
+                &ids.event_id(),
+                t,
+                "prod",
+                "web",
+                "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                "ecs-svc/77",
+                "ECS deployment ecs-svc/77 in progress.",
+            )
+            .to_string(),
+    );
+    h.feed(
+        &fleet
+            .hook(
+                &ids.event_id(),
+                t.plus_millis(40_000),
+                "prod",
+                "web",
+                "AbC",
+                "HOOK_AWAITING_ACTION",
+                "POST_TEST_TRAFFIC_SHIFT",
+            )
+            .to_string(),
+    );
+    h.feed(
+        &fleet
+            .hook(
+                &ids.event_id(),
+                t.plus_millis(90_000),
+                "prod",
+                "web",
+                "AbC",
+                "HOOK_IN_PROGRESS",
+                "POST_PRODUCTION_TRAFFIC_SHIFT",
+            )
+            .to_string(),
+    );
+    h.feed(
+        &fleet
+            .ecs_deployment(
+                &ids.event_id(),
+                t.plus_millis(600_000),
+                "prod",
+                "web",
+                "SERVICE_DEPLOYMENT_COMPLETED",
+                "ecs-svc/77",
+                "done",
+            )
+            .to_string(),
+    );
+    let d = h.decisions();
+    assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![Started, CutOver, Completed]);
+    assert!(d.iter().all(|x| x.0 == "ecs-svc/77"), "one deployment, one id: {d:?}");
+    assert_eq!(d[1].2, t.plus_millis(90_000));
+    assert_eq!(h.actions.iter().filter(|a| matches!(a, Action::SlackPost(_))).count(), 1);
+    let arn = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/AbC";
+    assert_eq!(h.correlator.deployment(arn).map(|d| d.id.as_str()), Some("ecs-svc/77"));
+}
+
+#[test]
+fn finished_deployments_retire_after_the_retention_and_state_stays_bounded() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/0", &td(0), "repo/web:v0", 2, ts(T0).plus_millis(-600_000));
+    let day = 86_400_000;
+    for n in 1..=40u32 {
+        let id = format!("ecs-svc/{n}");
+        ev.extend(svc.rolling(
+            &fleet,
+            &mut ids,
+            &id,
+            &td(n),
+            &format!("repo/web:v{n}"),
+            2,
+            ts(T0).plus_millis(i64::from(n) * day),
+            Outcome::Completes,
+            "",
+        ));
+    }
+    let mut h = Harness::new(Routing::default());
+    let mut most = 0;
+    for line in sorted(ev) {
+        h.feed(&line);
+        most = most.max(h.correlator.deployments_held());
+    }
+    assert_eq!(h.decisions().iter().filter(|d| d.1 == Completed).count(), 40);
+    assert!(most <= 9, "held {most} deployments at once with a 7-day retention and one deploy a day");
+    assert!(h.correlator.deployment("ecs-svc/1").is_none(), "retired after 7 days");
+    assert!(h.correlator.deployment("ecs-svc/40").is_some());
+}
+
+#[test]
+fn a_late_redelivery_within_the_retention_revives_nothing() {
+    let lines = scenario_lines("rolling");
+    let mut h = Harness::new(scenario_routing("rolling"));
+    h.feed_all(lines.iter().map(String::as_str));
+    let before = h.actions.len();
+    // The same COMPLETED event again, with a new EventBridge id (a second rule, say).
+    let mut completed: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    completed["id"] = json!("5b6f4c1e-0000-4000-8000-000000000001");
+    h.feed(&completed.to_string());
+    let mut in_progress: serde_json::Value =
+        serde_json::from_str(lines.iter().find(|l| l.contains("SERVICE_DEPLOYMENT_IN_PROGRESS")).unwrap()).unwrap();
+    in_progress["id"] = json!("5b6f4c1e-0000-4000-8000-000000000002");
+    h.feed(&in_progress.to_string());
+    assert_eq!(h.actions.len(), before, "no new action for a finished deployment");
+}
+
+#[test]
+fn same_input_same_actions_byte_for_byte() {
+    let run = || {
+        let mut h = Harness::new(scenario_routing("rolling-circuit-breaker"));
+        h.feed_all(scenario_lines("rolling-circuit-breaker").iter().map(String::as_str));
+        serde_json::to_string(&h.actions).unwrap()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn every_scenario_decides_each_lifecycle_event_at_most_once_and_in_order() {
+    for name in [
+        "rolling",
+        "rolling-circuit-breaker",
+        "codedeploy-sns",
+        "codedeploy-eventbridge",
+        "codedeploy-rollback",
+        "pipeline-linked",
+        "two-clusters-same-service",
+        "ecs-native-hooks",
+    ] {
+        let mut h = Harness::new(scenario_routing(name));
+        h.feed_all(scenario_lines(name).iter().map(String::as_str));
+        harness::assert_consistent(&decisions(&h.actions), name);
+    }
+}
