@@ -8,6 +8,7 @@
 //! - [`shapes`]: one SQS body per AWS event kind, modelled on `shared/event-samples/`.
 //! - [`rollout`]: whole ECS rolling deployments (with the circuit breaker) as event sequences.
 //! - [`scenarios`]: the definitions behind `tests/scenarios/*/input.jsonl`.
+//! - [`stream`]: the large benchmark stream (about 200k events over 1,000 services).
 
 // Event builders take every field AWS varies as an argument, like the events themselves.
 #![allow(clippy::too_many_arguments)]
@@ -15,3 +16,4 @@
 pub mod rollout;
 pub mod scenarios;
 pub mod shapes;
+pub mod stream;

@@ -42,7 +42,7 @@ enum Command {
     },
 }
 
-pub(crate) fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { config, input } => replay_command(config, input),

@@ -11,28 +11,28 @@ use serde::Deserialize;
 /// The whole config.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     /// Slack settings.
     #[serde(default)]
-    pub(crate) slack: SlackConfig,
+    pub slack: SlackConfig,
     /// Routes, first match wins: channel and environment per cluster/service/application.
     #[serde(default)]
-    pub(crate) routes: Vec<Route>,
+    pub routes: Vec<Route>,
     /// CloudFront invalidations made at each matching deployment's cut-over.
     #[serde(default)]
-    pub(crate) invalidations: Vec<Invalidation>,
+    pub invalidations: Vec<Invalidation>,
     /// How long, in event time, finished deployments and dedupe keys are kept.
     #[serde(default)]
-    pub(crate) state: StateConfig,
+    pub state: StateConfig,
 }
 
 /// `[slack]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SlackConfig {
+pub struct SlackConfig {
     /// The channel of deployments no route matches. Default `deployments`.
     #[serde(default = "default_channel")]
-    pub(crate) channel: String,
+    pub channel: String,
 }
 
 impl Default for SlackConfig {
@@ -48,11 +48,11 @@ fn default_channel() -> String {
 /// `[state]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct StateConfig {
+pub struct StateConfig {
     /// Retention in hours of event time after a deployment's last decision (or last activity,
     /// for one that never ends), and of dedupe keys. Default 168 (7 days).
     #[serde(default = "default_retention_hours")]
-    pub(crate) retention_hours: u32,
+    pub retention_hours: u32,
 }
 
 impl Default for StateConfig {
@@ -67,7 +67,7 @@ const fn default_retention_hours() -> u32 {
 
 /// Why a config could not be loaded; the message names the file, line and key.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config {path}: {message}")]
@@ -78,11 +78,11 @@ pub(crate) enum ConfigError {
 
 impl Config {
     /// Loads a file (or the defaults when `path` is `None`) and applies the environment.
-    pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(path, std::env::vars())
     }
 
-    pub(crate) fn load_with_env(
+    pub fn load_with_env(
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -116,7 +116,7 @@ impl Config {
     }
 
     /// The routing part, for the correlator.
-    pub(crate) fn routing(&self) -> Routing {
+    pub fn routing(&self) -> Routing {
         Routing {
             default_channel: self.slack.channel.clone(),
             routes: self.routes.clone(),
@@ -124,7 +124,7 @@ impl Config {
         }
     }
 
-    pub(crate) fn retention_ms(&self) -> i64 {
+    pub fn retention_ms(&self) -> i64 {
         i64::from(self.state.retention_hours) * 3600 * 1000
     }
 }

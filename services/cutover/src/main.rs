@@ -1,16 +1,5 @@
-//! # cutover
-//!
-//! Says the moment production traffic moved to the new version of an ECS service.
-//!
-//! # Layout
-//! - `cli`: the subcommands and their exit codes.
-//! - `config`: the TOML config with environment overrides.
-//! - `replay`: recorded SQS bodies through the correlator, offline.
-
-mod cli;
-mod config;
-mod replay;
+//! The `cutover` binary: see the library's `cli` module.
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    cutover::cli::main()
 }

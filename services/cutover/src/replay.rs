@@ -10,14 +10,14 @@ use cutover_events::{Timestamp, parse_body};
 
 /// What one replay saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Summary {
-    pub(crate) lines: u64,
-    pub(crate) accepted: u64,
-    pub(crate) rejected: u64,
-    pub(crate) ignored: u64,
-    pub(crate) duplicates: u64,
-    pub(crate) deployments: u64,
-    pub(crate) actions: u64,
+pub struct Summary {
+    pub lines: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub ignored: u64,
+    pub duplicates: u64,
+    pub deployments: u64,
+    pub actions: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -32,7 +32,7 @@ impl std::fmt::Display for Summary {
 
 /// Replays `input` into `out` (actions) and `err` (rejections). Stops early, without error,
 /// when `out` is closed (`| head`).
-pub(crate) fn run(
+pub fn run(
     mut correlator: Correlator,
     input: impl BufRead,
     out: &mut impl Write,

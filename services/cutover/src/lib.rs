@@ -1,0 +1,12 @@
+//! # cutover
+//!
+//! Says the moment production traffic moved to the new version of an ECS service.
+//!
+//! # Layout
+//! - [`cli`]: the subcommands and their exit codes (`main.rs` only calls it).
+//! - [`config`]: the TOML config with environment overrides.
+//! - [`replay`]: recorded SQS bodies through the correlator, offline.
+
+pub mod cli;
+pub mod config;
+pub mod replay;
