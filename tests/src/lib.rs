@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`shapes`]: one SQS body per AWS event kind, modelled on `shared/event-samples/`.
+//! - [`fixtures`]: the files in `event-schemas/fixtures/`.
 //! - [`rollout`]: whole ECS rolling deployments (with the circuit breaker) as event sequences.
 //! - [`scenarios`]: the definitions behind `tests/scenarios/*/input.jsonl`.
 //! - [`stream`]: the large benchmark stream (about 200k events over 1,000 services).
@@ -13,6 +14,7 @@
 // Event builders take every field AWS varies as an argument, like the events themselves.
 #![allow(clippy::too_many_arguments)]
 
+pub mod fixtures;
 pub mod rollout;
 pub mod scenarios;
 pub mod shapes;

@@ -52,7 +52,11 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
     let mut ids = Ids::from(1_000_000_000);
     let t0 = Timestamp::parse("2026-03-02T00:00:00Z").unwrap_or_default();
     let mut services: Vec<Service> = (0..params.services)
-        .map(|i| Service { cluster: CLUSTERS[i % CLUSTERS.len()].to_owned(), name: format!("svc-{i:04}"), running: Vec::new() })
+        .map(|i| Service {
+            cluster: CLUSTERS[i % CLUSTERS.len()].to_owned(),
+            name: format!("svc-{i:04}"),
+            running: Vec::new(),
+        })
         .collect();
     let mut generated = Generated::default();
     // Pending events, earliest first; flushed once no later deployment can precede them.
@@ -68,7 +72,15 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
         let td = format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{}:1", svc.name);
         let image = format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{}:1.0.{i}", svc.name);
         let count = 2 + (i % 3);
-        let seeded = svc.seed_running(&fleet, &mut ids, &format!("ecs-svc/{}", 9_000_000_000_000_000_000u64 + i as u64), &td, &image, count, t0.plus_millis(i as i64 * 50));
+        let seeded = svc.seed_running(
+            &fleet,
+            &mut ids,
+            &format!("ecs-svc/{}", 9_000_000_000_000_000_000u64 + i as u64),
+            &td,
+            &image,
+            count,
+            t0.plus_millis(i as i64 * 50),
+        );
         push(&mut heap, seeded);
     }
     let mut k: u64 = 0;
@@ -109,7 +121,13 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
             }
         };
         push(&mut heap, events);
-        let steady = fleet.service_action(&ids.event_id(), start.plus_millis(600_000), &svc.cluster, &svc.name, "SERVICE_STEADY_STATE");
+        let steady = fleet.service_action(
+            &ids.event_id(),
+            start.plus_millis(600_000),
+            &svc.cluster,
+            &svc.name,
+            "SERVICE_STEADY_STATE",
+        );
         push(&mut heap, vec![(start.plus_millis(600_000), steady)]);
         k += 1;
     }
@@ -136,11 +154,20 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
     };
     sns(ids, at(0), fleet.trigger(&app, &group, &dep, "CREATED", at(0), None, &[]));
     sns(ids, at(1), fleet.trigger(&app, &group, &dep, "IN_PROGRESS", at(0), None, &[]));
-    let lifecycle: Vec<(&str, &str, Timestamp, Timestamp)> = ["BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (*n, "Succeeded", at(5 + i as i64 * 30), at(34 + i as i64 * 30)))
-        .collect();
+    let lifecycle: Vec<(&str, &str, Timestamp, Timestamp)> = [
+        "BeforeInstall",
+        "Install",
+        "AfterInstall",
+        "AllowTestTraffic",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AllowTraffic",
+        "AfterAllowTraffic",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, n)| (*n, "Succeeded", at(5 + i as i64 * 30), at(34 + i as i64 * 30)))
+    .collect();
     sns(ids, at(250), fleet.instance_trigger(&dep, &target, "Succeeded", at(250), &lifecycle));
     sns(ids, at(550), fleet.trigger(&app, &group, &dep, "SUCCEEDED", at(0), Some(at(550)), &[]));
     out.push((at(0), fleet.codedeploy(&ids.event_id(), at(0), &app, &group, &dep, "START", None)));
@@ -149,11 +176,30 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
     if with_pipeline {
         let pipeline = format!("{}-release", svc.name);
         let exec = crate::shapes::uuid(k ^ 0xABCD);
-        let p = |state, stage, action, kind, ext| PipelineShape { pipeline: &pipeline, execution_id: &exec, state, stage, action, action_type: kind, external_id: ext, trigger: None };
+        let p = |state, stage, action, kind, ext| PipelineShape {
+            pipeline: &pipeline,
+            execution_id: &exec,
+            state,
+            stage,
+            action,
+            action_type: kind,
+            external_id: ext,
+            trigger: None,
+        };
         let deploy = Some(("AWS", "CodeDeployToECS", "Deploy"));
         out.push((at(-30), fleet.pipeline(&ids.event_id(), at(-30), &PipelineShape { trigger: Some(serde_json::json!({"trigger-type": "StartPipelineExecution", "trigger-detail": "arn:aws:sts::123456789012:assumed-role/Deployer/ci"})), ..p("STARTED", None, None, None, None) })));
-        out.push((at(-2), fleet.pipeline(&ids.event_id(), at(-2), &p("STARTED", Some("Deploy"), Some("BlueGreen"), deploy, None))));
-        out.push((at(551), fleet.pipeline(&ids.event_id(), at(551), &p("SUCCEEDED", Some("Deploy"), Some("BlueGreen"), deploy, Some(&dep)))));
+        out.push((
+            at(-2),
+            fleet.pipeline(&ids.event_id(), at(-2), &p("STARTED", Some("Deploy"), Some("BlueGreen"), deploy, None)),
+        ));
+        out.push((
+            at(551),
+            fleet.pipeline(
+                &ids.event_id(),
+                at(551),
+                &p("SUCCEEDED", Some("Deploy"), Some("BlueGreen"), deploy, Some(&dep)),
+            ),
+        ));
         out.push((at(552), fleet.pipeline(&ids.event_id(), at(552), &p("SUCCEEDED", None, None, None, None))));
     }
     out

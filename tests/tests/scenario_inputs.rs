@@ -34,3 +34,13 @@ fn generated_event_shapes_parse_as_inputs() {
         }
     }
 }
+
+#[test]
+fn fixtures_on_disk_match_their_definitions() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../event-schemas/fixtures");
+    for (name, body) in cutover_e2e::fixtures::all() {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expected = serde_json::to_string_pretty(&body).unwrap() + "\n";
+        assert!(on_disk == expected, "{name} is stale; run cargo run -p cutover-e2e --bin make-scenarios");
+    }
+}

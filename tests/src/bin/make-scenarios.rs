@@ -1,5 +1,5 @@
 //! Rewrites `tests/scenarios/<name>/input.jsonl` and `config.toml` from the definitions in
-//! `cutover_e2e::scenarios`, and `examples/demo.jsonl`. Expected outputs are hand-written and never touched here.
+//! `cutover_e2e::scenarios`, `examples/demo.jsonl`, and `event-schemas/fixtures/`. Expected outputs are hand-written and never touched here.
 
 use std::path::PathBuf;
 
@@ -15,6 +15,12 @@ fn main() -> std::io::Result<()> {
             std::fs::write(dir.join("config.toml"), config)?;
         }
         println!("{}: {} lines", s.name, s.lines.len());
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../event-schemas/fixtures");
+    std::fs::create_dir_all(&fixtures)?;
+    for (name, body) in cutover_e2e::fixtures::all() {
+        let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)? + "\n";
+        std::fs::write(fixtures.join(name), text)?;
     }
     let demo = cutover_e2e::scenarios::demo();
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
