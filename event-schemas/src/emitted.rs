@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::time::Timestamp;
@@ -52,7 +53,7 @@ impl fmt::Display for DetailType {
 }
 
 /// How a deployment moves traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     EcsRolling,
@@ -83,6 +84,16 @@ impl Strategy {
 #[serde(transparent)]
 pub struct Percent(pub f64);
 
+impl JsonSchema for Percent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "number", "minimum": 0, "maximum": 100, "description": "Share of production traffic, 0 to 100."})
+    }
+}
+
 impl Serialize for Percent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
@@ -94,7 +105,7 @@ impl Serialize for Percent {
 }
 
 /// CodePipeline context of a deployment, where known.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PipelineContext {
     /// Pipeline name.
     pub name: String,
@@ -119,7 +130,7 @@ pub struct PipelineContext {
 /// Identity fields are always present and `null` until known. `traffic_percent` is present
 /// on `Deployment Traffic Shifted` only, `reason` on `Deployment Failed` only, and
 /// `rolled_back_by` on `Deployment Rolled Back` only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LifecycleDetail {
     /// `ecs-svc/<n>`, `d-XXXXXXXXX`, or an ECS service-deployment ARN.
     pub deployment_id: String,
@@ -143,8 +154,9 @@ pub struct LifecycleDetail {
     /// Share of production traffic on the new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_percent: Option<Percent>,
-    /// CodeDeploy application and deployment group; `null` for ECS-controlled deployments.
+    /// CodeDeploy application; `null` for ECS-controlled deployments.
     pub application: Option<String>,
+    /// CodeDeploy deployment group; `null` for ECS-controlled deployments.
     pub deployment_group: Option<String>,
     /// For a rollback deployment, the deployment it undoes.
     pub rollback_of: Option<String>,
@@ -156,4 +168,47 @@ pub struct LifecycleDetail {
     /// The deployment whose cut-over rolled this one back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_by: Option<String>,
+}
+
+/// The version of the emitted-event schemas. A change to any of them is a new version,
+/// documented in `docs/events.md`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema of one emitted event as EventBridge delivers it (`source`, `detail-type`,
+/// `detail`), generated from [`LifecycleDetail`]. The files in `event-schemas/schemas/` are
+/// these, checked for drift by a test.
+pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
+    let mut detail = serde_json::to_value(schemars::schema_for!(LifecycleDetail)).unwrap_or_default();
+    let defs = detail.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or_default();
+    if let Some(o) = detail.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+    }
+    let mut only_here = |field: &str, here: bool| {
+        if here {
+            if let Some(required) = detail["required"].as_array_mut() {
+                required.push(serde_json::Value::from(field));
+            }
+        } else if let Some(props) = detail["properties"].as_object_mut() {
+            props.remove(field);
+        }
+    };
+    only_here("traffic_percent", detail_type == DetailType::TrafficShifted);
+    only_here("reason", detail_type == DetailType::Failed);
+    only_here("rolled_back_by", detail_type == DetailType::RolledBack);
+    let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("urn:cutover:event:{slug}:v{SCHEMA_VERSION}"),
+        "title": detail_type.as_str(),
+        "description": format!("The `{}` event Cutover puts on EventBridge (source `{SOURCE}`).", detail_type.as_str()),
+        "type": "object",
+        "required": ["source", "detail-type", "detail"],
+        "properties": {
+            "source": {"const": SOURCE},
+            "detail-type": {"const": detail_type.as_str()},
+            "detail": detail,
+        },
+        "$defs": defs,
+    })
 }
