@@ -82,8 +82,8 @@ fn check(name: &str, text: &str) -> Result<&'static str, String> {
 fn every_published_sample_parses() {
     let Some(dir) = samples_dir() else {
         assert!(
-            std::env::var_os("CUTOVER_REQUIRE_SAMPLES").is_none(),
-            "CUTOVER_REQUIRE_SAMPLES is set but shared/event-samples is not beside the checkout"
+            std::env::var_os("REQUIRE_EVENT_SAMPLES").is_none(),
+            "REQUIRE_EVENT_SAMPLES is set but shared/event-samples is not beside the checkout"
         );
         eprintln!("shared/event-samples not found beside the checkout; nothing to check");
         return;

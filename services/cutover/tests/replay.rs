@@ -13,12 +13,17 @@ fn scenarios_dir() -> PathBuf {
 }
 
 fn cutover(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    cutover_with_env(args, stdin, &[])
+}
+
+fn cutover_with_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
     cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Overrides in the caller's environment must not leak into the contract under test.
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CUTOVER_")) {
         cmd.env_remove(k);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("spawn cutover");
     {
         use std::io::Write;
@@ -259,16 +264,14 @@ fn check_config_accepts_the_scenario_config() {
 
 #[test]
 fn environment_overrides_the_default_channel() {
-    let input = std::fs::read(scenarios_dir().join("noise-and-malformed/input.jsonl")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args(["replay", scenarios_dir().join("noise-and-malformed/input.jsonl").to_str().unwrap()])
-        .env("CUTOVER_SLACK__CHANNEL", "ops-feed")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let input = scenarios_dir().join("noise-and-malformed/input.jsonl").display().to_string();
+    let out = cutover_with_env(&["replay", &input], None, &[("CUTOVER_SLACK__CHANNEL", "ops-feed")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let post = actions(&out).into_iter().find(|a| a["action"] == "slack.post").unwrap();
     assert_eq!(post["channel"], "ops-feed");
-    assert!(!input.is_empty());
+    let out = cutover_with_env(&["replay", &input], None, &[("CUTOVER_SLACK__CHANEL", "typo")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CUTOVER_SLACK__CHANEL"));
 }
 
 #[test]
