@@ -91,7 +91,8 @@ struct TaskRecord {
     last_status: TaskStatus,
     /// AWS time of its first RUNNING event.
     running_at: Option<Timestamp>,
-    /// It served traffic at some point (RUNNING or DEACTIVATING seen).
+    /// Seen RUNNING: it served traffic. A task first seen while it drains is not counted
+    /// (DESIGN.md: old tasks are the ones *seen running*).
     seen_running: bool,
     /// AWS time it was told to stop (`desiredStatus` STOPPED).
     stop_requested_at: Option<Timestamp>,
@@ -310,7 +311,7 @@ impl Correlator {
         if t.last_status == TaskStatus::Running && rec.running_at.is_none() {
             rec.running_at = Some(t.at);
         }
-        if matches!(t.last_status, TaskStatus::Running | TaskStatus::Deactivating) {
+        if t.last_status == TaskStatus::Running {
             rec.seen_running = true;
         }
         if t.desired_status == TaskStatus::Stopped && rec.stop_requested_at.is_none() {

@@ -269,7 +269,9 @@ fn hook(envelope: &Envelope, d: &HookStateChange) -> Normalised {
         service,
         deployment_arn: d.service_deployment_arn.clone(),
         stage_after_production_shift: d.lifecycle_stage.is_after_production_shift(),
-        at: d.updated_at.unwrap_or(envelope.time),
+        // DESIGN.md: only ECS task and deployment events use `updatedAt`; a hook event is
+        // timed by its envelope.
+        at: envelope.time,
     })
 }
 

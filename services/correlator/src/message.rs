@@ -14,11 +14,14 @@ pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (Str
         Some(env) => format!("{name} · {env}"),
         None => name.to_owned(),
     };
-    let version = d.version.as_deref().unwrap_or("unknown version");
     let (emoji, status) = status(d);
-    let text = format!("{emoji} {title}: {version} {status}");
+    let text = match &d.version {
+        Some(v) => format!("{emoji} {title} {v}: {status}"),
+        None => format!("{emoji} {title}: {status}"),
+    };
 
-    let mut fields = vec![field("Version", &format!("`{version}`"))];
+    let mut fields =
+        vec![field("Version", &d.version.as_deref().map_or_else(|| "not known yet".to_owned(), |v| format!("`{v}`")))];
     if let Some(cluster) = &d.cluster {
         fields.push(field("Cluster", cluster));
     }

@@ -338,3 +338,73 @@ fn every_scenario_decides_each_lifecycle_event_at_most_once_and_in_order() {
         harness::assert_consistent(&decisions(&h.actions), name);
     }
 }
+
+#[test]
+fn without_any_old_task_seen_running_cut_over_waits_for_completed() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 2, ts(T0), Outcome::Completes, ""));
+    // Cutover started watching after the old tasks were running: their RUNNING events are gone.
+    let lines: Vec<String> = sorted(ev)
+        .into_iter()
+        .filter(|l| !(l.contains("ecs-svc/1") && l.contains("\"lastStatus\":\"RUNNING\"")))
+        .collect();
+    let mut h = Harness::new(Routing::default());
+    h.feed_all(lines.iter().map(String::as_str));
+    let d = h.decisions();
+    let completed = d.iter().find(|x| x.1 == Completed).unwrap().2;
+    let cut = d.iter().find(|x| x.1 == CutOver).unwrap().2;
+    assert_eq!(cut, completed, "no census: SERVICE_DEPLOYMENT_COMPLETED proves the cut-over");
+}
+
+#[test]
+fn ecs_native_failure_comes_from_its_ecs_svc_alias() {
+    let (fleet, mut ids, _) = web();
+    let t = ts(T0);
+    let mut h = Harness::new(Routing::default());
+    h.feed(&fleet.hook(&ids.event_id(), t, "prod", "web", "XyZ", "HOOK_AWAITING_ACTION", "POST_SCALE_UP").to_string());
+    h.feed(
+        &fleet
+            .hook(
+                &ids.event_id(),
+                t.plus_millis(60_000),
+                "prod",
+                "web",
+                "XyZ",
+                "HOOK_FAILED",
+                "POST_TEST_TRAFFIC_SHIFT",
+            )
+            .to_string(),
+    );
+    h.feed(
+        &fleet
+            .ecs_deployment(
+                &ids.event_id(),
+                t.plus_millis(70_000),
+                "prod",
+                "web",
+                "SERVICE_DEPLOYMENT_FAILED",
+                "ecs-svc/5",
+                "hook failed",
+            )
+            .to_string(),
+    );
+    let d = h.decisions();
+    assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![Started, Failed]);
+    assert!(d[0].0.ends_with("service-deployment/prod/web/XyZ"), "keyed by the service-deployment ARN: {}", d[0].0);
+    assert_eq!(d[1].2, t.plus_millis(70_000));
+}
+
+#[test]
+fn hook_events_are_timed_by_their_envelope() {
+    let (fleet, mut ids, _) = web();
+    let t = ts(T0);
+    let mut hook =
+        fleet.hook(&ids.event_id(), t, "prod", "web", "AbC", "HOOK_IN_PROGRESS", "POST_PRODUCTION_TRAFFIC_SHIFT");
+    hook["detail"]["updatedAt"] = json!("2026-03-14T09:30:00.618059641Z");
+    let mut h = Harness::new(Routing::default());
+    h.feed(&hook.to_string());
+    let cut = h.decisions().into_iter().find(|x| x.1 == CutOver).unwrap();
+    assert_eq!(cut.2, t);
+}
