@@ -155,16 +155,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         "sns.eventbridge.ecs-deployment.json",
         f.sns("27ba1db2-bf92-50ee-a4d8-46719b8c9785", "ecs-events", None, &inner, at),
     ));
-    let p = |state, stage, action, kind, ext| PipelineShape {
-        pipeline: "web-release",
-        execution_id: "e17b5773-cc0d-4db2-9ad7-594c73888de8",
-        state,
-        stage,
-        action,
-        action_type: kind,
-        external_id: ext,
-        trigger: None,
-    };
+    let p = crate::shapes::pipeline_steps("web-release", "e17b5773-cc0d-4db2-9ad7-594c73888de8");
     let mut started = f.pipeline("d07f1300-c2a7-4e13-b5ee-a3b4c5d6e7f8", at, &PipelineShape { trigger: Some(json!({"trigger-type": "StartPipelineExecution", "trigger-detail": "arn:aws:sts::123456789012:assumed-role/Admin/mary"})), ..p("STARTED", None, None, None, None) });
     started["detail"]["version"] = json!(1.0);
     out.push(("codepipeline-pipeline.started.float-version.json", started));

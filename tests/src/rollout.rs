@@ -150,6 +150,23 @@ impl Service {
         count: usize,
         t0: Timestamp,
     ) -> Vec<Timed> {
+        let (out, tasks) = self.start(fleet, ids, deployment, task_definition, image, count, t0);
+        self.running.extend(tasks);
+        out
+    }
+
+    /// IN_PROGRESS at `t0`, then `count` new tasks from PROVISIONING to RUNNING.
+    fn start(
+        &self,
+        fleet: &Fleet,
+        ids: &mut Ids,
+        deployment: &str,
+        task_definition: &str,
+        image: &str,
+        count: usize,
+        t0: Timestamp,
+    ) -> (Vec<Timed>, Vec<Task>) {
+        let reason = format!("ECS deployment {deployment} in progress.");
         let mut out = vec![(
             t0,
             fleet.ecs_deployment(
@@ -159,11 +176,12 @@ impl Service {
                 &self.name,
                 "SERVICE_DEPLOYMENT_IN_PROGRESS",
                 deployment,
-                &format!("ECS deployment {deployment} in progress."),
+                &reason,
             ),
         )];
         let starting =
             [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"), ("RUNNING", "RUNNING")];
+        let mut tasks = Vec::new();
         for i in 0..count {
             let seed = ids.bump();
             let mut task = Task {
@@ -177,9 +195,9 @@ impl Service {
             };
             let first = task.created_at.plus_millis(1_000);
             out.extend(self.walk(fleet, ids, &mut task, &starting, first, 21_000, None));
-            self.running.push(task);
+            tasks.push(task);
         }
-        out
+        (out, tasks)
     }
 
     /// A rolling deployment from `t0`: IN_PROGRESS, new tasks start, then old tasks drain;
@@ -197,38 +215,8 @@ impl Service {
         outcome: Outcome,
         rollback_id: &str,
     ) -> Vec<Timed> {
-        let mut out = Vec::new();
         let scaling = format!("Scaling activity initiated by (deployment {deployment})");
-        out.push((
-            t0,
-            fleet.ecs_deployment(
-                &ids.event_id(),
-                t0,
-                &self.cluster,
-                &self.name,
-                "SERVICE_DEPLOYMENT_IN_PROGRESS",
-                deployment,
-                &format!("ECS deployment {deployment} in progress."),
-            ),
-        ));
-        let starting =
-            [("PROVISIONING", "RUNNING"), ("PENDING", "RUNNING"), ("ACTIVATING", "RUNNING"), ("RUNNING", "RUNNING")];
-        let mut new_tasks = Vec::new();
-        for i in 0..count {
-            let seed = ids.bump();
-            let mut task = Task {
-                id: task_id(seed),
-                deployment: deployment.to_owned(),
-                task_definition: task_definition.to_owned(),
-                image: image.to_owned(),
-                version: 0,
-                created_at: t0.plus_millis(4_000 + i as i64 * 700),
-                seed,
-            };
-            let first = task.created_at.plus_millis(1_000);
-            out.extend(self.walk(fleet, ids, &mut task, &starting, first, 21_000, None));
-            new_tasks.push(task);
-        }
+        let (mut out, new_tasks) = self.start(fleet, ids, deployment, task_definition, image, count, t0);
         let running_done = t0.plus_millis(4_000 + count as i64 * 700 + 1_000 + 3 * 21_000);
         let draining = [
             ("DEACTIVATING", "STOPPED"),

@@ -335,16 +335,7 @@ fn pipeline_linked() -> Scenario {
         "branch-name": "main",
         "commit-message": "Checkout: retry card authorisation once"
     });
-    let p = |state, stage, action, kind, ext| PipelineShape {
-        pipeline,
-        execution_id: exec,
-        state,
-        stage,
-        action,
-        action_type: kind,
-        external_id: ext,
-        trigger: None,
-    };
+    let p = crate::shapes::pipeline_steps(pipeline, exec);
     let mut ev: Vec<Timed> = Vec::new();
     let mut push = |at: i64, v: &dyn Fn(&mut Ids, Timestamp) -> Value| {
         let at = t.plus_millis(secs(at));

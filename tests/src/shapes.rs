@@ -383,6 +383,27 @@ pub struct TaskShape<'a> {
     pub seed: u64,
 }
 
+/// An action's `(owner, provider, category)`.
+pub type ActionType<'a> = (&'a str, &'a str, &'a str);
+
+/// A builder of the events of one pipeline execution:
+/// `step(state, stage, action, (owner, provider, category), external id)`.
+pub fn pipeline_steps<'a>(
+    pipeline: &'a str,
+    execution_id: &'a str,
+) -> impl Fn(&'a str, Option<&'a str>, Option<&'a str>, Option<ActionType<'a>>, Option<&'a str>) -> PipelineShape<'a> {
+    move |state, stage, action, action_type, external_id| PipelineShape {
+        pipeline,
+        execution_id,
+        state,
+        stage,
+        action,
+        action_type,
+        external_id,
+        trigger: None,
+    }
+}
+
 /// The parts of a CodePipeline event that vary.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineShape<'a> {
@@ -392,7 +413,7 @@ pub struct PipelineShape<'a> {
     pub stage: Option<&'a str>,
     pub action: Option<&'a str>,
     /// `(owner, provider, category)`.
-    pub action_type: Option<(&'a str, &'a str, &'a str)>,
+    pub action_type: Option<ActionType<'a>>,
     pub external_id: Option<&'a str>,
     pub trigger: Option<Value>,
 }

@@ -176,16 +176,7 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
     if with_pipeline {
         let pipeline = format!("{}-release", svc.name);
         let exec = crate::shapes::uuid(k ^ 0xABCD);
-        let p = |state, stage, action, kind, ext| PipelineShape {
-            pipeline: &pipeline,
-            execution_id: &exec,
-            state,
-            stage,
-            action,
-            action_type: kind,
-            external_id: ext,
-            trigger: None,
-        };
+        let p = crate::shapes::pipeline_steps(&pipeline, &exec);
         let deploy = Some(("AWS", "CodeDeployToECS", "Deploy"));
         out.push((at(-30), fleet.pipeline(&ids.event_id(), at(-30), &PipelineShape { trigger: Some(serde_json::json!({"trigger-type": "StartPipelineExecution", "trigger-detail": "arn:aws:sts::123456789012:assumed-role/Deployer/ci"})), ..p("STARTED", None, None, None, None) })));
         out.push((

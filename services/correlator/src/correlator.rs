@@ -734,7 +734,7 @@ impl Correlator {
             .rollback_of
             .as_deref()
             .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
-        if let Some(parent) = thread_parent {
+        if thread_parent.is_some() {
             let text = match detail_type {
                 DetailType::Started => Some(format!(
                     ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.",
@@ -750,15 +750,7 @@ impl Correlator {
                 _ => None,
             };
             if let Some(text) = text {
-                let (text, blocks) = message::reply(text);
-                let channel = self.state.deployments[parent].channel.clone().unwrap_or_default();
-                out.push(Action::SlackReply(SlackMessage {
-                    deployment_id: id.to_owned(),
-                    channel,
-                    thread_of: Some(parent.to_owned()),
-                    text,
-                    blocks,
-                }));
+                self.reply(id, text, out);
             }
         } else if d.channel.is_none() {
             let channel = self

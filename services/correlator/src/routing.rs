@@ -178,6 +178,9 @@ impl Selector<'_> {
 
 /// One `[[routes]]` entry: first match wins. Name globs left out match anything; a glob on a
 /// name not known yet (`null`) does not match.
+///
+/// The four name globs are repeated in [`Invalidation`] rather than shared through
+/// `#[serde(flatten)]`, because serde cannot reject unknown keys of a flattened struct.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {

@@ -323,16 +323,7 @@ fn same_input_same_actions_byte_for_byte() {
 
 #[test]
 fn every_scenario_decides_each_lifecycle_event_at_most_once_and_in_order() {
-    for name in [
-        "rolling",
-        "rolling-circuit-breaker",
-        "codedeploy-sns",
-        "codedeploy-eventbridge",
-        "codedeploy-rollback",
-        "pipeline-linked",
-        "two-clusters-same-service",
-        "ecs-native-hooks",
-    ] {
+    for name in harness::SCENARIOS {
         let mut h = Harness::new(scenario_routing(name));
         h.feed_all(scenario_lines(name).iter().map(String::as_str));
         harness::assert_consistent(&decisions(&h.actions), name);

@@ -7,19 +7,8 @@
 mod harness;
 
 use cutover_events::{Event, parse_body};
-use harness::{Harness, assert_consistent, decisions, per_deployment, scenario_lines, scenario_routing};
+use harness::{Harness, SCENARIOS, assert_consistent, decisions, per_deployment, scenario_lines, scenario_routing};
 use proptest::prelude::*;
-
-const SCENARIOS: [&str; 8] = [
-    "rolling",
-    "rolling-circuit-breaker",
-    "codedeploy-sns",
-    "codedeploy-eventbridge",
-    "codedeploy-rollback",
-    "pipeline-linked",
-    "two-clusters-same-service",
-    "ecs-native-hooks",
-];
 
 /// The ordered stream an event belongs to: one task, one deployment's deployment events, one
 /// deployment's CodeDeploy events per path, one pipeline execution.

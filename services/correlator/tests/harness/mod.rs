@@ -12,6 +12,18 @@ use cutover_correlator::{Action, Correlator, Input, Observation};
 use cutover_events::emitted::DetailType;
 use cutover_events::{Timestamp, parse_body};
 
+/// The recorded scenarios whose every line is a valid input.
+pub const SCENARIOS: [&str; 8] = [
+    "rolling",
+    "rolling-circuit-breaker",
+    "codedeploy-sns",
+    "codedeploy-eventbridge",
+    "codedeploy-rollback",
+    "pipeline-linked",
+    "two-clusters-same-service",
+    "ecs-native-hooks",
+];
+
 /// One lifecycle decision: `(deployment, type, at)`.
 pub type Decision = (String, DetailType, Timestamp);
 
