@@ -730,11 +730,15 @@ impl Correlator {
         out.push(Action::Emit { source: SOURCE.to_owned(), detail_type, detail: Box::new(detail) });
 
         let d = &self.state.deployments[id];
+        let is_rollback = d.rollback_of.is_some() || d.rollback_target.is_some();
         let thread_parent = d
             .rollback_of
             .as_deref()
             .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
-        if thread_parent.is_some() {
+        if is_rollback && d.channel.is_none() && thread_parent.is_none() {
+            // A rollback reports only in the thread of the deployment it undoes; until that
+            // one has a message (it may arrive later), its steps make no Slack call.
+        } else if thread_parent.is_some() {
             let text = match detail_type {
                 DetailType::Started => Some(format!(
                     ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.",
@@ -861,6 +865,33 @@ impl Correlator {
             .and_then(|r| r.task_definition.clone())
     }
 
+    /// A rollback whose undone deployment was not known yet: `id`, now created, is it when it
+    /// is older and is not the deployment the rollback returns to.
+    fn link_late_rollback(&mut self, id: &str) {
+        let d = &self.state.deployments[id];
+        let (Some(key), first_seen) = (d.service_key.clone(), d.first_seen) else { return };
+        let waiting = self.state.services.get(&key).and_then(|svc| {
+            svc.deployments.iter().find(|r| {
+                self.state.deployments.get(*r).is_some_and(|r| {
+                    r.id != id
+                        && r.rollback_target.is_some()
+                        && r.rollback_of.is_none()
+                        && r.rollback_target.as_deref() != Some(id)
+                        && first_seen <= r.first_seen
+                })
+            })
+        });
+        if let Some(r) = waiting.cloned() {
+            let task_definition = self.state.deployments[id].task_definition.clone();
+            self.dep_mut(id).rolled_back_by = Some(r.clone());
+            let rd = self.dep_mut(&r);
+            rd.rollback_of = Some(id.to_owned());
+            if rd.previous_task_definition.is_none() {
+                rd.previous_task_definition = task_definition;
+            }
+        }
+    }
+
     fn create(&mut self, id: &str, strategy: Strategy, service: Option<&ServiceRef>, at: Timestamp) {
         let mut d = Deployment::new(id, strategy, at);
         if let Some(s) = service {
@@ -870,8 +901,14 @@ impl Correlator {
             self.state.services.entry(s.key.clone()).or_default().deployments.push(id.to_owned());
         }
         d.pipeline_execution = self.state.pipeline_by_deployment.get(id).cloned();
+        // CodeDeploy: a rollback that named this deployment before it was seen.
+        d.rolled_back_by =
+            self.state.deployments.values().find(|r| r.rollback_of.as_deref() == Some(id)).map(|r| r.id.clone());
         self.state.deployments.insert(id.to_owned(), d);
         self.state.stats.deployments += 1;
+        if strategy == Strategy::EcsRolling {
+            self.link_late_rollback(id);
+        }
     }
 
     fn canonical<'a>(&'a self, id: &'a str) -> &'a str {

@@ -399,3 +399,53 @@ fn hook_events_are_timed_by_their_envelope() {
     let cut = h.decisions().into_iter().find(|x| x.1 == CutOver).unwrap();
     assert_eq!(cut.2, t);
 }
+
+#[test]
+fn a_rollback_seen_before_the_deployment_it_undoes_is_linked_and_never_posts() {
+    let (fleet, mut ids, mut svc) = web();
+    let mut ev =
+        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        "ecs-svc/2",
+        &td(2),
+        "repo/web:v2",
+        2,
+        ts(T0),
+        Outcome::CircuitBreaker,
+        "ecs-svc/3",
+    ));
+    let mut lines = sorted(ev);
+    // The rollback's IN_PROGRESS overtakes everything of the failed deployment.
+    let rollback = lines.iter().position(|l| l.contains("rolling back to deploymentId")).unwrap();
+    let moved = lines.remove(rollback);
+    let first_of_failed = lines.iter().position(|l| l.contains("ecs-svc/2")).unwrap();
+    lines.insert(first_of_failed, moved);
+    let mut h = Harness::new(Routing::default());
+    h.feed_all(lines.iter().map(String::as_str));
+    let posts: Vec<&str> = h
+        .actions
+        .iter()
+        .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.deployment_id.as_str()) } else { None })
+        .collect();
+    assert_eq!(posts, vec!["ecs-svc/2"], "the rollback never posts");
+    let per = per_deployment(&h.decisions());
+    assert_eq!(per["ecs-svc/2"].iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Started, Failed, RolledBack]);
+    let r = emits(&h.actions).into_iter().rev().find(|d| d.deployment_id == "ecs-svc/3").unwrap();
+    assert_eq!(r.rollback_of.as_deref(), Some("ecs-svc/2"));
+}
+
+#[test]
+fn a_codedeploy_rollback_seen_before_the_deployment_it_undoes_rolls_it_back() {
+    let lines = scenario_lines("codedeploy-rollback");
+    // Rollback triggers first, then the failed deployment's.
+    let (rollback, main): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| l.contains("d-RBCK7TT0P"));
+    let mut h = Harness::new(scenario_routing("codedeploy-rollback"));
+    h.feed_all(rollback.into_iter().chain(main).map(String::as_str));
+    let per = per_deployment(&h.decisions());
+    assert_eq!(per["d-MAIN4XQ2Z"].iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Started, Failed, RolledBack]);
+    let posts =
+        h.actions.iter().filter(|a| matches!(a, Action::SlackPost(m) if m.deployment_id == "d-RBCK7TT0P")).count();
+    assert_eq!(posts, 0, "the rollback never posts");
+}

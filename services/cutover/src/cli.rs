@@ -34,6 +34,13 @@ enum Command {
         #[arg(value_name = "FILE|-")]
         input: Option<PathBuf>,
     },
+    /// Run the service: read the queue, decide, and carry out the actions (Slack, CloudFront,
+    /// EventBridge) until SIGTERM or SIGINT. The Slack token comes from `SLACK_BOT_TOKEN`.
+    Serve {
+        /// Config file (TOML); `[sqs] queue_url` is required.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Validate a config file and say what it routes.
     CheckConfig {
         /// Config file (TOML).
@@ -47,6 +54,64 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Replay { config, input } => replay_command(config, input),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Serve { config } => serve_command(&config),
+    }
+}
+
+fn serve_command(path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(Some(path)) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(1, format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!(message = "Shutting down.");
+            signals.cancel();
+        });
+        crate::serve::run(config, shutdown).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!(message = "Stopped.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("{e:#}")),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

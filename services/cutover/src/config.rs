@@ -24,21 +24,227 @@ pub struct Config {
     /// How long, in event time, finished deployments and dedupe keys are kept.
     #[serde(default)]
     pub state: StateConfig,
+    /// AWS clients (`serve`).
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// The queue `serve` reads.
+    #[serde(default)]
+    pub sqs: SqsConfig,
+    /// Where `serve` emits lifecycle events.
+    #[serde(default)]
+    pub eventbridge: EventBridgeConfig,
+    /// The durable store of `serve`.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The health endpoints of `serve`.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Retries of the executors (Slack, CloudFront, EventBridge).
+    #[serde(default)]
+    pub executors: ExecutorsConfig,
 }
 
-/// `[slack]`.
+/// `[aws]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region; default: the SDK's chain (`AWS_REGION`, profile), else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override for every AWS client (the local emulator); `AWS_ENDPOINT_URL` also works.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, including the first (the SDK's retry). Default 3.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `[sqs]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqsConfig {
+    /// URL of the queue the EventBridge rules and SNS topics deliver to. Required by `serve`.
+    #[serde(default)]
+    pub queue_url: Option<String>,
+    /// Dead-letter queue for malformed messages (sent with the reason as the message
+    /// attribute `cutover.rejection`, then deleted). Without it they are left for the queue's
+    /// redrive policy.
+    #[serde(default)]
+    pub dead_letter_queue_url: Option<String>,
+    /// Concurrent long-polling receivers. Default 2.
+    #[serde(default = "default_pollers")]
+    pub pollers: usize,
+    /// Messages per receive, 1 to 10. Default 10.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: i32,
+    /// Long-poll wait, 0 to 20 seconds. Default 20.
+    #[serde(default = "default_wait_time_secs")]
+    pub wait_time_secs: i32,
+    /// Visibility timeout asked for on receive, and by which a batch that waits is extended.
+    /// Default 60.
+    #[serde(default = "default_visibility_timeout_secs")]
+    pub visibility_timeout_secs: i32,
+    /// Received batches that may wait for the correlator (the backpressure). Default 4.
+    #[serde(default = "default_buffer_batches")]
+    pub buffer_batches: usize,
+}
+
+impl Default for SqsConfig {
+    fn default() -> Self {
+        Self {
+            queue_url: None,
+            dead_letter_queue_url: None,
+            pollers: default_pollers(),
+            max_messages: default_max_messages(),
+            wait_time_secs: default_wait_time_secs(),
+            visibility_timeout_secs: default_visibility_timeout_secs(),
+            buffer_batches: default_buffer_batches(),
+        }
+    }
+}
+
+const fn default_pollers() -> usize {
+    2
+}
+const fn default_max_messages() -> i32 {
+    10
+}
+const fn default_wait_time_secs() -> i32 {
+    20
+}
+const fn default_visibility_timeout_secs() -> i32 {
+    60
+}
+const fn default_buffer_batches() -> usize {
+    4
+}
+
+/// `[eventbridge]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBridgeConfig {
+    /// Name or ARN of the bus lifecycle events go to. Default `cutover`.
+    #[serde(default = "default_bus")]
+    pub bus_name: String,
+}
+
+impl Default for EventBridgeConfig {
+    fn default() -> Self {
+        Self { bus_name: default_bus() }
+    }
+}
+
+fn default_bus() -> String {
+    "cutover".to_owned()
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file. Default `cutover.db` in the working directory.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// Journal entries between two snapshots of the correlator state. Default 1000.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { path: default_store_path(), snapshot_every: default_snapshot_every() }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    "cutover.db".into()
+}
+const fn default_snapshot_every() -> u32 {
+    1000
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of `/healthz`, `/readyz` and `/metrics`. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+/// `[executors]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorsConfig {
+    /// First retry delay in milliseconds; doubles per attempt, with jitter. Default 500.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay in milliseconds. Default 60000.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// How long shutdown keeps executing due actions before it exits. Default 20 seconds
+    /// (ECS gives 30 after SIGTERM).
+    #[serde(default = "default_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ExecutorsConfig {
+    fn default() -> Self {
+        Self {
+            backoff_initial_ms: default_backoff_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+            shutdown_grace_secs: default_grace_secs(),
+        }
+    }
+}
+
+const fn default_backoff_ms() -> u64 {
+    500
+}
+const fn default_backoff_max_ms() -> u64 {
+    60_000
+}
+const fn default_grace_secs() -> u64 {
+    20
+}
+
+/// `[slack]`. The bot token is a secret: it comes only from the environment
+/// (`SLACK_BOT_TOKEN`), never from this file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// The channel of deployments no route matches. Default `deployments`.
     #[serde(default = "default_channel")]
     pub channel: String,
+    /// The Web API base URL. Default `https://slack.com/api` (a stand-in in tests).
+    #[serde(default = "default_slack_api_url")]
+    pub api_url: String,
+    /// Messages per second per channel (Slack allows about one). Default 1.0.
+    #[serde(default = "default_per_second")]
+    pub messages_per_second: f64,
 }
 
 impl Default for SlackConfig {
     fn default() -> Self {
-        Self { channel: default_channel() }
+        Self { channel: default_channel(), api_url: default_slack_api_url(), messages_per_second: default_per_second() }
     }
+}
+
+fn default_slack_api_url() -> String {
+    "https://slack.com/api".to_owned()
+}
+const fn default_per_second() -> f64 {
+    1.0
 }
 
 fn default_channel() -> String {

@@ -6,7 +6,14 @@
 //! - [`cli`]: the subcommands and their exit codes (`main.rs` only calls it).
 //! - [`config`]: the TOML config with environment overrides.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
+//! - [`store`]: durable state: journal, snapshots, outbox (SQLite).
 
+pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod executors;
+pub mod http;
+pub mod intake;
 pub mod replay;
+pub mod serve;
+pub mod store;

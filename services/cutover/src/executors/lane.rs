@@ -1,0 +1,106 @@
+//! One lane: takes the due actions of one executor from the outbox, in decision order, runs
+//! them, and records each outcome. Woken when the intake commits new actions, and by timers
+//! for retries. On shutdown it keeps running due actions for the grace period, then stops;
+//! what is left stays in the outbox for the next start.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Backoff, Outcome, now_ms};
+use crate::store::{Lane, OutboxItem, Status, Store, StoreError};
+
+/// Runs the actions of one lane.
+pub trait Executor: Send {
+    const LANE: Lane;
+    /// Items taken per round.
+    const BATCH: usize = 10;
+
+    /// Runs `items` (due, in decision order) and says how each ended. Items it does not
+    /// return an outcome for are left as they are (taken again next round).
+    fn execute(
+        &mut self,
+        items: &[OutboxItem],
+        store: &mut dyn Store,
+    ) -> impl Future<Output = Vec<(i64, Outcome)>> + Send;
+}
+
+/// Records `outcome` of `item`.
+pub fn record(store: &mut dyn Store, item: &OutboxItem, outcome: Outcome, backoff: &Backoff) -> Result<(), StoreError> {
+    let retry_at = |after: Option<u64>| {
+        let delay =
+            after.unwrap_or_else(|| backoff.delay_ms(item.attempts, item.id.unsigned_abs() ^ now_ms().unsigned_abs()));
+        now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
+    };
+    match outcome {
+        Outcome::Done(result) => store.finish(item.id, Status::Done, &result),
+        Outcome::Superseded(why) => store.finish(item.id, Status::Superseded, &why),
+        Outcome::Failed(why) => {
+            tracing::warn!(message = "Action failed for good.", lane = ?Lane::of(&item.action), id = item.id, deployment_id = item.action.deployment_id(), error = %why);
+            store.finish(item.id, Status::Failed, &why)
+        }
+        Outcome::Retry { after_ms, error } => {
+            tracing::info!(message = "Action will be retried.", lane = ?Lane::of(&item.action), id = item.id, attempts = item.attempts + 1, %error);
+            store.mark_retry(item.id, Status::Pending, retry_at(after_ms), &error)
+        }
+        Outcome::Unknown { error } => {
+            tracing::warn!(message = "Action outcome unknown; will check before retrying.", lane = ?Lane::of(&item.action), id = item.id, %error);
+            store.mark_retry(item.id, Status::Attempting, retry_at(None), &error)
+        }
+    }
+}
+
+/// Runs the lane until `shutdown`, then for up to `grace` while actions are due.
+pub async fn run<E: Executor>(
+    mut executor: E,
+    mut store: Box<dyn Store>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    grace: Duration,
+    backoff: Backoff,
+) {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if shutdown.is_cancelled() {
+            let d = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+            if tokio::time::Instant::now() >= d {
+                tracing::info!(message = "Lane stopped at the end of the grace period.", lane = ?E::LANE);
+                return;
+            }
+        }
+        let items = match store.due(E::LANE, now_ms(), E::BATCH) {
+            Ok(items) => items,
+            Err(error) => {
+                tracing::error!(message = "Failed to read the outbox.", lane = ?E::LANE, %error);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if items.is_empty() {
+            if shutdown.is_cancelled() {
+                tracing::info!(message = "Lane drained.", lane = ?E::LANE);
+                return;
+            }
+            let wait_ms = match store.next_due(E::LANE) {
+                Ok(Some(next)) => (next - now_ms()).clamp(1, 1_000),
+                _ => 1_000,
+            };
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(wait_ms.unsigned_abs())) => {}
+                () = shutdown.cancelled() => {}
+            }
+            continue;
+        }
+        let outcomes = executor.execute(&items, store.as_mut()).await;
+        for (id, outcome) in outcomes {
+            let Some(item) = items.iter().find(|i| i.id == id) else { continue };
+            if let Err(error) = record(store.as_mut(), item, outcome, &backoff) {
+                tracing::error!(message = "Failed to record an action's outcome.", lane = ?E::LANE, id, %error);
+            }
+        }
+    }
+}

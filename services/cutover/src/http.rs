@@ -1,0 +1,82 @@
+//! `/healthz` (the process is alive), `/readyz` (SQS and the store answer) and `/metrics`
+//! (Prometheus text).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::intake::IntakeCounters;
+use crate::store::Store;
+
+/// What the endpoints look at.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    /// A connection of its own; a std `Mutex` because a check holds it only for a query.
+    pub store: Arc<Mutex<Box<dyn Store>>>,
+    pub counters: Arc<IntakeCounters>,
+}
+
+pub fn router(health: Health) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(health)
+}
+
+async fn ready(State(h): State<Health>) -> (StatusCode, String) {
+    let store = tokio::task::block_in_place(|| {
+        h.store.lock().map_err(|_| "store lock poisoned".to_owned())?.ping().map_err(|e| e.to_string())
+    });
+    if let Err(e) = store {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n"));
+    }
+    match h.sqs.get_queue_attributes().queue_url(&h.queue_url).send().await {
+        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("sqs: {}\n", aws_sdk_sqs::error::DisplayErrorContext(&e))),
+    }
+}
+
+async fn metrics(State(h): State<Health>) -> String {
+    let c = &h.counters;
+    let mut out = String::new();
+    for (name, help, value) in [
+        ("cutover_sqs_messages_received_total", "Messages received from SQS.", &c.received),
+        ("cutover_messages_accepted_total", "Relevant messages handled.", &c.accepted),
+        ("cutover_messages_rejected_total", "Malformed messages rejected.", &c.rejected),
+        ("cutover_messages_ignored_total", "Well-formed messages Cutover does not use.", &c.ignored),
+        ("cutover_messages_duplicate_total", "Redeliveries absorbed.", &c.duplicates),
+        ("cutover_messages_dead_lettered_total", "Malformed messages sent to the dead-letter queue.", &c.dead_lettered),
+        ("cutover_sqs_messages_deleted_total", "Messages deleted after commit.", &c.deleted),
+        (
+            "cutover_sqs_delete_failures_total",
+            "Messages whose delete failed (redelivered, deduplicated).",
+            &c.delete_failures,
+        ),
+        ("cutover_sqs_receive_errors_total", "Failed receives.", &c.receive_errors),
+        ("cutover_actions_decided_total", "Actions decided and committed to the outbox.", &c.actions),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            value.load(Ordering::Relaxed)
+        ));
+    }
+    let counts = tokio::task::block_in_place(|| h.store.lock().ok().and_then(|mut s| s.outbox_counts().ok()));
+    if let Some(counts) = counts {
+        out.push_str("# HELP cutover_outbox_actions Actions in the outbox by executor and status.\n# TYPE cutover_outbox_actions gauge\n");
+        for (lane, status, n) in counts {
+            out.push_str(&format!(
+                "cutover_outbox_actions{{lane=\"{}\",status=\"{}\"}} {n}\n",
+                lane.as_str(),
+                status.as_str()
+            ));
+        }
+    }
+    out
+}

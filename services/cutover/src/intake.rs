@@ -1,0 +1,344 @@
+//! SQS intake: long-polling receivers send batches into a bounded channel (the wait is the
+//! backpressure) to the one task that owns the correlator. That task parses, decides, commits
+//! the journal and the decided actions, and only then deletes the messages.
+//!
+//! Malformed messages are logged with their reason, counted, sent to the dead-letter queue
+//! with the reason as a message attribute, and deleted; without a dead-letter queue they are
+//! left for the queue's redrive policy. Irrelevant and duplicate messages are deleted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageAttributeValue,
+    MessageSystemAttributeName,
+};
+use cutover_correlator::{Action, Correlator, Input};
+use cutover_events::{Timestamp, parse_body};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SqsConfig;
+use crate::executors::now_ms;
+use crate::store::{Lane, Store, StoreError};
+
+/// Counters of what the intake saw; exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct IntakeCounters {
+    pub received: AtomicU64,
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub ignored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub deleted: AtomicU64,
+    pub delete_failures: AtomicU64,
+    pub receive_errors: AtomicU64,
+    pub actions: AtomicU64,
+}
+
+/// A received batch.
+#[derive(Debug)]
+pub struct Batch {
+    pub messages: Vec<Message>,
+    pub received_at: Instant,
+}
+
+/// One long-polling receiver.
+pub async fn poll(
+    sqs: Client,
+    queue_url: String,
+    cfg: SqsConfig,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+    counters: Arc<IntakeCounters>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let receive = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(cfg.max_messages.clamp(1, 10))
+            .wait_time_seconds(cfg.wait_time_secs.clamp(0, 20))
+            .visibility_timeout(cfg.visibility_timeout_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send();
+        let result = tokio::select! {
+            r = receive => r,
+            () = shutdown.cancelled() => return,
+        };
+        match result {
+            Ok(out) => {
+                failures = 0;
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    continue;
+                }
+                counters.received.fetch_add(messages.len() as u64, Ordering::Relaxed);
+                let batch = Batch { messages, received_at: Instant::now() };
+                // Waiting here is the backpressure. On shutdown the batch is dropped: its
+                // messages become visible again after the visibility timeout, nothing is lost.
+                tokio::select! {
+                    sent = tx.send(batch) => if sent.is_err() { return },
+                    () = shutdown.cancelled() => return,
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                counters.receive_errors.fetch_add(1, Ordering::Relaxed);
+                let delay = Duration::from_millis((250u64 << failures.min(6)).min(10_000));
+                tracing::warn!(message = "Failed to receive messages.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error), retry_in_ms = delay.as_millis() as u64);
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// The task that owns the correlator.
+pub struct Owner {
+    pub correlator: Correlator,
+    pub store: Box<dyn Store>,
+    pub sqs: Client,
+    pub queue_url: String,
+    pub cfg: SqsConfig,
+    pub wake: Vec<(Lane, Arc<Notify>)>,
+    pub counters: Arc<IntakeCounters>,
+    pub snapshot_every: u32,
+    /// Journal entries since the last snapshot, and the last journal seq.
+    pub since_snapshot: u32,
+    pub last_seq: i64,
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owner")
+            .field("queue_url", &self.queue_url)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the owner stopped: the store refused a commit several times. The process exits and a
+/// restart recovers; nothing uncommitted was deleted from the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot commit to the store: {0}")]
+pub struct CommitFailed(#[from] pub StoreError);
+
+impl Owner {
+    /// Handles batches until every receiver has stopped and the channel is drained.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
+        while let Some(batch) = rx.recv().await {
+            self.handle(batch).await?;
+        }
+        self.snapshot();
+        Ok(())
+    }
+
+    async fn handle(&mut self, batch: Batch) -> Result<(), CommitFailed> {
+        if batch.received_at.elapsed()
+            > Duration::from_secs(u64::try_from(self.cfg.visibility_timeout_secs / 2).unwrap_or(30))
+        {
+            self.extend_visibility(&batch.messages).await;
+        }
+        let mut entries: Vec<(Timestamp, String)> = Vec::new();
+        let mut actions: Vec<Action> = Vec::new();
+        let mut done: Vec<&Message> = Vec::new();
+        let mut rejected: Vec<(&Message, String)> = Vec::new();
+        for msg in &batch.messages {
+            let body = msg.body().unwrap_or_default();
+            match parse_body(body) {
+                Err(reason) => {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(message = "Rejected a malformed message.", message_id = msg.message_id().unwrap_or_default(), reason = %reason);
+                    rejected.push((msg, reason.0));
+                }
+                Ok(parsed) => {
+                    let now = Timestamp(now_ms());
+                    let before = self.correlator.stats();
+                    let decided = self.correlator.handle(now, Input::Message(Box::new(parsed)));
+                    let after = self.correlator.stats();
+                    self.count(before, after);
+                    // Only what changed the state is journaled; duplicates and irrelevant
+                    // messages replay to nothing.
+                    if after.accepted > before.accepted || !decided.is_empty() {
+                        entries.push((now, body.to_owned()));
+                    }
+                    actions.extend(decided);
+                    done.push(msg);
+                }
+            }
+        }
+        if !entries.is_empty() || !actions.is_empty() {
+            self.commit(&entries, &actions).await?;
+        }
+        for (msg, reason) in rejected {
+            if self.dead_letter(msg, &reason).await {
+                done.push(msg);
+            }
+        }
+        self.delete(&done).await;
+        Ok(())
+    }
+
+    fn count(&self, before: cutover_correlator::Stats, after: cutover_correlator::Stats) {
+        let c = &self.counters;
+        c.accepted.fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
+        c.ignored.fetch_add(after.ignored - before.ignored, Ordering::Relaxed);
+        c.duplicates.fetch_add(after.duplicates - before.duplicates, Ordering::Relaxed);
+    }
+
+    async fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[Action]) -> Result<(), CommitFailed> {
+        let mut attempt = 0;
+        let seqs = loop {
+            match tokio::task::block_in_place(|| self.store.commit(entries, actions)) {
+                Ok(seqs) => break seqs,
+                Err(error) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::error!(message = "Failed to commit; retrying.", %error, attempt);
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(error) => return Err(CommitFailed(error)),
+            }
+        };
+        self.counters.actions.fetch_add(actions.len() as u64, Ordering::Relaxed);
+        for (lane, notify) in &self.wake {
+            if actions.iter().any(|a| Lane::of(a) == *lane) {
+                notify.notify_one();
+            }
+        }
+        if let Some(last) = seqs.last() {
+            self.last_seq = *last;
+            self.since_snapshot += u32::try_from(seqs.len()).unwrap_or(u32::MAX);
+            if self.since_snapshot >= self.snapshot_every {
+                self.snapshot();
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the correlator state and compacts the journal. A failure only delays compaction.
+    pub fn snapshot(&mut self) {
+        if self.since_snapshot == 0 {
+            return;
+        }
+        let state = match serde_json::to_string(self.correlator.state()) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(message = "Failed to serialise the state.", %error);
+                return;
+            }
+        };
+        match tokio::task::block_in_place(|| self.store.snapshot(self.last_seq, &state)) {
+            Ok(()) => self.since_snapshot = 0,
+            Err(error) => tracing::error!(message = "Failed to save a snapshot.", %error),
+        }
+    }
+
+    /// True when the message is safely in the dead-letter queue (it may be deleted).
+    async fn dead_letter(&self, msg: &Message, reason: &str) -> bool {
+        let Some(dlq) = &self.cfg.dead_letter_queue_url else { return false };
+        let reason: String = reason.chars().take(1024).collect();
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(msg.body().unwrap_or_default())
+            .set_message_attributes(Some(
+                [
+                    ("cutover.rejection", reason.as_str()),
+                    ("cutover.source-message-id", msg.message_id().unwrap_or("unknown")),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), string_attribute(v)?)))
+                .collect(),
+            ))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(message = "Failed to dead-letter a message; it stays for redrive.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                false
+            }
+        }
+    }
+
+    async fn delete(&self, messages: &[&Message]) {
+        for chunk in messages.chunks(10) {
+            let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle()?)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let n = entries.len() as u64;
+            match self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+                Ok(out) => {
+                    let failed = out.failed();
+                    self.counters.deleted.fetch_add(n - failed.len() as u64, Ordering::Relaxed);
+                    for f in failed {
+                        // Redelivered later and deduplicated: nothing is lost or repeated.
+                        self.counters.delete_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            message = "Failed to delete message.",
+                            entry = f.id(),
+                            code = f.code(),
+                            reason = f.message().unwrap_or_default()
+                        );
+                    }
+                }
+                Err(error) => {
+                    self.counters.delete_failures.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(message = "Failed to delete messages.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                }
+            }
+        }
+    }
+
+    async fn extend_visibility(&self, messages: &[Message]) {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
+            .iter()
+            .take(10)
+            .enumerate()
+            .filter_map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .visibility_timeout(self.cfg.visibility_timeout_secs)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if let Err(error) = self
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+        }
+    }
+}
+
+fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+}

@@ -1,0 +1,143 @@
+//! `cutover serve`: recover, start the executors and the health endpoints, then run the intake
+//! until SIGTERM/SIGINT; on shutdown stop receiving, finish what is in flight, snapshot, let
+//! the executors drain for the grace period, and return.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use cutover_correlator::{Correlator, Input, State};
+use cutover_events::parse_body;
+use secrecy::SecretString;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::executors::Backoff;
+use crate::executors::cloudfront::CloudFrontExecutor;
+use crate::executors::eventbridge::EventBridgeExecutor;
+use crate::executors::lane;
+use crate::executors::slack::SlackExecutor;
+use crate::intake::{self, IntakeCounters, Owner};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Lane, Store};
+
+/// Rebuilds the correlator from the latest snapshot and the journal after it. The actions the
+/// replay decides are dropped: the outbox already holds them.
+pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
+    let recovery = store.recover().context("reading the journal")?;
+    let mut correlator = Correlator::new(config.routing()).with_retention_ms(config.retention_ms());
+    let mut last_seq = 0;
+    if let Some((seq, state)) = &recovery.snapshot {
+        let state: State = serde_json::from_str(state).context("reading the snapshot")?;
+        correlator = correlator.with_state(state);
+        last_seq = *seq;
+    }
+    let replayed = u32::try_from(recovery.journal.len()).unwrap_or(u32::MAX);
+    for entry in recovery.journal {
+        if let Ok(message) = parse_body(&entry.body) {
+            let _ = correlator.handle(entry.now, Input::Message(Box::new(message)));
+        }
+        last_seq = entry.seq;
+    }
+    Ok((correlator, last_seq, replayed))
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let queue_url = config.sqs.queue_url.clone().context("[sqs] queue_url is required by `cutover serve`")?;
+    let token: SecretString = std::env::var("SLACK_BOT_TOKEN")
+        .map(SecretString::from)
+        .context("SLACK_BOT_TOKEN is not set (the Slack bot token comes only from the environment)")?;
+    let sdk = crate::aws::sdk_config(&config.aws).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let open = || SqliteStore::open(&config.store.path).map(|s| Box::new(s) as Box<dyn Store>);
+    let mut store = open().with_context(|| format!("opening the store {}", config.store.path.display()))?;
+    let (correlator, last_seq, replayed) = recover(store.as_mut(), &config)?;
+    tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %config.store.path.display());
+
+    let slack = SlackExecutor::new(&config.slack.api_url, &token, config.slack.messages_per_second)?;
+    if let Err(error) = slack.check().await {
+        tracing::warn!(message = "Slack auth.test failed; posts will be retried.", %error);
+    }
+    let backoff = Backoff { initial_ms: config.executors.backoff_initial_ms, max_ms: config.executors.backoff_max_ms };
+    let grace = Duration::from_secs(config.executors.shutdown_grace_secs);
+    let lanes_stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let wake: Vec<(Lane, Arc<Notify>)> =
+        [Lane::Slack, Lane::CloudFront, Lane::EventBridge].into_iter().map(|l| (l, Arc::new(Notify::new()))).collect();
+    let notify = |lane: Lane| wake.iter().find(|(l, _)| *l == lane).map(|(_, n)| n.clone()).unwrap_or_default();
+    tracker.spawn(lane::run(slack, open()?, notify(Lane::Slack), lanes_stop.clone(), grace, backoff));
+    tracker.spawn(lane::run(
+        CloudFrontExecutor::new(aws_sdk_cloudfront::Client::new(&sdk)),
+        open()?,
+        notify(Lane::CloudFront),
+        lanes_stop.clone(),
+        grace,
+        backoff,
+    ));
+    tracker.spawn(lane::run(
+        EventBridgeExecutor::new(aws_sdk_eventbridge::Client::new(&sdk), config.eventbridge.bus_name.clone()),
+        open()?,
+        notify(Lane::EventBridge),
+        lanes_stop.clone(),
+        grace,
+        backoff,
+    ));
+
+    let counters = Arc::new(IntakeCounters::default());
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("binding the health endpoints to {}", config.http.listen))?;
+    tracing::info!(message = "Health endpoints listening.", address = %listener.local_addr()?);
+    let health = crate::http::Health {
+        sqs: sqs.clone(),
+        queue_url: queue_url.clone(),
+        store: Arc::new(Mutex::new(open()?)),
+        counters: counters.clone(),
+    };
+    let http_stop = CancellationToken::new();
+    let http_stopped = http_stop.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, crate::http::router(health)).with_graceful_shutdown(http_stopped.cancelled_owned()).await
+    });
+
+    let (tx, rx) = mpsc::channel(config.sqs.buffer_batches.max(1));
+    let pollers = TaskTracker::new();
+    for _ in 0..config.sqs.pollers.max(1) {
+        pollers.spawn(intake::poll(
+            sqs.clone(),
+            queue_url.clone(),
+            config.sqs.clone(),
+            tx.clone(),
+            shutdown.clone(),
+            counters.clone(),
+        ));
+    }
+    drop(tx);
+    pollers.close();
+    let owner = Owner {
+        correlator,
+        store,
+        sqs,
+        queue_url,
+        cfg: config.sqs.clone(),
+        wake: wake.clone(),
+        counters,
+        snapshot_every: config.store.snapshot_every.max(1),
+        since_snapshot: replayed,
+        last_seq,
+    };
+    tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));
+    // Returns once every poller stopped (on shutdown) and the received batches are handled.
+    let result = owner.run(rx).await;
+    pollers.wait().await;
+    tracing::info!(message = "Intake stopped; draining the executors.", grace_secs = grace.as_secs());
+    lanes_stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    http_stop.cancel();
+    let _ = http.await;
+    result.map_err(anyhow::Error::from)
+}

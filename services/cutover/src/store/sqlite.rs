@@ -1,0 +1,333 @@
+//! The embedded store: one SQLite file in WAL mode, one writer at a time (a busy timeout lets
+//! the intake and the executors, each with its own connection, take turns).
+
+use std::path::Path;
+use std::time::Duration;
+
+use cutover_correlator::Action;
+use cutover_events::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{JournalEntry, Lane, OutboxItem, Recovery, Status, Store, StoreError};
+
+/// A connection to the store file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    now_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lane TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, status, id);
+CREATE TABLE IF NOT EXISTS slack_messages (
+    deployment_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+";
+
+fn err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { operation, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(err("open"))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory store, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(err("open"))?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err("busy_timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err("journal_mode"))?;
+        // FULL: a commit survives a power cut, not only a crash of the process.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err("synchronous"))?;
+        conn.execute_batch(SCHEMA).map_err(err("schema"))?;
+        Ok(Self { conn })
+    }
+}
+
+fn row_item(id: i64, action: &str, status: &str, attempts: i64, next: i64) -> Result<OutboxItem, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt { operation: "due", detail };
+    Ok(OutboxItem {
+        id,
+        action: serde_json::from_str::<Action>(action).map_err(|e| corrupt(format!("outbox {id}: {e}")))?,
+        status: Status::parse(status).ok_or_else(|| corrupt(format!("outbox {id}: status {status}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        next_attempt_ms: next,
+    })
+}
+
+impl Store for SqliteStore {
+    fn recover(&mut self) -> Result<Recovery, StoreError> {
+        let snapshot: Option<(i64, String)> = self
+            .conn
+            .query_row("SELECT seq, state FROM snapshot WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(err("recover"))?;
+        let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, now_ms, body FROM journal WHERE seq > ?1 ORDER BY seq")
+            .map_err(err("recover"))?;
+        let journal = stmt
+            .query_map([after], |r| Ok(JournalEntry { seq: r.get(0)?, now: Timestamp(r.get(1)?), body: r.get(2)? }))
+            .map_err(err("recover"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("recover"))?;
+        Ok(Recovery { snapshot, journal })
+    }
+
+    fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[Action]) -> Result<Vec<i64>, StoreError> {
+        let tx = self.conn.transaction().map_err(err("commit"))?;
+        let mut seqs = Vec::with_capacity(entries.len());
+        {
+            let mut journal =
+                tx.prepare_cached("INSERT INTO journal (now_ms, body) VALUES (?1, ?2)").map_err(err("commit"))?;
+            for (now, body) in entries {
+                journal.execute(params![now.millis(), body]).map_err(err("commit"))?;
+                seqs.push(tx.last_insert_rowid());
+            }
+            let mut outbox = tx
+                .prepare_cached("INSERT INTO outbox (lane, deployment_id, action) VALUES (?1, ?2, ?3)")
+                .map_err(err("commit"))?;
+            for action in actions {
+                let json = serde_json::to_string(action)
+                    .map_err(|e| StoreError::Corrupt { operation: "commit", detail: e.to_string() })?;
+                outbox
+                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json])
+                    .map_err(err("commit"))?;
+            }
+        }
+        tx.commit().map_err(err("commit"))?;
+        Ok(seqs)
+    }
+
+    fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(err("snapshot"))?;
+        tx.execute(
+            "INSERT INTO snapshot (id, seq, state) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+            params![seq, state],
+        )
+        .map_err(err("snapshot"))?;
+        tx.execute("DELETE FROM journal WHERE seq <= ?1", [seq]).map_err(err("snapshot"))?;
+        tx.commit().map_err(err("snapshot"))
+    }
+
+    fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, action, status, attempts, next_attempt_ms FROM outbox
+                 WHERE lane = ?1 AND status IN ('pending', 'attempting') AND next_attempt_ms <= ?2
+                 ORDER BY id LIMIT ?3",
+            )
+            .map_err(err("due"))?;
+        let rows = stmt
+            .query_map(params![lane.as_str(), now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(err("due"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("due"))?;
+        rows.into_iter().map(|(id, a, s, n, next)| row_item(id, &a, &s, n, next)).collect()
+    }
+
+    fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MIN(next_attempt_ms) FROM outbox WHERE lane = ?1 AND status IN ('pending', 'attempting')",
+                [lane.as_str()],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map_err(err("next_due"))
+    }
+
+    fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE outbox SET status = 'attempting', attempts = attempts + 1 WHERE id = ?1", [id])
+            .map(drop)
+            .map_err(err("mark_attempting"))
+    }
+
+    fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET status = ?2, next_attempt_ms = ?3, result = ?4, attempts = attempts + 1 WHERE id = ?1",
+                params![id, status.as_str(), next_attempt_ms, error],
+            )
+            .map(drop)
+            .map_err(err("mark_retry"))
+    }
+
+    fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE outbox SET status = ?2, result = ?3 WHERE id = ?1", params![id, status.as_str(), result])
+            .map(drop)
+            .map_err(err("finish"))
+    }
+
+    fn slack_message(&mut self, deployment_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.conn
+            .query_row("SELECT channel, ts FROM slack_messages WHERE deployment_id = ?1", [deployment_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(err("slack_message"))
+    }
+
+    fn set_slack_message(&mut self, deployment_id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO slack_messages (deployment_id, channel, ts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (deployment_id) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
+                params![deployment_id, channel, ts],
+            )
+            .map(drop)
+            .map_err(err("set_slack_message"))
+    }
+
+    fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT lane, status, COUNT(*) FROM outbox GROUP BY lane, status")
+            .map_err(err("counts"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+            .map_err(err("counts"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("counts"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(lane, status, n)| {
+                let lane = match lane.as_str() {
+                    "slack" => Lane::Slack,
+                    "cloudfront" => Lane::CloudFront,
+                    "eventbridge" => Lane::EventBridge,
+                    _ => return None,
+                };
+                Some((lane, Status::parse(&status)?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(())).map_err(err("ping"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cutover_correlator::action::Invalidation;
+
+    use super::*;
+
+    fn invalidation(dep: &str) -> Action {
+        Action::Invalidate(Invalidation {
+            deployment_id: dep.into(),
+            distribution_id: "E1".into(),
+            paths: vec!["/*".into()],
+            caller_reference: format!("ref-{dep}"),
+        })
+    }
+
+    /// The conformance suite every `Store` must pass; the DynamoDB store will run it too.
+    pub(crate) fn conformance(store: &mut dyn Store) {
+        // Journal and outbox commit together, in order.
+        let seqs = store
+            .commit(
+                &[(Timestamp(1), "a".into()), (Timestamp(2), "b".into())],
+                &[invalidation("d1"), invalidation("d2")],
+            )
+            .unwrap();
+        assert_eq!(seqs.len(), 2);
+        assert!(seqs[0] < seqs[1]);
+        let r = store.recover().unwrap();
+        assert!(r.snapshot.is_none());
+        assert_eq!(r.journal.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(r.journal[1].now, Timestamp(2));
+
+        // Snapshots drop the journal they include.
+        store.snapshot(seqs[0], "{\"state\":1}").unwrap();
+        let r = store.recover().unwrap();
+        assert_eq!(r.snapshot, Some((seqs[0], "{\"state\":1}".to_owned())));
+        assert_eq!(r.journal.len(), 1);
+
+        // Outbox: due in decision order per lane; retry hides it until its time.
+        let due = store.due(Lane::CloudFront, 0, 10).unwrap();
+        assert_eq!(due.iter().map(|i| i.action.deployment_id()).collect::<Vec<_>>(), vec!["d1", "d2"]);
+        assert!(store.due(Lane::Slack, 0, 10).unwrap().is_empty());
+        store.mark_attempting(due[0].id).unwrap();
+        let again = store.due(Lane::CloudFront, 0, 10).unwrap();
+        assert_eq!((again[0].status, again[0].attempts), (Status::Attempting, 1));
+        store.mark_retry(due[0].id, Status::Pending, 5_000, "throttled").unwrap();
+        assert_eq!(store.due(Lane::CloudFront, 4_999, 10).unwrap().len(), 1);
+        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), Some(0));
+        store.finish(due[1].id, Status::Done, "I2").unwrap();
+        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), Some(5_000));
+        let retried = &store.due(Lane::CloudFront, 5_000, 10).unwrap()[0];
+        assert_eq!((retried.status, retried.attempts), (Status::Pending, 2));
+        store.finish(due[0].id, Status::Done, "I1").unwrap();
+        assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
+        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), None);
+        assert!(store.outbox_counts().unwrap().contains(&(Lane::CloudFront, Status::Done, 2)));
+
+        // Slack message ts per deployment.
+        assert_eq!(store.slack_message("d1").unwrap(), None);
+        store.set_slack_message("d1", "C1", "1.000001").unwrap();
+        assert_eq!(store.slack_message("d1").unwrap(), Some(("C1".into(), "1.000001".into())));
+        store.ping().unwrap();
+    }
+
+    #[test]
+    fn sqlite_passes_the_store_conformance_suite() {
+        conformance(&mut SqliteStore::in_memory().unwrap());
+    }
+
+    #[test]
+    fn state_survives_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("cutover-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            s.commit(&[(Timestamp(7), "x".into())], &[invalidation("d")]).unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.recover().unwrap().journal[0].body, "x");
+        assert_eq!(s.due(Lane::CloudFront, 0, 1).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,26 @@
+//! `slack-standin [--port PORT]`: serves the stand-in on 127.0.0.1 (port 0 picks a free one)
+//! and prints `listening on http://127.0.0.1:PORT` so scripts can find it. The API is under
+//! `/api`, the feed at `/`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut port = 0u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--port" => port = args.next().ok_or_else(|| anyhow::anyhow!("--port needs a value"))?.parse()?,
+            "-h" | "--help" => {
+                println!("usage: slack-standin [--port PORT]");
+                return Ok(());
+            }
+            other => anyhow::bail!("unknown argument {other:?} (usage: slack-standin [--port PORT])"),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    slack_standin::serve(listener, slack_standin::Standin::new(), shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,492 @@
+//! The end-to-end rig, all on 127.0.0.1: the AWS emulator (`moto_server`, installed by
+//! `scripts/test`), the stack Cutover reads and writes (queues, buses, rules, topics, a
+//! CloudFront distribution) created through the real AWS SDK, the Slack stand-in (in process),
+//! and `cutover serve` as a process of its own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_cloudfront::types::{
+    CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin, OriginProtocolPolicy, Origins,
+    ViewerProtocolPolicy,
+};
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A `moto_server` on a free port, stopped on drop.
+pub struct Moto {
+    pub url: String,
+    child: Child,
+}
+
+impl Moto {
+    pub async fn start() -> Self {
+        let bin = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join(".venv-aws/bin/moto_server"));
+        assert!(
+            bin.exists(),
+            "{} not found: run the tests through scripts/test, which installs moto[server] into .venv-aws",
+            bin.display()
+        );
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moto_server");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..150 {
+            if http_get(port, "/moto-api/").await.is_some_and(|(status, _)| status == 200) {
+                return Self { url, child };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not answer on {url} within 15 s");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1: `(status, body)`.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .ok()?
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn sdk(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "static",
+        )))
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .build()
+}
+
+/// The resources Cutover reads and writes, created in the emulator.
+pub struct Stack {
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+    /// Receives what Cutover emits on its bus.
+    pub emitted_url: String,
+    pub topic_arn: String,
+    pub raw_topic_arn: String,
+    pub distribution_id: String,
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs.create_queue().queue_name(name).send().await.expect("create queue").queue_url.expect("queue url");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().expect("queue arn");
+    (url, arn)
+}
+
+impl Stack {
+    pub async fn create(moto: &Moto) -> Self {
+        let sdk = sdk(&moto.url);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let cloudfront = aws_sdk_cloudfront::Client::new(&sdk);
+        let (queue_url, queue_arn) = queue(&sqs, "cutover-events").await;
+        let (dlq_url, _) = queue(&sqs, "cutover-dead-letter").await;
+        let (emitted_url, emitted_arn) = queue(&sqs, "emitted-by-cutover").await;
+
+        // AWS events on the default bus → Cutover's queue.
+        let pattern = r#"{"source": ["aws.ecs", "aws.codedeploy", "aws.codepipeline"]}"#;
+        events.put_rule().name("aws-to-cutover").event_pattern(pattern).send().await.expect("rule");
+        let target = Target::builder().id("cutover-queue").arn(&queue_arn).build().expect("target");
+        events.put_targets().rule("aws-to-cutover").targets(target).send().await.expect("targets");
+        // Cutover's bus → a queue the test reads.
+        events.create_event_bus().name("cutover").send().await.expect("bus");
+        events
+            .put_rule()
+            .name("cutover-to-test")
+            .event_bus_name("cutover")
+            .event_pattern(r#"{"source": ["cutover"]}"#)
+            .send()
+            .await
+            .expect("rule");
+        let target = Target::builder().id("emitted").arn(&emitted_arn).build().expect("target");
+        events
+            .put_targets()
+            .rule("cutover-to-test")
+            .event_bus_name("cutover")
+            .targets(target)
+            .send()
+            .await
+            .expect("targets");
+
+        // CodeDeploy deployment-group triggers: one topic with the SNS envelope, one raw.
+        let topic_arn =
+            sns.create_topic().name("codedeploy-triggers").send().await.expect("topic").topic_arn.expect("arn");
+        sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.expect("subscribe");
+        let raw_topic_arn =
+            sns.create_topic().name("codedeploy-raw").send().await.expect("topic").topic_arn.expect("arn");
+        sns.subscribe()
+            .topic_arn(&raw_topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe raw");
+
+        let origin = Origin::builder()
+            .id("site")
+            .domain_name("site.example.com")
+            .custom_origin_config(
+                CustomOriginConfig::builder()
+                    .http_port(80)
+                    .https_port(443)
+                    .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                    .build()
+                    .expect("origin config"),
+            )
+            .build()
+            .expect("origin");
+        let config = DistributionConfig::builder()
+            .caller_reference("cutover-e2e")
+            .comment("cutover e2e")
+            .enabled(true)
+            .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("site")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
+                    .build()
+                    .expect("cache behaviour"),
+            )
+            .build()
+            .expect("distribution config");
+        let distribution_id = cloudfront
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .expect("distribution")
+            .distribution
+            .expect("distribution")
+            .id;
+        Self {
+            sqs,
+            sns,
+            events,
+            cloudfront,
+            queue_url,
+            dlq_url,
+            emitted_url,
+            topic_arn,
+            raw_topic_arn,
+            distribution_id,
+        }
+    }
+
+    /// Sends one recorded SQS body the way AWS would have delivered it: an EventBridge event
+    /// through `PutEvents` (rules route it), an SNS envelope's `Message` through `Publish`
+    /// (the subscription wraps it again), a bare trigger through the raw-delivery topic.
+    pub async fn inject(&self, line: &str) {
+        let v: Value = serde_json::from_str(line).expect("scenario lines are JSON");
+        if let Some(detail_type) = v.get("detail-type").and_then(Value::as_str) {
+            let time = v["time"].as_str().and_then(|t| cutover_events::Timestamp::parse(t).ok()).map(|t| t.millis());
+            let mut entry = PutEventsRequestEntry::builder()
+                .source(v["source"].as_str().unwrap_or_default())
+                .detail_type(detail_type)
+                .detail(v["detail"].to_string());
+            if let Some(ms) = time {
+                entry = entry.time(aws_sdk_eventbridge::primitives::DateTime::from_millis(ms));
+            }
+            for r in v["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                entry = entry.resources(r);
+            }
+            let out = self.events.put_events().entries(entry.build()).send().await.expect("put events");
+            assert_eq!(out.failed_entry_count(), 0, "PutEvents failed for {line}");
+        } else if v.get("Type").is_some() {
+            let mut publish =
+                self.sns.publish().topic_arn(&self.topic_arn).message(v["Message"].as_str().unwrap_or_default());
+            if let Some(subject) = v.get("Subject").and_then(Value::as_str) {
+                publish = publish.subject(subject);
+            }
+            publish.send().await.expect("publish");
+        } else {
+            self.sns.publish().topic_arn(&self.raw_topic_arn).message(line).send().await.expect("publish raw");
+        }
+    }
+
+    /// Sends a body straight to Cutover's queue (for malformed input).
+    pub async fn send_raw(&self, body: &str) {
+        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.expect("send");
+    }
+
+    /// Every message currently in `url` (received and deleted), bounded.
+    pub async fn drain(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
+        for _ in 0..50 {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in &messages {
+                if let Some(h) = m.receipt_handle() {
+                    let _ = self.sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+                }
+            }
+            all.extend(messages);
+        }
+        all
+    }
+
+    /// Invalidations the distribution received: `(id, caller reference)`.
+    pub async fn invalidations(&self) -> Vec<(String, String)> {
+        let list = self
+            .cloudfront
+            .list_invalidations()
+            .distribution_id(&self.distribution_id)
+            .send()
+            .await
+            .expect("list invalidations");
+        let mut out = Vec::new();
+        for s in list.invalidation_list().map(|l| l.items().to_vec()).unwrap_or_default() {
+            let got = self
+                .cloudfront
+                .get_invalidation()
+                .distribution_id(&self.distribution_id)
+                .id(s.id())
+                .send()
+                .await
+                .expect("get invalidation");
+            let reference = got
+                .invalidation()
+                .and_then(|i| i.invalidation_batch())
+                .map(|b| b.caller_reference().to_owned())
+                .unwrap_or_default();
+            out.push((s.id().to_owned(), reference));
+        }
+        out
+    }
+}
+
+/// The Slack stand-in, in this process.
+pub struct Slack {
+    pub state: slack_standin::Standin,
+    pub port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Slack {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let state = slack_standin::Standin::new();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = slack_standin::serve(listener, served, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Self { state, port, stop }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api", self.port)
+    }
+
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+    }
+}
+
+/// Writes a serve config for `stack` and `slack` into `dir`, with `extra` TOML appended.
+pub fn write_config(dir: &Path, moto: &Moto, stack: &Stack, slack: &Slack, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"[slack]
+channel = "deployments"
+api_url = "{api}"
+messages_per_second = 50.0
+
+[aws]
+region = "us-east-1"
+endpoint_url = "{moto}"
+max_attempts = 2
+
+[sqs]
+queue_url = "{queue}"
+dead_letter_queue_url = "{dlq}"
+pollers = 2
+wait_time_secs = 1
+visibility_timeout_secs = 5
+
+[eventbridge]
+bus_name = "cutover"
+
+[store]
+path = "{db}"
+snapshot_every = 7
+
+[http]
+listen = "127.0.0.1:0"
+
+[executors]
+backoff_initial_ms = 100
+backoff_max_ms = 1000
+shutdown_grace_secs = 5
+
+# No glob: every deployment's cut-over, even one whose service is not known yet.
+[[invalidations]]
+distribution_id = "{dist}"
+paths = ["/*"]
+{extra}"#,
+        api = slack.api_url(),
+        moto = moto.url,
+        queue = stack.queue_url,
+        dlq = stack.dlq_url,
+        db = dir.join("cutover.db").display(),
+        dist = stack.distribution_id,
+    );
+    let path = dir.join("cutover.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// `cutover serve` as a process of its own.
+pub struct Service {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Service {
+    pub fn start(config: &Path, log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_cutover-under-test"))
+            .args(["serve", "--config", &config.display().to_string()])
+            .env("SLACK_BOT_TOKEN", "xoxb-e2e-secret-token-value")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("RUST_LOG", "info")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start cutover serve");
+        Self { child, log: log.to_owned() }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM, and the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30 s")
+            .expect("status")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` every 100 ms until it holds or `secs` pass.
+pub async fn eventually(secs: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..secs * 10 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A fresh temporary directory under the target dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = workspace().join("target/e2e").join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The lifecycle of a scenario's expected.json: `(deployment, detail-type)` in order.
+pub fn expected_lifecycle(name: &str) -> Vec<(String, String)> {
+    let path = workspace().join("tests/scenarios").join(name).join("expected.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("expected.json")).expect("json");
+    v["lifecycle"]
+        .as_array()
+        .expect("lifecycle")
+        .iter()
+        .map(|x| (x[0].as_str().unwrap_or_default().to_owned(), x[1].as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+pub fn scenario_lines(name: &str) -> Vec<String> {
+    let path = workspace().join("tests/scenarios").join(name).join("input.jsonl");
+    std::fs::read_to_string(path).expect("input").lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}

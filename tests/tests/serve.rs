@@ -1,0 +1,306 @@
+//! `cutover serve` end to end, against real protocols on 127.0.0.1: the AWS emulator's SQS,
+//! EventBridge, SNS and CloudFront through the AWS SDK, and the Slack stand-in through
+//! slack-morphism. Scenario events are injected the way AWS sends them.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Moto, Service, Slack, Stack, eventually, expected_lifecycle, scenario_lines, temp_dir, write_config};
+use serde_json::Value;
+
+/// `(deployment, detail-type)` of every event Cutover emitted, read from the test queue.
+async fn emitted(stack: &Stack, seen: &mut Vec<(String, String)>) {
+    for m in stack.drain(&stack.emitted_url).await {
+        let v: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("emitted event is JSON");
+        assert_eq!(v["source"], "cutover");
+        seen.push((
+            v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
+            v["detail-type"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+}
+
+fn top_level_posts(slack: &Slack) -> BTreeMap<String, usize> {
+    let mut posts = BTreeMap::new();
+    for m in slack.state.messages().into_iter().filter(|m| m.thread_ts.is_none()) {
+        let dep =
+            m.metadata.as_ref().and_then(|md| md["event_payload"]["deployment_id"].as_str()).unwrap_or("?").to_owned();
+        *posts.entry(dep).or_default() += 1;
+    }
+    posts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lettered() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("serve-paths");
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let service = Service::start(&config, &dir.join("cutover.log"));
+
+    // EventBridge path (PutEvents → rule → queue), SNS envelope path, SNS raw delivery path.
+    let scenarios = ["rolling", "codedeploy-sns", "codedeploy-rollback"];
+    for name in scenarios {
+        for line in scenario_lines(name) {
+            stack.inject(&line).await;
+        }
+    }
+    let bad = ["not json at all", "[1, 2, 3]", r#"{"hello": "world"}"#];
+    for body in bad {
+        stack.send_raw(body).await;
+    }
+
+    let expected: Vec<(String, String)> = scenarios.iter().flat_map(|s| expected_lifecycle(s)).collect();
+    let mut seen = Vec::new();
+    let done = eventually(60, async || {
+        emitted(&stack, &mut seen).await;
+        seen.len() >= expected.len()
+    })
+    .await;
+    assert!(done, "emitted {seen:?}, expected {expected:?}\n{}", service.log_text());
+    // Give a straggler the chance to show up before counting exactly.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    emitted(&stack, &mut seen).await;
+    let as_set: BTreeSet<&(String, String)> = seen.iter().collect();
+    assert_eq!(seen.len(), as_set.len(), "an event was emitted twice: {seen:?}");
+    assert_eq!(as_set, expected.iter().collect::<BTreeSet<_>>());
+
+    // Slack: one top-level post per deployment; the CodeDeploy rollback only replies.
+    let posts = top_level_posts(&slack);
+    assert_eq!(
+        posts,
+        BTreeMap::from([
+            ("ecs-svc/5211643699352071000".to_owned(), 1),
+            ("d-7QHX0M2PB".to_owned(), 1),
+            ("d-MAIN4XQ2Z".to_owned(), 1),
+        ]),
+        "{}",
+        service.log_text()
+    );
+    let messages = slack.state.messages();
+    let parent = messages
+        .iter()
+        .find(|m| m.metadata.as_ref().is_some_and(|md| md["event_payload"]["deployment_id"] == "d-MAIN4XQ2Z"))
+        .unwrap();
+    let replies = messages.iter().filter(|m| m.thread_ts.as_deref() == Some(parent.ts.as_str())).count();
+    assert_eq!(replies, 2, "rollback started and cut over, in the failed deployment's thread");
+    let final_text = messages
+        .iter()
+        .find(|m| {
+            m.metadata.as_ref().is_some_and(|md| md["event_payload"]["deployment_id"] == "ecs-svc/5211643699352071000")
+        })
+        .unwrap();
+    assert!(final_text.text.as_deref().unwrap_or_default().contains("completed"), "updated in place: {final_text:?}");
+
+    // CloudFront: one invalidation per cut-over (the config invalidates every service).
+    let cut_overs = expected.iter().filter(|(_, t)| t == "Deployment Cut Over").count();
+    assert!(eventually(10, async || stack.invalidations().await.len() >= cut_overs).await);
+    let invalidations = stack.invalidations().await;
+    assert_eq!(invalidations.len(), cut_overs, "{invalidations:?}");
+    let references: BTreeSet<&str> = invalidations.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(references.len(), cut_overs, "distinct caller references");
+
+    // Malformed messages: dead-lettered with the reason, and deleted from the queue.
+    let mut dead = Vec::new();
+    assert!(
+        eventually(10, async || {
+            dead.extend(stack.drain(&stack.dlq_url).await);
+            dead.len() >= bad.len()
+        })
+        .await
+    );
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|m| {
+            m.message_attributes()
+                .and_then(|a| a.get("cutover.rejection"))
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r.starts_with("not JSON")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "not a JSON object"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("not a known envelope")), "{reasons:?}");
+
+    // Graceful shutdown exits 0; the token never reached the log.
+    let log = service.log.clone();
+    let status = service.terminate().await;
+    assert!(status.success(), "exit {status:?}");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(!text.contains("xoxb-e2e-secret-token-value"), "the Slack token leaked into the log");
+    assert!(text.contains("Rejected a malformed message"), "rejections are logged with their reason");
+    slack.stop();
+}
+
+/// A small deterministic generator for kill points.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// The deployments of `scenarios` that own a top-level Slack message (rollbacks reply instead).
+fn posting_deployments(scenarios: &[&str]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for name in scenarios {
+        let path = common::workspace().join("tests/scenarios").join(name).join("expected.json");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        out.extend(v["posts"].as_object().unwrap().keys().cloned());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("serve-crash");
+    // Snapshots every few journal entries, so recovery crosses snapshots and journals.
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let scenarios = [
+        "rolling-circuit-breaker",
+        "codedeploy-sns",
+        "codedeploy-rollback",
+        "two-clusters-same-service",
+        "pipeline-linked",
+    ];
+    let lines: Vec<String> = scenarios.iter().flat_map(|s| scenario_lines(s)).collect();
+    let expected: BTreeSet<(String, String)> = scenarios.iter().flat_map(|s| expected_lifecycle(s)).collect();
+    let log = dir.join("cutover.log");
+
+    let mut rng = XorShift(0x5EED_C0FF_EE15_F00D);
+    let kills = 24;
+    let chunk = lines.len().div_ceil(kills);
+    let mut fed = 0;
+    let mut seen = Vec::new();
+    for round in 0..kills {
+        let service = Service::start(&config, &log);
+        // Events keep arriving while the service starts, works and dies.
+        for line in lines.iter().skip(fed).take(chunk) {
+            stack.inject(line).await;
+        }
+        fed = (fed + chunk).min(lines.len());
+        tokio::time::sleep(std::time::Duration::from_millis(rng.between(20, 600))).await;
+        service.kill().await;
+        emitted(&stack, &mut seen).await;
+        assert!(round < kills);
+    }
+    assert_eq!(fed, lines.len());
+
+    let service = Service::start(&config, &log);
+    let complete = eventually(90, async || {
+        emitted(&stack, &mut seen).await;
+        seen.iter().cloned().collect::<BTreeSet<_>>() == expected
+    })
+    .await;
+    let seen_set: BTreeSet<(String, String)> = seen.iter().cloned().collect();
+    assert!(complete, "missing: {:?}\n{}", expected.difference(&seen_set).collect::<Vec<_>>(), service.log_text());
+    let cut_overs = expected.iter().filter(|(_, t)| t == "Deployment Cut Over").count();
+    assert!(eventually(30, async || stack.invalidations().await.len() >= cut_overs).await);
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    emitted(&stack, &mut seen).await;
+    let status = service.terminate().await;
+    assert!(status.success());
+
+    // Exactly one Slack post per deployment. A rollback normally replies in the thread of
+    // the deployment it undoes; when a dead consumer held back the one event that says it is
+    // a rollback, it may post instead (DESIGN: wilder reorderings give other, consistent
+    // decisions), but still only once.
+    let posts = top_level_posts(&slack);
+    let wanted = posting_deployments(&scenarios);
+    let rollbacks = BTreeSet::from(["ecs-svc/3333333333333333333".to_owned(), "d-RBCK7TT0P".to_owned()]);
+    let posted: BTreeSet<String> = posts.keys().cloned().collect();
+    assert!(wanted.is_subset(&posted), "missing posts: {:?}", wanted.difference(&posted).collect::<Vec<_>>());
+    assert!(posted.difference(&wanted).all(|d| rollbacks.contains(d)), "unexpected posts: {posts:?}");
+    assert!(posts.values().all(|n| *n == 1), "a post was repeated: {posts:?}");
+    // Replies are not repeated either.
+    let replies: Vec<(String, String)> = slack
+        .state
+        .messages()
+        .into_iter()
+        .filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default())))
+        .collect();
+    let distinct: BTreeSet<&(String, String)> = replies.iter().collect();
+    assert_eq!(replies.len(), distinct.len(), "a reply was repeated: {replies:?}");
+    // Exactly one invalidation per cut-over.
+    let invalidations = stack.invalidations().await;
+    assert_eq!(invalidations.len(), cut_overs, "{invalidations:?}");
+    // One emitted event per lifecycle step.
+    let mut counts: BTreeMap<&(String, String), usize> = BTreeMap::new();
+    for e in &seen {
+        *counts.entry(e).or_default() += 1;
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "emitted more than once: {repeated:?}");
+    slack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let fault = |status, count, after_processing| slack_standin::Fault {
+        status,
+        count,
+        retry_after_secs: Some(1),
+        stall_ms: None,
+        after_processing,
+        methods: vec![],
+    };
+    // 429s, plain 500s, and 500s that the stand-in answers after posting (the client cannot
+    // tell those from failures: the history lookup must find the message).
+    slack.state.inject(fault(429, 3, false));
+    slack.state.inject(fault(500, 2, false));
+    slack.state.inject(fault(500, 2, true));
+    let dir = temp_dir("serve-slack-faults");
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let service = Service::start(&config, &dir.join("cutover.log"));
+    let scenarios = ["rolling-circuit-breaker", "codedeploy-sns"];
+    for name in scenarios {
+        for line in scenario_lines(name) {
+            stack.inject(&line).await;
+        }
+    }
+    let wanted = posting_deployments(&scenarios);
+    let settled = eventually(90, async || {
+        let messages = slack.state.messages();
+        wanted.iter().all(|d| {
+            messages.iter().any(|m| {
+                m.metadata.as_ref().is_some_and(|md| md["event_payload"]["deployment_id"] == d.as_str())
+                    && m.text.as_deref().is_some_and(|t| t.contains("completed") || t.contains("rolled back"))
+            })
+        })
+    })
+    .await;
+    assert!(settled, "{:#?}\n{}", slack.state.messages(), service.log_text());
+    let calls = slack.state.calls();
+    assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 3, "the 429s were answered");
+    assert_eq!(calls.iter().filter(|c| c.status == 500).count(), 4, "the 500s were answered");
+    let posts = top_level_posts(&slack);
+    assert_eq!(posts.keys().cloned().collect::<BTreeSet<_>>(), wanted);
+    assert!(posts.values().all(|n| *n == 1), "doubled: {posts:?}");
+    let replies: Vec<(String, String)> = slack
+        .state
+        .messages()
+        .into_iter()
+        .filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default())))
+        .collect();
+    assert_eq!(replies.len(), replies.iter().collect::<BTreeSet<_>>().len(), "doubled reply: {replies:?}");
+    assert_eq!(replies.len(), 4, "two failed tasks and two rollback steps: {replies:?}");
+    assert!(service.terminate().await.success());
+    slack.stop();
+}
