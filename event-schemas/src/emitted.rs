@@ -197,7 +197,7 @@ pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
     only_here("reason", detail_type == DetailType::Failed);
     only_here("rolled_back_by", detail_type == DetailType::RolledBack);
     let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
-    serde_json::json!({
+    crate::canonical::sort_keys(serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("urn:cutover:event:{slug}:v{SCHEMA_VERSION}"),
         "title": detail_type.as_str(),
@@ -210,5 +210,5 @@ pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
             "detail": detail,
         },
         "$defs": defs,
-    })
+    }))
 }

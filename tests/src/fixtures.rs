@@ -184,5 +184,5 @@ pub fn all() -> Vec<(&'static str, Value)> {
             at,
         ),
     ));
-    out
+    out.into_iter().map(|(name, v)| (name, cutover_events::canonical::sort_keys(v))).collect()
 }

@@ -4,6 +4,7 @@
 //! the definitions here; a test checks that the files on disk match them.
 
 use cutover_events::Timestamp;
+use cutover_events::canonical::sort_keys;
 use serde_json::{Value, json};
 
 use crate::rollout::{Ids, Outcome, Service, Timed};
@@ -68,7 +69,7 @@ fn secs(s: i64) -> i64 {
 fn lines(mut events: Vec<Timed>) -> Vec<String> {
     // AWS time order; equal times keep their order (a stable sort).
     events.sort_by_key(|(t, _)| *t);
-    events.into_iter().map(|(_, v)| v.to_string()).collect()
+    events.into_iter().map(|(_, v)| sort_keys(v).to_string()).collect()
 }
 
 fn ecr(name: &str, tag: &str) -> String {
@@ -429,9 +430,9 @@ fn noise_and_malformed() -> Scenario {
     }
     let t = base();
     let mut steady = fleet.service_action(&ids.event_id(), t, "prod-eu", "catalog", "SERVICE_STEADY_STATE");
-    out.insert(6, steady.to_string());
+    out.insert(6, sort_keys(steady.clone()).to_string());
     steady["id"] = json!(ids.event_id());
-    out.insert(12, steady.to_string());
+    out.insert(12, sort_keys(steady.clone()).to_string());
     let mut run_task = fleet.task(
         &ids.event_id(),
         t,
@@ -453,11 +454,11 @@ fn noise_and_malformed() -> Scenario {
     );
     run_task["detail"]["group"] = json!("family:catalog-migrate");
     run_task["detail"].as_object_mut().map(|d| d.remove("startedBy"));
-    out.insert(9, run_task.to_string());
+    out.insert(9, sort_keys(run_task.clone()).to_string());
     let mut wrong_type = run_task.clone();
     wrong_type["id"] = json!(ids.event_id());
     wrong_type["detail"]["version"] = json!("six");
-    out.insert(14, wrong_type.to_string());
+    out.insert(14, sort_keys(wrong_type.clone()).to_string());
     let plain = fleet.sns(
         "63a3f6b6-d533-4a47-aef9-fcf5cf758c76",
         "MyTopic",
@@ -467,10 +468,10 @@ fn noise_and_malformed() -> Scenario {
     );
     let mut plain_text = plain;
     plain_text["Message"] = json!("Hello world!");
-    out.insert(16, plain_text.to_string());
+    out.insert(16, sort_keys(plain_text.clone()).to_string());
     let s3 = json!({"version": "0", "id": ids.event_id(), "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
         "time": "2026-03-14T09:30:05Z", "region": "eu-west-1", "resources": ["arn:aws:s3:::assets"], "detail": {"bucket": {"name": "assets"}}});
-    out.insert(18, s3.to_string());
+    out.insert(18, sort_keys(s3.clone()).to_string());
     let truncated = out[20].chars().take(120).collect::<String>();
     out.insert(21, truncated);
     out.push(String::new());

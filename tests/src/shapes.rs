@@ -309,7 +309,7 @@ impl Fleet {
             "Type": "Notification",
             "MessageId": message_id,
             "TopicArn": self.arn("sns", topic),
-            "Message": message.to_string(),
+            "Message": cutover_events::canonical::sort_keys(message.clone()).to_string(),
             "Timestamp": t.to_string(),
             "SignatureVersion": "1",
             "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q=",

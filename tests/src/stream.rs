@@ -65,7 +65,7 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
     let mut push = |heap: &mut BinaryHeap<Reverse<(Timestamp, u64, String)>>, events: Vec<Timed>| {
         for (t, v) in events {
             seq += 1;
-            heap.push(Reverse((t, seq, v.to_string())));
+            heap.push(Reverse((t, seq, cutover_events::canonical::sort_keys(v).to_string())));
         }
     };
     for (i, svc) in services.iter_mut().enumerate() {

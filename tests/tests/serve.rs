@@ -304,3 +304,41 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
     assert!(service.terminate().await.success());
     slack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slack_token_can_come_from_secrets_manager_and_never_reaches_the_log() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
+    let token = "xoxb-from-secrets-manager-0123456789";
+    let arn = secrets
+        .create_secret()
+        .name("cutover/slack")
+        .secret_string(format!(r#"{{"token": "{token}"}}"#))
+        .send()
+        .await
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let dir = temp_dir("serve-secret");
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("messages_per_second = 50.0", &format!("messages_per_second = 50.0\ntoken_secret_arn = \"{arn}\""));
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start_with_token(&config, &dir.join("cutover.log"), None);
+    for line in scenario_lines("rolling") {
+        stack.inject(&line).await;
+    }
+    assert!(eventually(30, async || !slack.state.messages().is_empty()).await, "{}", service.log_text());
+    let log = service.log.clone();
+    assert!(service.terminate().await.success());
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains(token), "the token leaked into the log");
+    // No fault was injected: every call succeeded, so each carried a valid token (the
+    // stand-in answers `not_authed` otherwise).
+    let calls = slack.state.calls();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.ok), "{calls:?}");
+    slack.stop();
+}

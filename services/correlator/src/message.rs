@@ -2,6 +2,7 @@
 //! Pure: the same deployment renders to the same bytes.
 
 use cutover_events::Timestamp;
+use cutover_events::canonical::sort_keys;
 use cutover_events::emitted::{DetailType, PipelineContext};
 use serde_json::{Value, json};
 
@@ -50,19 +51,19 @@ pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (Str
         fields.push(field("Rolls back", &format!("`{of}`")));
     }
 
-    let blocks = vec![
+    let blocks = [
         json!({"type": "header", "text": {"type": "plain_text", "text": title}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *{status}*")}}),
         json!({"type": "section", "fields": fields}),
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text": progress(d)}]}),
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", d.id)}]}),
     ];
-    (text, blocks)
+    (text, blocks.into_iter().map(sort_keys).collect())
 }
 
 /// A thread reply: one line of text in one section.
 pub(crate) fn reply(text: String) -> (String, Vec<Value>) {
-    let blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})];
+    let blocks = vec![sort_keys(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}))];
     (text, blocks)
 }
 

@@ -232,11 +232,21 @@ pub struct SlackConfig {
     /// Messages per second per channel (Slack allows about one). Default 1.0.
     #[serde(default = "default_per_second")]
     pub messages_per_second: f64,
+    /// ARN (or name) of an AWS Secrets Manager secret holding the bot token, used when
+    /// `SLACK_BOT_TOKEN` is not set: the plain token, or a JSON object with a `token`,
+    /// `bot_token` or `SLACK_BOT_TOKEN` key.
+    #[serde(default)]
+    pub token_secret_arn: Option<String>,
 }
 
 impl Default for SlackConfig {
     fn default() -> Self {
-        Self { channel: default_channel(), api_url: default_slack_api_url(), messages_per_second: default_per_second() }
+        Self {
+            channel: default_channel(),
+            api_url: default_slack_api_url(),
+            messages_per_second: default_per_second(),
+            token_secret_arn: None,
+        }
     }
 }
 

@@ -44,13 +44,47 @@ pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correl
     Ok((correlator, last_seq, replayed))
 }
 
+/// The Slack bot token: `SLACK_BOT_TOKEN`, else the Secrets Manager secret the config names.
+/// Errors name where it was looked for, never the value.
+async fn slack_token(config: &Config, sdk: &aws_config::SdkConfig) -> anyhow::Result<SecretString> {
+    if let Ok(token) = std::env::var("SLACK_BOT_TOKEN") {
+        return Ok(SecretString::from(token));
+    }
+    let Some(arn) = &config.slack.token_secret_arn else {
+        anyhow::bail!("no Slack token: set SLACK_BOT_TOKEN or [slack] token_secret_arn");
+    };
+    let secret =
+        aws_sdk_secretsmanager::Client::new(sdk).get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "reading the Slack token from {arn}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let text = SecretString::from(secret.secret_string().unwrap_or_default().to_owned());
+    token_from_secret(&text).with_context(|| format!("the secret {arn} holds no Slack token"))
+}
+
+/// The token in a secret's text: the text itself, or a JSON object's `token`, `bot_token` or
+/// `SLACK_BOT_TOKEN`.
+pub fn token_from_secret(text: &SecretString) -> Option<SecretString> {
+    use secrecy::ExposeSecret;
+    let raw = text.expose_secret().trim();
+    if raw.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+        return ["token", "bot_token", "SLACK_BOT_TOKEN"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+            .filter(|t| !t.is_empty())
+            .map(|t| SecretString::from(t.to_owned()));
+    }
+    (!raw.is_empty()).then(|| SecretString::from(raw.to_owned()))
+}
+
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let queue_url = config.sqs.queue_url.clone().context("[sqs] queue_url is required by `cutover serve`")?;
-    let token: SecretString = std::env::var("SLACK_BOT_TOKEN")
-        .map(SecretString::from)
-        .context("SLACK_BOT_TOKEN is not set (the Slack bot token comes only from the environment)")?;
     let sdk = crate::aws::sdk_config(&config.aws).await;
+    let token = slack_token(&config, &sdk).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let open = || SqliteStore::open(&config.store.path).map(|s| Box::new(s) as Box<dyn Store>);
     let mut store = open().with_context(|| format!("opening the store {}", config.store.path.display()))?;
@@ -140,4 +174,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     http_stop.cancel();
     let _ = http.await;
     result.map_err(anyhow::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn tokens_come_plain_or_in_json() {
+        let t = |s: &str| token_from_secret(&SecretString::from(s.to_owned())).map(|t| t.expose_secret().to_owned());
+        assert_eq!(t("xoxb-1"), Some("xoxb-1".into()));
+        assert_eq!(t(" xoxb-1\n"), Some("xoxb-1".into()));
+        assert_eq!(t(r#"{"token": "xoxb-2"}"#), Some("xoxb-2".into()));
+        assert_eq!(t(r#"{"SLACK_BOT_TOKEN": "xoxb-3"}"#), Some("xoxb-3".into()));
+        assert_eq!(t(r#"{"other": "x"}"#), None);
+        assert_eq!(t(""), None);
+    }
 }

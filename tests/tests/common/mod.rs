@@ -417,10 +417,19 @@ pub struct Service {
 
 impl Service {
     pub fn start(config: &Path, log: &Path) -> Self {
+        Self::start_with_token(config, log, Some("xoxb-e2e-secret-token-value"))
+    }
+
+    /// With `token` as `SLACK_BOT_TOKEN`, or without that variable.
+    pub fn start_with_token(config: &Path, log: &Path, token: Option<&str>) -> Self {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_cutover-under-test"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cutover-under-test"));
+        match token {
+            Some(t) => command.env("SLACK_BOT_TOKEN", t),
+            None => command.env_remove("SLACK_BOT_TOKEN"),
+        };
+        let child = command
             .args(["serve", "--config", &config.display().to_string()])
-            .env("SLACK_BOT_TOKEN", "xoxb-e2e-secret-token-value")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("RUST_LOG", "info")

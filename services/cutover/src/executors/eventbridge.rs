@@ -124,3 +124,99 @@ impl Executor for EventBridgeExecutor {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use cutover_events::Timestamp;
+    use cutover_events::emitted::{DetailType, LifecycleDetail, SOURCE, Strategy};
+
+    use super::*;
+    use crate::executors::Backoff;
+    use crate::executors::lane::record;
+    use crate::store::sqlite::SqliteStore;
+
+    fn emit(id: &str) -> Action {
+        Action::Emit {
+            source: SOURCE.to_owned(),
+            detail_type: DetailType::CutOver,
+            detail: Box::new(LifecycleDetail {
+                deployment_id: id.to_owned(),
+                cluster: Some("prod".into()),
+                service: Some("web".into()),
+                environment: None,
+                strategy: Strategy::EcsRolling,
+                task_definition: None,
+                previous_task_definition: None,
+                version: None,
+                at: Timestamp(1_700_000_000_000),
+                observed_at: Timestamp(1_700_000_000_500),
+                traffic_percent: None,
+                application: None,
+                deployment_group: None,
+                rollback_of: None,
+                pipeline: None,
+                reason: None,
+                rolled_back_by: None,
+            }),
+        }
+    }
+
+    /// The emulator cannot fail one entry of a PutEvents: the response is recorded, in the
+    /// shape of AWS's documented partial failure (shared/event-samples).
+    #[tokio::test]
+    async fn only_the_failed_entries_of_a_partial_failure_are_retried() {
+        let partial = mock!(Client::put_events)
+            .match_requests(|r| {
+                r.entries().len() == 3 && r.entries().iter().all(|e| e.event_bus_name() == Some("cutover"))
+            })
+            .then_output(|| {
+                PutEventsOutput::builder()
+                    .failed_entry_count(1)
+                    .entries(PutEventsResultEntry::builder().event_id("11710aed-b79e-4468-a20b-bb3c0c3b4860").build())
+                    .entries(
+                        PutEventsResultEntry::builder()
+                            .error_code("InternalFailure")
+                            .error_message("Internal Service Failure")
+                            .build(),
+                    )
+                    .entries(PutEventsResultEntry::builder().event_id("d804d26a-88db-4b66-9eaf-9a11c708ae82").build())
+                    .build()
+            });
+        let retry = mock!(Client::put_events)
+            .match_requests(|r| {
+                r.entries().len() == 1
+                    && r.entries()[0].detail().is_some_and(|d| d.contains("\"deployment_id\":\"ecs-svc/2\""))
+            })
+            .then_output(|| {
+                PutEventsOutput::builder()
+                    .failed_entry_count(0)
+                    .entries(PutEventsResultEntry::builder().event_id("5a5a5a5a-0000-4000-8000-000000000002").build())
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&partial, &retry]);
+        let mut executor = EventBridgeExecutor::new(client, "cutover".into());
+        let mut store = SqliteStore::in_memory().unwrap();
+        store.commit(&[], &[emit("ecs-svc/1"), emit("ecs-svc/2"), emit("ecs-svc/3")]).unwrap();
+        let backoff = Backoff { initial_ms: 1, max_ms: 1 };
+
+        let items = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+        let outcomes = executor.execute(&items, &mut store).await;
+        assert!(matches!(outcomes[0].1, Outcome::Done(ref id) if id.starts_with("11710aed")));
+        assert!(matches!(outcomes[1].1, Outcome::Retry { .. }), "{:?}", outcomes[1]);
+        assert!(matches!(outcomes[2].1, Outcome::Done(_)));
+        for (id, outcome) in outcomes {
+            let item = items.iter().find(|i| i.id == id).unwrap();
+            record(&mut store, item, outcome, &backoff).unwrap();
+        }
+        let again = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+        assert_eq!(again.len(), 1, "only the failed entry is due again");
+        assert_eq!(again[0].action.deployment_id(), "ecs-svc/2");
+        let outcomes = executor.execute(&again, &mut store).await;
+        assert!(matches!(outcomes[0].1, Outcome::Done(_)), "{outcomes:?}");
+        assert_eq!(partial.num_calls(), 1);
+        assert_eq!(retry.num_calls(), 1);
+    }
+}
