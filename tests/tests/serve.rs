@@ -342,3 +342,77 @@ async fn the_slack_token_can_come_from_secrets_manager_and_never_reaches_the_log
     assert!(!calls.is_empty() && calls.iter().all(|c| c.ok), "{calls:?}");
     slack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_delete_failure_is_handled_on_its_own() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use cutover::intake::{Batch, IntakeCounters, Owner};
+    use cutover::store::sqlite::SqliteStore;
+
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    for line in scenario_lines("codedeploy-eventbridge").iter().take(2) {
+        stack.send_raw(line).await;
+    }
+    let received =
+        stack.sqs.receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
+    let mut messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 2);
+    // The second one's receipt handle is no longer valid (as after a visibility timeout).
+    messages[1].receipt_handle = Some("no-longer-valid".to_owned());
+    let counters = Arc::new(IntakeCounters::default());
+    let mut owner = Owner {
+        correlator: cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
+        store: Box::new(SqliteStore::in_memory().unwrap()),
+        sqs: stack.sqs.clone(),
+        queue_url: stack.queue_url.clone(),
+        cfg: cutover::config::SqsConfig::default(),
+        wake: Vec::new(),
+        counters: counters.clone(),
+        snapshot_every: 100,
+        since_snapshot: 0,
+        last_seq: 0,
+    };
+    owner.handle(Batch { messages, received_at: std::time::Instant::now() }).await.unwrap();
+    assert_eq!(counters.accepted.load(Ordering::Relaxed), 2, "both were decided and committed");
+    assert_eq!(counters.deleted.load(Ordering::Relaxed), 1, "the good handle was deleted");
+    assert_eq!(counters.delete_failures.load(Ordering::Relaxed), 1, "the bad one failed alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoints_answer_and_without_a_dead_letter_queue_bad_input_is_left_for_redrive() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("serve-health");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""))
+        .replace(&format!("dead_letter_queue_url = \"{}\"\n", stack.dlq_url), "");
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start(&config, &dir.join("cutover.log"));
+    assert!(eventually(20, async || common::http_get(port, "/healthz").await.is_some_and(|(s, _)| s == 200)).await);
+    let (status, body) = common::http_get(port, "/readyz").await.unwrap();
+    assert_eq!((status, body.trim()), (200, "ready"));
+
+    stack.send_raw("definitely not json").await;
+    let counted = eventually(20, async || {
+        common::http_get(port, "/metrics").await.is_some_and(|(_, m)| m.contains("cutover_messages_rejected_total 1"))
+    })
+    .await;
+    assert!(counted, "{}", service.log_text());
+    let (_, metrics) = common::http_get(port, "/metrics").await.unwrap();
+    assert!(metrics.contains("cutover_messages_dead_lettered_total 0"), "{metrics}");
+    assert!(metrics.contains("cutover_sqs_messages_deleted_total 0"), "left in the queue: {metrics}");
+    assert!(service.terminate().await.success());
+    // Still in the queue for its redrive policy once its visibility timeout passes.
+    let left = eventually(15, async || !stack.drain(&stack.queue_url).await.is_empty()).await;
+    assert!(left, "the malformed message was not left in the queue");
+    // With the emulator gone, readiness would fail; the endpoint itself is covered above.
+    drop(moto);
+    slack.stop();
+}

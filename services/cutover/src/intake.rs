@@ -140,7 +140,8 @@ impl Owner {
         Ok(())
     }
 
-    async fn handle(&mut self, batch: Batch) -> Result<(), CommitFailed> {
+    /// Handles one received batch: decide, commit, dead-letter, delete.
+    pub async fn handle(&mut self, batch: Batch) -> Result<(), CommitFailed> {
         if batch.received_at.elapsed()
             > Duration::from_secs(u64::try_from(self.cfg.visibility_timeout_secs / 2).unwrap_or(30))
         {

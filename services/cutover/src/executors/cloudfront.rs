@@ -5,6 +5,7 @@
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use cutover_correlator::Action;
 use cutover_correlator::action::Invalidation;
@@ -91,8 +92,40 @@ impl CloudFrontExecutor {
                 Some(i) => Outcome::Done(i.id().to_owned()),
                 None => Outcome::Unknown { error: "CreateInvalidation answered without an invalidation".into() },
             },
-            Err(e) => classify(&e),
+            Err(e) => classify_create(&e),
         }
+    }
+}
+
+/// CreateInvalidation errors by their modelled variant first, then by code.
+fn classify_create<R: std::fmt::Debug>(error: &SdkError<CreateInvalidationError, R>) -> Outcome {
+    use CreateInvalidationError as E;
+    match error.as_service_error() {
+        Some(E::TooManyInvalidationsInProgress(_)) => {
+            Outcome::Retry { after_ms: None, error: "TooManyInvalidationsInProgress".into() }
+        }
+        Some(
+            e @ (E::NoSuchDistribution(_)
+            | E::AccessDenied(_)
+            | E::InvalidArgument(_)
+            | E::BatchTooLarge(_)
+            | E::MissingBody(_)
+            | E::InconsistentQuantities(_)),
+        ) => Outcome::Failed(format!("CloudFront refused: {}", variant_name(e))),
+        _ => classify(error),
+    }
+}
+
+fn variant_name(e: &CreateInvalidationError) -> &'static str {
+    use CreateInvalidationError as E;
+    match e {
+        E::NoSuchDistribution(_) => "NoSuchDistribution",
+        E::AccessDenied(_) => "AccessDenied",
+        E::InvalidArgument(_) => "InvalidArgument",
+        E::BatchTooLarge(_) => "BatchTooLarge",
+        E::MissingBody(_) => "MissingBody",
+        E::InconsistentQuantities(_) => "InconsistentQuantities",
+        _ => "error",
     }
 }
 
@@ -135,5 +168,86 @@ impl Executor for CloudFrontExecutor {
             out.push((item.id, outcome));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationOutput;
+    use aws_sdk_cloudfront::types::error::{NoSuchDistribution, TooManyInvalidationsInProgress};
+    use aws_sdk_cloudfront::types::{Invalidation as CfInvalidation, InvalidationBatch, Paths};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn action(dep: &str) -> Action {
+        Action::Invalidate(Invalidation {
+            deployment_id: dep.into(),
+            distribution_id: "E2QWRUHAPOMQZL".into(),
+            paths: vec!["/*".into()],
+            caller_reference: format!("cutover-E2QWRUHAPOMQZL-{dep}"),
+        })
+    }
+
+    fn created(id: &str) -> CreateInvalidationOutput {
+        let batch = InvalidationBatch::builder()
+            .paths(Paths::builder().quantity(1).items("/*").build().unwrap())
+            .caller_reference("r")
+            .build()
+            .unwrap();
+        CreateInvalidationOutput::builder()
+            .invalidation(
+                CfInvalidation::builder()
+                    .id(id)
+                    .status("InProgress")
+                    .create_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(1_700_000_000))
+                    .invalidation_batch(batch)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    /// The emulator never answers these errors: recorded responses shaped like AWS's.
+    #[tokio::test]
+    async fn too_many_in_progress_is_retried_and_a_missing_distribution_is_given_up() {
+        let busy = mock!(Client::create_invalidation)
+            .match_requests(|r| {
+                r.invalidation_batch().is_some_and(|b| b.caller_reference() == "cutover-E2QWRUHAPOMQZL-d-1")
+            })
+            .sequence()
+            .error(|| {
+                CreateInvalidationError::TooManyInvalidationsInProgress(
+                    TooManyInvalidationsInProgress::builder().message("Processing your request").build(),
+                )
+            })
+            .output(|| created("I2J0I21PCUYOIK"))
+            .build();
+        let missing = mock!(Client::create_invalidation)
+            .then_error(|| CreateInvalidationError::NoSuchDistribution(NoSuchDistribution::builder().build()));
+        let client = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&busy, &missing]);
+        let mut executor = CloudFrontExecutor::new(client);
+        let mut store = SqliteStore::in_memory().unwrap();
+        store.commit(&[], &[action("d-1")]).unwrap();
+        let items = store.due(Lane::CloudFront, i64::MAX, 10).unwrap();
+        let first = executor.execute(&items, &mut store).await;
+        assert!(
+            matches!(&first[0].1, Outcome::Retry { error, .. } if error == "TooManyInvalidationsInProgress"),
+            "{first:?}"
+        );
+        let second = executor.execute(&items, &mut store).await;
+        assert_eq!(second[0].1, Outcome::Done("I2J0I21PCUYOIK".into()), "the invalidation id is the result");
+        assert_eq!(busy.num_calls(), 2);
+
+        store.commit(&[], &[action("d-2")]).unwrap();
+        let items: Vec<_> = store
+            .due(Lane::CloudFront, i64::MAX, 10)
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.action.deployment_id() == "d-2")
+            .collect();
+        let out = executor.execute(&items, &mut store).await;
+        assert!(matches!(&out[0].1, Outcome::Failed(why) if why.contains("NoSuchDistribution")), "{out:?}");
     }
 }

@@ -100,6 +100,15 @@ impl Executor for EventBridgeExecutor {
             }
             Err(e) => {
                 let outcome = match &e {
+                    // The one modelled error: by variant, since a modelled error may carry no code.
+                    SdkError::ServiceError(s)
+                        if matches!(
+                            s.err(),
+                            aws_sdk_eventbridge::operation::put_events::PutEventsError::InternalException(_)
+                        ) =>
+                    {
+                        Outcome::Retry { after_ms: None, error: "InternalException".into() }
+                    }
                     SdkError::ServiceError(s) => {
                         let code = s.err().code().unwrap_or("Unknown").to_owned();
                         if retryable(&code) || code.contains("Throttl") {
