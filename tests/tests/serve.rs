@@ -416,3 +416,40 @@ async fn health_endpoints_answer_and_without_a_dead_letter_queue_bad_input_is_le
     drop(moto);
     slack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_times_out_but_happened_is_found_not_repeated() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    // The first post is carried out at once but answered only after 2.5 s; Cutover gives up
+    // after 1 s, so it cannot know the post happened until it looks.
+    slack.state.inject(slack_standin::Fault {
+        status: 0,
+        count: 1,
+        retry_after_secs: None,
+        stall_ms: Some(2_500),
+        after_processing: true,
+        methods: vec!["chat.postMessage".into()],
+    });
+    let dir = temp_dir("serve-stall");
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("messages_per_second = 50.0", "messages_per_second = 50.0\ntimeout_secs = 1.0");
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start(&config, &dir.join("cutover.log"));
+    for line in scenario_lines("rolling") {
+        stack.inject(&line).await;
+    }
+    let done = eventually(60, async || {
+        slack.state.messages().iter().any(|m| m.text.as_deref().is_some_and(|t| t.contains("completed")))
+    })
+    .await;
+    assert!(done, "{:#?}\n{}", slack.state.messages(), service.log_text());
+    let posts = top_level_posts(&slack);
+    assert_eq!(posts, BTreeMap::from([("ecs-svc/5211643699352071000".to_owned(), 1)]), "{}", service.log_text());
+    assert!(service.log_text().contains("Found the post of an earlier attempt"), "the lookup found it");
+    assert!(service.terminate().await.success());
+    slack.stop();
+}

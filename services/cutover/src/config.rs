@@ -232,6 +232,10 @@ pub struct SlackConfig {
     /// Messages per second per channel (Slack allows about one). Default 1.0.
     #[serde(default = "default_per_second")]
     pub messages_per_second: f64,
+    /// Seconds one Slack call may take; after that its outcome is unknown (a post is then
+    /// looked up before it is sent again). Default 10.
+    #[serde(default = "default_slack_timeout")]
+    pub timeout_secs: f64,
     /// ARN (or name) of an AWS Secrets Manager secret holding the bot token, used when
     /// `SLACK_BOT_TOKEN` is not set: the plain token, or a JSON object with a `token`,
     /// `bot_token` or `SLACK_BOT_TOKEN` key.
@@ -245,6 +249,7 @@ impl Default for SlackConfig {
             channel: default_channel(),
             api_url: default_slack_api_url(),
             messages_per_second: default_per_second(),
+            timeout_secs: default_slack_timeout(),
             token_secret_arn: None,
         }
     }
@@ -255,6 +260,9 @@ fn default_slack_api_url() -> String {
 }
 const fn default_per_second() -> f64 {
     1.0
+}
+const fn default_slack_timeout() -> f64 {
+    10.0
 }
 
 fn default_channel() -> String {

@@ -91,7 +91,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (correlator, last_seq, replayed) = recover(store.as_mut(), &config)?;
     tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %config.store.path.display());
 
-    let slack = SlackExecutor::new(&config.slack.api_url, &token, config.slack.messages_per_second)?;
+    let slack = SlackExecutor::new(
+        &config.slack.api_url,
+        &token,
+        config.slack.messages_per_second,
+        Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
+    )?;
     if let Err(error) = slack.check().await {
         tracing::warn!(message = "Slack auth.test failed; posts will be retried.", %error);
     }

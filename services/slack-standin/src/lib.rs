@@ -209,37 +209,23 @@ async fn api(
     body: Bytes,
 ) -> Response {
     let p = params(&headers, query.as_deref(), &body);
-    let mut fail_after = None;
-    if let Some(fault) = s.take_fault(&method) {
-        if fault.after_processing {
-            fail_after = Some(fault.status);
-        } else {
-            if let Some(ms) = fault.stall_ms {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+    let fault = s.take_fault(&method);
+    if let Some(f) = fault.as_ref().filter(|f| !f.after_processing) {
+        if let Some(ms) = f.stall_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        match f.status {
+            429 => {
+                s.record(&method, &p, 429, false);
+                let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"})))
+                    .into_response();
+                let secs = f.retry_after_secs.unwrap_or(1).to_string();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_str(&secs).unwrap_or(HeaderValue::from_static("1")));
+                return r;
             }
-            match fault.status {
-                429 => {
-                    s.record(&method, &p, 429, false);
-                    let mut r =
-                        (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"})))
-                            .into_response();
-                    let secs = fault.retry_after_secs.unwrap_or(1).to_string();
-                    r.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        HeaderValue::from_str(&secs).unwrap_or(HeaderValue::from_static("1")),
-                    );
-                    return r;
-                }
-                500..=599 => {
-                    s.record(&method, &p, fault.status, false);
-                    return (
-                        StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                        "internal error",
-                    )
-                        .into_response();
-                }
-                _ => {}
-            }
+            500..=599 => return server_error(&s, &method, &p, f.status),
+            _ => {}
         }
     }
     let authed =
@@ -258,10 +244,15 @@ async fn api(
     } else {
         Err("not_authed")
     };
-    if let Some(status) = fail_after {
-        s.record(&method, &p, status, false);
-        return (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "internal error")
-            .into_response();
+    // Carried out; now answer late, or with an error, as the fault says. A client that gave up
+    // meanwhile cannot know that the call happened.
+    if let Some(f) = fault.filter(|f| f.after_processing) {
+        if let Some(ms) = f.stall_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if f.status >= 500 {
+            return server_error(&s, &method, &p, f.status);
+        }
     }
     // Slack answers its own errors with HTTP 200 and `ok: false`.
     s.record(&method, &p, 200, result.is_ok());
@@ -269,6 +260,11 @@ async fn api(
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Err(error) => (StatusCode::OK, axum::Json(json!({"ok": false, "error": error}))).into_response(),
     }
+}
+
+fn server_error(s: &Standin, method: &str, p: &Value, status: u16) -> Response {
+    s.record(method, p, status, false);
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "internal error").into_response()
 }
 
 fn message_json(m: &Message) -> Value {

@@ -27,12 +27,33 @@ pub const POST_EVENT_TYPE: &str = "cutover_deployment";
 
 type Connector = SlackClientHyperConnector<hyper_rustls::HttpsConnector<HttpConnector>>;
 
+/// Per-channel pacing: at most one message per `min_interval` in each channel.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    min_interval: Duration,
+    last_sent: HashMap<String, Instant>,
+}
+
+impl Pacer {
+    pub fn new(min_interval: Duration) -> Self {
+        Self { min_interval, last_sent: HashMap::new() }
+    }
+
+    /// How long to wait before sending to `channel` at `now`; records the send at that time.
+    pub fn reserve(&mut self, channel: &str, now: Instant) -> Duration {
+        let at = self.last_sent.get(channel).map_or(now, |last| (*last + self.min_interval).max(now));
+        self.last_sent.insert(channel.to_owned(), at);
+        at - now
+    }
+}
+
 /// The Slack executor.
 pub struct SlackExecutor {
     client: SlackClient<Connector>,
     token: SlackApiToken,
-    min_interval: Duration,
-    last_sent: HashMap<String, Instant>,
+    pacer: Pacer,
+    /// How long one call may take before its outcome counts as unknown.
+    timeout: Duration,
     /// A 429's `Retry-After`: nothing is sent before it.
     blocked_until: Option<Instant>,
 }
@@ -40,7 +61,10 @@ pub struct SlackExecutor {
 impl std::fmt::Debug for SlackExecutor {
     // The token stays out of every log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackExecutor").field("min_interval", &self.min_interval).finish_non_exhaustive()
+        f.debug_struct("SlackExecutor")
+            .field("pacer", &self.pacer)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +77,12 @@ pub enum SlackSetupError {
 
 impl SlackExecutor {
     /// A client for `api_url` (`https://slack.com/api`, or `http://127.0.0.1:PORT/api`).
-    pub fn new(api_url: &str, token: &SecretString, messages_per_second: f64) -> Result<Self, SlackSetupError> {
+    pub fn new(
+        api_url: &str,
+        token: &SecretString,
+        messages_per_second: f64,
+        timeout: Duration,
+    ) -> Result<Self, SlackSetupError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(SlackSetupError::Tls)?
@@ -66,28 +95,36 @@ impl SlackExecutor {
         Ok(Self {
             client: SlackClient::new(connector),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
-            min_interval: Duration::from_secs_f64(1.0 / per_second),
-            last_sent: HashMap::new(),
+            pacer: Pacer::new(Duration::from_secs_f64(1.0 / per_second)),
+            timeout,
             blocked_until: None,
         })
     }
 
     /// Checks the token (`auth.test`), for start-up and `/readyz`.
     pub async fn check(&self) -> Result<(), String> {
-        self.client.open_session(&self.token).auth_test().await.map(drop).map_err(|e| describe(&e))
+        match timed(self.timeout, self.client.open_session(&self.token).auth_test()).await {
+            Ok(_) => Ok(()),
+            Err(Failure::Slack(e)) => Err(describe(&e)),
+            Err(Failure::Timeout(t)) => Err(format!("no answer within {} ms", t.as_millis())),
+        }
     }
 
     async fn pace(&mut self, channel: &str) {
         if let Some(until) = self.blocked_until.take() {
             tokio::time::sleep_until(until.into()).await;
         }
-        if let Some(last) = self.last_sent.get(channel) {
-            let ready = *last + self.min_interval;
-            if ready > Instant::now() {
-                tokio::time::sleep_until(ready.into()).await;
-            }
+        let wait = self.pacer.reserve(channel, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        self.last_sent.insert(channel.to_owned(), Instant::now());
+    }
+
+    fn outcome(&mut self, failure: Failure) -> Outcome {
+        match failure {
+            Failure::Slack(e) => self.classify(&e),
+            Failure::Timeout(t) => Outcome::Unknown { error: format!("no answer within {} ms", t.as_millis()) },
+        }
     }
 
     fn classify(&mut self, error: &SlackClientError) -> Outcome {
@@ -155,14 +192,14 @@ impl SlackExecutor {
             SlackChannelId(m.channel.clone()),
             Self::content(m).with_metadata(metadata),
         );
-        let result = self.client.open_session(&self.token).chat_post_message(&req).await;
+        let result = timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&req)).await;
         match result {
             Ok(resp) => match store.set_slack_message(&m.deployment_id, &resp.channel.0, &resp.ts.0) {
                 Ok(()) => Outcome::Done(resp.ts.0),
                 // Posted but not recorded: the next attempt finds it by its metadata.
                 Err(e) => Outcome::Unknown { error: e.to_string() },
             },
-            Err(e) => self.classify(&e),
+            Err(f) => self.outcome(f),
         }
     }
 
@@ -172,9 +209,10 @@ impl SlackExecutor {
             .with_channel(SlackChannelId(channel.to_owned()))
             .with_limit(200)
             .with_include_all_metadata(true);
-        let history = match self.client.open_session(&self.token).conversations_history(&req).await {
+        let history = match timed(self.timeout, self.client.open_session(&self.token).conversations_history(&req)).await
+        {
             Ok(h) => h,
-            Err(e) => return Err(self.classify(&e)),
+            Err(f) => return Err(self.outcome(f)),
         };
         Ok(history.messages.iter().find_map(|msg| {
             let md = msg.content.metadata.as_ref()?;
@@ -199,10 +237,10 @@ impl SlackExecutor {
         };
         self.pace(&channel).await;
         let req = SlackApiChatUpdateRequest::new(SlackChannelId(channel), Self::content(m), SlackTs(ts.clone()));
-        match self.client.open_session(&self.token).chat_update(&req).await {
+        match timed(self.timeout, self.client.open_session(&self.token).chat_update(&req)).await {
             Ok(_) => Outcome::Done(ts),
             // An update is idempotent: an unknown outcome is simply retried.
-            Err(e) => match self.classify(&e) {
+            Err(f) => match self.outcome(f) {
                 Outcome::Unknown { error } => Outcome::Retry { after_ms: None, error },
                 other => other,
             },
@@ -225,7 +263,7 @@ impl SlackExecutor {
             let req =
                 SlackApiConversationsRepliesRequest::new(SlackChannelId(channel.clone()), SlackTs(parent_ts.clone()))
                     .with_limit(200);
-            match self.client.open_session(&self.token).conversations_replies(&req).await {
+            match timed(self.timeout, self.client.open_session(&self.token).conversations_replies(&req)).await {
                 Ok(replies) => {
                     let found = replies
                         .messages
@@ -235,7 +273,7 @@ impl SlackExecutor {
                         return Outcome::Done(r.origin.ts.0.clone());
                     }
                 }
-                Err(e) => return self.classify(&e),
+                Err(f) => return self.outcome(f),
             }
         }
         if let Err(e) = store.mark_attempting(item.id) {
@@ -244,10 +282,26 @@ impl SlackExecutor {
         self.pace(&channel).await;
         let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))
             .with_thread_ts(SlackTs(parent_ts));
-        match self.client.open_session(&self.token).chat_post_message(&req).await {
+        match timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&req)).await {
             Ok(resp) => Outcome::Done(resp.ts.0),
-            Err(e) => self.classify(&e),
+            Err(f) => self.outcome(f),
         }
+    }
+}
+
+/// Why a Slack call did not give an answer to use.
+enum Failure {
+    Slack(SlackClientError),
+    /// No answer in time: it may or may not have happened.
+    Timeout(Duration),
+}
+
+/// Runs one Slack call under `timeout`.
+async fn timed<T>(timeout: Duration, call: impl Future<Output = ClientResult<T>>) -> Result<T, Failure> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Failure::Slack(e)),
+        Err(_) => Err(Failure::Timeout(timeout)),
     }
 }
 
@@ -293,5 +347,21 @@ impl Executor for SlackExecutor {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_is_per_channel() {
+        let mut p = Pacer::new(Duration::from_millis(1_000));
+        let t0 = Instant::now();
+        assert_eq!(p.reserve("a", t0), Duration::ZERO);
+        assert_eq!(p.reserve("a", t0), Duration::from_millis(1_000), "second message waits a second");
+        assert_eq!(p.reserve("a", t0), Duration::from_millis(2_000), "third waits behind the second");
+        assert_eq!(p.reserve("b", t0), Duration::ZERO, "another channel does not wait");
+        assert_eq!(p.reserve("a", t0 + Duration::from_millis(5_000)), Duration::ZERO, "idle channel sends at once");
     }
 }
