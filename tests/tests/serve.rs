@@ -11,6 +11,12 @@ use serde_json::Value;
 
 /// `(deployment, detail-type)` of every event Cutover emitted, read from the test queue.
 async fn emitted(stack: &Stack, seen: &mut Vec<(String, String)>) {
+    let mut details = Vec::new();
+    emitted_details(stack, seen, &mut details).await;
+}
+
+/// Also keeps each event's `detail`.
+async fn emitted_details(stack: &Stack, seen: &mut Vec<(String, String)>, details: &mut Vec<Value>) {
     for m in stack.drain(&stack.emitted_url).await {
         let v: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("emitted event is JSON");
         assert_eq!(v["source"], "cutover");
@@ -18,6 +24,7 @@ async fn emitted(stack: &Stack, seen: &mut Vec<(String, String)>) {
             v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
             v["detail-type"].as_str().unwrap_or_default().to_owned(),
         ));
+        details.push(v);
     }
 }
 
@@ -54,8 +61,9 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
 
     let expected: Vec<(String, String)> = scenarios.iter().flat_map(|s| expected_lifecycle(s)).collect();
     let mut seen = Vec::new();
+    let mut details = Vec::new();
     let done = eventually(60, async || {
-        emitted(&stack, &mut seen).await;
+        emitted_details(&stack, &mut seen, &mut details).await;
         seen.len() >= expected.len()
     })
     .await;
@@ -66,6 +74,42 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     let as_set: BTreeSet<&(String, String)> = seen.iter().collect();
     assert_eq!(seen.len(), as_set.len(), "an event was emitted twice: {seen:?}");
     assert_eq!(as_set, expected.iter().collect::<BTreeSet<_>>());
+
+    // Each emitted `detail` is exactly what `replay` prints for the same input and config
+    // (but `observed_at`: replay's clock is the event time, serve's the wall clock).
+    let mut input = Vec::new();
+    for name in scenarios {
+        input.extend(scenario_lines(name));
+    }
+    let input_path = dir.join("replayed.jsonl");
+    std::fs::write(&input_path, input.join("\n")).unwrap();
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_cutover-under-test"))
+        .args(["replay", "--config", &config.display().to_string(), &input_path.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(replay.status.success());
+    let strip = |mut d: Value| {
+        d.as_object_mut().map(|o| o.remove("observed_at"));
+        d
+    };
+    let replayed: BTreeMap<(String, String), Value> = String::from_utf8(replay.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a["action"] == "emit")
+        .map(|a| {
+            let key = (
+                a["detail"]["deployment_id"].as_str().unwrap().to_owned(),
+                a["detail_type"].as_str().unwrap().to_owned(),
+            );
+            (key, strip(a["detail"].clone()))
+        })
+        .collect();
+    for e in &details {
+        let key =
+            (e["detail"]["deployment_id"].as_str().unwrap().to_owned(), e["detail-type"].as_str().unwrap().to_owned());
+        assert_eq!(Some(&strip(e["detail"].clone())), replayed.get(&key), "detail of {key:?} differs from replay");
+    }
 
     // Slack: one top-level post per deployment; the CodeDeploy rollback only replies.
     let posts = top_level_posts(&slack);
