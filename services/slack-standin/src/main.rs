@@ -1,22 +1,24 @@
-//! `slack-standin [--port PORT]`: serves the stand-in on 127.0.0.1 (port 0 picks a free one)
-//! and prints `listening on http://127.0.0.1:PORT` so scripts can find it. The API is under
-//! `/api`, the feed at `/`.
+//! `slack-standin [--host ADDR] [--port PORT]`: serves the stand-in on 127.0.0.1 (or ADDR, such
+//! as 0.0.0.0 in a container; port 0 picks a free one) and prints `listening on http://…` so
+//! scripts can find it. The API is under `/api`, the feed at `/`.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut port = 0u16;
+    let mut host = "127.0.0.1".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().ok_or_else(|| anyhow::anyhow!("--port needs a value"))?.parse()?,
+            "--host" => host = args.next().ok_or_else(|| anyhow::anyhow!("--host needs a value"))?,
             "-h" | "--help" => {
-                println!("usage: slack-standin [--port PORT]");
+                println!("usage: slack-standin [--host ADDR] [--port PORT]");
                 return Ok(());
             }
-            other => anyhow::bail!("unknown argument {other:?} (usage: slack-standin [--port PORT])"),
+            other => anyhow::bail!("unknown argument {other:?} (usage: slack-standin [--host ADDR] [--port PORT])"),
         }
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
