@@ -16,7 +16,8 @@ fn patterns() -> Vec<(String, Value)> {
         .filter_map(|e| e.ok())
         .map(|e| {
             let name = e.file_name().into_string().unwrap();
-            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap_or_else(|err| panic!("{name}: {err}"));
+            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap())
+                .unwrap_or_else(|err| panic!("{name}: {err}"));
             (name, v)
         })
         .collect();
@@ -33,7 +34,10 @@ fn matches(pattern: &Value, event: &Value) -> bool {
         match rule {
             Value::Object(_) => matches(rule, value),
             Value::Array(options) => options.iter().any(|o| match o {
-                Value::Object(op) => op.get("prefix").and_then(Value::as_str).is_some_and(|p| value.as_str().is_some_and(|v| v.starts_with(p))),
+                Value::Object(op) => op
+                    .get("prefix")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| value.as_str().is_some_and(|v| v.starts_with(p))),
                 exact => exact == value,
             }),
             _ => false,
@@ -47,7 +51,12 @@ fn every_pattern_is_a_valid_rule_on_a_known_source() {
     assert_eq!(all.len(), 6, "{:?}", all.iter().map(|p| &p.0).collect::<Vec<_>>());
     for (name, p) in &all {
         let sources = p["source"].as_array().unwrap_or_else(|| panic!("{name}: no source"));
-        assert!(sources.iter().all(|s| ["aws.ecs", "aws.codedeploy", "aws.codepipeline"].contains(&s.as_str().unwrap_or(""))), "{name}");
+        assert!(
+            sources
+                .iter()
+                .all(|s| ["aws.ecs", "aws.codedeploy", "aws.codepipeline"].contains(&s.as_str().unwrap_or(""))),
+            "{name}"
+        );
         assert!(p["detail-type"].as_array().is_some_and(|d| !d.is_empty()), "{name}: no detail-type");
     }
 }

@@ -497,3 +497,140 @@ async fn a_post_that_times_out_but_happened_is_found_not_repeated() {
     assert!(service.terminate().await.success());
     slack.stop();
 }
+
+/// Deploys infra/cloudformation/cutover.yaml into the emulator and runs scenarios through the
+/// rules it created (the emulator skips the SNS subscription and CloudFront: created here,
+/// as the template declares them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
+    let moto = Moto::start().await;
+    let sdk = common::sdk(&moto.url);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret =
+        secrets.create_secret().name("cutover/slack").secret_string("xoxb-stack").send().await.unwrap().arn.unwrap();
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let template = std::fs::read_to_string(common::workspace().join("infra/cloudformation/cutover.yaml")).unwrap();
+    let parameter = |k: &str, v: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(k).parameter_value(v).build()
+    };
+    cfn.create_stack()
+        .stack_name("cutover")
+        .template_body(template)
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+        .parameters(parameter("ContainerImage", "cutover:test"))
+        .parameters(parameter("SlackTokenSecretArn", &secret))
+        .parameters(parameter("SubnetIds", "subnet-0123456789abcdef0"))
+        .parameters(parameter("SecurityGroupIds", "sg-0123456789abcdef0"))
+        .send()
+        .await
+        .expect("create stack");
+    let mut outputs = BTreeMap::new();
+    let complete = eventually(30, async || {
+        let s = cfn.describe_stacks().stack_name("cutover").send().await.unwrap();
+        let stack = &s.stacks()[0];
+        outputs = stack
+            .outputs()
+            .iter()
+            .map(|o| (o.output_key().unwrap_or_default().to_owned(), o.output_value().unwrap_or_default().to_owned()))
+            .collect();
+        stack.stack_status().map(|st| st.as_str()) == Some("CREATE_COMPLETE")
+    })
+    .await;
+    assert!(complete, "stack did not complete");
+
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let cloudfront = aws_sdk_cloudfront::Client::new(&sdk);
+    let queue_url = outputs["QueueUrl"].clone();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap();
+    let topic_arn = outputs["CodeDeployTriggersTopicArn"].clone();
+    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
+    let bus_name = outputs["EventBusArn"].rsplit('/').next().unwrap().to_owned();
+    let emitted_url = sqs.create_queue().queue_name("subscriber").send().await.unwrap().queue_url.unwrap();
+    let emitted_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&emitted_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap();
+    events
+        .put_rule()
+        .name("subscriber")
+        .event_bus_name(&bus_name)
+        .event_pattern(r#"{"source": ["cutover"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder().id("s").arn(&emitted_arn).build().unwrap();
+    events.put_targets().rule("subscriber").event_bus_name(&bus_name).targets(target).send().await.unwrap();
+    let distribution_id = common::create_distribution(&cloudfront).await;
+    let stack = Stack {
+        sqs,
+        sns,
+        events,
+        cloudfront,
+        queue_url,
+        dlq_url: outputs["DeadLetterQueueUrl"].clone(),
+        emitted_url,
+        topic_arn: topic_arn.clone(),
+        raw_topic_arn: topic_arn,
+        distribution_id,
+        bus_name,
+    };
+    let slack = Slack::start().await;
+    let dir = temp_dir("serve-stack");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write_config(&dir, &moto, &stack, &slack, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start(&config, &dir.join("cutover.log"));
+
+    let scenarios = ["rolling", "codedeploy-sns"];
+    let mut relevant = 0;
+    for name in scenarios {
+        for line in scenario_lines(name) {
+            stack.inject(&line).await;
+            relevant += 1;
+        }
+    }
+    // A RunTask task: the stack's task rule (group prefix "service:") keeps it out of the queue.
+    let fixture =
+        std::fs::read_to_string(common::workspace().join("event-schemas/fixtures/ecs-task.run-task.json")).unwrap();
+    let run_task: Value = serde_json::from_str(&fixture).unwrap();
+    stack.inject(&run_task.to_string()).await;
+
+    let expected: BTreeSet<(String, String)> = scenarios.iter().flat_map(|s| expected_lifecycle(s)).collect();
+    let mut seen = Vec::new();
+    let done = eventually(60, async || {
+        emitted(&stack, &mut seen).await;
+        seen.iter().cloned().collect::<BTreeSet<_>>() == expected
+    })
+    .await;
+    assert!(done, "emitted {seen:?}\n{}", service.log_text());
+    let (_, metrics) = common::http_get(port, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains(&format!("cutover_sqs_messages_received_total {relevant}\n")),
+        "the RunTask event reached the queue: {metrics}"
+    );
+    assert!(metrics.contains("cutover_messages_ignored_total 0\n"), "{metrics}");
+    assert!(service.terminate().await.success());
+    slack.stop();
+}

@@ -115,6 +115,8 @@ pub struct Stack {
     pub topic_arn: String,
     pub raw_topic_arn: String,
     pub distribution_id: String,
+    /// Cutover's bus.
+    pub bus_name: String,
 }
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
@@ -181,42 +183,7 @@ impl Stack {
             .await
             .expect("subscribe raw");
 
-        let origin = Origin::builder()
-            .id("site")
-            .domain_name("site.example.com")
-            .custom_origin_config(
-                CustomOriginConfig::builder()
-                    .http_port(80)
-                    .https_port(443)
-                    .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
-                    .build()
-                    .expect("origin config"),
-            )
-            .build()
-            .expect("origin");
-        let config = DistributionConfig::builder()
-            .caller_reference("cutover-e2e")
-            .comment("cutover e2e")
-            .enabled(true)
-            .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
-            .default_cache_behavior(
-                DefaultCacheBehavior::builder()
-                    .target_origin_id("site")
-                    .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
-                    .build()
-                    .expect("cache behaviour"),
-            )
-            .build()
-            .expect("distribution config");
-        let distribution_id = cloudfront
-            .create_distribution()
-            .distribution_config(config)
-            .send()
-            .await
-            .expect("distribution")
-            .distribution
-            .expect("distribution")
-            .id;
+        let distribution_id = create_distribution(&cloudfront).await;
         Self {
             sqs,
             sns,
@@ -228,9 +195,52 @@ impl Stack {
             topic_arn,
             raw_topic_arn,
             distribution_id,
+            bus_name: "cutover".to_owned(),
         }
     }
+}
 
+/// A CloudFront distribution (the emulator's CloudFormation skips `AWS::CloudFront::*`).
+pub async fn create_distribution(cloudfront: &aws_sdk_cloudfront::Client) -> String {
+    let origin = Origin::builder()
+        .id("site")
+        .domain_name("site.example.com")
+        .custom_origin_config(
+            CustomOriginConfig::builder()
+                .http_port(80)
+                .https_port(443)
+                .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                .build()
+                .expect("origin config"),
+        )
+        .build()
+        .expect("origin");
+    let config = DistributionConfig::builder()
+        .caller_reference("cutover-e2e")
+        .comment("cutover e2e")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("site")
+                .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
+                .build()
+                .expect("cache behaviour"),
+        )
+        .build()
+        .expect("distribution config");
+    cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("distribution")
+        .distribution
+        .expect("distribution")
+        .id
+}
+
+impl Stack {
     /// Sends one recorded SQS body the way AWS would have delivered it: an EventBridge event
     /// through `PutEvents` (rules route it), an SNS envelope's `Message` through `Publish`
     /// (the subscription wraps it again), a bare trigger through the raw-delivery topic.
@@ -378,7 +388,7 @@ wait_time_secs = 1
 visibility_timeout_secs = 5
 
 [eventbridge]
-bus_name = "cutover"
+bus_name = "{bus}"
 
 [store]
 path = "{db}"
@@ -403,6 +413,7 @@ paths = ["/*"]
         dlq = stack.dlq_url,
         db = dir.join("cutover.db").display(),
         dist = stack.distribution_id,
+        bus = stack.bus_name,
     );
     let path = dir.join("cutover.toml");
     std::fs::write(&path, text).expect("write config");

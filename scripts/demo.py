@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""The whole product on this machine, no AWS account, no Docker (run it through scripts/demo):
+
+1. starts the AWS emulator (moto_server) on a free 127.0.0.1 port;
+2. deploys infra/cloudformation/cutover.yaml into it, and creates through the API what the
+   emulator's CloudFormation skips (the SNS subscription, the CloudFront distribution);
+3. starts the Slack stand-in and `cutover serve` with the embedded SQLite store;
+4. plays a recorded ECS rolling deployment (into EventBridge, through the stack's rules) and a
+   CodeDeploy blue/green deployment (into the stack's trigger topic, as SNS delivers them);
+5. shows the Slack feed, the CloudFront invalidations and the events Cutover emitted;
+6. stops everything it started.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCENARIOS = [("rolling", "EventBridge"), ("codedeploy-sns", "SNS")]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {seconds} s")
+
+
+def clients(endpoint):
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    return {n: boto3.client(n, **kw) for n in ("cloudformation", "sqs", "sns", "events", "cloudfront", "secretsmanager")}
+
+
+def deploy(aws):
+    secret = aws["secretsmanager"].create_secret(Name="cutover/slack", SecretString="xoxb-demo-token")["ARN"]
+    aws["cloudformation"].create_stack(
+        StackName="cutover",
+        TemplateBody=(ROOT / "infra/cloudformation/cutover.yaml").read_text(),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "ContainerImage", "ParameterValue": "cutover:local"},
+            {"ParameterKey": "SlackTokenSecretArn", "ParameterValue": secret},
+            {"ParameterKey": "SubnetIds", "ParameterValue": "subnet-0123456789abcdef0"},
+            {"ParameterKey": "SecurityGroupIds", "ParameterValue": "sg-0123456789abcdef0"},
+        ],
+    )
+    for _ in range(120):
+        stack = aws["cloudformation"].describe_stacks(StackName="cutover")["Stacks"][0]
+        if not stack["StackStatus"].endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.25)
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise SystemExit(f"stack {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    sqs = aws["sqs"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=out["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # What the emulator's CloudFormation skips, created as the template declares it.
+    aws["sns"].subscribe(TopicArn=out["CodeDeployTriggersTopicArn"], Protocol="sqs", Endpoint=queue_arn)
+    dist = aws["cloudfront"].create_distribution(DistributionConfig={
+        "CallerReference": "cutover-demo", "Comment": "storefront", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "site", "DomainName": "shop.example.com",
+                    "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "allow-all"},
+    })["Distribution"]["Id"]
+    # A subscriber to Cutover's bus, so the demo can show what it emitted.
+    watch_url = sqs.create_queue(QueueName="demo-subscriber")["QueueUrl"]
+    watch_arn = sqs.get_queue_attributes(QueueUrl=watch_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = out["EventBusArn"].split("/")[-1]
+    aws["events"].put_rule(Name="demo-subscriber", EventBusName=bus, EventPattern=json.dumps({"source": ["cutover"]}))
+    aws["events"].put_targets(Rule="demo-subscriber", EventBusName=bus, Targets=[{"Id": "demo", "Arn": watch_arn}])
+    return out, dist, watch_url
+
+
+def config(path, endpoint, out, dist, slack_port, health_port, state_dir):
+    path.write_text(f"""[slack]
+channel = "deployments"
+api_url = "http://127.0.0.1:{slack_port}/api"
+messages_per_second = 20.0
+
+[aws]
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+
+[sqs]
+queue_url = "{out['QueueUrl']}"
+dead_letter_queue_url = "{out['DeadLetterQueueUrl']}"
+wait_time_secs = 1
+
+[eventbridge]
+bus_name = "{out['EventBusArn']}"
+
+[store]
+path = "{state_dir / 'cutover.db'}"
+
+[http]
+listen = "127.0.0.1:{health_port}"
+
+[[routes]]
+cluster = "prod-*"
+environment = "production"
+channel = "deploys-prod"
+
+[[routes]]
+application = "AppECS-prod-*"
+environment = "production"
+channel = "deploys-prod"
+
+[[invalidations]]
+environment = "production"
+distribution_id = "{dist}"
+paths = ["/*"]
+""")
+
+
+def inject(aws, topic):
+    for name, path in SCENARIOS:
+        for line in (ROOT / "tests/scenarios" / name / "input.jsonl").read_text().splitlines():
+            if not line.strip():
+                continue
+            v = json.loads(line)
+            if "detail-type" in v:
+                aws["events"].put_events(Entries=[{
+                    "Source": v["source"], "DetailType": v["detail-type"], "Detail": json.dumps(v["detail"]),
+                    "Resources": v.get("resources", []),
+                    "Time": datetime.fromisoformat(v["time"].replace("Z", "+00:00")),
+                }])
+            else:
+                kwargs = {"TopicArn": topic, "Message": v["Message"]}
+                if v.get("Subject"):
+                    kwargs["Subject"] = v["Subject"]
+                aws["sns"].publish(**kwargs)
+        print(f"  played tests/scenarios/{name} into {path}")
+
+
+def expected_events():
+    n = 0
+    for name, _ in SCENARIOS:
+        n += len(json.loads((ROOT / "tests/scenarios" / name / "expected.json").read_text())["lifecycle"])
+    return n
+
+
+def drain(sqs, url):
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def main():
+    bins = ROOT / os.environ.get("CUTOVER_BIN_DIR", "target/debug")
+    moto_bin = ROOT / ".venv-aws/bin/moto_server"
+    started = []
+    work = pathlib.Path(tempfile.mkdtemp(prefix="cutover-demo-"))
+    t0 = time.time()
+    try:
+        moto_port, slack_port, health_port = free_port(), free_port(), free_port()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        started.append(subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"{endpoint}/moto-api/", 15)
+        print(f"1. AWS emulator on {endpoint}")
+        aws = clients(endpoint)
+        out, dist, watch_url = deploy(aws)
+        print("2. deployed infra/cloudformation/cutover.yaml (queue, dead-letter queue, 6 rules, trigger topic, bus, ...)")
+        started.append(subprocess.Popen([bins / "slack-standin", "--port", str(slack_port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        config(work / "cutover.toml", endpoint, out, dist, slack_port, health_port, work)
+        env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-demo-token", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                   RUST_LOG="warn")
+        env.pop("AWS_ENDPOINT_URL", None)
+        log = open(work / "cutover.log", "w")
+        serve = subprocess.Popen([bins / "cutover", "serve", "--config", work / "cutover.toml"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=log)
+        started.append(serve)
+        wait_http(f"http://127.0.0.1:{health_port}/readyz", 20)
+        print(f"3. Slack stand-in on http://127.0.0.1:{slack_port}/ and cutover serve (SQLite store) running")
+        print("4. playing recorded deployments the way AWS sends them:")
+        inject(aws, out["CodeDeployTriggersTopicArn"])
+        want, emitted = expected_events(), []
+        deadline = time.time() + 40
+        while len(emitted) < want and time.time() < deadline:
+            emitted += drain(aws["sqs"], watch_url)
+            time.sleep(0.2)
+        time.sleep(1.0)
+        emitted += drain(aws["sqs"], watch_url)
+
+        print("5. what Cutover did\n\n   Slack feed:")
+        with urllib.request.urlopen(f"http://127.0.0.1:{slack_port}/_control/messages") as r:
+            messages = json.load(r)
+        for m in (m for m in messages if not m.get("thread_ts")):
+            print(f"   #{m['channel']:<13} {m['text']}   (updated {m['updates']}x)")
+            for reply in (r for r in messages if r.get("thread_ts") == m["ts"] and r["channel"] == m["channel"]):
+                print(f"   {'':14}  └ {reply['text']}")
+        print("\n   CloudFront invalidations:")
+        for inv in aws["cloudfront"].list_invalidations(DistributionId=dist)["InvalidationList"].get("Items", []):
+            got = aws["cloudfront"].get_invalidation(DistributionId=dist, Id=inv["Id"])["Invalidation"]
+            batch = got["InvalidationBatch"]
+            print(f"   {inv['Id']}  {batch['Paths']['Items']}  caller reference {batch['CallerReference']}")
+        print("\n   Events emitted on Cutover's bus:")
+        for e in sorted(emitted, key=lambda e: e["detail"]["at"]):
+            d = e["detail"]
+            print(f"   {d['at']}  {e['detail-type']:<26} {d['deployment_id']}  {d.get('service') or ''} {d.get('version') or ''}")
+        print(f"\n6. done in {time.time() - t0:.1f} s; stopping everything")
+        ok = len(emitted) >= want
+        if not ok:
+            print(f"expected {want} lifecycle events, saw {len(emitted)}; log: {work / 'cutover.log'}", file=sys.stderr)
+        return 0 if ok else 1
+    finally:
+        for p in reversed(started):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(started):
+            try:
+                p.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
