@@ -1,0 +1,302 @@
+# Cutover, the same stack as infra/cloudformation/cutover.yaml, for teams that live in
+# Terraform. The rule patterns are the files in event-schemas/patterns/, read with file().
+
+locals {
+  patterns_dir = "${path.module}/../../event-schemas/patterns"
+  rules = {
+    ecs-task-state-change       = file("${local.patterns_dir}/ecs-task-state-change.json")
+    ecs-deployment-state-change = file("${local.patterns_dir}/ecs-deployment-state-change.json")
+    ecs-hook-state-change       = file("${local.patterns_dir}/ecs-hook-state-change.json")
+    ecs-service-action          = file("${local.patterns_dir}/ecs-service-action.json")
+    codedeploy                  = file("${local.patterns_dir}/codedeploy.json")
+    codepipeline                = file("${local.patterns_dir}/codepipeline.json")
+  }
+}
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+resource "aws_sqs_queue" "dead_letter" {
+  name                      = "${var.name}-dead-letter"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_sqs_queue" "events" {
+  name                       = "${var.name}-events"
+  visibility_timeout_seconds = 60
+  message_retention_seconds  = 345600
+  sqs_managed_sse_enabled    = true
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dead_letter.arn
+    maxReceiveCount     = 5
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "aws_events" {
+  for_each       = local.rules
+  name           = "${var.name}-${each.key}"
+  description    = "Cutover: event-schemas/patterns/${each.key}.json"
+  event_bus_name = var.source_event_bus_name
+  event_pattern  = each.value
+}
+
+resource "aws_cloudwatch_event_target" "queue" {
+  for_each       = local.rules
+  rule           = aws_cloudwatch_event_rule.aws_events[each.key].name
+  event_bus_name = var.source_event_bus_name
+  target_id      = "cutover-queue"
+  arn            = aws_sqs_queue.events.arn
+}
+
+resource "aws_sns_topic" "codedeploy_triggers" {
+  #checkov:skip=CKV_AWS_26:Trigger messages carry deployment status only, no secrets; encrypting needs a customer-managed key each deployment group's service role may use.
+  name = "${var.name}-codedeploy-triggers"
+}
+
+resource "aws_sns_topic_subscription" "codedeploy_triggers" {
+  topic_arn            = aws_sns_topic.codedeploy_triggers.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.events.arn
+  raw_message_delivery = false
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  queue_url = aws_sqs_queue.events.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "EventBridgeRules"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.events.arn
+        Condition = { ArnEquals = { "aws:SourceArn" = [for r in aws_cloudwatch_event_rule.aws_events : r.arn] } }
+      },
+      {
+        Sid       = "CodeDeployTriggers"
+        Effect    = "Allow"
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.events.arn
+        Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.codedeploy_triggers.arn } }
+      },
+    ]
+  })
+}
+
+resource "aws_cloudwatch_event_bus_policy" "organization" {
+  count          = var.organization_id == "" ? 0 : 1
+  event_bus_name = var.source_event_bus_name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "cutover-organization-forwarding"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "events:PutEvents"
+      Resource  = "arn:${data.aws_partition.current.partition}:events:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:event-bus/${var.source_event_bus_name}"
+      Condition = { StringEquals = { "aws:PrincipalOrgID" = var.organization_id } }
+    }]
+  })
+}
+
+resource "aws_cloudwatch_event_bus" "cutover" {
+  name = var.name
+}
+
+resource "aws_dynamodb_table" "state" {
+  count        = var.create_dynamodb_table ? 1 : 0
+  name         = "${var.name}-state"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+  point_in_time_recovery {
+    enabled = true
+  }
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "cutover" {
+  #checkov:skip=CKV_AWS_158:The logs carry no secrets (the Slack token never reaches them); CloudWatch encrypts at rest by default.
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable.
+  name              = "/ecs/${var.name}"
+  retention_in_days = var.log_retention_days
+}
+
+data "aws_iam_policy_document" "ecs_tasks" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
+}
+
+resource "aws_iam_role_policy_attachment" "execution" {
+  role       = aws_iam_role.execution.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+resource "aws_iam_role_policy" "execution_secret" {
+  name = "slack-token"
+  role = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_token_secret_arn }]
+  })
+}
+
+resource "aws_iam_role" "task" {
+  name               = "${var.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
+}
+
+resource "aws_iam_role_policy" "task" {
+  name = "cutover"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        { Sid = "ReadTheQueue", Effect = "Allow", Resource = aws_sqs_queue.events.arn,
+        Action = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"] },
+        { Sid = "DeadLetter", Effect = "Allow", Action = "sqs:SendMessage", Resource = aws_sqs_queue.dead_letter.arn },
+        { Sid = "EmitLifecycleEvents", Effect = "Allow", Action = "events:PutEvents", Resource = aws_cloudwatch_event_bus.cutover.arn },
+      ],
+      length(var.cloudfront_distribution_arns) == 0 ? [] : [
+        { Sid = "Invalidate", Effect = "Allow", Resource = var.cloudfront_distribution_arns,
+        Action = ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"] },
+      ],
+      var.create_dynamodb_table ? [
+        { Sid = "ReplicatedState", Effect = "Allow", Resource = aws_dynamodb_table.state[0].arn,
+          Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+        "dynamodb:Query", "dynamodb:ConditionCheckItem"] },
+      ] : [],
+    )
+  })
+}
+
+resource "aws_ecs_cluster" "cutover" {
+  name = var.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ecs_task_definition" "cutover" {
+  family                   = "${var.name}-cutover"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = "256"
+  memory                   = "512"
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+  volume {
+    name = "state"
+  }
+  container_definitions = jsonencode([{
+    name                   = "cutover"
+    image                  = var.container_image
+    essential              = true
+    readonlyRootFilesystem = true
+    command                = ["serve", "--config", "/etc/cutover/cutover.toml"]
+    stopTimeout            = 30
+    portMappings           = [{ containerPort = 8080, protocol = "tcp" }]
+    mountPoints            = [{ sourceVolume = "state", containerPath = "/var/lib/cutover" }]
+    environment = [
+      { name = "CUTOVER_SQS__QUEUE_URL", value = aws_sqs_queue.events.url },
+      { name = "CUTOVER_SQS__DEAD_LETTER_QUEUE_URL", value = aws_sqs_queue.dead_letter.url },
+      { name = "CUTOVER_EVENTBRIDGE__BUS_NAME", value = aws_cloudwatch_event_bus.cutover.arn },
+      { name = "CUTOVER_SLACK__CHANNEL", value = var.slack_channel },
+      { name = "CUTOVER_AWS__REGION", value = data.aws_region.current.name },
+      { name = "RUST_LOG", value = "info" },
+    ]
+    secrets = [{ name = "SLACK_BOT_TOKEN", valueFrom = var.slack_token_secret_arn }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.cutover.name
+        awslogs-region        = data.aws_region.current.name
+        awslogs-stream-prefix = "cutover"
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "cutover" {
+  name            = var.name
+  cluster         = aws_ecs_cluster.cutover.id
+  task_definition = aws_ecs_task_definition.cutover.arn
+  launch_type     = "FARGATE"
+  desired_count   = 1
+  # One writer of the SQLite store: the old task stops before the new one starts.
+  deployment_minimum_healthy_percent = 0
+  deployment_maximum_percent         = 100
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = var.security_group_ids
+    assign_public_ip = false
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letter" {
+  alarm_name          = "${var.name}-dead-letter"
+  alarm_description   = "Cutover dead-lettered a message it could not read."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "queue_age" {
+  alarm_name          = "${var.name}-queue-age"
+  alarm_description   = "Cutover is not keeping up (the oldest message waits over 5 minutes)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.events.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = 300
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+}

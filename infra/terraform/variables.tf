@@ -1,0 +1,67 @@
+variable "name" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "cutover"
+}
+
+variable "container_image" {
+  description = "The cutover image (see the Dockerfile)."
+  type        = string
+}
+
+variable "slack_token_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the Slack bot token."
+  type        = string
+}
+
+variable "slack_channel" {
+  description = "Channel of deployments no route matches."
+  type        = string
+  default     = "deployments"
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the Cutover task (outbound HTTPS to AWS and Slack)."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups for the Cutover task."
+  type        = list(string)
+}
+
+variable "source_event_bus_name" {
+  description = "The bus the AWS events arrive on: default, or an organisation's forwarding bus."
+  type        = string
+  default     = "default"
+}
+
+variable "organization_id" {
+  description = "Cross-account: the AWS Organizations id whose accounts may put events on the source bus. Empty for one account."
+  type        = string
+  default     = ""
+}
+
+variable "cloudfront_distribution_arns" {
+  description = "Distributions Cutover may invalidate. Empty: no invalidation rights."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_dynamodb_table" {
+  description = "Create the DynamoDB table for replicated state."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Retention of the service's logs."
+  type        = number
+  default     = 30
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the alarms notify. Empty for none."
+  type        = string
+  default     = ""
+}
