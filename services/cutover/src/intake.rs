@@ -127,7 +127,7 @@ impl std::fmt::Debug for Owner {
 /// Why the owner stopped: the store refused a commit several times. The process exits and a
 /// restart recovers; nothing uncommitted was deleted from the queue.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot commit to the store: {0}")]
+#[error("cannot commit to the store")]
 pub struct CommitFailed(#[from] pub StoreError);
 
 impl Owner {

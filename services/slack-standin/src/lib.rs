@@ -48,6 +48,8 @@ pub struct Call {
     pub status: u16,
     /// `ok` of the answer (false for Slack errors and injected faults).
     pub ok: bool,
+    /// When the call arrived, in microseconds since the Unix epoch (for latency figures).
+    pub received_at_us: u64,
 }
 
 /// A fault to inject into the next `count` calls of `methods` (all methods if empty).
@@ -127,8 +129,8 @@ impl Standin {
         Some(fault)
     }
 
-    fn record(&self, method: &str, params: &Value, status: u16, ok: bool) {
-        lock(self).calls.push(Call { method: method.to_owned(), params: params.clone(), status, ok });
+    fn record(&self, method: &str, params: &Value, status: u16, ok: bool, received_at_us: u64) {
+        lock(self).calls.push(Call { method: method.to_owned(), params: params.clone(), status, ok, received_at_us });
     }
 }
 
@@ -208,6 +210,7 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_at_us = now_us();
     let p = params(&headers, query.as_deref(), &body);
     let fault = s.take_fault(&method);
     if let Some(f) = fault.as_ref().filter(|f| !f.after_processing) {
@@ -216,7 +219,7 @@ async fn api(
         }
         match f.status {
             429 => {
-                s.record(&method, &p, 429, false);
+                s.record(&method, &p, 429, false, received_at_us);
                 let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"})))
                     .into_response();
                 let secs = f.retry_after_secs.unwrap_or(1).to_string();
@@ -224,7 +227,7 @@ async fn api(
                     .insert(header::RETRY_AFTER, HeaderValue::from_str(&secs).unwrap_or(HeaderValue::from_static("1")));
                 return r;
             }
-            500..=599 => return server_error(&s, &method, &p, f.status),
+            500..=599 => return server_error(&s, &method, &p, f.status, received_at_us),
             _ => {}
         }
     }
@@ -251,19 +254,25 @@ async fn api(
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if f.status >= 500 {
-            return server_error(&s, &method, &p, f.status);
+            return server_error(&s, &method, &p, f.status, received_at_us);
         }
     }
     // Slack answers its own errors with HTTP 200 and `ok: false`.
-    s.record(&method, &p, 200, result.is_ok());
+    s.record(&method, &p, 200, result.is_ok(), received_at_us);
     match result {
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Err(error) => (StatusCode::OK, axum::Json(json!({"ok": false, "error": error}))).into_response(),
     }
 }
 
-fn server_error(s: &Standin, method: &str, p: &Value, status: u16) -> Response {
-    s.record(method, p, status, false);
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn server_error(s: &Standin, method: &str, p: &Value, status: u16, received_at_us: u64) -> Response {
+    s.record(method, p, status, false, received_at_us);
     (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "internal error").into_response()
 }
 

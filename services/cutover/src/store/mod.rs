@@ -111,12 +111,9 @@ pub struct OutboxItem {
 /// Storage failures. They carry the operation; the service retries or stops on them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {operation} failed: {source}")]
-    Sqlite {
-        operation: &'static str,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The SQLite error is part of the text (not a `source`), so a chain prints it once.
+    #[error("store {operation} failed: {cause}")]
+    Sqlite { operation: &'static str, cause: rusqlite::Error },
     #[error("store {operation}: corrupt row: {detail}")]
     Corrupt { operation: &'static str, detail: String },
 }

@@ -35,7 +35,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
-    result TEXT
+    result TEXT,
+    -- Wall-clock ms: when the decision was committed, last sent (just before the call), and finished.
+    created_ms INTEGER,
+    started_ms INTEGER,
+    finished_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, status, id);
 CREATE TABLE IF NOT EXISTS slack_messages (
@@ -45,8 +49,12 @@ CREATE TABLE IF NOT EXISTS slack_messages (
 );
 ";
 
+fn wall_ms() -> i64 {
+    crate::executors::now_ms()
+}
+
 fn err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { operation, source }
+    move |cause| StoreError::Sqlite { operation, cause }
 }
 
 impl SqliteStore {
@@ -113,13 +121,13 @@ impl Store for SqliteStore {
                 seqs.push(tx.last_insert_rowid());
             }
             let mut outbox = tx
-                .prepare_cached("INSERT INTO outbox (lane, deployment_id, action) VALUES (?1, ?2, ?3)")
+                .prepare_cached("INSERT INTO outbox (lane, deployment_id, action, created_ms) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err("commit"))?;
             for action in actions {
                 let json = serde_json::to_string(action)
                     .map_err(|e| StoreError::Corrupt { operation: "commit", detail: e.to_string() })?;
                 outbox
-                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json])
+                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json, wall_ms()])
                     .map_err(err("commit"))?;
             }
         }
@@ -176,7 +184,10 @@ impl Store for SqliteStore {
 
     fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE outbox SET status = 'attempting', attempts = attempts + 1 WHERE id = ?1", [id])
+            .execute(
+                "UPDATE outbox SET status = 'attempting', attempts = attempts + 1, started_ms = ?2 WHERE id = ?1",
+                params![id, wall_ms()],
+            )
             .map(drop)
             .map_err(err("mark_attempting"))
     }
@@ -193,7 +204,10 @@ impl Store for SqliteStore {
 
     fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE outbox SET status = ?2, result = ?3 WHERE id = ?1", params![id, status.as_str(), result])
+            .execute(
+                "UPDATE outbox SET status = ?2, result = ?3, finished_ms = ?4 WHERE id = ?1",
+                params![id, status.as_str(), result, wall_ms()],
+            )
             .map(drop)
             .map_err(err("finish"))
     }
