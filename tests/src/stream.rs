@@ -196,6 +196,52 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
     out
 }
 
+/// Every one of `services` services mid-rollout: its old tasks running (the census), then a
+/// deployment started whose new tasks run but whose old tasks were not told to stop yet, so
+/// each deployment stays in flight. For the memory figure "N services, each with a deployment
+/// in flight".
+pub fn in_flight(services: usize, mut sink: impl FnMut(&str)) -> usize {
+    let fleet = Fleet::default();
+    let mut ids = Ids::from(2_000_000_000);
+    let t0 = Timestamp::parse("2026-03-02T00:00:00Z").unwrap_or_default();
+    let mut events: Vec<Timed> = Vec::new();
+    for i in 0..services {
+        let mut svc = Service {
+            cluster: CLUSTERS[i % CLUSTERS.len()].to_owned(),
+            name: format!("svc-{i:05}"),
+            running: Vec::new(),
+        };
+        let td = |rev: u32| format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{}:{rev}", svc.name);
+        let image = |tag: &str| format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{}:{tag}", svc.name);
+        let at = t0.plus_millis(i as i64 * 100);
+        let (old_td, old_image, new_td, new_image) = (td(1), image("1.0.0"), td(2), image("1.1.0"));
+        events.extend(svc.seed_running(
+            &fleet,
+            &mut ids,
+            &format!("ecs-svc/{}", 3_000_000_000_000_000_000u64 + i as u64),
+            &old_td,
+            &old_image,
+            2,
+            at,
+        ));
+        events.extend(svc.start_only(
+            &fleet,
+            &mut ids,
+            &format!("ecs-svc/{}", 4_000_000_000_000_000_000u64 + i as u64),
+            &new_td,
+            &new_image,
+            2,
+            at.plus_millis(60_000),
+        ));
+    }
+    events.sort_by_key(|(t, _)| *t);
+    let n = events.len();
+    for (_, v) in events {
+        sink(&cutover_events::canonical::sort_keys(v).to_string());
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -371,6 +371,9 @@ async fn the_slack_token_can_come_from_secrets_manager_and_never_reaches_the_log
         .unwrap()
         .replace("messages_per_second = 50.0", &format!("messages_per_second = 50.0\ntoken_secret_arn = \"{arn}\""));
     std::fs::write(&config, text).unwrap();
+    // Also: the JSON log format CloudWatch reads.
+    let text = std::fs::read_to_string(&config).unwrap() + "\n[log]\nformat = \"json\"\n";
+    std::fs::write(&config, text).unwrap();
     let service = Service::start_with_token(&config, &dir.join("cutover.log"), None);
     for line in scenario_lines("rolling") {
         stack.inject(&line).await;
@@ -380,6 +383,12 @@ async fn the_slack_token_can_come_from_secrets_manager_and_never_reaches_the_log
     assert!(service.terminate().await.success());
     let text = std::fs::read_to_string(log).unwrap();
     assert!(!text.contains(token), "the token leaked into the log");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("cutover:")).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
     // No fault was injected: every call succeeded, so each carried a valid token (the
     // stand-in answers `not_authed` otherwise).
     let calls = slack.state.calls();

@@ -42,6 +42,27 @@ pub struct Config {
     /// Retries of the executors (Slack, CloudFront, EventBridge).
     #[serde(default)]
     pub executors: ExecutorsConfig,
+    /// Logging of `serve`.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default, for terminals) or `json` (one object per line, for CloudWatch).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How `serve` writes its log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[aws]`.
