@@ -100,6 +100,61 @@ pub enum Event {
     },
 }
 
+/// Where a message comes from, as far as it says: `(account, region)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+fn arn_account_region(arn: &str) -> (Option<String>, Option<String>) {
+    let mut parts = arn.split(':');
+    if parts.next() != Some("arn") {
+        return (None, None);
+    }
+    let region = parts.nth(2).filter(|r| !r.is_empty()).map(str::to_owned);
+    let account = parts.next().filter(|a| !a.is_empty()).map(str::to_owned);
+    (account, region)
+}
+
+impl Inbound {
+    /// The account and region the event names: the envelope's, else its resources' ARNs; a
+    /// trigger's `accountId` and `region`; for SNS, the topic's ARN last.
+    pub fn origin(&self) -> Origin {
+        let mut origin = Origin::default();
+        match &self.event {
+            Event::EcsTask { envelope, .. }
+            | Event::EcsDeployment { envelope, .. }
+            | Event::EcsHook { envelope, .. }
+            | Event::EcsServiceAction { envelope, .. }
+            | Event::CodeDeployDeployment { envelope, .. }
+            | Event::CodeDeployInstance { envelope, .. }
+            | Event::Pipeline { envelope, .. }
+            | Event::Other { envelope } => {
+                origin.account.clone_from(&envelope.account);
+                origin.region.clone_from(&envelope.region);
+                for r in &envelope.resources {
+                    let (a, g) = arn_account_region(r);
+                    origin.account = origin.account.or(a);
+                    origin.region = origin.region.or(g);
+                }
+            }
+            Event::CodeDeployTrigger { trigger, .. } => {
+                origin.account.clone_from(&trigger.account_id);
+                origin.region.clone_from(&trigger.region);
+            }
+            Event::ApprovalNotification(a) => origin.region.clone_from(&a.region),
+            Event::SnsControl { .. } => {}
+        }
+        if let Some(topic) = self.sns.as_ref().and_then(|s| s.topic_arn.as_deref()) {
+            let (a, g) = arn_account_region(topic);
+            origin.account = origin.account.or(a);
+            origin.region = origin.region.or(g);
+        }
+        origin
+    }
+}
+
 /// Why a message body was rejected. Its `Display` is the reason `replay` prints.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -113,6 +168,43 @@ impl Malformed {
 
 /// Messages larger than SQS's own limit (1 MiB) cannot come from AWS.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// AWS events nest fewer than ten levels; anything deeper is hostile.
+pub const MAX_DEPTH: usize = 64;
+
+/// True when objects and arrays nest deeper than `limit` (strings skipped). Most bytes of an
+/// AWS event are inside strings, so strings are crossed by searching for the next `"` or `\\`.
+fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match body[i.min(body.len())..].iter().position(|&b| b == b'"' || b == b'\\') {
+                        None => return false,
+                        Some(p) if body[i + p] == b'\\' => i += p + 2,
+                        Some(p) => {
+                            i += p + 1;
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
 
 #[derive(Deserialize)]
 struct Probe<'a> {
@@ -153,6 +245,9 @@ struct Probe<'a> {
 pub fn parse_body(body: &str) -> Result<Inbound, Malformed> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Malformed::new(format!("message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit", body.len())));
+    }
+    if nesting_exceeds(body.as_bytes(), MAX_DEPTH) {
+        return Err(Malformed::new(format!("JSON nested deeper than {MAX_DEPTH} levels")));
     }
     let probe = probe(body)?;
     if probe.message_id.is_some() && (probe.message.is_some() || probe.sns_type.is_some()) {
@@ -197,6 +292,9 @@ fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
     let Some(message) = probe.message else {
         return Err(Malformed::new("SNS notification without a Message"));
     };
+    if nesting_exceeds(message.as_bytes(), MAX_DEPTH) {
+        return Err(Malformed::new(format!("SNS Message: JSON nested deeper than {MAX_DEPTH} levels")));
+    }
     let inner = probe_inner(&message)?;
     if inner.message_id.is_some() && inner.message.is_some() {
         return Err(Malformed::new("SNS Message is itself an SNS envelope"));
@@ -343,6 +441,33 @@ mod tests {
         assert_eq!(m.dedupe_key, "eb:abc");
         assert!(matches!(m.event, Event::Other { .. }));
         assert_eq!(m.sns.unwrap().message_id, "m-1");
+    }
+
+    #[test]
+    fn origin_from_envelope_resources_trigger_and_topic() {
+        let eb = r#"{"id":"1","detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","region":"eu-west-1",
+            "resources":["arn:aws:ecs:eu-west-1:111122223333:service/c/s"],"detail":{}}"#;
+        let o = parse_body(eb).unwrap().origin();
+        assert_eq!((o.account.as_deref(), o.region.as_deref()), (Some("111122223333"), Some("eu-west-1")));
+        let t = r#"{"deploymentId":"d-1","accountId":"444455556666","region":"us-east-1","status":"CREATED"}"#;
+        assert_eq!(parse_body(t).unwrap().origin().account.as_deref(), Some("444455556666"));
+        let sns = serde_json::json!({"Type":"Notification","MessageId":"m","TopicArn":"arn:aws:sns:ap-south-1:777788889999:t",
+            "Message":"{\"deploymentId\":\"d-2\",\"status\":\"CREATED\"}"}).to_string();
+        let o = parse_body(&sns).unwrap().origin();
+        assert_eq!((o.account.as_deref(), o.region.as_deref()), (Some("777788889999"), Some("ap-south-1")));
+    }
+
+    #[test]
+    fn deeply_nested_json_is_rejected_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let body =
+            format!(r#"{{"detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":{{"a":{deep}}}}}"#);
+        assert_eq!(parse_body(&body).unwrap_err().0, "JSON nested deeper than 64 levels");
+        // Brackets inside strings do not count.
+        let in_string = format!(r#"{{"hello":"{}"}}"#, "[".repeat(1000));
+        assert!(parse_body(&in_string).unwrap_err().0.starts_with("not a known envelope"));
+        let huge = format!(r#"{{"hello":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert!(parse_body(&huge).unwrap_err().0.contains("exceeds"));
     }
 
     #[test]

@@ -24,5 +24,5 @@ pub mod sns;
 pub mod time;
 pub mod wire;
 
-pub use inbound::{Event, Inbound, Malformed, parse_body};
+pub use inbound::{Event, Inbound, Malformed, Origin, parse_body};
 pub use time::Timestamp;

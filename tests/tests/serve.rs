@@ -44,7 +44,8 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     let stack = Stack::create(&moto).await;
     let slack = Slack::start().await;
     let dir = temp_dir("serve-paths");
-    let config = write_config(&dir, &moto, &stack, &slack, "");
+    // Only the emulator's account may send events.
+    let config = write_config(&dir, &moto, &stack, &slack, "\n[intake]\nallowed_accounts = [\"123456789012\"]\n");
     let service = Service::start(&config, &dir.join("cutover.log"));
 
     // EventBridge path (PutEvents → rule → queue), SNS envelope path, SNS raw delivery path.
@@ -54,7 +55,10 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
             stack.inject(&line).await;
         }
     }
-    let bad = ["not json at all", "[1, 2, 3]", r#"{"hello": "world"}"#];
+    let mut foreign: Value = serde_json::from_str(&scenario_lines("rolling")[0]).unwrap();
+    foreign["account"] = Value::from("999999999999");
+    let foreign = foreign.to_string();
+    let bad = ["not json at all", "[1, 2, 3]", r#"{"hello": "world"}"#, foreign.as_str()];
     for body in bad {
         stack.send_raw(body).await;
     }
@@ -168,6 +172,7 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     assert!(reasons.iter().any(|r| r.starts_with("not JSON")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r == "not a JSON object"), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.starts_with("not a known envelope")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "account 999999999999 is not in the allow-list"), "{reasons:?}");
 
     // Graceful shutdown exits 0; the token never reached the log.
     let log = service.log.clone();
@@ -175,7 +180,7 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     assert!(status.success(), "exit {status:?}");
     let text = std::fs::read_to_string(log).unwrap_or_default();
     assert!(!text.contains("xoxb-e2e-secret-token-value"), "the Slack token leaked into the log");
-    assert!(text.contains("Rejected a malformed message"), "rejections are logged with their reason");
+    assert!(text.contains("Rejected a message"), "rejections are logged with their reason");
     slack.stop();
 }
 
@@ -425,6 +430,7 @@ async fn a_partial_delete_failure_is_handled_on_its_own() {
         wake: Vec::new(),
         counters: counters.clone(),
         snapshot_every: 100,
+        allow: cutover::config::IntakeConfig::default(),
         since_snapshot: 0,
         last_seq: 0,
     };

@@ -141,10 +141,14 @@ fn replay_command(config: Option<PathBuf>, input: Option<PathBuf>) -> ExitCode {
     let stderr = io::stderr();
     let mut err = io::BufWriter::new(stderr.lock());
     let result = match input.as_deref() {
-        None => replay::run(correlator, io::stdin().lock(), &mut out, &mut err),
-        Some(p) if p.as_os_str() == "-" => replay::run(correlator, io::stdin().lock(), &mut out, &mut err),
+        None => replay::run_with(correlator, &config.intake, io::stdin().lock(), &mut out, &mut err),
+        Some(p) if p.as_os_str() == "-" => {
+            replay::run_with(correlator, &config.intake, io::stdin().lock(), &mut out, &mut err)
+        }
         Some(p) => match std::fs::File::open(p) {
-            Ok(f) => replay::run(correlator, BufReader::with_capacity(1 << 16, f), &mut out, &mut err),
+            Ok(f) => {
+                replay::run_with(correlator, &config.intake, BufReader::with_capacity(1 << 16, f), &mut out, &mut err)
+            }
             Err(e) => {
                 drop(err);
                 return fail(2, format!("cannot read input {}: {e}", p.display()));

@@ -45,6 +45,44 @@ pub struct Config {
     /// Logging of `serve`.
     #[serde(default)]
     pub log: LogConfig,
+    /// Which events are let in at all.
+    #[serde(default)]
+    pub intake: IntakeConfig,
+}
+
+/// `[intake]`: an allow-list of where events may come from. Empty lists allow everything.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// AWS account ids events may come from. An event from another account, or one that
+    /// names no account at all, is rejected (dead-lettered) with the reason.
+    #[serde(default)]
+    pub allowed_accounts: Vec<String>,
+    /// AWS regions events may come from, likewise.
+    #[serde(default)]
+    pub allowed_regions: Vec<String>,
+}
+
+impl IntakeConfig {
+    /// `Err(reason)` when the message comes from outside the allow-list.
+    pub fn admit(&self, message: &cutover_events::Inbound) -> Result<(), String> {
+        if self.allowed_accounts.is_empty() && self.allowed_regions.is_empty() {
+            return Ok(());
+        }
+        let origin = message.origin();
+        let check = |allowed: &[String], value: Option<&str>, what: &str| -> Result<(), String> {
+            if allowed.is_empty() {
+                return Ok(());
+            }
+            match value {
+                Some(v) if allowed.iter().any(|a| a == v) => Ok(()),
+                Some(v) => Err(format!("{what} {v} is not in the allow-list")),
+                None => Err(format!("the event names no {what}, and an allow-list is set")),
+            }
+        };
+        check(&self.allowed_accounts, origin.account.as_deref(), "account")?;
+        check(&self.allowed_regions, origin.region.as_deref(), "region")
+    }
 }
 
 /// `[log]`.

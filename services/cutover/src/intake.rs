@@ -110,6 +110,8 @@ pub struct Owner {
     pub wake: Vec<(Lane, Arc<Notify>)>,
     pub counters: Arc<IntakeCounters>,
     pub snapshot_every: u32,
+    /// Where events may come from.
+    pub allow: crate::config::IntakeConfig,
     /// Journal entries since the last snapshot, and the last journal seq.
     pub since_snapshot: u32,
     pub last_seq: i64,
@@ -153,11 +155,11 @@ impl Owner {
         let mut rejected: Vec<(&Message, String)> = Vec::new();
         for msg in &batch.messages {
             let body = msg.body().unwrap_or_default();
-            match parse_body(body) {
+            match parse_body(body).map_err(|m| m.0).and_then(|m| self.allow.admit(&m).map(|()| m)) {
                 Err(reason) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(message = "Rejected a malformed message.", message_id = msg.message_id().unwrap_or_default(), reason = %reason);
-                    rejected.push((msg, reason.0));
+                    tracing::warn!(message = "Rejected a message.", message_id = msg.message_id().unwrap_or_default(), reason = %reason);
+                    rejected.push((msg, reason));
                 }
                 Ok(parsed) => {
                     let now = Timestamp(now_ms());

@@ -8,6 +8,8 @@ use std::io::{self, BufRead, Write};
 use cutover_correlator::{Correlator, Input};
 use cutover_events::{Timestamp, parse_body};
 
+use crate::config::IntakeConfig;
+
 /// What one replay saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -33,7 +35,18 @@ impl std::fmt::Display for Summary {
 /// Replays `input` into `out` (actions) and `err` (rejections). Stops early, without error,
 /// when `out` is closed (`| head`).
 pub fn run(
+    correlator: Correlator,
+    input: impl BufRead,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> io::Result<Summary> {
+    run_with(correlator, &IntakeConfig::default(), input, out, err)
+}
+
+/// [`run`], rejecting events from outside `intake`'s allow-list.
+pub fn run_with(
     mut correlator: Correlator,
+    intake: &IntakeConfig,
     input: impl BufRead,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -63,7 +76,7 @@ pub fn run(
         if body.is_empty() {
             continue;
         }
-        match parse_body(body) {
+        match parse_body(body).map_err(|m| m.0).and_then(|m| intake.admit(&m).map(|()| m)) {
             Err(reason) => {
                 summary.rejected += 1;
                 writeln!(err, "line {}: {reason}", summary.lines)?;

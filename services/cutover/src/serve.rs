@@ -165,6 +165,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         wake: wake.clone(),
         counters,
         snapshot_every: config.store.snapshot_every.max(1),
+        allow: config.intake.clone(),
         since_snapshot: replayed,
         last_seq,
     };

@@ -297,3 +297,24 @@ fn readme_demo_replays_cleanly() {
     let out = cutover(&["check-config", &config], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn events_from_outside_the_allow_list_are_rejected_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("cutover-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("allow.toml");
+    std::fs::write(&config, "[intake]\nallowed_accounts = [\"123456789012\"]\nallowed_regions = [\"eu-west-1\"]\n")
+        .unwrap();
+    let lines = std::fs::read_to_string(scenarios_dir().join("rolling/input.jsonl")).unwrap();
+    let mut foreign: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    foreign["account"] = Value::from("999999999999");
+    let mut other_region: Value = serde_json::from_str(lines.lines().nth(1).unwrap()).unwrap();
+    other_region["region"] = Value::from("us-east-1");
+    let input = format!("{lines}{foreign}\n{other_region}\n");
+    let out = cutover(&["replay", "--config", &config.display().to_string(), "-"], Some(input.as_bytes()));
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("line 21: account 999999999999 is not in the allow-list"), "{stderr}");
+    assert!(stderr.contains("line 22: region us-east-1 is not in the allow-list"), "{stderr}");
+    assert!(stderr.contains("accepted=20 rejected=2"), "{stderr}");
+}
