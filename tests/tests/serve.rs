@@ -429,6 +429,7 @@ async fn a_partial_delete_failure_is_handled_on_its_own() {
         cfg: cutover::config::SqsConfig::default(),
         wake: Vec::new(),
         counters: counters.clone(),
+        metrics: Arc::default(),
         snapshot_every: 100,
         allow: cutover::config::IntakeConfig::default(),
         since_snapshot: 0,
@@ -646,6 +647,11 @@ async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
         "the RunTask event reached the queue: {metrics}"
     );
     assert!(metrics.contains("cutover_messages_ignored_total 0\n"), "{metrics}");
+    // Operator metrics: decisions by type, and the detection lag of each of them.
+    assert!(metrics.contains("cutover_decisions_total{type=\"Deployment Cut Over\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("cutover_detection_lag_seconds_count 6\n"), "{metrics}");
+    assert!(metrics.contains(&format!("cutover_sqs_receive_lag_seconds_count {relevant}\n")), "{metrics}");
+    assert!(metrics.contains("cutover_action_duration_seconds_count{lane=\"slack\"}"), "{metrics}");
     assert!(service.terminate().await.success());
     slack.stop();
 }

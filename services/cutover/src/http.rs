@@ -20,6 +20,7 @@ pub struct Health {
     /// A connection of its own; a std `Mutex` because a check holds it only for a query.
     pub store: Arc<Mutex<Box<dyn Store>>>,
     pub counters: Arc<IntakeCounters>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(health: Health) -> Router {
@@ -67,6 +68,7 @@ async fn metrics(State(h): State<Health>) -> String {
             value.load(Ordering::Relaxed)
         ));
     }
+    h.metrics.render(&mut out);
     let counts = tokio::task::block_in_place(|| h.store.lock().ok().and_then(|mut s| s.outbox_counts().ok()));
     if let Some(counts) = counts {
         out.push_str("# HELP cutover_outbox_actions Actions in the outbox by executor and status.\n# TYPE cutover_outbox_actions gauge\n");

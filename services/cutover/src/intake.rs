@@ -64,6 +64,7 @@ pub async fn poll(
             .wait_time_seconds(cfg.wait_time_secs.clamp(0, 20))
             .visibility_timeout(cfg.visibility_timeout_secs)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .message_attribute_names("All")
             .send();
         let result = tokio::select! {
@@ -109,6 +110,8 @@ pub struct Owner {
     pub cfg: SqsConfig,
     pub wake: Vec<(Lane, Arc<Notify>)>,
     pub counters: Arc<IntakeCounters>,
+    /// Decisions, detection lag, receive lag.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub snapshot_every: u32,
     /// Where events may come from.
     pub allow: crate::config::IntakeConfig,
@@ -155,6 +158,13 @@ impl Owner {
         let mut rejected: Vec<(&Message, String)> = Vec::new();
         for msg in &batch.messages {
             let body = msg.body().unwrap_or_default();
+            let sent_ms = msg
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse::<i64>().ok());
+            if let Some(sent) = sent_ms {
+                self.metrics.receive_lag.observe((now_ms() - sent) as f64 / 1000.0);
+            }
             match parse_body(body).map_err(|m| m.0).and_then(|m| self.allow.admit(&m).map(|()| m)) {
                 Err(reason) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -167,6 +177,7 @@ impl Owner {
                     let decided = self.correlator.handle(now, Input::Message(Box::new(parsed)));
                     let after = self.correlator.stats();
                     self.count(before, after);
+                    self.metrics.decided(&decided);
                     // Only what changed the state is journaled; duplicates and irrelevant
                     // messages replay to nothing.
                     if after.accepted > before.accepted || !decided.is_empty() {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod executors;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod replay;
 pub mod serve;
 pub mod store;

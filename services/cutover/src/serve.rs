@@ -91,12 +91,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (correlator, last_seq, replayed) = recover(store.as_mut(), &config)?;
     tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %config.store.path.display());
 
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let slack = SlackExecutor::new(
         &config.slack.api_url,
         &token,
         config.slack.messages_per_second,
         Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
-    )?;
+    )?
+    .with_metrics(metrics.clone());
     if let Err(error) = slack.check().await {
         tracing::warn!(message = "Slack auth.test failed; posts will be retried.", %error);
     }
@@ -107,7 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let wake: Vec<(Lane, Arc<Notify>)> =
         [Lane::Slack, Lane::CloudFront, Lane::EventBridge].into_iter().map(|l| (l, Arc::new(Notify::new()))).collect();
     let notify = |lane: Lane| wake.iter().find(|(l, _)| *l == lane).map(|(_, n)| n.clone()).unwrap_or_default();
-    tracker.spawn(lane::run(slack, open()?, notify(Lane::Slack), lanes_stop.clone(), grace, backoff));
+    tracker.spawn(lane::run(slack, open()?, notify(Lane::Slack), lanes_stop.clone(), grace, backoff, metrics.clone()));
     tracker.spawn(lane::run(
         CloudFrontExecutor::new(aws_sdk_cloudfront::Client::new(&sdk)),
         open()?,
@@ -115,6 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         lanes_stop.clone(),
         grace,
         backoff,
+        metrics.clone(),
     ));
     tracker.spawn(lane::run(
         EventBridgeExecutor::new(aws_sdk_eventbridge::Client::new(&sdk), config.eventbridge.bus_name.clone()),
@@ -123,6 +126,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         lanes_stop.clone(),
         grace,
         backoff,
+        metrics.clone(),
     ));
 
     let counters = Arc::new(IntakeCounters::default());
@@ -135,6 +139,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         queue_url: queue_url.clone(),
         store: Arc::new(Mutex::new(open()?)),
         counters: counters.clone(),
+        metrics: metrics.clone(),
     };
     let http_stop = CancellationToken::new();
     let http_stopped = http_stop.clone();
@@ -164,6 +169,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         cfg: config.sqs.clone(),
         wake: wake.clone(),
         counters,
+        metrics,
         snapshot_every: config.store.snapshot_every.max(1),
         allow: config.intake.clone(),
         since_snapshot: replayed,

@@ -61,6 +61,7 @@ pub async fn run<E: Executor>(
     shutdown: CancellationToken,
     grace: Duration,
     backoff: Backoff,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -95,8 +96,13 @@ pub async fn run<E: Executor>(
             }
             continue;
         }
+        let started = std::time::Instant::now();
         let outcomes = executor.execute(&items, store.as_mut()).await;
+        metrics.call(E::LANE, started.elapsed().as_secs_f64());
         for (id, outcome) in outcomes {
+            if matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. }) {
+                metrics.retry(E::LANE);
+            }
             let Some(item) = items.iter().find(|i| i.id == id) else { continue };
             if let Err(error) = record(store.as_mut(), item, outcome, &backoff) {
                 tracing::error!(message = "Failed to record an action's outcome.", lane = ?E::LANE, id, %error);

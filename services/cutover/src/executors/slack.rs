@@ -56,6 +56,7 @@ pub struct SlackExecutor {
     timeout: Duration,
     /// A 429's `Retry-After`: nothing is sent before it.
     blocked_until: Option<Instant>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for SlackExecutor {
@@ -98,7 +99,15 @@ impl SlackExecutor {
             pacer: Pacer::new(Duration::from_secs_f64(1.0 / per_second)),
             timeout,
             blocked_until: None,
+            metrics: std::sync::Arc::default(),
         })
+    }
+
+    /// Counts 429s into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Checks the token (`auth.test`), for start-up and `/readyz`.
@@ -130,6 +139,7 @@ impl SlackExecutor {
     fn classify(&mut self, error: &SlackClientError) -> Outcome {
         match error {
             SlackClientError::RateLimitError(r) => {
+                self.metrics.slack_rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let after = r.retry_after.unwrap_or(Duration::from_secs(1));
                 self.blocked_until = Some(Instant::now() + after);
                 Outcome::Retry {

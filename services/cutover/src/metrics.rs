@@ -1,0 +1,161 @@
+//! Operator metrics beyond the intake counters, rendered as Prometheus text on `/metrics`:
+//! decisions by lifecycle type, detection lag (`observed_at - at`), SQS receive lag, action
+//! duration and retries per executor, Slack 429s. Lock-free: atomics only.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cutover_correlator::Action;
+use cutover_events::emitted::DetailType;
+
+use crate::store::Lane;
+
+/// A Prometheus histogram with fixed buckets (seconds).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}", count.load(Ordering::Relaxed));
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let braces = |s: &str| if s.is_empty() { String::new() } else { format!("{{{s}}}") };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{} {total}", braces(labels));
+    }
+}
+
+const LAG_BOUNDS: &[f64] = &[0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
+const CALL_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+const LANES: [Lane; 3] = [Lane::Slack, Lane::CloudFront, Lane::EventBridge];
+
+/// Everything `/metrics` shows besides the intake counters.
+#[derive(Debug)]
+pub struct Metrics {
+    decisions: [AtomicU64; 6],
+    /// `observed_at - at` of each lifecycle event.
+    pub detection_lag: Histogram,
+    /// Now minus the SQS `SentTimestamp` of each message received.
+    pub receive_lag: Histogram,
+    durations: [Histogram; 3],
+    retries: [AtomicU64; 3],
+    pub slack_rate_limited: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            decisions: Default::default(),
+            detection_lag: Histogram::new(LAG_BOUNDS),
+            receive_lag: Histogram::new(LAG_BOUNDS),
+            durations: [Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS)],
+            retries: Default::default(),
+            slack_rate_limited: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lane_index(lane: Lane) -> usize {
+    LANES.iter().position(|l| *l == lane).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Counts the lifecycle decisions among `actions` and their detection lag.
+    pub fn decided(&self, actions: &[Action]) {
+        for a in actions {
+            if let Action::Emit { detail_type, detail, .. } = a {
+                let i = DetailType::ALL.iter().position(|t| t == detail_type).unwrap_or(0);
+                self.decisions[i].fetch_add(1, Ordering::Relaxed);
+                let lag_ms = detail.observed_at.millis() - detail.at.millis();
+                self.detection_lag.observe(lag_ms as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// One executor call of `lane` took `seconds`.
+    pub fn call(&self, lane: Lane, seconds: f64) {
+        self.durations[lane_index(lane)].observe(seconds);
+    }
+
+    pub fn retry(&self, lane: Lane) {
+        self.retries[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends the Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        out.push_str("# HELP cutover_decisions_total Lifecycle events decided, by type.\n# TYPE cutover_decisions_total counter\n");
+        for (t, n) in DetailType::ALL.iter().zip(&self.decisions) {
+            let _ = writeln!(out, "cutover_decisions_total{{type=\"{}\"}} {}", t.as_str(), n.load(Ordering::Relaxed));
+        }
+        out.push_str("# HELP cutover_detection_lag_seconds Decision time minus the AWS time of the step (observed_at - at).\n# TYPE cutover_detection_lag_seconds histogram\n");
+        self.detection_lag.render(out, "cutover_detection_lag_seconds", "");
+        out.push_str("# HELP cutover_sqs_receive_lag_seconds Receipt time minus the message's SQS SentTimestamp.\n# TYPE cutover_sqs_receive_lag_seconds histogram\n");
+        self.receive_lag.render(out, "cutover_sqs_receive_lag_seconds", "");
+        out.push_str("# HELP cutover_action_duration_seconds Duration of one executor round of calls.\n# TYPE cutover_action_duration_seconds histogram\n");
+        for (lane, h) in LANES.iter().zip(&self.durations) {
+            h.render(out, "cutover_action_duration_seconds", &format!("lane=\"{}\"", lane.as_str()));
+        }
+        out.push_str("# HELP cutover_action_retries_total Actions put back for a retry, by executor.\n# TYPE cutover_action_retries_total counter\n");
+        for (lane, n) in LANES.iter().zip(&self.retries) {
+            let _ = writeln!(
+                out,
+                "cutover_action_retries_total{{lane=\"{}\"}} {}",
+                lane.as_str(),
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cutover_slack_rate_limited_total Slack 429 answers (never counted as sent).\n# TYPE cutover_slack_rate_limited_total counter\ncutover_slack_rate_limited_total {}",
+            self.slack_rate_limited.load(Ordering::Relaxed)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_render_as_prometheus_text() {
+        let h = Histogram::new(&[0.1, 1.0]);
+        h.observe(0.05);
+        h.observe(0.5);
+        h.observe(7.0);
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "lane=\"slack\"");
+        assert!(out.contains("x_seconds_bucket{lane=\"slack\",le=\"0.1\"} 1\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{lane=\"slack\",le=\"1\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{lane=\"slack\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_count{lane=\"slack\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_sum{lane=\"slack\"} 7.55\n"), "{out}");
+    }
+}
