@@ -22,11 +22,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
+
+import importlib.util
 
 import boto3
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("local_aws", ROOT / "scripts/local-aws.py")
+local_aws = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(local_aws)
 SCENARIOS = [("rolling", "EventBridge"), ("codedeploy-sns", "SNS")]
 
 
@@ -116,40 +120,14 @@ path = "{state_dir / 'cutover.db'}"
 [http]
 listen = "127.0.0.1:{health_port}"
 
-[[routes]]
-cluster = "prod-*"
-environment = "production"
-channel = "deploys-prod"
-
-[[routes]]
-application = "AppECS-prod-*"
-environment = "production"
-channel = "deploys-prod"
-
-[[invalidations]]
-environment = "production"
-distribution_id = "{dist}"
-paths = ["/*"]
-""")
+{local_aws.routes(dist)}""")
 
 
 def inject(aws, topic):
     for name, path in SCENARIOS:
         for line in (ROOT / "tests/scenarios" / name / "input.jsonl").read_text().splitlines():
-            if not line.strip():
-                continue
-            v = json.loads(line)
-            if "detail-type" in v:
-                aws["events"].put_events(Entries=[{
-                    "Source": v["source"], "DetailType": v["detail-type"], "Detail": json.dumps(v["detail"]),
-                    "Resources": v.get("resources", []),
-                    "Time": datetime.fromisoformat(v["time"].replace("Z", "+00:00")),
-                }])
-            else:
-                kwargs = {"TopicArn": topic, "Message": v["Message"]}
-                if v.get("Subject"):
-                    kwargs["Subject"] = v["Subject"]
-                aws["sns"].publish(**kwargs)
+            if line.strip():
+                local_aws.send(aws["events"], aws["sns"], line, topic, topic)
         print(f"  played tests/scenarios/{name} into {path}")
 
 

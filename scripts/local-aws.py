@@ -38,6 +38,53 @@ def queue(sqs, name):
     return url, arn
 
 
+def routes(distribution_id):
+    """The demo's routing: production clusters and CodeDeploy applications to #deploys-prod,
+    and an invalidation of the distribution at each production cut-over."""
+    return f"""
+[[routes]]
+cluster = "prod-*"
+environment = "production"
+channel = "deploys-prod"
+
+[[routes]]
+application = "AppECS-prod-*"
+environment = "production"
+channel = "deploys-prod"
+
+[[invalidations]]
+environment = "production"
+distribution_id = "{distribution_id}"
+paths = ["/*"]
+"""
+
+
+def send(events, sns, line, wrapped_topic, raw_topic):
+    """Sends one recorded SQS body the way AWS would: PutEvents for an EventBridge event,
+    Publish for an SNS envelope's Message, raw-delivery Publish for a bare trigger. Returns
+    False for a line that is not a JSON object."""
+    try:
+        v = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(v, dict):
+        return False
+    if "detail-type" in v:
+        entry = {"Source": v["source"], "DetailType": v["detail-type"], "Detail": json.dumps(v["detail"]),
+                 "Resources": v.get("resources", [])}
+        if "time" in v:
+            entry["Time"] = datetime.fromisoformat(v["time"].replace("Z", "+00:00")).astimezone(timezone.utc)
+        events.put_events(Entries=[entry])
+    elif "Type" in v:
+        kwargs = {"TopicArn": wrapped_topic, "Message": v["Message"]}
+        if v.get("Subject"):
+            kwargs["Subject"] = v["Subject"]
+        sns.publish(**kwargs)
+    else:
+        sns.publish(TopicArn=raw_topic, Message=line)
+    return True
+
+
 def setup(args):
     sqs, events, sns, cf = (client(n, args.endpoint) for n in ("sqs", "events", "sns", "cloudfront"))
     queue_url, queue_arn = queue(sqs, "cutover-events")
@@ -84,22 +131,7 @@ path = "target/local/cutover.db"
 
 [http]
 listen = "127.0.0.1:8080"
-
-[[routes]]
-cluster = "prod-*"
-environment = "production"
-channel = "deploys-prod"
-
-[[routes]]
-application = "AppECS-prod-*"
-environment = "production"
-channel = "deploys-prod"
-
-[[invalidations]]
-environment = "production"
-distribution_id = "{dist}"
-paths = ["/*"]
-"""
+{routes(dist)}"""
     with open(args.out, "w") as f:
         f.write(config)
     print(f"wrote {args.out} (queue {queue_url}, distribution {dist})")
@@ -118,27 +150,10 @@ def inject(args):
             line = line.strip()
             if not line:
                 continue
-            try:
-                v = json.loads(line)
-            except json.JSONDecodeError:
-                print(f"skipped a line that is not JSON: {line[:60]}", file=sys.stderr)
-                continue
-            if not isinstance(v, dict):
-                continue
-            if "detail-type" in v:
-                entry = {"Source": v["source"], "DetailType": v["detail-type"], "Detail": json.dumps(v["detail"]),
-                         "Resources": v.get("resources", [])}
-                if "time" in v:
-                    entry["Time"] = datetime.fromisoformat(v["time"].replace("Z", "+00:00")).astimezone(timezone.utc)
-                events.put_events(Entries=[entry])
-            elif "Type" in v:
-                kwargs = {"TopicArn": wrapped, "Message": v["Message"]}
-                if v.get("Subject"):
-                    kwargs["Subject"] = v["Subject"]
-                sns.publish(**kwargs)
+            if send(events, sns, line, wrapped, raw):
+                n += 1
             else:
-                sns.publish(TopicArn=raw, Message=line)
-            n += 1
+                print(f"skipped a line that is not a JSON object: {line[:60]}", file=sys.stderr)
     print(f"injected {n} events from {args.file}")
 
 

@@ -8,7 +8,7 @@ use cutover_events::canonical::sort_keys;
 use serde_json::{Value, json};
 
 use crate::rollout::{Ids, Outcome, Service, Timed};
-use crate::shapes::{Fleet, PipelineShape};
+use crate::shapes::{ECS_LIFECYCLE, Fleet, PipelineShape};
 
 /// One scenario's input.
 #[derive(Debug)]
@@ -154,17 +154,6 @@ fn rolling_circuit_breaker() -> Scenario {
     ));
     Scenario { name: "rolling-circuit-breaker", config: Some(PROD_CONFIG), lines: lines(ev) }
 }
-
-const ECS_LIFECYCLE: [&str; 8] = [
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "AllowTestTraffic",
-    "AfterAllowTestTraffic",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-];
 
 /// Lifecycle events from `t`, 20 s each, `(name, status, start, end)`; `fail_at` fails that one.
 fn lifecycle(t: Timestamp, fail_at: Option<usize>) -> Vec<(&'static str, &'static str, Timestamp, Timestamp)> {

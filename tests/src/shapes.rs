@@ -18,6 +18,18 @@ impl Default for Fleet {
     }
 }
 
+/// The lifecycle events of a CodeDeploy ECS target, in order (CD-2023 `deployment-steps-ecs.md`).
+pub const ECS_LIFECYCLE: [&str; 8] = [
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "AllowTestTraffic",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+];
+
 /// A deterministic UUID-looking id from a seed (splitmix64).
 pub fn uuid(seed: u64) -> String {
     let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -154,20 +154,11 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
     };
     sns(ids, at(0), fleet.trigger(&app, &group, &dep, "CREATED", at(0), None, &[]));
     sns(ids, at(1), fleet.trigger(&app, &group, &dep, "IN_PROGRESS", at(0), None, &[]));
-    let lifecycle: Vec<(&str, &str, Timestamp, Timestamp)> = [
-        "BeforeInstall",
-        "Install",
-        "AfterInstall",
-        "AllowTestTraffic",
-        "AfterAllowTestTraffic",
-        "BeforeAllowTraffic",
-        "AllowTraffic",
-        "AfterAllowTraffic",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, n)| (*n, "Succeeded", at(5 + i as i64 * 30), at(34 + i as i64 * 30)))
-    .collect();
+    let lifecycle: Vec<(&str, &str, Timestamp, Timestamp)> = crate::shapes::ECS_LIFECYCLE
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, "Succeeded", at(5 + i as i64 * 30), at(34 + i as i64 * 30)))
+        .collect();
     sns(ids, at(250), fleet.instance_trigger(&dep, &target, "Succeeded", at(250), &lifecycle));
     sns(ids, at(550), fleet.trigger(&app, &group, &dep, "SUCCEEDED", at(0), Some(at(550)), &[]));
     out.push((at(0), fleet.codedeploy(&ids.event_id(), at(0), &app, &group, &dep, "START", None)));
