@@ -655,3 +655,42 @@ async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
     assert!(service.terminate().await.success());
     slack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_waited_long_has_its_visibility_extended() {
+    use std::sync::Arc;
+
+    use cutover::intake::{Batch, IntakeCounters, Owner};
+    use cutover::store::sqlite::SqliteStore;
+
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    // Malformed and no dead-letter queue: the message stays in the queue, so its visibility
+    // can be watched.
+    stack.send_raw("definitely not json").await;
+    let received = stack.sqs.receive_message().queue_url(&stack.queue_url).visibility_timeout(2).send().await.unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    let cfg = cutover::config::SqsConfig { visibility_timeout_secs: 30, ..Default::default() };
+    let mut owner = Owner {
+        correlator: cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
+        store: Box::new(SqliteStore::in_memory().unwrap()),
+        sqs: stack.sqs.clone(),
+        queue_url: stack.queue_url.clone(),
+        cfg,
+        wake: Vec::new(),
+        counters: Arc::new(IntakeCounters::default()),
+        metrics: Arc::default(),
+        snapshot_every: 100,
+        allow: cutover::config::IntakeConfig::default(),
+        since_snapshot: 0,
+        last_seq: 0,
+    };
+    // It waited 20 s in the channel: more than half the visibility timeout.
+    let waited = std::time::Instant::now() - std::time::Duration::from_secs(20);
+    owner.handle(Batch { messages, received_at: waited }).await.unwrap();
+    // Past the 2 s it was received with, it is still invisible: extended to 30 s.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let again = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.unwrap();
+    assert!(again.messages.unwrap_or_default().is_empty(), "the visibility was not extended");
+}
