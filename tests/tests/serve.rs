@@ -184,6 +184,17 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     slack.stop();
 }
 
+/// The task that owns the correlator, in this process, on an in-memory store.
+fn test_owner(stack: &Stack, cfg: cutover::config::SqsConfig) -> cutover::intake::Owner {
+    cutover::intake::Owner::new(
+        cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
+        Box::new(cutover::store::sqlite::SqliteStore::in_memory().unwrap()),
+        stack.sqs.clone(),
+        stack.queue_url.clone(),
+        cfg,
+    )
+}
+
 /// A small deterministic generator for kill points.
 struct XorShift(u64);
 
@@ -406,8 +417,7 @@ async fn a_partial_delete_failure_is_handled_on_its_own() {
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
-    use cutover::intake::{Batch, IntakeCounters, Owner};
-    use cutover::store::sqlite::SqliteStore;
+    use cutover::intake::{Batch, IntakeCounters};
 
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
@@ -421,20 +431,8 @@ async fn a_partial_delete_failure_is_handled_on_its_own() {
     // The second one's receipt handle is no longer valid (as after a visibility timeout).
     messages[1].receipt_handle = Some("no-longer-valid".to_owned());
     let counters = Arc::new(IntakeCounters::default());
-    let mut owner = Owner {
-        correlator: cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
-        store: Box::new(SqliteStore::in_memory().unwrap()),
-        sqs: stack.sqs.clone(),
-        queue_url: stack.queue_url.clone(),
-        cfg: cutover::config::SqsConfig::default(),
-        wake: Vec::new(),
-        counters: counters.clone(),
-        metrics: Arc::default(),
-        snapshot_every: 100,
-        allow: cutover::config::IntakeConfig::default(),
-        since_snapshot: 0,
-        last_seq: 0,
-    };
+    let mut owner = test_owner(&stack, cutover::config::SqsConfig::default());
+    owner.counters = counters.clone();
     owner.handle(Batch { messages, received_at: std::time::Instant::now() }).await.unwrap();
     assert_eq!(counters.accepted.load(Ordering::Relaxed), 2, "both were decided and committed");
     assert_eq!(counters.deleted.load(Ordering::Relaxed), 1, "the good handle was deleted");
@@ -658,10 +656,7 @@ async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_waited_long_has_its_visibility_extended() {
-    use std::sync::Arc;
-
-    use cutover::intake::{Batch, IntakeCounters, Owner};
-    use cutover::store::sqlite::SqliteStore;
+    use cutover::intake::Batch;
 
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
@@ -672,20 +667,7 @@ async fn a_batch_that_waited_long_has_its_visibility_extended() {
     let messages = received.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1);
     let cfg = cutover::config::SqsConfig { visibility_timeout_secs: 30, ..Default::default() };
-    let mut owner = Owner {
-        correlator: cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
-        store: Box::new(SqliteStore::in_memory().unwrap()),
-        sqs: stack.sqs.clone(),
-        queue_url: stack.queue_url.clone(),
-        cfg,
-        wake: Vec::new(),
-        counters: Arc::new(IntakeCounters::default()),
-        metrics: Arc::default(),
-        snapshot_every: 100,
-        allow: cutover::config::IntakeConfig::default(),
-        since_snapshot: 0,
-        last_seq: 0,
-    };
+    let mut owner = test_owner(&stack, cfg);
     // It waited 20 s in the channel: more than half the visibility timeout.
     let waited = std::time::Instant::now() - std::time::Duration::from_secs(20);
     owner.handle(Batch { messages, received_at: waited }).await.unwrap();

@@ -136,6 +136,25 @@ impl std::fmt::Debug for Owner {
 pub struct CommitFailed(#[from] pub StoreError);
 
 impl Owner {
+    /// An owner with fresh counters and metrics, no allow-list, nothing to wake, and a
+    /// snapshot every 1,000 journal entries; set the public fields to change them.
+    pub fn new(correlator: Correlator, store: Box<dyn Store>, sqs: Client, queue_url: String, cfg: SqsConfig) -> Self {
+        Self {
+            correlator,
+            store,
+            sqs,
+            queue_url,
+            cfg,
+            wake: Vec::new(),
+            counters: Arc::default(),
+            metrics: Arc::default(),
+            snapshot_every: 1000,
+            allow: crate::config::IntakeConfig::default(),
+            since_snapshot: 0,
+            last_seq: 0,
+        }
+    }
+
     /// Handles batches until every receiver has stopped and the channel is drained.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
         while let Some(batch) = rx.recv().await {

@@ -162,11 +162,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(tx);
     pollers.close();
     let owner = Owner {
-        correlator,
-        store,
-        sqs,
-        queue_url,
-        cfg: config.sqs.clone(),
         wake: wake.clone(),
         counters,
         metrics,
@@ -174,6 +169,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         allow: config.intake.clone(),
         since_snapshot: replayed,
         last_seq,
+        ..Owner::new(correlator, store, sqs, queue_url, config.sqs.clone())
     };
     tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));
     // Returns once every poller stopped (on shutdown) and the received batches are handled.
