@@ -168,6 +168,11 @@ pub struct LifecycleDetail {
     /// The deployment whose cut-over rolled this one back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_by: Option<String>,
+    /// The OpenTelemetry trace id (32 lower-case hex digits) of the SQS message that decided
+    /// this event, for linking back to Cutover's trace. Set by `serve`; absent in `replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9a-f]{32}$"))]
+    pub trace_id: Option<String>,
 }
 
 /// The version of the emitted-event schemas. A change to any of them is a new version,

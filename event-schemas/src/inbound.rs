@@ -164,6 +164,27 @@ impl Malformed {
     fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }
+
+    /// The kind of problem, a short label for metrics: `too_large`, `too_deep`, `not_json`,
+    /// `bad_envelope` or `invalid_field` (a known field of the wrong type or form).
+    pub fn kind(&self) -> &'static str {
+        let text = self.0.strip_prefix("SNS Message: ").unwrap_or(&self.0);
+        if text.starts_with("message of ") && text.contains("-byte limit") {
+            "too_large"
+        } else if text.starts_with("JSON nested deeper") {
+            "too_deep"
+        } else if text.starts_with("not JSON") || text.starts_with("not a JSON object") {
+            "not_json"
+        } else if text.starts_with("bad envelope")
+            || text.starts_with("not a known envelope")
+            || text.starts_with("SNS notification without")
+            || text.starts_with("SNS Message is itself")
+        {
+            "bad_envelope"
+        } else {
+            "invalid_field"
+        }
+    }
 }
 
 /// Messages larger than SQS's own limit (1 MiB) cannot come from AWS.
@@ -468,6 +489,22 @@ mod tests {
         assert!(parse_body(&in_string).unwrap_err().0.starts_with("not a known envelope"));
         let huge = format!(r#"{{"hello":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert!(parse_body(&huge).unwrap_err().0.contains("exceeds"));
+    }
+
+    #[test]
+    fn each_rejection_has_a_kind_for_metrics() {
+        let kind = |body: &str| parse_body(body).unwrap_err().kind();
+        assert_eq!(kind(&format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_BODY_BYTES))), "too_large");
+        assert_eq!(kind(&format!(r#"{{"a":{}{}}}"#, "[".repeat(100), "]".repeat(100))), "too_deep");
+        assert_eq!(kind("not json"), "not_json");
+        assert_eq!(kind("[1]"), "not_json");
+        assert_eq!(kind(r#"{"Type":"Notification","MessageId":"m","Message":"plain"}"#), "not_json");
+        assert_eq!(kind(r#"{"hello":"world"}"#), "bad_envelope");
+        assert_eq!(kind(r#"{"Type":"Notification","MessageId":"m"}"#), "bad_envelope");
+        assert_eq!(kind(r#"{"detail-type":"X","source":"s","time":"yesterday","detail":{}}"#), "invalid_field");
+        let wrong_type = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z",
+            "detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
+        assert_eq!(kind(wrong_type), "invalid_field");
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn an_emitted_detail_has_exactly_the_schema_fields() {
         pipeline: None,
         reason: (t == DetailType::Failed).then(|| "why".into()),
         rolled_back_by: (t == DetailType::RolledBack).then(|| "ecs-svc/2".into()),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
     };
     for t in DetailType::ALL {
         let schema = event_schema(t);

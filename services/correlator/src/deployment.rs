@@ -169,6 +169,7 @@ impl Deployment {
                 .then(|| self.evidence.failed.as_ref().map(|(_, r)| r.clone()))
                 .flatten(),
             rolled_back_by: (step.detail_type == DetailType::RolledBack).then(|| self.rolled_back_by.clone()).flatten(),
+            trace_id: None,
         }
     }
 }
