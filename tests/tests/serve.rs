@@ -80,7 +80,12 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     assert_eq!(as_set, expected.iter().collect::<BTreeSet<_>>());
 
     // Each emitted `detail` is exactly what `replay` prints for the same input and config
-    // (but `observed_at`: replay's clock is the event time, serve's the wall clock).
+    // (but `observed_at`: replay's clock is the event time, serve's the wall clock; and
+    // `trace_id`, which only `serve` has: the trace of the message that decided it).
+    for e in &details {
+        let trace = e["detail"]["trace_id"].as_str().unwrap_or_default();
+        assert!(trace.len() == 32 && trace.chars().all(|c| c.is_ascii_hexdigit()), "trace_id of {e}");
+    }
     let mut input = Vec::new();
     for name in scenarios {
         input.extend(scenario_lines(name));
@@ -93,7 +98,10 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
         .unwrap();
     assert!(replay.status.success());
     let strip = |mut d: Value| {
-        d.as_object_mut().map(|o| o.remove("observed_at"));
+        if let Some(o) = d.as_object_mut() {
+            o.remove("observed_at");
+            o.remove("trace_id");
+        }
         d
     };
     let replayed: BTreeMap<(String, String), Value> = String::from_utf8(replay.stdout)
@@ -459,7 +467,9 @@ async fn health_endpoints_answer_and_without_a_dead_letter_queue_bad_input_is_le
 
     stack.send_raw("definitely not json").await;
     let counted = eventually(20, async || {
-        common::http_get(port, "/metrics").await.is_some_and(|(_, m)| m.contains("cutover_messages_rejected_total 1"))
+        common::http_get(port, "/metrics")
+            .await
+            .is_some_and(|(_, m)| m.contains("cutover_messages_rejected_total{reason=\"not_json\"} 1"))
     })
     .await;
     assert!(counted, "{}", service.log_text());

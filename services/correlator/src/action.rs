@@ -39,6 +39,17 @@ impl Action {
             Self::Invalidate(i) => &i.deployment_id,
         }
     }
+
+    /// The `action` name it has in `replay` output (`emit`, `slack.post`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Emit { .. } => "emit",
+            Self::SlackPost(_) => "slack.post",
+            Self::SlackUpdate(_) => "slack.update",
+            Self::SlackReply(_) => "slack.reply",
+            Self::Invalidate(_) => "cloudfront.invalidate",
+        }
+    }
 }
 
 /// A Slack message: `text` is the notification and screen-reader fallback, `blocks` the

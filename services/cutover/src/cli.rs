@@ -63,23 +63,13 @@ fn serve_command(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(2, e),
     };
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    let telemetry = match crate::telemetry::Telemetry::init(&config.telemetry) {
+        Ok(t) => t,
+        Err(e) => return fail(2, format!("[telemetry]: {e:#}")),
     };
-    match config.log.format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_env_filter(filter())
-            .with_writer(io::stderr)
-            .init(),
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter())
-            .with_writer(io::stderr)
-            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-            .init(),
+    init_logging(config.log.format, &telemetry);
+    if let Some(endpoint) = &telemetry.endpoint {
+        tracing::info!(message = "Exporting traces and metrics over OTLP.", endpoint = %endpoint);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -95,6 +85,8 @@ fn serve_command(path: &std::path::Path) -> ExitCode {
         });
         crate::serve::run(config, shutdown).await
     });
+    drop(runtime);
+    telemetry.shutdown();
     match result {
         Ok(()) => {
             tracing::info!(message = "Stopped.");
@@ -102,6 +94,34 @@ fn serve_command(path: &std::path::Path) -> ExitCode {
         }
         Err(e) => fail(1, format!("{e:#}")),
     }
+}
+
+/// Log lines to stderr (text or JSON, filtered by `RUST_LOG`), and Cutover's spans to
+/// OpenTelemetry whatever the log level.
+fn init_logging(format: LogFormat, telemetry: &crate::telemetry::Telemetry) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(io::stderr)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(io::stderr)
+            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+            .boxed(),
+    };
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(telemetry.tracer())
+        .with_filter(tracing_subscriber::filter::Targets::new().with_target("cutover", tracing::Level::INFO));
+    tracing_subscriber::registry().with(spans).with(log.with_filter(filter)).init();
 }
 
 async fn wait_for_signal() {

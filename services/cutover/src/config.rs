@@ -48,6 +48,52 @@ pub struct Config {
     /// Which events are let in at all.
     #[serde(default)]
     pub intake: IntakeConfig,
+    /// OpenTelemetry traces and metrics of `serve`.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry export over OTLP/HTTP (protobuf).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's base URL (`http://127.0.0.1:4318`): traces go to `/v1/traces`, metrics
+    /// to `/v1/metrics`. Unset: `OTEL_EXPORTER_OTLP_ENDPOINT` if set, else nothing is exported
+    /// (trace ids are still made, for emitted events and log lines).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported resource. Default `cutover`.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// How often metrics are exported, in seconds. Default 60.
+    #[serde(default = "default_metrics_interval")]
+    pub metrics_interval_secs: f64,
+    /// Timeout of one export call, in seconds. Default 10.
+    #[serde(default = "default_export_timeout")]
+    pub export_timeout_secs: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: default_service_name(),
+            metrics_interval_secs: default_metrics_interval(),
+            export_timeout_secs: default_export_timeout(),
+        }
+    }
+}
+
+fn default_service_name() -> String {
+    "cutover".to_owned()
+}
+
+fn default_metrics_interval() -> f64 {
+    60.0
+}
+
+fn default_export_timeout() -> f64 {
+    10.0
 }
 
 /// `[intake]`: an allow-list of where events may come from. Empty lists allow everything.

@@ -50,7 +50,6 @@ async fn metrics(State(h): State<Health>) -> String {
     for (name, help, value) in [
         ("cutover_sqs_messages_received_total", "Messages received from SQS.", &c.received),
         ("cutover_messages_accepted_total", "Relevant messages handled.", &c.accepted),
-        ("cutover_messages_rejected_total", "Malformed messages rejected.", &c.rejected),
         ("cutover_messages_ignored_total", "Well-formed messages Cutover does not use.", &c.ignored),
         ("cutover_messages_duplicate_total", "Redeliveries absorbed.", &c.duplicates),
         ("cutover_messages_dead_lettered_total", "Malformed messages sent to the dead-letter queue.", &c.dead_lettered),
@@ -67,6 +66,13 @@ async fn metrics(State(h): State<Health>) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
             value.load(Ordering::Relaxed)
         ));
+    }
+    out.push_str(
+        "# HELP cutover_messages_rejected_total Messages rejected (malformed or not allowed), by reason.\n\
+         # TYPE cutover_messages_rejected_total counter\n",
+    );
+    for (reason, n) in c.rejected_by_reason() {
+        out.push_str(&format!("cutover_messages_rejected_total{{reason=\"{reason}\"}} {n}\n"));
     }
     h.metrics.render(&mut out);
     let counts = tokio::task::block_in_place(|| h.store.lock().ok().and_then(|mut s| s.outbox_counts().ok()));

@@ -19,10 +19,11 @@ use cutover_correlator::{Action, Correlator, Input};
 use cutover_events::{Timestamp, parse_body};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::config::SqsConfig;
 use crate::executors::now_ms;
-use crate::store::{Lane, Store, StoreError};
+use crate::store::{Lane, NewAction, Store, StoreError};
 
 /// Counters of what the intake saw; exposed on `/metrics`.
 #[derive(Debug, Default)]
@@ -37,6 +38,27 @@ pub struct IntakeCounters {
     pub delete_failures: AtomicU64,
     pub receive_errors: AtomicU64,
     pub actions: AtomicU64,
+    /// Rejections by [`REJECTION_REASONS`].
+    pub rejected_reasons: [AtomicU64; 6],
+}
+
+/// The labels of rejected messages: the parser's kinds, and `not_allowed` for the intake's
+/// allow-list.
+pub const REJECTION_REASONS: [&str; 6] =
+    ["too_large", "too_deep", "not_json", "bad_envelope", "invalid_field", "not_allowed"];
+
+impl IntakeCounters {
+    /// Counts one rejection of `kind` (one of [`REJECTION_REASONS`]).
+    pub fn reject(&self, kind: &str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let i = REJECTION_REASONS.iter().position(|r| *r == kind).unwrap_or(4);
+        self.rejected_reasons[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rejections per reason, every reason listed.
+    pub fn rejected_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REJECTION_REASONS.iter().zip(&self.rejected_reasons).map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+    }
 }
 
 /// A received batch.
@@ -172,46 +194,89 @@ impl Owner {
             self.extend_visibility(&batch.messages).await;
         }
         let mut entries: Vec<(Timestamp, String)> = Vec::new();
-        let mut actions: Vec<Action> = Vec::new();
+        let mut actions: Vec<NewAction> = Vec::new();
         let mut done: Vec<&Message> = Vec::new();
-        let mut rejected: Vec<(&Message, String)> = Vec::new();
+        let mut rejected: Vec<(&Message, String, tracing::Span)> = Vec::new();
+        // One trace per message; the spans end once the batch is deleted.
+        let mut spans: Vec<tracing::Span> = Vec::with_capacity(batch.messages.len());
+        let mut journaled: Vec<usize> = Vec::new();
         for msg in &batch.messages {
             let body = msg.body().unwrap_or_default();
+            let span = tracing::info_span!(
+                "sqs.message",
+                otel.kind = "consumer",
+                messaging.system = "aws_sqs",
+                messaging.message.id = msg.message_id().unwrap_or_default(),
+                messaging.message.body.size = body.len(),
+                cutover.outcome = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+            );
+            let traceparent = crate::telemetry::traceparent(&span);
+            let trace_id = crate::telemetry::trace_id(&span);
+            if let Some(id) = &trace_id {
+                span.record("trace_id", id.as_str());
+            }
             let sent_ms = msg
                 .attributes()
                 .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
                 .and_then(|t| t.parse::<i64>().ok());
             if let Some(sent) = sent_ms {
-                self.metrics.receive_lag.observe((now_ms() - sent) as f64 / 1000.0);
+                self.metrics.received((now_ms() - sent) as f64 / 1000.0);
             }
-            match parse_body(body).map_err(|m| m.0).and_then(|m| self.allow.admit(&m).map(|()| m)) {
-                Err(reason) => {
-                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(message = "Rejected a message.", message_id = msg.message_id().unwrap_or_default(), reason = %reason);
-                    rejected.push((msg, reason));
+            let parsed = tracing::info_span!(parent: &span, "parse").in_scope(|| {
+                parse_body(body)
+                    .map_err(|m| (m.kind(), m.0))
+                    .and_then(|m| self.allow.admit(&m).map(|()| m).map_err(|reason| ("not_allowed", reason)))
+            });
+            match parsed {
+                Err((kind, reason)) => {
+                    self.counters.reject(kind);
+                    span.record("cutover.outcome", "rejected");
+                    span.in_scope(|| {
+                        tracing::warn!(message = "Rejected a message.", message_id = msg.message_id().unwrap_or_default(), kind, reason = %reason);
+                    });
+                    rejected.push((msg, reason, span.clone()));
                 }
                 Ok(parsed) => {
                     let now = Timestamp(now_ms());
                     let before = self.correlator.stats();
-                    let decided = self.correlator.handle(now, Input::Message(Box::new(parsed)));
+                    let decide = tracing::info_span!(parent: &span, "decide", cutover.actions = tracing::field::Empty);
+                    let decided = decide.in_scope(|| self.correlator.handle(now, Input::Message(Box::new(parsed))));
+                    decide.record("cutover.actions", decided.len());
                     let after = self.correlator.stats();
                     self.count(before, after);
                     self.metrics.decided(&decided);
+                    span.record("cutover.outcome", outcome(before, after));
                     // Only what changed the state is journaled; duplicates and irrelevant
                     // messages replay to nothing.
                     if after.accepted > before.accepted || !decided.is_empty() {
                         entries.push((now, body.to_owned()));
+                        journaled.push(spans.len());
                     }
-                    actions.extend(decided);
+                    actions.extend(decided.into_iter().map(|mut action| {
+                        if let Action::Emit { detail, .. } = &mut action {
+                            detail.trace_id.clone_from(&trace_id);
+                        }
+                        NewAction { action, traceparent: traceparent.clone() }
+                    }));
                     done.push(msg);
                 }
             }
+            spans.push(span);
         }
         if !entries.is_empty() || !actions.is_empty() {
+            // The batch's one transaction, shown in the trace of each message it journals.
+            let commit: Vec<tracing::Span> = journaled
+                .iter()
+                .map(|i| {
+                    tracing::info_span!(parent: &spans[*i], "commit", cutover.batch.entries = entries.len(), cutover.batch.actions = actions.len())
+                })
+                .collect();
             self.commit(&entries, &actions).await?;
+            drop(commit);
         }
-        for (msg, reason) in rejected {
-            if self.dead_letter(msg, &reason).await {
+        for (msg, reason, span) in rejected {
+            if self.dead_letter(msg, &reason).instrument(tracing::info_span!(parent: &span, "dead_letter")).await {
                 done.push(msg);
             }
         }
@@ -226,7 +291,7 @@ impl Owner {
         c.duplicates.fetch_add(after.duplicates - before.duplicates, Ordering::Relaxed);
     }
 
-    async fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[Action]) -> Result<(), CommitFailed> {
+    async fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<(), CommitFailed> {
         let mut attempt = 0;
         let seqs = loop {
             match tokio::task::block_in_place(|| self.store.commit(entries, actions)) {
@@ -241,7 +306,7 @@ impl Owner {
         };
         self.counters.actions.fetch_add(actions.len() as u64, Ordering::Relaxed);
         for (lane, notify) in &self.wake {
-            if actions.iter().any(|a| Lane::of(a) == *lane) {
+            if actions.iter().any(|a| Lane::of(&a.action) == *lane) {
                 notify.notify_one();
             }
         }
@@ -369,6 +434,17 @@ impl Owner {
         {
             tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
         }
+    }
+}
+
+/// What became of an accepted message, from the correlator's counters around it.
+fn outcome(before: cutover_correlator::Stats, after: cutover_correlator::Stats) -> &'static str {
+    if after.duplicates > before.duplicates {
+        "duplicate"
+    } else if after.ignored > before.ignored {
+        "ignored"
+    } else {
+        "accepted"
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`config`]: the TOML config with environment overrides.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
 //! - [`store`]: durable state: journal, snapshots, outbox (SQLite).
+//! - [`telemetry`]: OpenTelemetry traces and metrics (OTLP/HTTP).
 
 pub mod aws;
 pub mod cli;
@@ -18,3 +19,4 @@ pub mod metrics;
 pub mod replay;
 pub mod serve;
 pub mod store;
+pub mod telemetry;

@@ -1,12 +1,18 @@
 //! Operator metrics beyond the intake counters, rendered as Prometheus text on `/metrics`:
 //! decisions by lifecycle type, detection lag (`observed_at - at`), SQS receive lag, action
 //! duration and retries per executor, Slack 429s. Lock-free: atomics only.
+//!
+//! Each figure is also recorded into an OpenTelemetry instrument of the global meter (exported
+//! over OTLP when `[telemetry]` names a collector, a no-op otherwise): make [`Metrics`] after
+//! [`crate::telemetry::Telemetry::init`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cutover_correlator::Action;
 use cutover_events::emitted::DetailType;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics as otel;
 
 use crate::store::Lane;
 
@@ -62,12 +68,63 @@ const LANES: [Lane; 3] = [Lane::Slack, Lane::CloudFront, Lane::EventBridge];
 pub struct Metrics {
     decisions: [AtomicU64; 6],
     /// `observed_at - at` of each lifecycle event.
-    pub detection_lag: Histogram,
+    detection_lag: Histogram,
     /// Now minus the SQS `SentTimestamp` of each message received.
-    pub receive_lag: Histogram,
+    receive_lag: Histogram,
     durations: [Histogram; 3],
     retries: [AtomicU64; 3],
-    pub slack_rate_limited: AtomicU64,
+    slack_rate_limited: AtomicU64,
+    otel: Instruments,
+}
+
+/// The OpenTelemetry side of the same figures.
+#[derive(Debug)]
+struct Instruments {
+    decisions: otel::Counter<u64>,
+    detection_lag: otel::Histogram<f64>,
+    receive_lag: otel::Histogram<f64>,
+    duration: otel::Histogram<f64>,
+    retries: otel::Counter<u64>,
+    slack_rate_limited: otel::Counter<u64>,
+}
+
+impl Instruments {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("cutover");
+        let histogram = |name: &'static str, description: &'static str, bounds: &[f64]| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(bounds.to_vec())
+                .build()
+        };
+        Self {
+            decisions: meter
+                .u64_counter("cutover.decisions")
+                .with_description("Lifecycle events decided, by type.")
+                .build(),
+            detection_lag: histogram(
+                "cutover.detection_lag",
+                "Decision time minus the AWS time of the step (observed_at - at).",
+                LAG_BOUNDS,
+            ),
+            receive_lag: histogram(
+                "cutover.sqs.receive_lag",
+                "Receipt time minus the message's SQS SentTimestamp.",
+                LAG_BOUNDS,
+            ),
+            duration: histogram("cutover.action.duration", "Duration of one executor round of calls.", CALL_BOUNDS),
+            retries: meter
+                .u64_counter("cutover.action.retries")
+                .with_description("Actions put back for a retry, by executor.")
+                .build(),
+            slack_rate_limited: meter
+                .u64_counter("cutover.slack.rate_limited")
+                .with_description("Slack 429 answers (never counted as sent).")
+                .build(),
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -79,6 +136,7 @@ impl Default for Metrics {
             durations: [Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS)],
             retries: Default::default(),
             slack_rate_limited: AtomicU64::new(0),
+            otel: Instruments::new(),
         }
     }
 }
@@ -94,19 +152,35 @@ impl Metrics {
             if let Action::Emit { detail_type, detail, .. } = a {
                 let i = DetailType::ALL.iter().position(|t| t == detail_type).unwrap_or(0);
                 self.decisions[i].fetch_add(1, Ordering::Relaxed);
-                let lag_ms = detail.observed_at.millis() - detail.at.millis();
-                self.detection_lag.observe(lag_ms as f64 / 1000.0);
+                self.otel.decisions.add(1, &[KeyValue::new("type", detail_type.as_str())]);
+                let lag = (detail.observed_at.millis() - detail.at.millis()) as f64 / 1000.0;
+                self.detection_lag.observe(lag);
+                self.otel.detection_lag.record(lag.max(0.0), &[]);
             }
         }
+    }
+
+    /// A message was received `seconds` after SQS accepted it.
+    pub fn received(&self, seconds: f64) {
+        self.receive_lag.observe(seconds);
+        self.otel.receive_lag.record(seconds.max(0.0), &[]);
     }
 
     /// One executor call of `lane` took `seconds`.
     pub fn call(&self, lane: Lane, seconds: f64) {
         self.durations[lane_index(lane)].observe(seconds);
+        self.otel.duration.record(seconds, &[KeyValue::new("lane", lane.as_str())]);
     }
 
     pub fn retry(&self, lane: Lane) {
         self.retries[lane_index(lane)].fetch_add(1, Ordering::Relaxed);
+        self.otel.retries.add(1, &[KeyValue::new("lane", lane.as_str())]);
+    }
+
+    /// Slack answered 429.
+    pub fn rate_limited(&self) {
+        self.slack_rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.otel.slack_rate_limited.add(1, &[]);
     }
 
     /// Appends the Prometheus text.

@@ -134,10 +134,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("binding the health endpoints to {}", config.http.listen))?;
     tracing::info!(message = "Health endpoints listening.", address = %listener.local_addr()?);
+    let checks: Arc<Mutex<Box<dyn Store>>> = Arc::new(Mutex::new(open()?));
+    crate::telemetry::observe(&counters, checks.clone());
     let health = crate::http::Health {
         sqs: sqs.clone(),
         queue_url: queue_url.clone(),
-        store: Arc::new(Mutex::new(open()?)),
+        store: checks,
         counters: counters.clone(),
         metrics: metrics.clone(),
     };

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod otlp;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -445,6 +447,7 @@ impl Service {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("RUST_LOG", "info")
             .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)

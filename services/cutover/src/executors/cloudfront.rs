@@ -229,7 +229,7 @@ mod tests {
         let client = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&busy, &missing]);
         let mut executor = CloudFrontExecutor::new(client);
         let mut store = SqliteStore::in_memory().unwrap();
-        store.commit(&[], &[action("d-1")]).unwrap();
+        store.commit(&[], &[action("d-1").into()]).unwrap();
         let items = store.due(Lane::CloudFront, i64::MAX, 10).unwrap();
         let first = executor.execute(&items, &mut store).await;
         assert!(
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(second[0].1, Outcome::Done("I2J0I21PCUYOIK".into()), "the invalidation id is the result");
         assert_eq!(busy.num_calls(), 2);
 
-        store.commit(&[], &[action("d-2")]).unwrap();
+        store.commit(&[], &[action("d-2").into()]).unwrap();
         let items: Vec<_> = store
             .due(Lane::CloudFront, i64::MAX, 10)
             .unwrap()

@@ -169,6 +169,7 @@ mod tests {
                 pipeline: None,
                 reason: None,
                 rolled_back_by: None,
+                trace_id: None,
             }),
         }
     }
@@ -208,7 +209,7 @@ mod tests {
         let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&partial, &retry]);
         let mut executor = EventBridgeExecutor::new(client, "cutover".into());
         let mut store = SqliteStore::in_memory().unwrap();
-        store.commit(&[], &[emit("ecs-svc/1"), emit("ecs-svc/2"), emit("ecs-svc/3")]).unwrap();
+        store.commit(&[], &[emit("ecs-svc/1").into(), emit("ecs-svc/2").into(), emit("ecs-svc/3").into()]).unwrap();
         let backoff = Backoff { initial_ms: 1, max_ms: 1 };
 
         let items = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();

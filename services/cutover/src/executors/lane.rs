@@ -53,6 +53,28 @@ pub fn record(store: &mut dyn Store, item: &OutboxItem, outcome: Outcome, backof
     }
 }
 
+/// The span of one action's execution: a child of the span of the message that decided it
+/// (read back from the outbox), so it joins that message's trace even after a restart. It
+/// covers the executor's round the action ran in.
+fn execute_span<E: Executor>(item: &OutboxItem) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "execute",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        cutover.lane = E::LANE.as_str(),
+        cutover.action = item.action.name(),
+        cutover.deployment_id = item.action.deployment_id(),
+        cutover.outbox_id = item.id,
+        cutover.attempt = item.attempts + 1,
+        cutover.outcome = tracing::field::Empty,
+    );
+    if let Some(traceparent) = &item.traceparent {
+        crate::telemetry::set_parent(&span, traceparent);
+    }
+    span
+}
+
 /// Runs the lane until `shutdown`, then for up to `grace` while actions are due.
 pub async fn run<E: Executor>(
     mut executor: E,
@@ -96,6 +118,7 @@ pub async fn run<E: Executor>(
             }
             continue;
         }
+        let spans: Vec<tracing::Span> = items.iter().map(execute_span::<E>).collect();
         let started = std::time::Instant::now();
         let outcomes = executor.execute(&items, store.as_mut()).await;
         metrics.call(E::LANE, started.elapsed().as_secs_f64());
@@ -103,7 +126,12 @@ pub async fn run<E: Executor>(
             if matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. }) {
                 metrics.retry(E::LANE);
             }
-            let Some(item) = items.iter().find(|i| i.id == id) else { continue };
+            let Some(index) = items.iter().position(|i| i.id == id) else { continue };
+            let item = &items[index];
+            spans[index].record("cutover.outcome", outcome.name());
+            if let Outcome::Failed(_) = outcome {
+                spans[index].record("otel.status_code", "ERROR");
+            }
             if let Err(error) = record(store.as_mut(), item, outcome, &backoff) {
                 tracing::error!(message = "Failed to record an action's outcome.", lane = ?E::LANE, id, %error);
             }

@@ -28,6 +28,19 @@ pub enum Outcome {
     Superseded(String),
 }
 
+impl Outcome {
+    /// A short label for traces: `done`, `retry`, `unknown`, `failed`, `superseded`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Done(_) => "done",
+            Self::Retry { .. } => "retry",
+            Self::Unknown { .. } => "unknown",
+            Self::Failed(_) => "failed",
+            Self::Superseded(_) => "superseded",
+        }
+    }
+}
+
 /// Exponential backoff with full jitter between half and all of the step.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {

@@ -139,7 +139,7 @@ impl SlackExecutor {
     fn classify(&mut self, error: &SlackClientError) -> Outcome {
         match error {
             SlackClientError::RateLimitError(r) => {
-                self.metrics.slack_rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.rate_limited();
                 let after = r.retry_after.unwrap_or(Duration::from_secs(1));
                 self.blocked_until = Some(Instant::now() + after);
                 Outcome::Retry {

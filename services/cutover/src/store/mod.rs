@@ -96,12 +96,28 @@ impl Lane {
     }
 }
 
+/// An action to add to the outbox, with the trace of the message that decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAction {
+    pub action: Action,
+    /// The W3C `traceparent` of the message's span: the action's execution joins that trace.
+    pub traceparent: Option<String>,
+}
+
+impl From<Action> for NewAction {
+    fn from(action: Action) -> Self {
+        Self { action, traceparent: None }
+    }
+}
+
 /// One action in the outbox.
 #[derive(Clone, Debug)]
 pub struct OutboxItem {
     /// Decision order.
     pub id: i64,
     pub action: Action,
+    /// The trace of the message that decided it, as committed.
+    pub traceparent: Option<String>,
     pub status: Status,
     pub attempts: u32,
     /// Earliest time (ms since the epoch, wall clock) of the next attempt.
@@ -125,7 +141,7 @@ pub trait Store: Send + std::fmt::Debug {
 
     /// Atomically: journal `entries` (their `seq` is assigned here and returned) and add
     /// `actions` to the outbox, in order. Nothing is visible unless all of it is.
-    fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[Action]) -> Result<Vec<i64>, StoreError>;
+    fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<Vec<i64>, StoreError>;
 
     /// Saves the correlator state as of journal `seq` and drops the journal up to it.
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError>;

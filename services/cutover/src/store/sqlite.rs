@@ -8,7 +8,7 @@ use cutover_correlator::Action;
 use cutover_events::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{JournalEntry, Lane, OutboxItem, Recovery, Status, Store, StoreError};
+use super::{JournalEntry, Lane, NewAction, OutboxItem, Recovery, Status, Store, StoreError};
 
 /// A connection to the store file.
 #[derive(Debug)]
@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     -- Wall-clock ms: when the decision was committed, last sent (just before the call), and finished.
     created_ms INTEGER,
     started_ms INTEGER,
-    finished_ms INTEGER
+    finished_ms INTEGER,
+    -- W3C traceparent of the message that decided the action.
+    traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, status, id);
 CREATE TABLE IF NOT EXISTS slack_messages (
@@ -75,15 +77,33 @@ impl SqliteStore {
         // FULL: a commit survives a power cut, not only a crash of the process.
         conn.pragma_update(None, "synchronous", "FULL").map_err(err("synchronous"))?;
         conn.execute_batch(SCHEMA).map_err(err("schema"))?;
+        // Stores made before the outbox kept traces get the column.
+        let has_trace: bool = conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'traceparent'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(err("schema"))?
+            > 0;
+        if !has_trace {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN traceparent TEXT").map_err(err("schema"))?;
+        }
         Ok(Self { conn })
     }
 }
 
-fn row_item(id: i64, action: &str, status: &str, attempts: i64, next: i64) -> Result<OutboxItem, StoreError> {
+fn row_item(
+    id: i64,
+    action: &str,
+    status: &str,
+    attempts: i64,
+    next: i64,
+    traceparent: Option<String>,
+) -> Result<OutboxItem, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt { operation: "due", detail };
     Ok(OutboxItem {
         id,
         action: serde_json::from_str::<Action>(action).map_err(|e| corrupt(format!("outbox {id}: {e}")))?,
+        traceparent,
         status: Status::parse(status).ok_or_else(|| corrupt(format!("outbox {id}: status {status}")))?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         next_attempt_ms: next,
@@ -110,7 +130,7 @@ impl Store for SqliteStore {
         Ok(Recovery { snapshot, journal })
     }
 
-    fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[Action]) -> Result<Vec<i64>, StoreError> {
+    fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<Vec<i64>, StoreError> {
         let tx = self.conn.transaction().map_err(err("commit"))?;
         let mut seqs = Vec::with_capacity(entries.len());
         {
@@ -121,13 +141,16 @@ impl Store for SqliteStore {
                 seqs.push(tx.last_insert_rowid());
             }
             let mut outbox = tx
-                .prepare_cached("INSERT INTO outbox (lane, deployment_id, action, created_ms) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT INTO outbox (lane, deployment_id, action, created_ms, traceparent)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(err("commit"))?;
-            for action in actions {
+            for NewAction { action, traceparent } in actions {
                 let json = serde_json::to_string(action)
                     .map_err(|e| StoreError::Corrupt { operation: "commit", detail: e.to_string() })?;
                 outbox
-                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json, wall_ms()])
+                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json, wall_ms(), traceparent])
                     .map_err(err("commit"))?;
             }
         }
@@ -151,7 +174,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, action, status, attempts, next_attempt_ms FROM outbox
+                "SELECT id, action, status, attempts, next_attempt_ms, traceparent FROM outbox
                  WHERE lane = ?1 AND status IN ('pending', 'attempting') AND next_attempt_ms <= ?2
                  ORDER BY id LIMIT ?3",
             )
@@ -164,12 +187,13 @@ impl Store for SqliteStore {
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, i64>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .map_err(err("due"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(err("due"))?;
-        rows.into_iter().map(|(id, a, s, n, next)| row_item(id, &a, &s, n, next)).collect()
+        rows.into_iter().map(|(id, a, s, n, next, trace)| row_item(id, &a, &s, n, next, trace)).collect()
     }
 
     fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
@@ -282,7 +306,13 @@ mod tests {
         let seqs = store
             .commit(
                 &[(Timestamp(1), "a".into()), (Timestamp(2), "b".into())],
-                &[invalidation("d1"), invalidation("d2")],
+                &[
+                    NewAction {
+                        action: invalidation("d1"),
+                        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+                    },
+                    invalidation("d2").into(),
+                ],
             )
             .unwrap();
         assert_eq!(seqs.len(), 2);
@@ -301,6 +331,8 @@ mod tests {
         // Outbox: due in decision order per lane; retry hides it until its time.
         let due = store.due(Lane::CloudFront, 0, 10).unwrap();
         assert_eq!(due.iter().map(|i| i.action.deployment_id()).collect::<Vec<_>>(), vec!["d1", "d2"]);
+        assert_eq!(due[0].traceparent.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert_eq!(due[1].traceparent, None);
         assert!(store.due(Lane::Slack, 0, 10).unwrap().is_empty());
         store.mark_attempting(due[0].id).unwrap();
         let again = store.due(Lane::CloudFront, 0, 10).unwrap();
@@ -337,7 +369,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         {
             let mut s = SqliteStore::open(&path).unwrap();
-            s.commit(&[(Timestamp(7), "x".into())], &[invalidation("d")]).unwrap();
+            s.commit(&[(Timestamp(7), "x".into())], &[invalidation("d").into()]).unwrap();
         }
         let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.recover().unwrap().journal[0].body, "x");

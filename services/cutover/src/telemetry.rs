@@ -1,0 +1,185 @@
+//! OpenTelemetry: traces and metrics of `serve`, exported over OTLP/HTTP (protobuf) when
+//! `[telemetry] otlp_endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) names a collector.
+//!
+//! Traces: one trace per SQS message. Its root span `sqs.message` has the children `parse`,
+//! `decide`, `commit` (the batch's transaction, one span in each message's trace) and
+//! `dead_letter`; each action decided for it is carried out later, maybe after a restart, in
+//! an `execute` span whose parent is the message's span, read back from the outbox (the W3C
+//! `traceparent` is stored with the action). The trace id also goes into the emitted events'
+//! `detail.trace_id`, so subscribers can link back.
+//!
+//! Without a collector a tracer provider is still installed, with no exporter: trace ids are
+//! made (for emitted events and log lines) and nothing leaves the process.
+//!
+//! Metrics: the same figures `/metrics` shows, under OpenTelemetry names (`cutover.*`, see
+//! docs/config.md): histograms and counters are recorded as they happen; the intake counters
+//! and the outbox depth are observed from their sources at each export.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::{Context, KeyValue, global};
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::TelemetryConfig;
+use crate::intake::IntakeCounters;
+use crate::store::Store;
+
+/// The installed providers; [`Telemetry::shutdown`] flushes them.
+#[derive(Debug)]
+pub struct Telemetry {
+    tracer: SdkTracerProvider,
+    meter: Option<SdkMeterProvider>,
+    /// Where traces and metrics go, if anywhere.
+    pub endpoint: Option<String>,
+}
+
+impl Telemetry {
+    /// Builds the providers and installs the meter provider globally (instruments made after
+    /// this export). Call before the runtime starts: building an exporter makes its HTTP client.
+    pub fn init(cfg: &TelemetryConfig) -> anyhow::Result<Self> {
+        let endpoint = cfg
+            .otlp_endpoint
+            .clone()
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+            .map(|e| e.trim().trim_end_matches('/').to_owned())
+            .filter(|e| !e.is_empty());
+        let resource = Resource::builder()
+            .with_service_name(cfg.service_name.clone())
+            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+        let mut meter = None;
+        if let Some(base) = &endpoint {
+            let timeout = Duration::from_secs_f64(cfg.export_timeout_secs.max(0.1));
+            let spans = SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/traces"))
+                .with_timeout(timeout)
+                .build()
+                .with_context(|| format!("the OTLP span exporter for {base}"))?;
+            tracer = tracer.with_batch_exporter(spans);
+            let metrics = MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/metrics"))
+                .with_timeout(timeout)
+                .build()
+                .with_context(|| format!("the OTLP metric exporter for {base}"))?;
+            let reader = PeriodicReader::builder(metrics)
+                .with_interval(Duration::from_secs_f64(cfg.metrics_interval_secs.max(0.1)))
+                .build();
+            let provider = SdkMeterProvider::builder().with_resource(resource).with_reader(reader).build();
+            global::set_meter_provider(provider.clone());
+            meter = Some(provider);
+        }
+        Ok(Self { tracer: tracer.build(), meter, endpoint })
+    }
+
+    /// The tracer for the `tracing` layer.
+    pub fn tracer(&self) -> Tracer {
+        self.tracer.tracer("cutover")
+    }
+
+    /// Flushes and stops the exporters. Blocking: call outside the runtime.
+    pub fn shutdown(self) {
+        if let Err(error) = self.tracer.shutdown() {
+            tracing::warn!(message = "Failed to flush the traces.", %error);
+        }
+        if let Some(meter) = self.meter
+            && let Err(error) = meter.shutdown()
+        {
+            tracing::warn!(message = "Failed to flush the metrics.", %error);
+        }
+    }
+}
+
+/// The W3C `traceparent` of `span`, when it is traced.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// The trace id (32 hex digits) of `span`, when it is traced.
+pub fn trace_id(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// Makes `span` a child of the span a `traceparent` names (a remote parent: it may have ended
+/// in an earlier process). An unreadable value is ignored: the span starts a trace of its own.
+pub fn set_parent(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let cx = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// Registers the counters kept as atomics (the intake's) and the outbox depth as observable
+/// instruments, read at each export. A no-op without a meter provider.
+pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Store>>>) {
+    let meter = global::meter("cutover");
+    let c = counters.clone();
+    let counter = |name: &'static str, description: &'static str, read: fn(&IntakeCounters) -> u64| {
+        let c = c.clone();
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |o| o.observe(read(&c), &[]))
+            .build();
+    };
+    counter("cutover.sqs.messages.received", "Messages received from SQS.", |c| c.received.load(Ordering::Relaxed));
+    counter("cutover.messages.accepted", "Relevant messages handled.", |c| c.accepted.load(Ordering::Relaxed));
+    counter("cutover.messages.ignored", "Well-formed messages Cutover does not use.", |c| {
+        c.ignored.load(Ordering::Relaxed)
+    });
+    counter("cutover.messages.duplicate", "Redeliveries absorbed.", |c| c.duplicates.load(Ordering::Relaxed));
+    counter("cutover.messages.dead_lettered", "Malformed messages sent to the dead-letter queue.", |c| {
+        c.dead_lettered.load(Ordering::Relaxed)
+    });
+    counter("cutover.sqs.messages.deleted", "Messages deleted after commit.", |c| c.deleted.load(Ordering::Relaxed));
+    counter("cutover.sqs.delete_failures", "Messages whose delete failed.", |c| {
+        c.delete_failures.load(Ordering::Relaxed)
+    });
+    counter("cutover.actions.decided", "Actions decided and committed to the outbox.", |c| {
+        c.actions.load(Ordering::Relaxed)
+    });
+    let rejected = counters.clone();
+    meter
+        .u64_observable_counter("cutover.messages.rejected")
+        .with_description("Malformed or not allowed messages, by reason.")
+        .with_callback(move |o| {
+            for (reason, n) in rejected.rejected_by_reason() {
+                o.observe(n, &[KeyValue::new("reason", reason)]);
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge("cutover.outbox.actions")
+        .with_description("Actions in the outbox by executor and status.")
+        .with_callback(move |o| {
+            let Some(counts) = store.lock().ok().and_then(|mut s| s.outbox_counts().ok()) else { return };
+            for (lane, status, n) in counts {
+                o.observe(n, &[KeyValue::new("lane", lane.as_str()), KeyValue::new("status", status.as_str())]);
+            }
+        })
+        .build();
+}
