@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`shapes`]: one SQS body per AWS event kind, modelled on `shared/event-samples/`.
+//! - [`ecs_standin`]: `DescribeServices` served from a scenario's timeline (the polling baseline).
 //! - [`fixtures`]: the files in `event-schemas/fixtures/`.
 //! - [`rollout`]: whole ECS rolling deployments (with the circuit breaker) as event sequences.
 //! - [`scenarios`]: the definitions behind `tests/scenarios/*/input.jsonl`.
@@ -14,6 +15,7 @@
 // Event builders take every field AWS varies as an argument, like the events themselves.
 #![allow(clippy::too_many_arguments)]
 
+pub mod ecs_standin;
 pub mod fixtures;
 pub mod rollout;
 pub mod scenarios;
