@@ -227,6 +227,19 @@ fn reads_standard_input_and_skips_blank_lines() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_rejected_with_its_number_and_the_rest_is_replayed() {
+    let input = std::fs::read(scenarios_dir().join("rolling/input.jsonl")).unwrap();
+    let mut with_bad = b"{\"detail-type\": \"\xff\xfe\"}\n".to_vec();
+    with_bad.extend_from_slice(&input);
+    let out = cutover(&["replay", "-"], Some(&with_bad));
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(stderr.contains("line 1: not UTF-8"), "{stderr}");
+    assert!(stderr.contains("summary: lines=21 accepted=20 rejected=1"), "{stderr}");
+    assert_eq!(actions(&out).len(), 6, "the scenario after the bad line is decided as without it");
+}
+
+#[test]
 fn missing_input_exits_2_and_names_it() {
     let out = cutover(&["replay", "/nonexistent/input.jsonl"], None);
     assert_eq!(out.status.code(), Some(2));
