@@ -15,6 +15,7 @@
 //! - [`facts`]: typed events → normalised facts with their AWS time, or "irrelevant".
 //! - [`deployment`]: one deployment's identity, evidence and decided steps.
 //! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).
+//! - [`invariants`]: the lifecycle rules every run keeps (checked by tests and the fuzzer).
 //! - [`routing`]: routes, invalidation rules and their globs (config data).
 //! - `message`: the Slack message of a deployment (Block Kit + text).
 
@@ -22,6 +23,7 @@ pub mod action;
 pub mod correlator;
 pub mod deployment;
 pub mod facts;
+pub mod invariants;
 mod message;
 pub mod routing;
 

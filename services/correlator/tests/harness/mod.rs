@@ -121,33 +121,15 @@ pub fn scenario_routing(name: &str) -> Routing {
     Routing { default_channel: c.slack.channel, routes: c.routes, invalidations: c.invalidations }
 }
 
-/// The lifecycle invariants: per deployment, Started first; each type at most once (Traffic
-/// Shifted once per percent); no Cut Over or Traffic Shifted after a terminal event; exactly
-/// one terminal at most; Rolled Back only after Failed.
+/// The lifecycle invariants ([`cutover_correlator::invariants`]) over decisions, whose
+/// percentages are not kept here.
 pub fn assert_consistent(decisions: &[Decision], context: &str) {
-    for (id, steps) in per_deployment(decisions) {
-        let types: Vec<DetailType> = steps.iter().map(|s| s.0).collect();
-        assert_eq!(types.first(), Some(&DetailType::Started), "{context}: {id} does not start with Started: {types:?}");
-        for t in DetailType::ALL {
-            if t != DetailType::TrafficShifted {
-                assert!(types.iter().filter(|x| **x == t).count() <= 1, "{context}: {id} has two {t}: {types:?}");
-            }
-        }
-        let terminal = types.iter().position(|t| matches!(t, DetailType::Completed | DetailType::Failed));
-        if let Some(i) = terminal {
-            assert!(
-                !types[i + 1..]
-                    .iter()
-                    .any(|t| matches!(t, DetailType::CutOver | DetailType::TrafficShifted | DetailType::Started)),
-                "{context}: {id} moved after its terminal event: {types:?}"
-            );
-        }
-        assert!(
-            types.iter().filter(|t| matches!(t, DetailType::Completed | DetailType::Failed)).count() <= 1,
-            "{context}: {id} ended twice: {types:?}"
-        );
-        if let Some(r) = types.iter().position(|t| *t == DetailType::RolledBack) {
-            assert!(types[..r].contains(&DetailType::Failed), "{context}: {id} rolled back without failing: {types:?}");
-        }
+    let steps = decisions.iter().map(|(id, t, _)| cutover_correlator::invariants::Step {
+        deployment_id: id,
+        detail_type: *t,
+        traffic_percent: None,
+    });
+    if let Err(broken) = cutover_correlator::invariants::check(steps) {
+        panic!("{context}: {broken}");
     }
 }

@@ -1,0 +1,136 @@
+//! The correlator on arbitrary event sequences. The input picks recorded events (every line of
+//! `tests/scenarios/*/input.jsonl`, in AWS's shapes), mutates the fields the correlator reads
+//! (status, event name, time, deployment and task ids, versions), interleaves reconciler
+//! traffic weights and clock jumps, and feeds them in any order. Whatever the sequence, the
+//! lifecycle invariants hold (`cutover_correlator::invariants`): each lifecycle event at most
+//! once per deployment, Traffic Shifted at most once per percentage, Cut Over never after a
+//! terminal event; and nothing panics.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use cutover_correlator::invariants;
+use cutover_correlator::{Action, Correlator, Input, Observation, Routing};
+use cutover_events::Timestamp;
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+const SCENARIOS: [&str; 9] = [
+    include_str!("../../tests/scenarios/rolling/input.jsonl"),
+    include_str!("../../tests/scenarios/rolling-circuit-breaker/input.jsonl"),
+    include_str!("../../tests/scenarios/codedeploy-sns/input.jsonl"),
+    include_str!("../../tests/scenarios/codedeploy-eventbridge/input.jsonl"),
+    include_str!("../../tests/scenarios/codedeploy-rollback/input.jsonl"),
+    include_str!("../../tests/scenarios/ecs-native-hooks/input.jsonl"),
+    include_str!("../../tests/scenarios/pipeline-linked/input.jsonl"),
+    include_str!("../../tests/scenarios/two-clusters-same-service/input.jsonl"),
+    include_str!("../../tests/scenarios/noise-and-malformed/input.jsonl"),
+];
+
+const STATUSES: [&str; 12] = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+    "SUCCEEDED",
+    "FAILED",
+    "IN_PROGRESS",
+    "STOPPED",
+];
+const EVENT_NAMES: [&str; 6] = [
+    "SERVICE_DEPLOYMENT_IN_PROGRESS",
+    "SERVICE_DEPLOYMENT_COMPLETED",
+    "SERVICE_DEPLOYMENT_FAILED",
+    "CodeDeploy Deployment State-change Notification",
+    "START",
+    "SUCCESS",
+];
+
+/// The recorded events, parsed once per process.
+static CORPUS: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    SCENARIOS.iter().flat_map(|s| s.lines()).filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect()
+});
+
+/// Rewrites the string at `path` (if there is one) with `f`.
+fn edit(v: &mut Value, path: &[&str], f: impl FnOnce(&str) -> String) {
+    let mut at = v;
+    for key in path {
+        match at.get_mut(*key) {
+            Some(next) => at = next,
+            None => return,
+        }
+    }
+    if let Some(s) = at.as_str() {
+        *at = Value::from(f(s));
+    }
+}
+
+fn shift_time(s: &str, delta_ms: i64) -> String {
+    match Timestamp::parse(s) {
+        Ok(t) => Timestamp(t.millis().saturating_add(delta_ms)).to_string(),
+        Err(_) => s.to_owned(),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let corpus = &*CORPUS;
+    let routing = Routing { default_channel: "deployments".into(), routes: Vec::new(), invalidations: Vec::new() };
+    let mut correlator = Correlator::new(routing).with_retention_ms(3_600_000);
+    let mut actions: Vec<Action> = Vec::new();
+    let mut now = 1_773_000_000_000i64;
+    for op in data.chunks(4) {
+        let [kind, a, b, c] = [op[0], *op.get(1).unwrap_or(&0), *op.get(2).unwrap_or(&0), *op.get(3).unwrap_or(&0)];
+        let input = match kind % 8 {
+            // A clock jump: retention and timeouts run.
+            0 => {
+                now += i64::from(a) * 60_000;
+                actions.extend(correlator.handle_timeout(Timestamp(now)));
+                continue;
+            }
+            // A reconciler traffic weight for a deployment named in the corpus.
+            1 => {
+                let e = &corpus[usize::from(a) % corpus.len()];
+                let id = e["detail"]["deploymentId"]
+                    .as_str()
+                    .or_else(|| e["detail"]["startedBy"].as_str())
+                    .unwrap_or("d-UNKNOWN")
+                    .to_owned();
+                Input::Observed(Observation::TrafficWeight {
+                    deployment_id: id,
+                    percent: f64::from(b % 101),
+                    at: Timestamp(now - i64::from(c) * 1000),
+                })
+            }
+            // A recorded event, maybe mutated.
+            _ => {
+                let index = (usize::from(a) << 8 | usize::from(b)) % corpus.len();
+                let mut e = corpus[index].clone();
+                match c % 8 {
+                    0 => edit(&mut e, &["detail", "lastStatus"], |_| STATUSES[usize::from(b) % STATUSES.len()].into()),
+                    1 => edit(&mut e, &["detail", "eventName"], |_| {
+                        EVENT_NAMES[usize::from(b) % EVENT_NAMES.len()].into()
+                    }),
+                    2 => edit(&mut e, &["detail", "updatedAt"], |s| shift_time(s, (i64::from(b) - 128) * 10_000)),
+                    3 => edit(&mut e, &["time"], |s| shift_time(s, (i64::from(b) - 128) * 10_000)),
+                    4 => edit(&mut e, &["detail", "startedBy"], |s| format!("{s}{}", b % 3)),
+                    5 => edit(&mut e, &["detail", "taskArn"], |s| format!("{s}{}", b % 3)),
+                    6 => edit(&mut e, &["id"], |s| format!("{s}-{b}")),
+                    _ => {}
+                }
+                match cutover_events::parse_body(&e.to_string()) {
+                    Ok(m) => Input::Message(Box::new(m)),
+                    Err(_) => continue,
+                }
+            }
+        };
+        now += 250;
+        actions.extend(correlator.handle(Timestamp(now), input));
+    }
+    if let Err(broken) = invariants::check(invariants::steps(&actions)) {
+        panic!("{broken}");
+    }
+});
