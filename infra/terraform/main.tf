@@ -34,6 +34,43 @@ resource "aws_sqs_queue" "events" {
   })
 }
 
+# Cutover's own events again, for one reader: Cutover, when a PutEvents had no known outcome
+# (a crash mid-call), looks here before sending again, so no event is emitted twice.
+resource "aws_sqs_queue" "receipts" {
+  name                      = "${var.name}-receipts"
+  message_retention_seconds = 3600
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_cloudwatch_event_rule" "receipts" {
+  name           = "${var.name}-receipts"
+  description    = "Cutover's own lifecycle events, back to its receipts queue."
+  event_bus_name = aws_cloudwatch_event_bus.cutover.name
+  event_pattern  = jsonencode({ source = ["cutover"] })
+}
+
+resource "aws_cloudwatch_event_target" "receipts" {
+  rule           = aws_cloudwatch_event_rule.receipts.name
+  event_bus_name = aws_cloudwatch_event_bus.cutover.name
+  target_id      = "receipts"
+  arn            = aws_sqs_queue.receipts.arn
+}
+
+resource "aws_sqs_queue_policy" "receipts" {
+  queue_url = aws_sqs_queue.receipts.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ReceiptsRule"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = aws_sqs_queue.receipts.arn
+      Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.receipts.arn } }
+    }]
+  })
+}
+
 resource "aws_cloudwatch_event_rule" "aws_events" {
   for_each       = local.rules
   name           = "${var.name}-${each.key}"
@@ -185,6 +222,7 @@ resource "aws_iam_role_policy" "task" {
         Action = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"] },
         { Sid = "DeadLetter", Effect = "Allow", Action = "sqs:SendMessage", Resource = aws_sqs_queue.dead_letter.arn },
         { Sid = "EmitLifecycleEvents", Effect = "Allow", Action = "events:PutEvents", Resource = aws_cloudwatch_event_bus.cutover.arn },
+        { Sid = "ReadReceipts", Effect = "Allow", Action = "sqs:ReceiveMessage", Resource = aws_sqs_queue.receipts.arn },
       ],
       length(var.cloudfront_distribution_arns) == 0 ? [] : [
         { Sid = "Invalidate", Effect = "Allow", Resource = var.cloudfront_distribution_arns,
@@ -235,6 +273,7 @@ resource "aws_ecs_task_definition" "cutover" {
       { name = "CUTOVER_SQS__QUEUE_URL", value = aws_sqs_queue.events.url },
       { name = "CUTOVER_SQS__DEAD_LETTER_QUEUE_URL", value = aws_sqs_queue.dead_letter.url },
       { name = "CUTOVER_EVENTBRIDGE__BUS_NAME", value = aws_cloudwatch_event_bus.cutover.arn },
+      { name = "CUTOVER_EVENTBRIDGE__RECEIPTS_QUEUE_URL", value = aws_sqs_queue.receipts.url },
       { name = "CUTOVER_SLACK__CHANNEL", value = var.slack_channel },
       { name = "CUTOVER_AWS__REGION", value = data.aws_region.current.name },
       { name = "RUST_LOG", value = "info" },

@@ -15,3 +15,8 @@ output "event_bus_arn" {
   description = "Subscribe to Cutover's lifecycle events on this bus."
   value       = aws_cloudwatch_event_bus.cutover.arn
 }
+
+output "receipts_queue_url" {
+  description = "Cutover's own events again (read by Cutover only)."
+  value       = aws_sqs_queue.receipts.url
+}

@@ -28,7 +28,11 @@ def main():
         return 1
     in_template = {}
     for name, resource in template["Resources"].items():
-        if resource.get("Type") == "AWS::Events::Rule":
+        # The rules on the source bus carry the patterns; the receipts rule on Cutover's own
+        # bus matches Cutover's events and is not one of them.
+        bus = resource.get("Properties", {}).get("EventBusName")
+        on_source_bus = plain(bus) == {"Ref": "SourceEventBusName"} if bus is not None else False
+        if resource.get("Type") == "AWS::Events::Rule" and on_source_bus:
             in_template[name] = canonical(plain(resource["Properties"]["EventPattern"]))
     files = {p.name: canonical(json.loads(p.read_text())) for p in sorted((ROOT / "event-schemas/patterns").glob("*.json"))}
     failed = 0

@@ -238,10 +238,14 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let dir = temp_dir("serve-crash");
     // Snapshots every few journal entries, so recovery crosses snapshots and journals.
     let config = write_config(&dir, &moto, &stack, &slack, "");
+    // Every scenario whose services no other one touches (rolling shares pipeline-linked's
+    // service; noise-and-malformed is not all JSON).
     let scenarios = [
         "rolling-circuit-breaker",
         "codedeploy-sns",
         "codedeploy-rollback",
+        "codedeploy-eventbridge",
+        "ecs-native-hooks",
         "two-clusters-same-service",
         "pipeline-linked",
     ];
@@ -249,8 +253,12 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let expected: BTreeSet<(String, String)> = scenarios.iter().flat_map(|s| expected_lifecycle(s)).collect();
     let log = dir.join("cutover.log");
 
-    let mut rng = XorShift(0x5EED_C0FF_EE15_F00D);
-    let kills = 24;
+    // RELIABILITY.md: CHAOS_KILLS and CHAOS_SEED reproduce or lengthen a run.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+    let seed = env("CHAOS_SEED").unwrap_or(0x5EED_C0FF_EE15_F00D);
+    let kills = std::env::var("CHAOS_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50usize);
+    let mut rng = XorShift(seed);
+    let chaos_started = std::time::Instant::now();
     let chunk = lines.len().div_ceil(kills);
     let mut fed = 0;
     let mut seen = Vec::new();
@@ -269,11 +277,13 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     assert_eq!(fed, lines.len());
 
     let service = Service::start(&config, &log);
+    let last_start = std::time::Instant::now();
     let complete = eventually(90, async || {
         emitted(&stack, &mut seen).await;
         seen.iter().cloned().collect::<BTreeSet<_>>() == expected
     })
     .await;
+    let settled_ms = last_start.elapsed().as_millis();
     let seen_set: BTreeSet<(String, String)> = seen.iter().cloned().collect();
     assert!(complete, "missing: {:?}\n{}", expected.difference(&seen_set).collect::<Vec<_>>(), service.log_text());
     let cut_overs = expected.iter().filter(|(_, t)| t == "Deployment Cut Over").count();
@@ -313,6 +323,17 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     }
     let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "emitted more than once: {repeated:?}");
+    eprintln!(
+        "chaos: seed={seed:#x} kills={kills} scenarios={} messages={} lifecycle_events={} posts={} replies={} \
+         invalidations={} lost=0 repeated=0 settled_after_last_start_ms={settled_ms} total_s={:.1}",
+        scenarios.len(),
+        lines.len(),
+        seen.len(),
+        posts.len(),
+        replies.len(),
+        invalidations.len(),
+        chaos_started.elapsed().as_secs_f64()
+    );
     slack.stop();
 }
 
@@ -612,6 +633,7 @@ async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
         queue_url,
         dlq_url: outputs["DeadLetterQueueUrl"].clone(),
         emitted_url,
+        receipts_url: outputs["ReceiptsQueueUrl"].clone(),
         topic_arn: topic_arn.clone(),
         raw_topic_arn: topic_arn,
         distribution_id,
@@ -685,4 +707,73 @@ async fn a_batch_that_waited_long_has_its_visibility_extended() {
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let again = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.unwrap();
     assert!(again.messages.unwrap_or_default().is_empty(), "the visibility was not extended");
+}
+
+/// An emit left `attempting` by a crash mid-PutEvents.
+fn emit_action(deployment: &str) -> cutover_correlator::Action {
+    serde_json::from_value(serde_json::json!({
+        "action": "emit",
+        "source": "cutover",
+        "detail_type": "Deployment Cut Over",
+        "detail": {
+            "deployment_id": deployment, "cluster": "prod", "service": "web", "environment": null,
+            "strategy": "ecs-rolling", "task_definition": null, "previous_task_definition": null,
+            "version": "v2", "at": "2026-03-14T09:31:41.900Z", "observed_at": "2026-03-14T09:31:42.000Z",
+            "application": null, "deployment_group": null, "rollback_of": null, "pipeline": null
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_put_events_outcome_is_unknown_is_found_by_its_receipt_not_sent_twice() {
+    use cutover::executors::lane::Executor as _;
+    use cutover::executors::{Outcome, eventbridge::EventBridgeExecutor};
+    use cutover::store::{Lane, Status, Store as _, sqlite::SqliteStore};
+
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let sdk = common::sdk(&moto.url);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    // Before the crash: the first event's PutEvents went through, the second's never left.
+    let mut sent = SqliteStore::in_memory().unwrap();
+    sent.commit(&[], &[emit_action("ecs-svc/1").into()]).unwrap();
+    let first = sent.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    let mut plain = EventBridgeExecutor::new(events.clone(), stack.bus_name.clone());
+    assert!(matches!(plain.execute(&first, &mut sent).await[0].1, Outcome::Done(_)));
+
+    // After the restart both are `attempting`: the outcome of each is unknown.
+    let mut store = SqliteStore::in_memory().unwrap();
+    store.commit(&[], &[emit_action("ecs-svc/1").into(), emit_action("ecs-svc/2").into()]).unwrap();
+    for item in store.due(Lane::EventBridge, i64::MAX, 10).unwrap() {
+        store.mark_attempting(item.id).unwrap();
+    }
+    let items = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    assert!(items.iter().all(|i| i.status == Status::Attempting));
+    let mut checked = EventBridgeExecutor::new(events, stack.bus_name.clone()).with_receipts(
+        stack.sqs.clone(),
+        stack.receipts_url.clone(),
+        std::time::Duration::from_secs(3),
+    );
+    let outcomes = checked.execute(&items, &mut store).await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Done(_))), "{outcomes:?}");
+
+    // On the bus: each event exactly once.
+    let mut seen = Vec::new();
+    eventually(10, async || {
+        emitted(&stack, &mut seen).await;
+        seen.len() >= 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    emitted(&stack, &mut seen).await;
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("ecs-svc/1".to_owned(), "Deployment Cut Over".to_owned()),
+            ("ecs-svc/2".to_owned(), "Deployment Cut Over".to_owned())
+        ]
+    );
 }

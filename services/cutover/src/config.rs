@@ -231,12 +231,25 @@ pub struct EventBridgeConfig {
     /// Name or ARN of the bus lifecycle events go to. Default `cutover`.
     #[serde(default = "default_bus")]
     pub bus_name: String,
+    /// An SQS queue that a rule on the bus fills with Cutover's own events (the receipts). When
+    /// a PutEvents had no known outcome (a crash or a timeout mid-call), Cutover looks there
+    /// for the event before sending it again, so it is not emitted twice. Without it, such an
+    /// event is sent again (at least once).
+    #[serde(default)]
+    pub receipts_queue_url: Option<String>,
+    /// How long to look for a receipt before sending again, in seconds. Default 10.
+    #[serde(default = "default_receipt_wait")]
+    pub receipt_wait_secs: f64,
 }
 
 impl Default for EventBridgeConfig {
     fn default() -> Self {
-        Self { bus_name: default_bus() }
+        Self { bus_name: default_bus(), receipts_queue_url: None, receipt_wait_secs: default_receipt_wait() }
     }
+}
+
+fn default_receipt_wait() -> f64 {
+    10.0
 }
 
 fn default_bus() -> String {

@@ -80,6 +80,23 @@ pub fn token_from_secret(text: &SecretString) -> Option<SecretString> {
     (!raw.is_empty()).then(|| SecretString::from(raw.to_owned()))
 }
 
+/// The EventBridge executor, with its receipts queue when one is configured.
+fn eventbridge_executor(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+) -> EventBridgeExecutor {
+    let executor = EventBridgeExecutor::new(aws_sdk_eventbridge::Client::new(sdk), config.eventbridge.bus_name.clone());
+    match &config.eventbridge.receipts_queue_url {
+        Some(url) => executor.with_receipts(
+            sqs.clone(),
+            url.clone(),
+            Duration::from_secs_f64(config.eventbridge.receipt_wait_secs.clamp(0.0, 300.0)),
+        ),
+        None => executor,
+    }
+}
+
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let queue_url = config.sqs.queue_url.clone().context("[sqs] queue_url is required by `cutover serve`")?;
@@ -120,7 +137,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         metrics.clone(),
     ));
     tracker.spawn(lane::run(
-        EventBridgeExecutor::new(aws_sdk_eventbridge::Client::new(&sdk), config.eventbridge.bus_name.clone()),
+        eventbridge_executor(&config, &sdk, &sqs),
         open()?,
         notify(Lane::EventBridge),
         lanes_stop.clone(),

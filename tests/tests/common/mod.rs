@@ -114,6 +114,8 @@ pub struct Stack {
     pub dlq_url: String,
     /// Receives what Cutover emits on its bus.
     pub emitted_url: String,
+    /// Cutover's receipts: its own events again, for checking an unknown PutEvents outcome.
+    pub receipts_url: String,
     pub topic_arn: String,
     pub raw_topic_arn: String,
     pub distribution_id: String,
@@ -144,6 +146,7 @@ impl Stack {
         let (queue_url, queue_arn) = queue(&sqs, "cutover-events").await;
         let (dlq_url, _) = queue(&sqs, "cutover-dead-letter").await;
         let (emitted_url, emitted_arn) = queue(&sqs, "emitted-by-cutover").await;
+        let (receipts_url, receipts_arn) = queue(&sqs, "cutover-receipts").await;
 
         // AWS events on the default bus → Cutover's queue.
         let pattern = r#"{"source": ["aws.ecs", "aws.codedeploy", "aws.codepipeline"]}"#;
@@ -161,11 +164,13 @@ impl Stack {
             .await
             .expect("rule");
         let target = Target::builder().id("emitted").arn(&emitted_arn).build().expect("target");
+        let receipts = Target::builder().id("receipts").arn(&receipts_arn).build().expect("target");
         events
             .put_targets()
             .rule("cutover-to-test")
             .event_bus_name("cutover")
             .targets(target)
+            .targets(receipts)
             .send()
             .await
             .expect("targets");
@@ -194,6 +199,7 @@ impl Stack {
             queue_url,
             dlq_url,
             emitted_url,
+            receipts_url,
             topic_arn,
             raw_topic_arn,
             distribution_id,
@@ -391,6 +397,8 @@ visibility_timeout_secs = 5
 
 [eventbridge]
 bus_name = "{bus}"
+receipts_queue_url = "{receipts}"
+receipt_wait_secs = 3.0
 
 [store]
 path = "{db}"
@@ -416,6 +424,7 @@ paths = ["/*"]
         db = dir.join("cutover.db").display(),
         dist = stack.distribution_id,
         bus = stack.bus_name,
+        receipts = stack.receipts_url,
     );
     let path = dir.join("cutover.toml");
     std::fs::write(&path, text).expect("write config");

@@ -1,8 +1,14 @@
 //! EventBridge: `PutEvents` to the configured bus, `source` `cutover`, `detail` exactly as
 //! `replay` prints it, in batches of at most 10. Only the failed entries of a partial failure
-//! are retried. PutEvents has no idempotency key: an entry whose outcome is unknown after a
-//! crash is sent again (at least once), and consumers dedupe on
-//! `(deployment_id, detail-type, traffic_percent)`.
+//! are retried.
+//!
+//! PutEvents has no idempotency key. An entry whose outcome is unknown (a crash or a timeout
+//! mid-call) is first looked for among the receipts: `[eventbridge] receipts_queue_url`, a
+//! queue a rule on the bus fills with Cutover's own events. `(deployment_id, detail-type,
+//! traffic_percent)` names one event (the correlator emits each at most once), so a receipt
+//! with that key means it was delivered. Only when none arrives within `receipt_wait_secs` is
+//! it sent again. Without a receipts queue it is sent again at once (at least once), and
+//! consumers dedupe on that key.
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
@@ -19,11 +25,81 @@ use crate::store::{Lane, OutboxItem, Status, Store};
 pub struct EventBridgeExecutor {
     client: Client,
     bus: String,
+    receipts: Option<Receipts>,
+}
+
+/// Where the bus's own events come back, to check an unknown outcome.
+#[derive(Debug, Clone)]
+struct Receipts {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    wait: std::time::Duration,
+}
+
+/// The key that names one emitted event.
+fn key(detail_type: &str, detail: &serde_json::Value) -> String {
+    format!("{}|{}|{}", detail["deployment_id"].as_str().unwrap_or_default(), detail_type, detail["traffic_percent"])
 }
 
 impl EventBridgeExecutor {
     pub fn new(client: Client, bus: String) -> Self {
-        Self { client, bus }
+        Self { client, bus, receipts: None }
+    }
+
+    /// Looks for receipts in `queue_url` (via `sqs`) for up to `wait` before re-sending an
+    /// event whose earlier PutEvents had no known outcome.
+    pub fn with_receipts(mut self, sqs: aws_sdk_sqs::Client, queue_url: String, wait: std::time::Duration) -> Self {
+        self.receipts = Some(Receipts { sqs, queue_url, wait });
+        self
+    }
+
+    /// The event ids of the receipts found for `sought` (outbox id → key), looking until all
+    /// are found or the wait is over. Receipts are left in the queue (they expire with its
+    /// retention); each is seen once per look, as the receive hides it for the whole look.
+    async fn receipts_for(&self, sought: &[(i64, String)]) -> Vec<(i64, String)> {
+        let Some(r) = &self.receipts else { return Vec::new() };
+        let deadline = tokio::time::Instant::now() + r.wait;
+        let hide = i32::try_from(r.wait.as_secs() + 5).unwrap_or(60);
+        let mut found: Vec<(i64, String)> = Vec::new();
+        // Bounded: at most 1,000 receives of 10 per look.
+        for _ in 0..1_000 {
+            if found.len() == sought.len() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let received = r
+                .sqs
+                .receive_message()
+                .queue_url(&r.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(hide)
+                .wait_time_seconds(i32::try_from(left.as_secs().min(1)).unwrap_or(1))
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(error) => {
+                    tracing::warn!(message = "Failed to read the receipts queue.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            for m in messages {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(m.body().unwrap_or_default()) else {
+                    continue;
+                };
+                let k = key(event["detail-type"].as_str().unwrap_or_default(), &event["detail"]);
+                for (id, wanted) in sought {
+                    if *wanted == k && !found.iter().any(|(f, _)| f == id) {
+                        found.push((*id, event["id"].as_str().unwrap_or("delivered").to_owned()));
+                    }
+                }
+            }
+        }
+        found
     }
 
     fn entry(&self, action: &Action) -> Result<PutEventsRequestEntry, String> {
@@ -61,6 +137,27 @@ impl Executor for EventBridgeExecutor {
         }
         if batch.is_empty() {
             return out;
+        }
+        // Events whose earlier PutEvents had no known outcome: delivered if a receipt says so.
+        let sought: Vec<(i64, String)> = batch
+            .iter()
+            .filter(|(item, _)| item.status == Status::Attempting)
+            .filter_map(|(item, _)| match &item.action {
+                Action::Emit { detail_type, detail, .. } => {
+                    Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
+                }
+                _ => None,
+            })
+            .collect();
+        if !sought.is_empty() && self.receipts.is_some() {
+            for (id, event_id) in self.receipts_for(&sought).await {
+                tracing::info!(message = "Found the receipt of an event with no known outcome; not sending it again.", id, event_id = %event_id);
+                out.push((id, Outcome::Done(event_id)));
+                batch.retain(|(item, _)| item.id != id);
+            }
+            if batch.is_empty() {
+                return out;
+            }
         }
         for (item, _) in &batch {
             if item.status == Status::Attempting {
