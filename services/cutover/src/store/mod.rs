@@ -6,9 +6,11 @@
 //! decided. Recovery loads the latest snapshot and replays the journal after it; the replayed
 //! actions are discarded, because the outbox already holds them. Snapshots compact the journal.
 //!
-//! [`Store`] is the seam for a second implementation (DynamoDB, for replicas); [`sqlite`] is
-//! the embedded default.
+//! [`sqlite`] is the embedded default; [`dynamodb`] is for several replicas. Both pass the
+//! suite in [`conformance`].
 
+pub mod conformance;
+pub mod dynamodb;
 pub mod sqlite;
 
 use cutover_correlator::Action;
@@ -132,6 +134,12 @@ pub enum StoreError {
     Sqlite { operation: &'static str, cause: rusqlite::Error },
     #[error("store {operation}: corrupt row: {detail}")]
     Corrupt { operation: &'static str, detail: String },
+    /// A remote store (DynamoDB) failed; the SDK's error is part of the text.
+    #[error("store {operation} failed: {cause}")]
+    Remote { operation: &'static str, cause: String },
+    /// Another writer changed what this write was conditional on.
+    #[error("store {operation}: another writer got there first")]
+    Conflict { operation: &'static str },
 }
 
 /// The durable state behind the service.

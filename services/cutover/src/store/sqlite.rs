@@ -287,78 +287,12 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use cutover_correlator::action::Invalidation;
-
     use super::*;
-
-    fn invalidation(dep: &str) -> Action {
-        Action::Invalidate(Invalidation {
-            deployment_id: dep.into(),
-            distribution_id: "E1".into(),
-            paths: vec!["/*".into()],
-            caller_reference: format!("ref-{dep}"),
-        })
-    }
-
-    /// The conformance suite every `Store` must pass; the DynamoDB store will run it too.
-    pub(crate) fn conformance(store: &mut dyn Store) {
-        // Journal and outbox commit together, in order.
-        let seqs = store
-            .commit(
-                &[(Timestamp(1), "a".into()), (Timestamp(2), "b".into())],
-                &[
-                    NewAction {
-                        action: invalidation("d1"),
-                        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
-                    },
-                    invalidation("d2").into(),
-                ],
-            )
-            .unwrap();
-        assert_eq!(seqs.len(), 2);
-        assert!(seqs[0] < seqs[1]);
-        let r = store.recover().unwrap();
-        assert!(r.snapshot.is_none());
-        assert_eq!(r.journal.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
-        assert_eq!(r.journal[1].now, Timestamp(2));
-
-        // Snapshots drop the journal they include.
-        store.snapshot(seqs[0], "{\"state\":1}").unwrap();
-        let r = store.recover().unwrap();
-        assert_eq!(r.snapshot, Some((seqs[0], "{\"state\":1}".to_owned())));
-        assert_eq!(r.journal.len(), 1);
-
-        // Outbox: due in decision order per lane; retry hides it until its time.
-        let due = store.due(Lane::CloudFront, 0, 10).unwrap();
-        assert_eq!(due.iter().map(|i| i.action.deployment_id()).collect::<Vec<_>>(), vec!["d1", "d2"]);
-        assert_eq!(due[0].traceparent.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-        assert_eq!(due[1].traceparent, None);
-        assert!(store.due(Lane::Slack, 0, 10).unwrap().is_empty());
-        store.mark_attempting(due[0].id).unwrap();
-        let again = store.due(Lane::CloudFront, 0, 10).unwrap();
-        assert_eq!((again[0].status, again[0].attempts), (Status::Attempting, 1));
-        store.mark_retry(due[0].id, Status::Pending, 5_000, "throttled").unwrap();
-        assert_eq!(store.due(Lane::CloudFront, 4_999, 10).unwrap().len(), 1);
-        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), Some(0));
-        store.finish(due[1].id, Status::Done, "I2").unwrap();
-        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), Some(5_000));
-        let retried = &store.due(Lane::CloudFront, 5_000, 10).unwrap()[0];
-        assert_eq!((retried.status, retried.attempts), (Status::Pending, 2));
-        store.finish(due[0].id, Status::Done, "I1").unwrap();
-        assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
-        assert_eq!(store.next_due(Lane::CloudFront).unwrap(), None);
-        assert!(store.outbox_counts().unwrap().contains(&(Lane::CloudFront, Status::Done, 2)));
-
-        // Slack message ts per deployment.
-        assert_eq!(store.slack_message("d1").unwrap(), None);
-        store.set_slack_message("d1", "C1", "1.000001").unwrap();
-        assert_eq!(store.slack_message("d1").unwrap(), Some(("C1".into(), "1.000001".into())));
-        store.ping().unwrap();
-    }
+    use crate::store::conformance::invalidation;
 
     #[test]
     fn sqlite_passes_the_store_conformance_suite() {
-        conformance(&mut SqliteStore::in_memory().unwrap());
+        crate::store::conformance::run(&mut SqliteStore::in_memory().unwrap());
     }
 
     #[test]
