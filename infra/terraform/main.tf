@@ -269,7 +269,7 @@ resource "aws_ecs_task_definition" "cutover" {
     stopTimeout            = 30
     portMappings           = [{ containerPort = 8080, protocol = "tcp" }]
     mountPoints            = [{ sourceVolume = "state", containerPath = "/var/lib/cutover" }]
-    environment = [
+    environment = concat([
       { name = "CUTOVER_SQS__QUEUE_URL", value = aws_sqs_queue.events.url },
       { name = "CUTOVER_SQS__DEAD_LETTER_QUEUE_URL", value = aws_sqs_queue.dead_letter.url },
       { name = "CUTOVER_EVENTBRIDGE__BUS_NAME", value = aws_cloudwatch_event_bus.cutover.arn },
@@ -277,7 +277,10 @@ resource "aws_ecs_task_definition" "cutover" {
       { name = "CUTOVER_SLACK__CHANNEL", value = var.slack_channel },
       { name = "CUTOVER_AWS__REGION", value = data.aws_region.current.name },
       { name = "RUST_LOG", value = "info" },
-    ]
+      ], var.create_dynamodb_table ? [
+      { name = "CUTOVER_STORE__BACKEND", value = "dynamodb" },
+      { name = "CUTOVER_STORE__TABLE", value = aws_dynamodb_table.state[0].name },
+    ] : [])
     secrets = [{ name = "SLACK_BOT_TOKEN", valueFrom = var.slack_token_secret_arn }]
     logConfiguration = {
       logDriver = "awslogs"
@@ -297,8 +300,9 @@ resource "aws_ecs_service" "cutover" {
   launch_type     = "FARGATE"
   desired_count   = 1
   # One writer of the SQLite store: the old task stops before the new one starts.
-  deployment_minimum_healthy_percent = 0
-  deployment_maximum_percent         = 100
+  # SQLite has one writer (no overlap); with the DynamoDB table, replicas share the state.
+  deployment_minimum_healthy_percent = var.create_dynamodb_table ? 100 : 0
+  deployment_maximum_percent         = var.create_dynamodb_table ? 200 : 100
   deployment_circuit_breaker {
     enable   = true
     rollback = true

@@ -266,12 +266,42 @@ pub struct StoreConfig {
     /// Journal entries between two snapshots of the correlator state. Default 1000.
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u32,
+    /// `sqlite` (default: one process, the file at `path`) or `dynamodb` (several replicas
+    /// sharing `table`).
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// The DynamoDB table (keys `pk` and `sk`, strings). Required with `backend = "dynamodb"`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// DynamoDB: how long a replica's claim on an action holds off the others, in seconds.
+    /// Default 30.
+    #[serde(default = "default_lease")]
+    pub lease_secs: f64,
+}
+
+/// Where `serve` keeps its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Dynamodb,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { path: default_store_path(), snapshot_every: default_snapshot_every() }
+        Self {
+            path: default_store_path(),
+            snapshot_every: default_snapshot_every(),
+            backend: StoreBackend::default(),
+            table: None,
+            lease_secs: default_lease(),
+        }
     }
+}
+
+fn default_lease() -> f64 {
+    30.0
 }
 
 fn default_store_path() -> PathBuf {

@@ -140,7 +140,13 @@ pub struct Owner {
     /// Journal entries since the last snapshot, and the last journal seq.
     pub since_snapshot: u32,
     pub last_seq: i64,
+    /// Rebuilds the correlator from the store (snapshot + journal): `(correlator, last seq,
+    /// entries replayed)`. Needed with a shared store, after losing a commit race.
+    pub rebuild: Option<Rebuild>,
 }
+
+/// See [`Owner::rebuild`].
+pub type Rebuild = Arc<dyn Fn(&mut dyn Store) -> anyhow::Result<(Correlator, i64, u32)> + Send + Sync>;
 
 impl std::fmt::Debug for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +180,7 @@ impl Owner {
             allow: crate::config::IntakeConfig::default(),
             since_snapshot: 0,
             last_seq: 0,
+            rebuild: None,
         }
     }
 
@@ -186,13 +193,60 @@ impl Owner {
         Ok(())
     }
 
-    /// Handles one received batch: decide, commit, dead-letter, delete.
+    /// Handles one received batch: decide, commit, dead-letter, delete. With a shared store
+    /// (replicas) it first catches up on what the others committed; when another replica
+    /// committed between that and this commit, it rebuilds its state from the store and
+    /// decides the batch again.
     pub async fn handle(&mut self, batch: Batch) -> Result<(), CommitFailed> {
         if batch.received_at.elapsed()
             > Duration::from_secs(u64::try_from(self.cfg.visibility_timeout_secs / 2).unwrap_or(30))
         {
             self.extend_visibility(&batch.messages).await;
         }
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            match self.handle_once(&batch).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    tracing::info!(message = "Another replica committed first; deciding the batch again.", attempt);
+                    self.rebuild()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Applies the journal entries other replicas committed since `last_seq`.
+    fn catch_up(&mut self) -> Result<(), CommitFailed> {
+        let since = tokio::task::block_in_place(|| self.store.journal_since(self.last_seq))?;
+        let Some(entries) = since else { return self.rebuild() };
+        for entry in entries {
+            if let Ok(message) = parse_body(&entry.body) {
+                let _ = self.correlator.handle(entry.now, Input::Message(Box::new(message)));
+            }
+            self.last_seq = entry.seq;
+            self.since_snapshot += 1;
+        }
+        Ok(())
+    }
+
+    /// Replaces the state with the store's (snapshot + journal).
+    fn rebuild(&mut self) -> Result<(), CommitFailed> {
+        let Some(rebuild) = self.rebuild.clone() else {
+            return Err(CommitFailed(StoreError::Conflict { operation: "rebuild (no way to rebuild the state)" }));
+        };
+        let (correlator, last_seq, replayed) = tokio::task::block_in_place(|| rebuild(self.store.as_mut()))
+            .map_err(|e| CommitFailed(StoreError::Remote { operation: "rebuild", cause: format!("{e:#}") }))?;
+        self.correlator = correlator;
+        self.last_seq = last_seq;
+        self.since_snapshot = replayed;
+        Ok(())
+    }
+
+    async fn handle_once(&mut self, batch: &Batch) -> Result<(), CommitFailed> {
         let mut entries: Vec<(Timestamp, String)> = Vec::new();
         let mut actions: Vec<NewAction> = Vec::new();
         let mut done: Vec<&Message> = Vec::new();
@@ -296,6 +350,8 @@ impl Owner {
         let seqs = loop {
             match tokio::task::block_in_place(|| self.store.commit(entries, actions)) {
                 Ok(seqs) => break seqs,
+                // Another replica committed first: the caller rebuilds and decides again.
+                Err(error @ StoreError::Conflict { .. }) => return Err(CommitFailed(error)),
                 Err(error) if attempt < 3 => {
                     attempt += 1;
                     tracing::error!(message = "Failed to commit; retrying.", %error, attempt);

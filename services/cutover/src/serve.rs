@@ -13,13 +13,14 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::executors::Backoff;
 use crate::executors::cloudfront::CloudFrontExecutor;
 use crate::executors::eventbridge::EventBridgeExecutor;
 use crate::executors::lane;
 use crate::executors::slack::SlackExecutor;
 use crate::intake::{self, IntakeCounters, Owner};
+use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Lane, Store};
 
@@ -80,6 +81,31 @@ pub fn token_from_secret(text: &SecretString) -> Option<SecretString> {
     (!raw.is_empty()).then(|| SecretString::from(raw.to_owned()))
 }
 
+/// Opens a connection to the configured store (one per lane, the intake and the health
+/// checks), and says where it is.
+type Opener = Box<dyn Fn() -> Result<Box<dyn Store>, crate::store::StoreError> + Send + Sync>;
+
+fn store_opener(config: &Config, dynamodb: aws_sdk_dynamodb::Client) -> anyhow::Result<(Opener, String)> {
+    match config.store.backend {
+        StoreBackend::Sqlite => {
+            let path = config.store.path.clone();
+            let where_ = path.display().to_string();
+            Ok((Box::new(move || SqliteStore::open(&path).map(|s| Box::new(s) as Box<dyn Store>)), where_))
+        }
+        StoreBackend::Dynamodb => {
+            let table = config.store.table.clone().context("[store] table is required with backend = \"dynamodb\"")?;
+            let lease = Duration::from_secs_f64(config.store.lease_secs.clamp(1.0, 3600.0));
+            let where_ = format!("DynamoDB table {table}");
+            Ok((
+                Box::new(move || {
+                    Ok(Box::new(DynamoStore::new(dynamodb.clone(), table.clone()).with_lease(lease)) as Box<dyn Store>)
+                }),
+                where_,
+            ))
+        }
+    }
+}
+
 /// The EventBridge executor, with its receipts queue when one is configured.
 fn eventbridge_executor(
     config: &Config,
@@ -103,10 +129,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let sdk = crate::aws::sdk_config(&config.aws).await;
     let token = slack_token(&config, &sdk).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let open = || SqliteStore::open(&config.store.path).map(|s| Box::new(s) as Box<dyn Store>);
-    let mut store = open().with_context(|| format!("opening the store {}", config.store.path.display()))?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let (open, where_) = store_opener(&config, dynamodb)?;
+    let mut store = open().with_context(|| format!("opening the store {where_}"))?;
     let (correlator, last_seq, replayed) = recover(store.as_mut(), &config)?;
-    tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %config.store.path.display());
+    tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %where_);
 
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let slack = SlackExecutor::new(
@@ -188,6 +215,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         allow: config.intake.clone(),
         since_snapshot: replayed,
         last_seq,
+        rebuild: Some(Arc::new({
+            let config = config.clone();
+            move |store: &mut dyn Store| recover(store, &config)
+        })),
         ..Owner::new(correlator, store, sqs, queue_url, config.sqs.clone())
     };
     tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));

@@ -65,8 +65,8 @@ impl CloudFrontExecutor {
                 Err(outcome) => return outcome,
             }
         }
-        if let Err(e) = store.mark_attempting(item.id) {
-            return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() };
+        if let Err(outcome) = super::claim(store, item.id) {
+            return outcome;
         }
         let paths = match Paths::builder()
             .quantity(i32::try_from(inv.paths.len()).unwrap_or(i32::MAX))

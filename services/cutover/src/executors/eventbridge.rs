@@ -167,10 +167,22 @@ impl Executor for EventBridgeExecutor {
                     deployment_id = item.action.deployment_id()
                 );
             }
-            if let Err(e) = store.mark_attempting(item.id) {
-                out.push((item.id, Outcome::Retry { after_ms: Some(1_000), error: e.to_string() }));
-                return out;
+        }
+        let mut claimed = Vec::with_capacity(batch.len());
+        for (item, entry) in batch {
+            match super::claim(store, item.id) {
+                Ok(()) => claimed.push((item, entry)),
+                // Another replica sends it.
+                Err(Outcome::Claimed) => out.push((item.id, Outcome::Claimed)),
+                Err(outcome) => {
+                    out.push((item.id, outcome));
+                    break;
+                }
             }
+        }
+        let batch = claimed;
+        if batch.is_empty() {
+            return out;
         }
         let entries: Vec<PutEventsRequestEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
         match self.client.put_events().set_entries(Some(entries)).send().await {

@@ -37,6 +37,7 @@ pub fn record(store: &mut dyn Store, item: &OutboxItem, outcome: Outcome, backof
     };
     match outcome {
         Outcome::Done(result) => store.finish(item.id, Status::Done, &result),
+        Outcome::Claimed => Ok(()),
         Outcome::Superseded(why) => store.finish(item.id, Status::Superseded, &why),
         Outcome::Failed(why) => {
             tracing::warn!(message = "Action failed for good.", lane = ?Lane::of(&item.action), id = item.id, deployment_id = item.action.deployment_id(), error = %why);
@@ -132,8 +133,15 @@ pub async fn run<E: Executor>(
             if let Outcome::Failed(_) = outcome {
                 spans[index].record("otel.status_code", "ERROR");
             }
-            if let Err(error) = record(store.as_mut(), item, outcome, &backoff) {
-                tracing::error!(message = "Failed to record an action's outcome.", lane = ?E::LANE, id, %error);
+            match record(store.as_mut(), item, outcome, &backoff) {
+                Ok(()) => {}
+                // A replica sharing the store finished it first (a superseded Slack update).
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::info!(message = "Another replica finished the action first.", lane = ?E::LANE, id);
+                }
+                Err(error) => {
+                    tracing::error!(message = "Failed to record an action's outcome.", lane = ?E::LANE, id, %error);
+                }
             }
         }
     }

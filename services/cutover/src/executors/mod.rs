@@ -26,6 +26,8 @@ pub enum Outcome {
     Failed(String),
     /// A later action makes this one pointless.
     Superseded(String),
+    /// Another replica claimed it first (a shared store): left to that replica.
+    Claimed,
 }
 
 impl Outcome {
@@ -37,7 +39,18 @@ impl Outcome {
             Self::Unknown { .. } => "unknown",
             Self::Failed(_) => "failed",
             Self::Superseded(_) => "superseded",
+            Self::Claimed => "claimed",
         }
+    }
+}
+
+/// Claims action `id` before its call. `Err` is the outcome to report instead: another
+/// replica has it ([`Outcome::Claimed`]), or the store failed (a retry).
+pub fn claim(store: &mut dyn crate::store::Store, id: i64) -> Result<(), Outcome> {
+    match store.mark_attempting(id) {
+        Ok(()) => Ok(()),
+        Err(crate::store::StoreError::Conflict { .. }) => Err(Outcome::Claimed),
+        Err(e) => Err(Outcome::Retry { after_ms: Some(1_000), error: e.to_string() }),
     }
 }
 

@@ -190,8 +190,8 @@ impl SlackExecutor {
                 Err(outcome) => return outcome,
             }
         }
-        if let Err(e) = store.mark_attempting(item.id) {
-            return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() };
+        if let Err(outcome) = super::claim(store, item.id) {
+            return outcome;
         }
         self.pace(&m.channel).await;
         let metadata = SlackMessageMetadata {
@@ -286,8 +286,8 @@ impl SlackExecutor {
                 Err(f) => return self.outcome(f),
             }
         }
-        if let Err(e) = store.mark_attempting(item.id) {
-            return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() };
+        if let Err(outcome) = super::claim(store, item.id) {
+            return outcome;
         }
         self.pace(&channel).await;
         let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))

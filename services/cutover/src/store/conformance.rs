@@ -40,8 +40,14 @@ pub fn run(store: &mut dyn Store) {
     assert_eq!(r.journal.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
     assert_eq!(r.journal[1].now, Timestamp(2));
 
-    // Snapshots drop the journal they include.
+    // The journal after a seq, for a replica catching up.
+    let since = store.journal_since(seqs[0]).unwrap().expect("no snapshot yet");
+    assert_eq!(since.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["b"]);
+
+    // Snapshots drop the journal they include; a replica behind them must recover.
     store.snapshot(seqs[0], "{\"state\":1}").unwrap();
+    assert_eq!(store.journal_since(seqs[0] - 1).unwrap(), None, "compacted past it");
+    assert_eq!(store.journal_since(seqs[0]).unwrap().map(|j| j.len()), Some(1));
     let r = store.recover().unwrap();
     assert_eq!(r.snapshot, Some((seqs[0], "{\"state\":1}".to_owned())));
     assert_eq!(r.journal.len(), 1);

@@ -15,10 +15,16 @@
 //!
 //! Writes that two writers could race on are conditional on a version attribute: a commit on
 //! the head's `version` (journal sequence numbers and outbox ids are handed out once, and two
-//! writers never both commit decisions from the same state), a finish on the action's own
-//! `version` (an action is moved to `closed` once). A lost race is [`StoreError::Conflict`].
-//! Still to come for replicas (issue #6): claiming an action with a lease, and catching up on
-//! journal entries another replica committed before deciding.
+//! writers never both commit decisions from the same state), a claim (`mark_attempting`) on the
+//! `version` the claimer read in `due`, a finish on the action's `version` (it is moved to
+//! `closed` once), a snapshot on being newer than the one it replaces. A lost race is
+//! [`StoreError::Conflict`]: the intake then rebuilds its state from the store and decides
+//! again; an executor leaves the action to the replica that claimed it.
+//!
+//! A claim is a lease (`owner`, `lease_until`): another store's `due` stops at an action
+//! claimed by someone else until the lease runs out, so each lane runs in decision order across
+//! replicas, and an action whose claimer died is taken over (as `attempting`: its effect is
+//! looked for first) when its lease ends.
 //!
 //! An outbox id carries its lane in its two low bits, so `mark_*` and `finish`, which get only
 //! the id, find the item.
@@ -46,12 +52,23 @@ const CLOSED_TTL_SECS: i64 = 7 * 86_400;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The DynamoDB store.
+/// The DynamoDB store. A clone is the same claimer (same owner token).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Who claims actions through this store: unique per [`DynamoStore::new`].
+    owner: String,
+    lease_ms: i64,
+    /// The `version` of each action as `due` last read it: what a claim is conditional on.
+    seen: HashMap<i64, i64>,
+    /// The last journal seq the caller's state includes (from `recover`, `journal_since` and
+    /// its own commits): a commit lands only if no other entry came after it.
+    position: Option<i64>,
 }
+
+/// Default lease of a claim.
+const DEFAULT_LEASE_MS: i64 = 30_000;
 
 fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
@@ -191,6 +208,14 @@ async fn delete_all(client: &Client, table: &str, keys: Vec<Item>) -> Result<(),
     Ok(())
 }
 
+fn journal_entry(i: &Item) -> Result<JournalEntry, StoreError> {
+    Ok(JournalEntry {
+        seq: get_s(i, "sk").and_then(|v| v.parse().ok()).ok_or_else(|| corrupt("journal", "seq".into()))?,
+        now: Timestamp(get_n(i, "now_ms").unwrap_or(0)),
+        body: get_s(i, "body").unwrap_or_default().to_owned(),
+    })
+}
+
 fn outbox_item(item: &Item) -> Result<OutboxItem, StoreError> {
     let id = get_s(item, "sk").and_then(|v| v.parse::<i64>().ok()).ok_or_else(|| corrupt("due", "outbox sk".into()))?;
     let action = get_s(item, "action").ok_or_else(|| corrupt("due", format!("outbox {id}: no action")))?;
@@ -208,7 +233,16 @@ fn outbox_item(item: &Item) -> Result<OutboxItem, StoreError> {
 impl DynamoStore {
     /// A store on `table` (keys `pk` and `sk`, both strings; see the module docs).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let owner = format!("{}-{}-{n}", std::process::id(), wall_ms());
+        Self { client, table: table.into(), owner, lease_ms: DEFAULT_LEASE_MS, seen: HashMap::new(), position: None }
+    }
+
+    /// How long a claim holds off other replicas. Default 30 s.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease_ms = i64::try_from(lease.as_millis()).unwrap_or(DEFAULT_LEASE_MS);
+        self
     }
 
     /// Creates the table (on-demand billing), for tests and the local emulator; the stacks in
@@ -238,13 +272,14 @@ impl DynamoStore {
         })
     }
 
-    /// One action item's update: `set` (an update expression's SET list), on the condition that
-    /// the item is still open; its `version` goes up by one.
+    /// One action item's update: `set` (an update expression's SET list), on `condition`
+    /// (`attribute_exists(pk)`: still open); its `version` goes up by one.
     fn update_action(
         &self,
         operation: &'static str,
         id: i64,
         set: &'static str,
+        condition: &'static str,
         values: Vec<(&'static str, AttributeValue)>,
     ) -> Result<(), StoreError> {
         let lane = lane_of(id).ok_or_else(|| corrupt(operation, format!("outbox id {id} names no lane")))?;
@@ -255,13 +290,13 @@ impl DynamoStore {
                 .table_name(&table)
                 .set_key(Some(key(&open_pk(lane), &pad(id))))
                 .update_expression(format!("SET {set}, version = version + :one"))
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(condition)
                 .expression_attribute_values(":one", n(1));
             for (name, value) in values {
                 u = u.expression_attribute_values(name, value);
             }
-            // STATUS and RESULT are reserved words.
-            for (placeholder, name) in [("#status", "status"), ("#result", "result")] {
+            // STATUS, RESULT and OWNER are reserved words.
+            for (placeholder, name) in [("#status", "status"), ("#result", "result"), ("#owner", "owner")] {
                 if set.contains(placeholder) {
                     u = u.expression_attribute_names(placeholder, name);
                 }
@@ -275,7 +310,7 @@ impl DynamoStore {
 impl Store for DynamoStore {
     fn recover(&mut self) -> Result<Recovery, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
-        block("recover", async move {
+        let recovery = block("recover", async move {
             let pointer = client
                 .get_item()
                 .table_name(&table)
@@ -289,7 +324,7 @@ impl Store for DynamoStore {
             let mut after = None;
             if let Some(p) = pointer {
                 let seq = get_n(&p, "seq").ok_or_else(|| corrupt("recover", "snapshot seq".into()))?;
-                let generation = get_n(&p, "generation").unwrap_or(0);
+                let generation = get_s(&p, "generation").unwrap_or_default();
                 let chunks = query_all(&client, &table, &format!("snapshot#{generation}"), None).await?;
                 let state: String = chunks.iter().filter_map(|c| get_s(c, "data")).collect();
                 snapshot = Some((seq, state));
@@ -298,18 +333,14 @@ impl Store for DynamoStore {
             let journal = query_all(&client, &table, "journal", after)
                 .await?
                 .iter()
-                .map(|i| {
-                    Ok(JournalEntry {
-                        seq: get_s(i, "sk")
-                            .and_then(|v| v.parse().ok())
-                            .ok_or_else(|| corrupt("recover", "seq".into()))?,
-                        now: Timestamp(get_n(i, "now_ms").unwrap_or(0)),
-                        body: get_s(i, "body").unwrap_or_default().to_owned(),
-                    })
-                })
+                .map(journal_entry)
                 .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(Recovery { snapshot, journal })
-        })
+        })?;
+        self.position = Some(
+            recovery.journal.last().map(|e| e.seq).or(recovery.snapshot.as_ref().map(|(seq, _)| *seq)).unwrap_or(0),
+        );
+        Ok(recovery)
     }
 
     fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<Vec<i64>, StoreError> {
@@ -325,7 +356,8 @@ impl Store for DynamoStore {
         let (client, table) = (self.client.clone(), self.table.clone());
         let entries = entries.to_vec();
         let actions = actions.to_vec();
-        block("commit", async move {
+        let expected_next = self.position.map(|p| p + 1);
+        let seqs = block("commit", async move {
             let head = client
                 .get_item()
                 .table_name(&table)
@@ -375,8 +407,18 @@ impl Store for DynamoStore {
             head_item.insert("next_id".into(), n(next_id + actions.len() as i64));
             head_item.insert("version".into(), n(version + 1));
             let mut head_put = Put::builder().table_name(&table).set_item(Some(head_item));
+            // Decided from a state that includes the whole journal: nothing may have come after
+            // it (`next_seq`), and nobody may have written the head since it was read (`version`).
+            if let Some(e) = expected_next
+                && e != next_seq
+            {
+                return Err(StoreError::Conflict { operation: "commit" });
+            }
             head_put = if head.is_some() {
-                head_put.condition_expression("version = :v").expression_attribute_values(":v", n(version))
+                head_put
+                    .condition_expression("version = :v AND next_seq = :next")
+                    .expression_attribute_values(":v", n(version))
+                    .expression_attribute_values(":next", n(next_seq))
             } else {
                 head_put.condition_expression("attribute_not_exists(pk)")
             };
@@ -387,12 +429,49 @@ impl Store for DynamoStore {
             );
             client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(remote("commit"))?;
             Ok(seqs)
-        })
+        })?;
+        if let Some(last) = seqs.last() {
+            self.position = Some(*last);
+        }
+        Ok(seqs)
+    }
+
+    fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<JournalEntry>>, StoreError> {
+        let (client, table) = (self.client.clone(), self.table.clone());
+        let since = block("journal_since", async move {
+            let pointer = client
+                .get_item()
+                .table_name(&table)
+                .set_key(Some(key("snapshot", "current")))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(remote("journal_since"))?
+                .item;
+            if pointer.as_ref().and_then(|p| get_n(p, "seq")).is_some_and(|s| s > seq) {
+                return Ok(None);
+            }
+            query_all(&client, &table, "journal", Some(pad(seq)))
+                .await?
+                .iter()
+                .map(journal_entry)
+                .collect::<Result<Vec<_>, StoreError>>()
+                .map(Some)
+        })?;
+        if let Some(entries) = &since {
+            self.position = Some(entries.last().map_or(seq, |e| e.seq));
+        }
+        Ok(since)
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         let state = state.to_owned();
+        let generation = format!("{seq}-{}", self.owner);
         block("snapshot", async move {
             let old = client
                 .get_item()
@@ -403,8 +482,7 @@ impl Store for DynamoStore {
                 .await
                 .map_err(remote("snapshot"))?
                 .item;
-            let old_generation = old.as_ref().and_then(|o| get_n(o, "generation"));
-            let generation = old_generation.map_or(1, |g| g + 1);
+            let old_generation = old.as_ref().and_then(|o| get_s(o, "generation")).map(str::to_owned);
             let mut chunks = 0i64;
             let mut rest = state.as_str();
             while !rest.is_empty() || chunks == 0 {
@@ -421,9 +499,24 @@ impl Store for DynamoStore {
             }
             let mut pointer = key("snapshot", "current");
             pointer.insert("seq".into(), n(seq));
-            pointer.insert("generation".into(), n(generation));
+            pointer.insert("generation".into(), s(generation.clone()));
             pointer.insert("chunks".into(), n(chunks));
-            client.put_item().table_name(&table).set_item(Some(pointer)).send().await.map_err(remote("snapshot"))?;
+            // Only a newer snapshot replaces the current one (replicas snapshot on their own).
+            let replaced = client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(pointer))
+                .condition_expression("attribute_not_exists(pk) OR seq < :seq")
+                .expression_attribute_values(":seq", n(seq))
+                .send()
+                .await
+                .map_err(remote("snapshot"));
+            if let Err(e) = replaced {
+                let pk = format!("snapshot#{generation}");
+                let mine: Vec<Item> = (0..chunks).map(|i| key(&pk, &pad(i))).collect();
+                delete_all(&client, &table, mine).await?;
+                return Err(e);
+            }
             // The snapshot is in place: drop the journal it includes and the old chunks.
             let mut stale: Vec<Item> = query_all(&client, &table, "journal", None)
                 .await?
@@ -431,7 +524,7 @@ impl Store for DynamoStore {
                 .filter(|i| get_s(i, "sk").and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v <= seq))
                 .map(|i| key("journal", get_s(&i, "sk").unwrap_or_default()))
                 .collect();
-            if let Some(g) = old_generation {
+            if let Some(g) = old_generation.filter(|g| *g != generation) {
                 let pk = format!("snapshot#{g}");
                 for c in query_all(&client, &table, &pk, None).await? {
                     stale.push(key(&pk, get_s(&c, "sk").unwrap_or_default()));
@@ -442,20 +535,26 @@ impl Store for DynamoStore {
     }
 
     fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let (client, table) = (self.client.clone(), self.table.clone());
-        block("due", async move {
-            let mut out = Vec::new();
-            for item in query_all(&client, &table, &open_pk(lane), None).await? {
-                let o = outbox_item(&item)?;
-                if matches!(o.status, Status::Pending | Status::Attempting) && o.next_attempt_ms <= now_ms {
-                    out.push(o);
-                    if out.len() >= limit {
-                        break;
-                    }
+        let (client, table, owner) = (self.client.clone(), self.table.clone(), self.owner.clone());
+        let items = block("due", async move { query_all(&client, &table, &open_pk(lane), None).await })?;
+        let mut out = Vec::new();
+        let wall = wall_ms();
+        for item in items {
+            // Claimed by another replica and not yet expired: the lane waits for it.
+            let leased = get_n(&item, "lease_until").is_some_and(|until| until > wall);
+            if leased && get_s(&item, "owner").is_some_and(|o| o != owner) {
+                break;
+            }
+            let o = outbox_item(&item)?;
+            if matches!(o.status, Status::Pending | Status::Attempting) && o.next_attempt_ms <= now_ms {
+                self.seen.insert(o.id, get_n(&item, "version").unwrap_or(0));
+                out.push(o);
+                if out.len() >= limit {
+                    break;
                 }
             }
-            Ok(out)
-        })
+        }
+        Ok(out)
     }
 
     fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
@@ -470,20 +569,31 @@ impl Store for DynamoStore {
     }
 
     fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
-        self.update_action(
-            "mark_attempting",
-            id,
-            "#status = :status, attempts = attempts + :one, started_ms = :now",
-            vec![(":status", s(Status::Attempting.as_str())), (":now", n(wall_ms()))],
-        )
+        let now = wall_ms();
+        let mut values = vec![
+            (":status", s(Status::Attempting.as_str())),
+            (":now", n(now)),
+            (":owner", s(self.owner.clone())),
+            (":until", n(now + self.lease_ms)),
+        ];
+        let set =
+            "#status = :status, attempts = attempts + :one, started_ms = :now, #owner = :owner, lease_until = :until";
+        match self.seen.remove(&id) {
+            Some(version) => {
+                values.push((":seen", n(version)));
+                self.update_action("mark_attempting", id, set, "attribute_exists(pk) AND version = :seen", values)
+            }
+            None => self.update_action("mark_attempting", id, set, "attribute_exists(pk)", values),
+        }
     }
 
     fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
         self.update_action(
             "mark_retry",
             id,
-            "#status = :status, next_attempt_ms = :next, #result = :result, attempts = attempts + :one",
-            vec![(":status", s(status.as_str())), (":next", n(next_attempt_ms)), (":result", s(error))],
+            "#status = :status, next_attempt_ms = :next, #result = :result, attempts = attempts + :one, lease_until = :zero",
+            "attribute_exists(pk)",
+            vec![(":status", s(status.as_str())), (":next", n(next_attempt_ms)), (":result", s(error)), (":zero", n(0))],
         )
     }
 

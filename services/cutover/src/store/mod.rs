@@ -151,6 +151,17 @@ pub trait Store: Send + std::fmt::Debug {
     /// `actions` to the outbox, in order. Nothing is visible unless all of it is.
     fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<Vec<i64>, StoreError>;
 
+    /// The journal entries after `seq`, or `None` when a snapshot newer than `seq` has
+    /// compacted the journal past it (then recover from the snapshot). A replica reads what
+    /// the others committed with it before deciding.
+    fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<JournalEntry>>, StoreError>;
+
+    /// True when other processes write to the same store (replicas): the intake then catches
+    /// up on their journal entries before deciding.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Saves the correlator state as of journal `seq` and drops the journal up to it.
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError>;
 
@@ -160,7 +171,8 @@ pub trait Store: Send + std::fmt::Debug {
     /// The earliest `next_attempt_ms` of an unfinished action of `lane`.
     fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError>;
 
-    /// Marks an action started (its outcome unknown until marked otherwise).
+    /// Marks an action started (its outcome unknown until marked otherwise): the claim. In a
+    /// shared store, [`StoreError::Conflict`] says another replica claimed it first; leave it.
     fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError>;
 
     /// Puts an action back for a retry at `next_attempt_ms`, known not done (`pending`), or

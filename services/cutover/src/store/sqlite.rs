@@ -158,6 +158,27 @@ impl Store for SqliteStore {
         Ok(seqs)
     }
 
+    fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<JournalEntry>>, StoreError> {
+        let snapshot: Option<i64> = self
+            .conn
+            .query_row("SELECT seq FROM snapshot WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(err("journal_since"))?;
+        if snapshot.is_some_and(|s| s > seq) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, now_ms, body FROM journal WHERE seq > ?1 ORDER BY seq")
+            .map_err(err("journal_since"))?;
+        let entries = stmt
+            .query_map([seq], |r| Ok(JournalEntry { seq: r.get(0)?, now: Timestamp(r.get(1)?), body: r.get(2)? }))
+            .map_err(err("journal_since"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err("journal_since"))?;
+        Ok(Some(entries))
+    }
+
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err("snapshot"))?;
         tx.execute(
