@@ -475,11 +475,6 @@ impl Correlator {
         let id = self.canonical(&c.deployment_id).to_owned();
         if !self.state.deployments.contains_key(&id) {
             self.create(&id, Strategy::CodedeployBlueGreen, None, c.at);
-            // Its rollback may have been seen first (events of two deployments swapped).
-            let rollback = self.state.deployments.values().find(|r| r.rollback_of.as_deref() == Some(&id));
-            if let Some(r) = rollback.map(|r| r.id.clone()) {
-                self.dep_mut(&id).rolled_back_by = Some(r);
-            }
         }
         let rollback_of = c.rollback_of.clone().filter(|f| *f != id);
         let undone = rollback_of.as_ref().and_then(|f| self.state.deployments.get(self.canonical(f)).cloned());
@@ -522,19 +517,12 @@ impl Correlator {
             }
             CodeDeployChange::Ready | CodeDeployChange::TargetFailed | CodeDeployChange::Other => {}
         }
-        let mut linked = None;
         if let Some(u) = undone
             && u.rolled_back_by.is_none()
         {
             self.dep_mut(&u.id).rolled_back_by = Some(id.clone());
-            linked = Some(u.id);
         }
         self.settle(&id, observed, out);
-        // The undone deployment may already have failed, and this one cut over, before the
-        // link was known: it is rolled back now.
-        if let Some(u) = linked {
-            self.settle(&u, observed, out);
-        }
     }
 
     // ---- CodePipeline --------------------------------------------------------------------
