@@ -9,10 +9,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use common::{Moto, Service, Slack, Stack, eventually, expected_lifecycle, scenario_lines, temp_dir, write_config};
+use cutover::store::conformance::invalidation;
 use cutover::store::sqlite::SqliteStore;
 use cutover::store::{Lane, Store};
-use cutover_correlator::Action;
-use cutover_correlator::action::Invalidation;
 use cutover_events::Timestamp;
 
 /// A tmpfs of `size_kib`, unmounted when dropped.
@@ -55,15 +54,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.path).status();
     }
-}
-
-fn invalidation(dep: &str) -> Action {
-    Action::Invalidate(Invalidation {
-        deployment_id: dep.into(),
-        distribution_id: "E1".into(),
-        paths: vec!["/*".into()],
-        caller_reference: format!("ref-{dep}"),
-    })
 }
 
 fn integrity(path: &Path) -> String {
@@ -111,16 +101,6 @@ fn a_full_disk_fails_the_commit_clearly_keeps_what_was_committed_and_recovers() 
     assert_eq!(integrity(&db), "ok");
 }
 
-/// The detail-types Cutover emitted since the last call.
-async fn emitted_types(stack: &Stack) -> Vec<String> {
-    let mut out = Vec::new();
-    for m in stack.drain(&stack.emitted_url).await {
-        let v: serde_json::Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
-        out.push(v["detail-type"].as_str().unwrap_or_default().to_owned());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_a_full_disk_stops_with_a_clear_error_and_after_space_returns_loses_and_repeats_nothing() {
     let moto = Moto::start().await;
@@ -147,7 +127,7 @@ async fn serve_on_a_full_disk_stops_with_a_clear_error_and_after_space_returns_l
     }
     let mut seen: Vec<String> = Vec::new();
     let started = eventually(30, async || {
-        seen.extend(emitted_types(&stack).await);
+        seen.extend(stack.emitted_steps().await.into_iter().map(|(_, t)| t));
         seen.iter().any(|t| t == "Deployment Started")
     })
     .await;
@@ -171,13 +151,13 @@ async fn serve_on_a_full_disk_stops_with_a_clear_error_and_after_space_returns_l
     let service = Service::start(&config, &dir.join("cutover-2.log"));
     let expected = expected_lifecycle("rolling");
     let done = eventually(60, async || {
-        seen.extend(emitted_types(&stack).await);
+        seen.extend(stack.emitted_steps().await.into_iter().map(|(_, t)| t));
         seen.len() >= expected.len()
     })
     .await;
     assert!(done, "emitted {seen:?}\n{}", service.log_text());
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    seen.extend(emitted_types(&stack).await);
+    seen.extend(stack.emitted_steps().await.into_iter().map(|(_, t)| t));
     let mut want: Vec<String> = expected.iter().map(|(_, t)| t.clone()).collect();
     want.sort();
     seen.sort();

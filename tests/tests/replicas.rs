@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Moto, Service, Slack, Stack, eventually, expected_lifecycle, scenario_lines, temp_dir, write_config};
 use cutover::store::dynamodb::DynamoStore;
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
@@ -39,13 +38,7 @@ async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
     let mut seen: Vec<(String, String)> = Vec::new();
     let logs = || replicas.iter().map(Service::log_text).collect::<Vec<_>>().join("\n----\n");
     let complete = eventually(90, async || {
-        for m in stack.drain(&stack.emitted_url).await {
-            let v: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
-            seen.push((
-                v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
-                v["detail-type"].as_str().unwrap_or_default().to_owned(),
-            ));
-        }
+        seen.extend(stack.emitted_steps().await);
         seen.iter().cloned().collect::<BTreeSet<_>>() == expected
     })
     .await;
@@ -54,13 +47,7 @@ async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
     assert!(eventually(30, async || stack.invalidations().await.len() >= cut_overs).await, "{}", logs());
     // Stragglers, if any, show up before counting exactly.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    for m in stack.drain(&stack.emitted_url).await {
-        let v: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
-        seen.push((
-            v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
-            v["detail-type"].as_str().unwrap_or_default().to_owned(),
-        ));
-    }
+    seen.extend(stack.emitted_steps().await);
 
     // Each lifecycle event once, each invalidation once, one Slack post per deployment that
     // posts (the rollback replies), no reply twice.

@@ -17,8 +17,7 @@ async fn emitted(stack: &Stack, seen: &mut Vec<(String, String)>) {
 
 /// Also keeps each event's `detail`.
 async fn emitted_details(stack: &Stack, seen: &mut Vec<(String, String)>, details: &mut Vec<Value>) {
-    for m in stack.drain(&stack.emitted_url).await {
-        let v: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("emitted event is JSON");
+    for v in stack.emitted_events().await {
         assert_eq!(v["source"], "cutover");
         seen.push((
             v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),

@@ -30,9 +30,7 @@ async fn traces_and_metrics_reach_an_otlp_receiver_and_emitted_events_link_to_th
     let expected = expected_lifecycle("rolling");
     let mut events: Vec<Value> = Vec::new();
     let all_emitted = eventually(60, async || {
-        for m in stack.drain(&stack.emitted_url).await {
-            events.push(serde_json::from_str(m.body().unwrap_or_default()).expect("emitted event is JSON"));
-        }
+        events.extend(stack.emitted_events().await);
         events.len() >= expected.len()
     })
     .await;

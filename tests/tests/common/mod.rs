@@ -313,6 +313,29 @@ impl Stack {
         all
     }
 
+    /// The events Cutover emitted since the last call (read from the test queue), as JSON.
+    pub async fn emitted_events(&self) -> Vec<Value> {
+        self.drain(&self.emitted_url)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("emitted event is JSON"))
+            .collect()
+    }
+
+    /// `(deployment, detail-type)` of the events Cutover emitted since the last call.
+    pub async fn emitted_steps(&self) -> Vec<(String, String)> {
+        self.emitted_events()
+            .await
+            .iter()
+            .map(|v| {
+                (
+                    v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
+                    v["detail-type"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// Invalidations the distribution received: `(id, caller reference)`.
     pub async fn invalidations(&self) -> Vec<(String, String)> {
         let list = self

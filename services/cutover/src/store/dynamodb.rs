@@ -171,6 +171,19 @@ fn corrupt(operation: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { operation, detail }
 }
 
+/// One item, read consistently.
+async fn get(client: &Client, table: &str, key: Item, operation: &'static str) -> Result<Option<Item>, StoreError> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(remote(operation))?
+        .item)
+}
+
 /// Every item of a partition, in key order (all pages).
 async fn query_all(client: &Client, table: &str, pk: &str, after_sk: Option<String>) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
@@ -311,15 +324,7 @@ impl Store for DynamoStore {
     fn recover(&mut self) -> Result<Recovery, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         let recovery = block("recover", async move {
-            let pointer = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(key("snapshot", "current")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("recover"))?
-                .item;
+            let pointer = get(&client, &table, key("snapshot", "current"), "recover").await?;
             let mut snapshot = None;
             let mut after = None;
             if let Some(p) = pointer {
@@ -358,15 +363,7 @@ impl Store for DynamoStore {
         let actions = actions.to_vec();
         let expected_next = self.position.map(|p| p + 1);
         let seqs = block("commit", async move {
-            let head = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(key("head", "head")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("commit"))?
-                .item;
+            let head = get(&client, &table, key("head", "head"), "commit").await?;
             let (next_seq, next_id, version) = match &head {
                 Some(h) => (
                     get_n(h, "next_seq").unwrap_or(1),
@@ -439,15 +436,7 @@ impl Store for DynamoStore {
     fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<JournalEntry>>, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         let since = block("journal_since", async move {
-            let pointer = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(key("snapshot", "current")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("journal_since"))?
-                .item;
+            let pointer = get(&client, &table, key("snapshot", "current"), "journal_since").await?;
             if pointer.as_ref().and_then(|p| get_n(p, "seq")).is_some_and(|s| s > seq) {
                 return Ok(None);
             }
@@ -473,15 +462,7 @@ impl Store for DynamoStore {
         let state = state.to_owned();
         let generation = format!("{seq}-{}", self.owner);
         block("snapshot", async move {
-            let old = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(key("snapshot", "current")))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("snapshot"))?
-                .item;
+            let old = get(&client, &table, key("snapshot", "current"), "snapshot").await?;
             let old_generation = old.as_ref().and_then(|o| get_s(o, "generation")).map(str::to_owned);
             let mut chunks = 0i64;
             let mut rest = state.as_str();
@@ -603,16 +584,7 @@ impl Store for DynamoStore {
         let result = result.to_owned();
         block("finish", async move {
             let open_key = key(&open_pk(lane), &pad(id));
-            let Some(mut item) = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(open_key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("finish"))?
-                .item
-            else {
+            let Some(mut item) = get(&client, &table, open_key.clone(), "finish").await? else {
                 return Err(StoreError::Conflict { operation: "finish" });
             };
             let version = get_n(&item, "version").unwrap_or(0);
@@ -644,15 +616,7 @@ impl Store for DynamoStore {
         let (client, table) = (self.client.clone(), self.table.clone());
         let dep = deployment_id.to_owned();
         block("slack_message", async move {
-            let item = client
-                .get_item()
-                .table_name(&table)
-                .set_key(Some(key("slack", &dep)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(remote("slack_message"))?
-                .item;
+            let item = get(&client, &table, key("slack", &dep), "slack_message").await?;
             Ok(item.and_then(|i| Some((get_s(&i, "channel")?.to_owned(), get_s(&i, "ts")?.to_owned()))))
         })
     }

@@ -91,6 +91,20 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The journal entries after `seq`, in order.
+    fn journal_after(&self, seq: i64, operation: &'static str) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, now_ms, body FROM journal WHERE seq > ?1 ORDER BY seq")
+            .map_err(err(operation))?;
+        stmt.query_map([seq], |r| Ok(JournalEntry { seq: r.get(0)?, now: Timestamp(r.get(1)?), body: r.get(2)? }))
+            .map_err(err(operation))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err(operation))
+    }
+}
+
 fn row_item(
     id: i64,
     action: &str,
@@ -117,16 +131,7 @@ impl Store for SqliteStore {
             .query_row("SELECT seq, state FROM snapshot WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(err("recover"))?;
-        let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, now_ms, body FROM journal WHERE seq > ?1 ORDER BY seq")
-            .map_err(err("recover"))?;
-        let journal = stmt
-            .query_map([after], |r| Ok(JournalEntry { seq: r.get(0)?, now: Timestamp(r.get(1)?), body: r.get(2)? }))
-            .map_err(err("recover"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err("recover"))?;
+        let journal = self.journal_after(snapshot.as_ref().map_or(0, |(seq, _)| *seq), "recover")?;
         Ok(Recovery { snapshot, journal })
     }
 
@@ -167,16 +172,7 @@ impl Store for SqliteStore {
         if snapshot.is_some_and(|s| s > seq) {
             return Ok(None);
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, now_ms, body FROM journal WHERE seq > ?1 ORDER BY seq")
-            .map_err(err("journal_since"))?;
-        let entries = stmt
-            .query_map([seq], |r| Ok(JournalEntry { seq: r.get(0)?, now: Timestamp(r.get(1)?), body: r.get(2)? }))
-            .map_err(err("journal_since"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err("journal_since"))?;
-        Ok(Some(entries))
+        self.journal_after(seq, "journal_since").map(Some)
     }
 
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
