@@ -223,6 +223,9 @@ resource "aws_iam_role_policy" "task" {
         { Sid = "DeadLetter", Effect = "Allow", Action = "sqs:SendMessage", Resource = aws_sqs_queue.dead_letter.arn },
         { Sid = "EmitLifecycleEvents", Effect = "Allow", Action = "events:PutEvents", Resource = aws_cloudwatch_event_bus.cutover.arn },
         { Sid = "ReadReceipts", Effect = "Allow", Action = "sqs:ReceiveMessage", Resource = aws_sqs_queue.receipts.arn },
+        { Sid = "ReadCodeDeployTrafficWeights", Effect = "Allow",
+          Action   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget"],
+        Resource = "arn:${data.aws_partition.current.partition}:codedeploy:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:deploymentgroup:*" },
       ],
       length(var.cloudfront_distribution_arns) == 0 ? [] : [
         { Sid = "Invalidate", Effect = "Allow", Resource = var.cloudfront_distribution_arns,

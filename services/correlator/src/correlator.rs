@@ -35,8 +35,10 @@ pub enum Input {
     Observed(Observation),
 }
 
-/// What the reconciler learned from the AWS APIs.
-#[derive(Debug, Clone, PartialEq)]
+/// What the reconciler learned from the AWS APIs. Serialised, it is the journal entry of an
+/// observation (`{"traffic_weight": {...}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Observation {
     /// The share of production traffic on the new version (CodeDeploy `trafficWeight`,
     /// ECS-native weights), at AWS time `at`.
@@ -172,6 +174,18 @@ impl Correlator {
     /// Deployments held in memory now (in flight, or finished within the retention).
     pub fn deployments_held(&self) -> usize {
         self.state.deployments.len()
+    }
+
+    /// The CodeDeploy deployments in flight that have not cut over: what the reconciler asks
+    /// the CodeDeploy API about (traffic weights). ECS-controlled deployments are not listed:
+    /// their events say everything, so they cost no API calls.
+    pub fn codedeploy_in_flight(&self) -> Vec<String> {
+        self.state
+            .deployments
+            .values()
+            .filter(|d| d.strategy == Strategy::CodedeployBlueGreen && d.is_in_flight() && d.cut_over_at().is_none())
+            .map(|d| d.id.clone())
+            .collect()
     }
 
     /// A deployment, by any of its ids.

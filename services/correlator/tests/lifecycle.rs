@@ -449,3 +449,49 @@ fn a_codedeploy_rollback_seen_before_the_deployment_it_undoes_rolls_it_back() {
         h.actions.iter().filter(|a| matches!(a, Action::SlackPost(m) if m.deployment_id == "d-RBCK7TT0P")).count();
     assert_eq!(posts, 0, "the rollback never posts");
 }
+
+#[test]
+fn codedeploy_traffic_weights_from_the_reconciler_are_traffic_shifted_steps_and_100_is_the_cut_over() {
+    use cutover_correlator::{Input, Observation};
+    let lines = scenario_lines("codedeploy-sns");
+    let mut h = Harness::new(scenario_routing("codedeploy-sns"));
+    // CREATED and IN_PROGRESS: in flight, not cut over, so the reconciler asks about it.
+    h.feed(&lines[0]);
+    h.feed(&lines[1]);
+    assert_eq!(h.correlator.codedeploy_in_flight(), vec!["d-7QHX0M2PB".to_owned()]);
+    let weight = |percent: f64, at: &str| {
+        Input::Observed(Observation::TrafficWeight { deployment_id: "d-7QHX0M2PB".into(), percent, at: ts(at) })
+    };
+    let now = ts("2026-03-14T09:40:00Z");
+    let mut actions = Vec::new();
+    for (p, at) in [
+        (10.0, "2026-03-14T09:31:00Z"),
+        (10.0, "2026-03-14T09:31:15Z"),
+        (0.0, "2026-03-14T09:31:20Z"),
+        (50.0, "2026-03-14T09:33:00Z"),
+        (100.0, "2026-03-14T09:35:00Z"),
+        (100.0, "2026-03-14T09:35:15Z"),
+    ] {
+        actions.extend(h.correlator.handle(now, weight(p, at)));
+    }
+    let steps: Vec<(cutover_events::emitted::DetailType, Option<f64>, String)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit { detail_type, detail, .. } => {
+                Some((*detail_type, detail.traffic_percent.map(|p| p.0), detail.at.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (TrafficShifted, Some(10.0), "2026-03-14T09:31:00.000Z".to_owned()),
+            (TrafficShifted, Some(50.0), "2026-03-14T09:33:00.000Z".to_owned()),
+            (TrafficShifted, Some(100.0), "2026-03-14T09:35:00.000Z".to_owned()),
+            (CutOver, None, "2026-03-14T09:35:00.000Z".to_owned()),
+        ],
+        "each new percentage once, in AWS's time; 100 % is the cut-over"
+    );
+    assert!(h.correlator.codedeploy_in_flight().is_empty(), "cut over: nothing left to ask");
+}

@@ -51,6 +51,51 @@ pub struct Config {
     /// OpenTelemetry traces and metrics of `serve`.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// What `serve` asks the AWS APIs (CodeDeploy traffic weights).
+    #[serde(default)]
+    pub reconciler: ReconcilerConfig,
+}
+
+/// `[reconciler]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilerConfig {
+    /// Ask CodeDeploy for the traffic weights of blue/green deployments in flight. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Seconds between two rounds. Default 15.
+    #[serde(default = "default_reconcile_interval")]
+    pub interval_secs: f64,
+    /// At most this many API calls a second. Default 5.
+    #[serde(default = "default_calls_per_second")]
+    pub calls_per_second: f64,
+    /// Endpoint of the CodeDeploy API, over `[aws] endpoint_url` (a VPC endpoint, or a local
+    /// stand-in: the emulator cannot move a deployment).
+    #[serde(default)]
+    pub codedeploy_endpoint_url: Option<String>,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: default_reconcile_interval(),
+            calls_per_second: default_calls_per_second(),
+            codedeploy_endpoint_url: None,
+        }
+    }
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+fn default_reconcile_interval() -> f64 {
+    15.0
+}
+
+fn default_calls_per_second() -> f64 {
+    5.0
 }
 
 /// `[telemetry]`: OpenTelemetry export over OTLP/HTTP (protobuf).

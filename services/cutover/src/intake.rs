@@ -15,9 +15,9 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageAttributeValue,
     MessageSystemAttributeName,
 };
-use cutover_correlator::{Action, Correlator, Input};
+use cutover_correlator::{Action, Correlator, Input, Observation};
 use cutover_events::{Timestamp, parse_body};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -143,6 +143,30 @@ pub struct Owner {
     /// Rebuilds the correlator from the store (snapshot + journal): `(correlator, last seq,
     /// entries replayed)`. Needed with a shared store, after losing a commit race.
     pub rebuild: Option<Rebuild>,
+    /// What the reconciler learned from the AWS APIs, handled between batches.
+    pub observations: Option<mpsc::Receiver<Observation>>,
+    /// Kept current after each batch: the CodeDeploy deployments the reconciler asks about.
+    pub in_flight: Option<watch::Sender<Vec<String>>>,
+}
+
+/// The key of a journaled observation: `{"cutover.observation": <Observation>}`. No SQS body
+/// Cutover accepts has it.
+pub const OBSERVATION_KEY: &str = "cutover.observation";
+
+/// The journal entry of an observation.
+pub fn observation_entry(o: &Observation) -> String {
+    let mut entry = serde_json::Map::new();
+    entry.insert(OBSERVATION_KEY.to_owned(), serde_json::to_value(o).unwrap_or_default());
+    serde_json::Value::Object(entry).to_string()
+}
+
+/// A journal entry (an SQS body or an observation) back into the input it was.
+pub fn journal_input(body: &str) -> Option<Input> {
+    if body.starts_with(&format!("{{\"{OBSERVATION_KEY}\"")) {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        return serde_json::from_value(v.get(OBSERVATION_KEY)?.clone()).ok().map(Input::Observed);
+    }
+    parse_body(body).ok().map(|m| Input::Message(Box::new(m)))
 }
 
 /// See [`Owner::rebuild`].
@@ -181,16 +205,73 @@ impl Owner {
             since_snapshot: 0,
             last_seq: 0,
             rebuild: None,
+            observations: None,
+            in_flight: None,
         }
     }
 
     /// Handles batches until every receiver has stopped and the channel is drained.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
-        while let Some(batch) = rx.recv().await {
-            self.handle(batch).await?;
+        let mut observations = self.observations.take();
+        self.publish_in_flight();
+        loop {
+            let (batch, observation) = match observations.as_mut() {
+                Some(o) => tokio::select! {
+                    b = rx.recv() => (Some(b), None),
+                    o = o.recv() => (None, Some(o)),
+                },
+                None => (Some(rx.recv().await), None),
+            };
+            match (batch, observation) {
+                (Some(Some(batch)), _) => self.handle(batch).await?,
+                (Some(None), _) => break,
+                (_, Some(Some(o))) => self.observe(o).await?,
+                (_, Some(None)) => observations = None,
+                (None, None) => {}
+            }
+            self.publish_in_flight();
         }
         self.snapshot();
         Ok(())
+    }
+
+    fn publish_in_flight(&self) {
+        if let Some(tx) = &self.in_flight {
+            let ids = self.correlator.codedeploy_in_flight();
+            tx.send_if_modified(|current| {
+                let changed = *current != ids;
+                if changed {
+                    current.clone_from(&ids);
+                }
+                changed
+            });
+        }
+    }
+
+    /// Handles one observation of the reconciler: decide, and journal it with what it decided
+    /// (only when it decided something: a weight already known changes nothing).
+    pub async fn observe(&mut self, o: Observation) -> Result<(), CommitFailed> {
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            let now = Timestamp(now_ms());
+            let body = observation_entry(&o);
+            let decided = self.correlator.handle(now, Input::Observed(o.clone()));
+            if decided.is_empty() {
+                return Ok(());
+            }
+            self.metrics.decided(&decided);
+            let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
+            match self.commit(&[(now, body)], &actions).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    self.rebuild()?;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Handles one received batch: decide, commit, dead-letter, delete. With a shared store
@@ -224,8 +305,8 @@ impl Owner {
         let since = tokio::task::block_in_place(|| self.store.journal_since(self.last_seq))?;
         let Some(entries) = since else { return self.rebuild() };
         for entry in entries {
-            if let Ok(message) = parse_body(&entry.body) {
-                let _ = self.correlator.handle(entry.now, Input::Message(Box::new(message)));
+            if let Some(input) = journal_input(&entry.body) {
+                let _ = self.correlator.handle(entry.now, input);
             }
             self.last_seq = entry.seq;
             self.since_snapshot += 1;
@@ -506,4 +587,21 @@ fn outcome(before: cutover_correlator::Stats, after: cutover_correlator::Stats) 
 
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_journal_entry_reads_back_as_that_observation_and_never_as_a_message() {
+        let o =
+            Observation::TrafficWeight { deployment_id: "d-1".into(), percent: 10.0, at: Timestamp(1_773_481_000_000) };
+        let body = observation_entry(&o);
+        assert!(matches!(journal_input(&body), Some(Input::Observed(back)) if back == o), "{body}");
+        assert!(parse_body(&body).is_err(), "no SQS body Cutover accepts looks like an observation");
+        let message = include_str!("../../../event-schemas/fixtures/codedeploy-deployment.start.json");
+        assert!(matches!(journal_input(message), Some(Input::Message(_))));
+        assert!(journal_input("not json").is_none());
+    }
 }

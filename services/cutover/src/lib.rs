@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`cli`]: the subcommands and their exit codes (`main.rs` only calls it).
 //! - [`config`]: the TOML config with environment overrides.
+//! - [`reconciler`]: what the AWS APIs say that events leave out (CodeDeploy traffic weights).
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
 //! - [`store`]: durable state: journal, snapshots, outbox (SQLite).
 //! - [`telemetry`]: OpenTelemetry traces and metrics (OTLP/HTTP).
@@ -16,6 +17,7 @@ pub mod executors;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod reconciler;
 pub mod replay;
 pub mod serve;
 pub mod store;

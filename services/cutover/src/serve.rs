@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use cutover_correlator::{Correlator, Input, State};
-use cutover_events::parse_body;
+use cutover_correlator::{Correlator, State};
 use secrecy::SecretString;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -37,8 +36,8 @@ pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correl
     }
     let replayed = u32::try_from(recovery.journal.len()).unwrap_or(u32::MAX);
     for entry in recovery.journal {
-        if let Ok(message) = parse_body(&entry.body) {
-            let _ = correlator.handle(entry.now, Input::Message(Box::new(message)));
+        if let Some(input) = intake::journal_input(&entry.body) {
+            let _ = correlator.handle(entry.now, input);
         }
         last_seq = entry.seq;
     }
@@ -220,6 +219,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             move |store: &mut dyn Store| recover(store, &config)
         })),
         ..Owner::new(correlator, store, sqs, queue_url, config.sqs.clone())
+    };
+    let owner = if config.reconciler.enabled {
+        let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(Vec::new());
+        let (observed_tx, observed_rx) = mpsc::channel(64);
+        let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(&sdk);
+        if let Some(url) = &config.reconciler.codedeploy_endpoint_url {
+            codedeploy = codedeploy.endpoint_url(url);
+        }
+        let reconciler = crate::reconciler::Reconciler::new(
+            aws_sdk_codedeploy::Client::from_conf(codedeploy.build()),
+            config.reconciler.calls_per_second,
+        );
+        tokio::spawn(crate::reconciler::run(
+            reconciler,
+            in_flight_rx,
+            observed_tx,
+            Duration::from_secs_f64(config.reconciler.interval_secs.max(1.0)),
+            shutdown.clone(),
+        ));
+        Owner { observations: Some(observed_rx), in_flight: Some(in_flight_tx), ..owner }
+    } else {
+        owner
     };
     tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));
     // Returns once every poller stopped (on shutdown) and the received batches are handled.

@@ -1,0 +1,136 @@
+//! The reconciler through `cutover serve`: a CodeDeploy blue/green deployment whose events
+//! never say how much traffic moved. A stand-in serves CodeDeploy's ListDeploymentTargets and
+//! GetDeploymentTarget (awsJson 1.1 on 127.0.0.1; the emulator cannot move a deployment) with
+//! the ECS target's task sets as AWS documents them; Cutover turns the green weight into
+//! `Deployment Traffic Shifted` events in AWS's time, and 100 % into the cut-over.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use common::{Moto, Service, Slack, Stack, eventually, scenario_lines, temp_dir, write_config};
+use cutover_events::Timestamp;
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+struct Target {
+    /// Green weight and the target's lastUpdatedAt (ms).
+    green: Option<(f64, i64)>,
+    calls: Vec<String>,
+}
+
+async fn codedeploy(
+    State(t): State<Arc<Mutex<Target>>>,
+    headers: HeaderMap,
+) -> ([(&'static str, &'static str); 1], String) {
+    let op = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut t = t.lock().unwrap();
+    t.calls.push(op.clone());
+    let body = match op.as_str() {
+        "CodeDeploy_20141006.ListDeploymentTargets" => json!({"targetIds": ["prod-eu:checkout"]}),
+        "CodeDeploy_20141006.GetDeploymentTarget" => {
+            let (green, at) = t.green.unwrap_or((0.0, 1_773_480_600_000));
+            let set = |label: &str, weight: f64, status: &str| {
+                json!({"identifer": format!("ecs-svc/{label}"), "desiredCount": 2, "pendingCount": 0, "runningCount": 2,
+                       "status": status, "trafficWeight": weight, "taskSetLabel": label,
+                       "targetGroup": {"name": format!("tg-{label}")}})
+            };
+            json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
+                "deploymentId": "d-7QHX0M2PB", "targetId": "prod-eu:checkout",
+                "targetArn": "arn:aws:ecs:eu-west-1:123456789012:service/prod-eu/checkout",
+                "lastUpdatedAt": at as f64 / 1000.0, "status": "InProgress",
+                "taskSetsInfo": [set("Blue", 100.0 - green, "PRIMARY"), set("Green", green, "ACTIVE")]}}})
+        }
+        _ => json!({"__type": "UnknownOperationException"}),
+    };
+    ([("content-type", "application/x-amz-json-1.1")], body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codedeploy_traffic_weights_become_traffic_shifted_events_and_100_the_cut_over() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let target = Arc::new(Mutex::new(Target::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let standin = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/", axum::routing::post(codedeploy)).with_state(target.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = temp_dir("reconciler");
+    let extra = format!(
+        "\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\ncodedeploy_endpoint_url = \"{standin}\"\n"
+    );
+    let config = write_config(&dir, &moto, &stack, &slack, &extra);
+    let service = Service::start(&config, &dir.join("cutover.log"));
+
+    // The deployment starts (CREATED, IN_PROGRESS); the events say nothing more for a while.
+    let lines = scenario_lines("codedeploy-sns");
+    for line in &lines[..2] {
+        stack.inject(line).await;
+    }
+    let at = |s: &str| Timestamp::parse(s).unwrap().millis();
+    let mut seen: Vec<Value> = Vec::new();
+    let shifted = |seen: &[Value], p: f64| {
+        seen.iter().any(|e| e["detail-type"] == "Deployment Traffic Shifted" && e["detail"]["traffic_percent"] == p)
+    };
+    // Canary: 10 % to green.
+    target.lock().unwrap().green = Some((10.0, at("2026-03-14T09:31:00Z")));
+    let ten = eventually(30, async || {
+        seen.extend(stack.emitted_events().await);
+        shifted(&seen, 10.0)
+    })
+    .await;
+    assert!(ten, "{seen:?}\n{}", service.log_text());
+    // The rest: 100 % is the cut-over, at the target's lastUpdatedAt.
+    target.lock().unwrap().green = Some((100.0, at("2026-03-14T09:35:00Z")));
+    let cut = eventually(30, async || {
+        seen.extend(stack.emitted_events().await);
+        seen.iter().any(|e| e["detail-type"] == "Deployment Cut Over")
+    })
+    .await;
+    assert!(cut, "{seen:?}\n{}", service.log_text());
+    for line in &lines[2..] {
+        stack.inject(line).await;
+    }
+    let done = eventually(30, async || {
+        seen.extend(stack.emitted_events().await);
+        seen.iter().any(|e| e["detail-type"] == "Deployment Completed")
+    })
+    .await;
+    assert!(done, "{seen:?}\n{}", service.log_text());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    seen.extend(stack.emitted_events().await);
+
+    let steps: Vec<(String, Value, String)> = seen
+        .iter()
+        .map(|e| {
+            (
+                e["detail-type"].as_str().unwrap().to_owned(),
+                e["detail"]["traffic_percent"].clone(),
+                e["detail"]["at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("Deployment Started".to_owned(), Value::Null, "2026-03-14T09:30:00.000Z".to_owned()),
+            ("Deployment Traffic Shifted".to_owned(), json!(10), "2026-03-14T09:31:00.000Z".to_owned()),
+            ("Deployment Traffic Shifted".to_owned(), json!(100), "2026-03-14T09:35:00.000Z".to_owned()),
+            ("Deployment Cut Over".to_owned(), Value::Null, "2026-03-14T09:35:00.000Z".to_owned()),
+            ("Deployment Completed".to_owned(), Value::Null, "2026-03-14T09:38:00.000Z".to_owned()),
+        ],
+        "each step once, in AWS's time"
+    );
+    // The targets were listed once; nothing is asked once the deployment has cut over.
+    let calls = target.lock().unwrap().calls.clone();
+    assert_eq!(calls.iter().filter(|c| c.ends_with("ListDeploymentTargets")).count(), 1, "{calls:?}");
+    let asked = calls.len();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(target.lock().unwrap().calls.len(), asked, "no calls after the cut-over");
+    assert!(service.terminate().await.success());
+    slack.stop();
+}
