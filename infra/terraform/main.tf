@@ -226,6 +226,11 @@ resource "aws_iam_role_policy" "task" {
         { Sid = "ReadCodeDeployTrafficWeights", Effect = "Allow",
           Action   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget"],
         Resource = "arn:${data.aws_partition.current.partition}:codedeploy:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:deploymentgroup:*" },
+        { Sid = "CountServiceTasks", Effect = "Allow", Action = ["ecs:ListTasks", "ecs:DescribeTasks"],
+          Resource = [
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:container-instance/*",
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:task/*",
+        ] },
       ],
       length(var.cloudfront_distribution_arns) == 0 ? [] : [
         { Sid = "Invalidate", Effect = "Allow", Resource = var.cloudfront_distribution_arns,

@@ -43,6 +43,29 @@ pub enum Observation {
     /// The share of production traffic on the new version (CodeDeploy `trafficWeight`,
     /// ECS-native weights), at AWS time `at`.
     TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
+    /// The tasks of an ECS service as `ListTasks`/`DescribeTasks` answered at AWS time `at`:
+    /// the census of old tasks at a rolling deployment's start, so a cut-over is proven even
+    /// when the old tasks started before Cutover was watching.
+    ServiceTasks { service_key: String, at: Timestamp, tasks: Vec<CensusTask> },
+}
+
+/// One task of a census.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CensusTask {
+    pub task_arn: String,
+    /// `startedBy`: the `ecs-svc/…` deployment that started it.
+    pub started_by: Option<String>,
+    pub task_definition: Option<String>,
+    /// Its last status is RUNNING.
+    pub running: bool,
+}
+
+/// A service whose old tasks the reconciler should count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CensusRequest {
+    pub service_key: String,
+    pub cluster: String,
+    pub service: String,
 }
 
 /// Counters over everything handled.
@@ -104,6 +127,9 @@ struct TaskRecord {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct ServiceRecord {
+    /// The reconciler's census of its tasks has been applied.
+    #[serde(default)]
+    censused: bool,
     tasks: BTreeSet<String>,
     /// Deployments of the service, in the order Cutover first saw them.
     deployments: Vec<String>,
@@ -188,6 +214,66 @@ impl Correlator {
             .collect()
     }
 
+    /// The services with an ECS rolling deployment in flight, not cut over, whose tasks have
+    /// not been counted: the reconciler's census requests (one per deployment start; none in
+    /// steady state).
+    pub fn census_wanted(&self) -> Vec<CensusRequest> {
+        let mut out: Vec<CensusRequest> = Vec::new();
+        for d in self.state.deployments.values() {
+            if d.strategy != Strategy::EcsRolling || !d.is_in_flight() || d.cut_over_at().is_some() {
+                continue;
+            }
+            let (Some(key), Some(cluster), Some(service)) = (&d.service_key, &d.cluster, &d.service) else { continue };
+            if self.state.services.get(key).is_some_and(|s| s.censused) || out.iter().any(|r| r.service_key == *key) {
+                continue;
+            }
+            out.push(CensusRequest { service_key: key.clone(), cluster: cluster.clone(), service: service.clone() });
+        }
+        out
+    }
+
+    /// Applies a census: running tasks Cutover has not seen become known running tasks of the
+    /// deployment that started them (old tasks, for the rolling cut-over rule).
+    fn on_census(
+        &mut self,
+        observed: Timestamp,
+        key: &str,
+        at: Timestamp,
+        tasks: Vec<CensusTask>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(svc) = self.state.services.get_mut(key) else { return };
+        if svc.censused {
+            return;
+        }
+        svc.censused = true;
+        for t in tasks.into_iter().filter(|t| t.running) {
+            if self.state.tasks.contains_key(&t.task_arn) {
+                continue;
+            }
+            let deployment = t.started_by.as_deref().map(|d| self.canonical(d).to_owned());
+            self.state.tasks.insert(
+                t.task_arn.clone(),
+                TaskRecord {
+                    service_key: key.to_owned(),
+                    deployment,
+                    task_definition: t.task_definition,
+                    version: 0,
+                    last_status: TaskStatus::Running,
+                    running_at: None,
+                    seen_running: true,
+                    stop_requested_at: None,
+                    failure_reported: false,
+                    last_at: at,
+                },
+            );
+            if let Some(svc) = self.state.services.get_mut(key) {
+                svc.tasks.insert(t.task_arn);
+            }
+        }
+        self.settle_service(key, observed, out);
+    }
+
     /// A deployment, by any of its ids.
     pub fn deployment(&self, id: &str) -> Option<&Deployment> {
         self.state.deployments.get(self.canonical(id))
@@ -221,6 +307,10 @@ impl Correlator {
             Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
                 self.advance(at);
                 self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);
+            }
+            Input::Observed(Observation::ServiceTasks { service_key, at, tasks }) => {
+                self.advance(at);
+                self.on_census(now, &service_key, at, tasks, &mut out);
             }
         }
         if self.state.clock >= self.state.next_sweep {

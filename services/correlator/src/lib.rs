@@ -28,5 +28,5 @@ mod message;
 pub mod routing;
 
 pub use action::Action;
-pub use correlator::{Correlator, Input, Observation, State, Stats};
+pub use correlator::{CensusRequest, CensusTask, Correlator, Input, Observation, State, Stats};
 pub use routing::Routing;

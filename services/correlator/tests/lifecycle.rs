@@ -495,3 +495,52 @@ fn codedeploy_traffic_weights_from_the_reconciler_are_traffic_shifted_steps_and_
     );
     assert!(h.correlator.codedeploy_in_flight().is_empty(), "cut over: nothing left to ask");
 }
+
+#[test]
+fn a_census_of_old_tasks_at_the_start_proves_the_cut_over_when_their_running_events_were_never_seen() {
+    use cutover_correlator::{CensusTask, Input, Observation};
+    let lines = scenario_lines("rolling");
+    // The two old tasks' RUNNING events came before Cutover was watching.
+    let old: Vec<CensusTask> = lines[..2]
+        .iter()
+        .map(|l| {
+            let d = &serde_json::from_str::<serde_json::Value>(l).unwrap()["detail"];
+            CensusTask {
+                task_arn: d["taskArn"].as_str().unwrap().to_owned(),
+                started_by: d["startedBy"].as_str().map(str::to_owned),
+                task_definition: d["taskDefinitionArn"].as_str().map(str::to_owned),
+                running: true,
+            }
+        })
+        .collect();
+    let cut_over = |h: &Harness| h.decisions().into_iter().find(|d| d.1 == CutOver).map(|d| d.2.to_string());
+
+    let mut without = Harness::new(scenario_routing("rolling"));
+    for l in &lines[2..] {
+        without.feed(l);
+    }
+    assert_eq!(
+        cut_over(&without).as_deref(),
+        Some("2026-03-14T09:35:44.400Z"),
+        "no old task known: waits for COMPLETED"
+    );
+
+    let mut with = Harness::new(scenario_routing("rolling"));
+    with.feed(&lines[2]);
+    let wanted = with.correlator.census_wanted();
+    assert_eq!(wanted.len(), 1, "{wanted:?}");
+    assert_eq!((wanted[0].cluster.as_str(), wanted[0].service.as_str()), ("prod-eu", "storefront"));
+    let census = Observation::ServiceTasks {
+        service_key: wanted[0].service_key.clone(),
+        at: ts("2026-03-14T09:30:01Z"),
+        tasks: old,
+    };
+    let now = with.now;
+    assert!(with.correlator.handle(now, Input::Observed(census)).is_empty(), "a census alone decides nothing");
+    assert!(with.correlator.census_wanted().is_empty(), "one census per service");
+    for l in &lines[3..] {
+        with.feed(l);
+    }
+    assert_eq!(cut_over(&with).as_deref(), Some("2026-03-14T09:31:41.900Z"), "{:?}", with.decisions());
+    harness::assert_consistent(&with.decisions(), "census");
+}

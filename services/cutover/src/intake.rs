@@ -145,8 +145,8 @@ pub struct Owner {
     pub rebuild: Option<Rebuild>,
     /// What the reconciler learned from the AWS APIs, handled between batches.
     pub observations: Option<mpsc::Receiver<Observation>>,
-    /// Kept current after each batch: the CodeDeploy deployments the reconciler asks about.
-    pub in_flight: Option<watch::Sender<Vec<String>>>,
+    /// Kept current after each batch: what the reconciler should ask about.
+    pub in_flight: Option<watch::Sender<crate::reconciler::Wanted>>,
 }
 
 /// The key of a journaled observation: `{"cutover.observation": <Observation>}`. No SQS body
@@ -237,11 +237,14 @@ impl Owner {
 
     fn publish_in_flight(&self) {
         if let Some(tx) = &self.in_flight {
-            let ids = self.correlator.codedeploy_in_flight();
+            let wanted = crate::reconciler::Wanted {
+                codedeploy: self.correlator.codedeploy_in_flight(),
+                census: self.correlator.census_wanted(),
+            };
             tx.send_if_modified(|current| {
-                let changed = *current != ids;
+                let changed = *current != wanted;
                 if changed {
-                    current.clone_from(&ids);
+                    current.clone_from(&wanted);
                 }
                 changed
             });

@@ -10,23 +10,39 @@
 //! Shifted` steps. Calls are paced (`[reconciler] calls_per_second`); ECS deployments cost no
 //! calls at all (their events say everything the correlator needs), nor does a quiet fleet.
 //!
-//! Still to come (issue #6): the ECS side (DescribeServices census, DescribeServiceDeployments)
-//! and CodeDeploy lifecycle and status for lost events.
+//! And the census at an ECS rolling deployment's start: `ListTasks` (the service's running
+//! tasks) and `DescribeTasks` (who started each) become an [`Observation::ServiceTasks`], so
+//! the old tasks are known even when they started before Cutover was watching and the
+//! cut-over is proven when the last of them is told to stop (DESIGN.md, "Old-task census").
+//! One census per service and deployment start; none in steady state.
+//!
+//! Still to come (issue #6): DescribeServiceDeployments for ECS-native weights, and CodeDeploy
+//! lifecycle and status for lost events.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::TargetLabel;
-use cutover_correlator::Observation;
+use cutover_correlator::{CensusRequest, CensusTask, Observation};
 use cutover_events::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// The CodeDeploy side of the reconciler.
+/// What the intake wants the reconciler to ask about, kept current after each batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// CodeDeploy deployments in flight, not cut over.
+    pub codedeploy: Vec<String>,
+    /// Services whose tasks should be counted.
+    pub census: Vec<CensusRequest>,
+}
+
+/// The reconciler.
 #[derive(Debug)]
 pub struct Reconciler {
     client: Client,
+    ecs: Option<aws_sdk_ecs::Client>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
     /// The pause between two calls.
@@ -39,6 +55,7 @@ impl Reconciler {
     pub fn new(client: Client, calls_per_second: f64) -> Self {
         Self {
             client,
+            ecs: None,
             targets: HashMap::new(),
             pace: Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.1, 100.0)),
             calls: 0,
@@ -95,42 +112,116 @@ impl Reconciler {
         Ok(observations)
     }
 
+    /// Counts ECS services' tasks with `ecs` (ListTasks, DescribeTasks).
+    pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
+        self.ecs = Some(ecs);
+        self
+    }
+
+    /// The running tasks of a service and who started them.
+    pub async fn census(&mut self, req: &CensusRequest) -> Result<Observation, String> {
+        let Some(ecs) = self.ecs.clone() else { return Err("no ECS client".into()) };
+        let display = |e: &dyn std::fmt::Display| e.to_string();
+        let mut arns: Vec<String> = Vec::new();
+        let mut token: Option<String> = None;
+        // Bounded: 100 pages of 100 tasks.
+        for _ in 0..100 {
+            self.paced().await;
+            let out = ecs
+                .list_tasks()
+                .cluster(&req.cluster)
+                .service_name(&req.service)
+                .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| display(&aws_sdk_ecs::error::DisplayErrorContext(&e)))?;
+            arns.extend(out.task_arns().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(100) {
+            self.paced().await;
+            let out = ecs
+                .describe_tasks()
+                .cluster(&req.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| display(&aws_sdk_ecs::error::DisplayErrorContext(&e)))?;
+            for t in out.tasks() {
+                let Some(arn) = t.task_arn() else { continue };
+                tasks.push(CensusTask {
+                    task_arn: arn.to_owned(),
+                    started_by: t.started_by().map(str::to_owned),
+                    task_definition: t.task_definition_arn().map(str::to_owned),
+                    running: t.last_status() == Some("RUNNING"),
+                });
+            }
+        }
+        Ok(Observation::ServiceTasks {
+            service_key: req.service_key.clone(),
+            at: Timestamp(crate::executors::now_ms()),
+            tasks,
+        })
+    }
+
     /// Forgets what it cached about deployments no longer in flight.
     pub fn retain(&mut self, in_flight: &[String]) {
         self.targets.retain(|d, _| in_flight.contains(d));
     }
 }
 
-/// Every `interval`, observes the deployments the correlator has in flight (`in_flight`, kept
-/// current by the intake) and sends what it learned to the intake, until `shutdown`.
+/// Every `interval`, observes what the intake wants (`wanted`, kept current after each
+/// batch) and sends what it learned to the intake, until `shutdown`. A census is asked once
+/// per request.
 pub async fn run(
     mut reconciler: Reconciler,
-    mut in_flight: watch::Receiver<Vec<String>>,
+    mut wanted: watch::Receiver<Wanted>,
     tx: mpsc::Sender<Observation>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
+    let mut counted: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = shutdown.cancelled() => return,
         }
-        let deployments = in_flight.borrow_and_update().clone();
-        reconciler.retain(&deployments);
-        for id in deployments {
-            match reconciler.observe(&id).await {
-                Ok(observations) => {
-                    for o in observations {
-                        if tx.send(o).await.is_err() {
-                            return;
-                        }
+        let now = wanted.borrow_and_update().clone();
+        reconciler.retain(&now.codedeploy);
+        counted.retain(|k| now.census.iter().any(|r| r.service_key == *k));
+        let mut found = Vec::new();
+        if reconciler.ecs.is_some() {
+            let due: Vec<&CensusRequest> = now.census.iter().filter(|r| !counted.contains(&r.service_key)).collect();
+            for req in due {
+                match reconciler.census(req).await {
+                    Ok(o) => {
+                        counted.push(req.service_key.clone());
+                        found.push(o);
+                    }
+                    Err(error) => {
+                        tracing::warn!(message = "Failed to count a service's tasks.", cluster = %req.cluster, service = %req.service, %error);
                     }
                 }
+            }
+        }
+        for id in &now.codedeploy {
+            match reconciler.observe(id).await {
+                Ok(observations) => found.extend(observations),
                 Err(error) => {
                     tracing::warn!(message = "Failed to ask CodeDeploy about a deployment.", deployment_id = %id, %error);
                 }
             }
             if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        for o in found {
+            if tx.send(o).await.is_err() {
                 return;
             }
         }
@@ -205,6 +296,47 @@ mod tests {
         let seen = r.observe("d-CANARY001").await.unwrap();
         assert!(matches!(seen[0], Observation::TrafficWeight { percent, .. } if percent == 100.0));
         assert_eq!((r.calls, list.num_calls(), first.num_calls(), second.num_calls()), (3, 1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_census_lists_the_running_tasks_and_who_started_them() {
+        use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+        use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+        use aws_sdk_ecs::types::Task;
+        let arn = |n: &str| format!("arn:aws:ecs:eu-west-1:123456789012:task/prod-eu/{n}");
+        let list = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.cluster() == Some("prod-eu") && r.service_name() == Some("storefront"))
+            .then_output(move || ListTasksOutput::builder().task_arns(arn("old1")).task_arns(arn("old2")).build());
+        let task = move |n: &str, status: &str| {
+            Task::builder()
+                .task_arn(arn(n))
+                .started_by("ecs-svc/4231880795355584839")
+                .task_definition_arn("arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:41")
+                .last_status(status)
+                .desired_status("RUNNING")
+                .build()
+        };
+        let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(move || {
+            DescribeTasksOutput::builder().tasks(task("old1", "RUNNING")).tasks(task("old2", "PENDING")).build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &describe]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let req = CensusRequest {
+            service_key: "eu-west-1:123456789012:prod-eu/storefront".into(),
+            cluster: "prod-eu".into(),
+            service: "storefront".into(),
+        };
+        let Observation::ServiceTasks { service_key, tasks, .. } = r.census(&req).await.unwrap() else {
+            panic!("a census")
+        };
+        assert_eq!(service_key, req.service_key);
+        assert_eq!(
+            tasks.iter().map(|t| (t.task_arn.as_str(), t.running)).collect::<Vec<_>>(),
+            vec![(arn("old1").as_str(), true), (arn("old2").as_str(), false)]
+        );
+        assert_eq!(tasks[0].started_by.as_deref(), Some("ecs-svc/4231880795355584839"));
+        assert_eq!((list.num_calls(), describe.num_calls()), (1, 1));
     }
 
     #[tokio::test]

@@ -221,7 +221,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ..Owner::new(correlator, store, sqs, queue_url, config.sqs.clone())
     };
     let owner = if config.reconciler.enabled {
-        let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(Vec::new());
+        let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(crate::reconciler::Wanted::default());
         let (observed_tx, observed_rx) = mpsc::channel(64);
         let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(&sdk);
         if let Some(url) = &config.reconciler.codedeploy_endpoint_url {
@@ -230,7 +230,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let reconciler = crate::reconciler::Reconciler::new(
             aws_sdk_codedeploy::Client::from_conf(codedeploy.build()),
             config.reconciler.calls_per_second,
-        );
+        )
+        .with_ecs(aws_sdk_ecs::Client::new(&sdk));
         tokio::spawn(crate::reconciler::run(
             reconciler,
             in_flight_rx,
