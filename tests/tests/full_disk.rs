@@ -162,8 +162,8 @@ async fn serve_on_a_full_disk_stops_with_a_clear_error_and_after_space_returns_l
     want.sort();
     seen.sort();
     assert_eq!(seen, want, "each lifecycle event exactly once");
-    let posts = slack.state.messages().into_iter().filter(|m| m.thread_ts.is_none()).count();
-    assert_eq!(posts, 1, "one Slack post");
+    let posts = slack.top_level_posts();
+    assert_eq!(posts.values().sum::<usize>(), 1, "one Slack post: {posts:?}");
     assert_eq!(stack.invalidations().await.len(), 1, "one invalidation");
     assert!(service.terminate().await.success());
     slack.stop();

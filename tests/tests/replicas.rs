@@ -57,19 +57,10 @@ async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
     }
     assert!(counts.values().all(|n| *n == 1), "emitted more than once: {counts:?}");
     assert_eq!(stack.invalidations().await.len(), cut_overs);
-    let messages = slack.state.messages();
-    let posts: Vec<String> = messages
-        .iter()
-        .filter(|m| m.thread_ts.is_none())
-        .map(|m| {
-            m.metadata.as_ref().and_then(|md| md["event_payload"]["deployment_id"].as_str()).unwrap_or("?").to_owned()
-        })
-        .collect();
-    let distinct: BTreeSet<&String> = posts.iter().collect();
-    assert_eq!(posts.len(), distinct.len(), "a deployment posted twice: {posts:?}");
-    assert_eq!(distinct.len(), 3, "{posts:?}");
-    let replies: Vec<(String, String)> =
-        messages.iter().filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default()))).collect();
+    let posts = slack.top_level_posts();
+    assert!(posts.values().all(|n| *n == 1), "a deployment posted twice: {posts:?}");
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    let replies = slack.replies();
     let distinct_replies: BTreeSet<&(String, String)> = replies.iter().collect();
     assert_eq!(replies.len(), distinct_replies.len(), "a reply was repeated: {replies:?}");
 

@@ -27,16 +27,6 @@ async fn emitted_details(stack: &Stack, seen: &mut Vec<(String, String)>, detail
     }
 }
 
-fn top_level_posts(slack: &Slack) -> BTreeMap<String, usize> {
-    let mut posts = BTreeMap::new();
-    for m in slack.state.messages().into_iter().filter(|m| m.thread_ts.is_none()) {
-        let dep =
-            m.metadata.as_ref().and_then(|md| md["event_payload"]["deployment_id"].as_str()).unwrap_or("?").to_owned();
-        *posts.entry(dep).or_default() += 1;
-    }
-    posts
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lettered() {
     let moto = Moto::start().await;
@@ -123,7 +113,7 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     }
 
     // Slack: one top-level post per deployment; the CodeDeploy rollback only replies.
-    let posts = top_level_posts(&slack);
+    let posts = slack.top_level_posts();
     assert_eq!(
         posts,
         BTreeMap::from([
@@ -296,7 +286,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     // the deployment it undoes; when a dead consumer held back the one event that says it is
     // a rollback, it may post instead (DESIGN: wilder reorderings give other, consistent
     // decisions), but still only once.
-    let posts = top_level_posts(&slack);
+    let posts = slack.top_level_posts();
     let wanted = posting_deployments(&scenarios);
     let rollbacks = BTreeSet::from(["ecs-svc/3333333333333333333".to_owned(), "d-RBCK7TT0P".to_owned()]);
     let posted: BTreeSet<String> = posts.keys().cloned().collect();
@@ -304,12 +294,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     assert!(posted.difference(&wanted).all(|d| rollbacks.contains(d)), "unexpected posts: {posts:?}");
     assert!(posts.values().all(|n| *n == 1), "a post was repeated: {posts:?}");
     // Replies are not repeated either.
-    let replies: Vec<(String, String)> = slack
-        .state
-        .messages()
-        .into_iter()
-        .filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default())))
-        .collect();
+    let replies: Vec<(String, String)> = slack.replies();
     let distinct: BTreeSet<&(String, String)> = replies.iter().collect();
     assert_eq!(replies.len(), distinct.len(), "a reply was repeated: {replies:?}");
     // Exactly one invalidation per cut-over.
@@ -378,15 +363,10 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
     let calls = slack.state.calls();
     assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 3, "the 429s were answered");
     assert_eq!(calls.iter().filter(|c| c.status == 500).count(), 4, "the 500s were answered");
-    let posts = top_level_posts(&slack);
+    let posts = slack.top_level_posts();
     assert_eq!(posts.keys().cloned().collect::<BTreeSet<_>>(), wanted);
     assert!(posts.values().all(|n| *n == 1), "doubled: {posts:?}");
-    let replies: Vec<(String, String)> = slack
-        .state
-        .messages()
-        .into_iter()
-        .filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default())))
-        .collect();
+    let replies: Vec<(String, String)> = slack.replies();
     assert_eq!(replies.len(), replies.iter().collect::<BTreeSet<_>>().len(), "doubled reply: {replies:?}");
     assert_eq!(replies.len(), 4, "two failed tasks and two rollback steps: {replies:?}");
     assert!(service.terminate().await.success());
@@ -535,7 +515,7 @@ async fn a_post_that_times_out_but_happened_is_found_not_repeated() {
     })
     .await;
     assert!(done, "{:#?}\n{}", slack.state.messages(), service.log_text());
-    let posts = top_level_posts(&slack);
+    let posts = slack.top_level_posts();
     assert_eq!(posts, BTreeMap::from([("ecs-svc/5211643699352071000".to_owned(), 1)]), "{}", service.log_text());
     assert!(service.log_text().contains("Found the post of an earlier attempt"), "the lookup found it");
     assert!(service.terminate().await.success());

@@ -389,6 +389,30 @@ impl Slack {
         Self { state, port, stop }
     }
 
+    /// Top-level posts per deployment (by the message metadata Cutover sets).
+    pub fn top_level_posts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut posts = std::collections::BTreeMap::new();
+        for m in self.state.messages().into_iter().filter(|m| m.thread_ts.is_none()) {
+            let dep = m
+                .metadata
+                .as_ref()
+                .and_then(|md| md["event_payload"]["deployment_id"].as_str())
+                .unwrap_or("?")
+                .to_owned();
+            *posts.entry(dep).or_default() += 1;
+        }
+        posts
+    }
+
+    /// Every thread reply as `(thread ts, text)`, in the order received.
+    pub fn replies(&self) -> Vec<(String, String)> {
+        self.state
+            .messages()
+            .into_iter()
+            .filter_map(|m| Some((m.thread_ts.clone()?, m.text.clone().unwrap_or_default())))
+            .collect()
+    }
+
     pub fn api_url(&self) -> String {
         format!("http://127.0.0.1:{}/api", self.port)
     }
