@@ -11,7 +11,9 @@
 use std::sync::LazyLock;
 
 use cutover_correlator::invariants;
-use cutover_correlator::{Action, Correlator, Input, Observation, Routing};
+use cutover_correlator::{
+    Action, CodeDeployChange, Correlator, EcsDeploymentChange, Input, NativeStatus, Observation, Routing,
+};
 use cutover_events::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -108,6 +110,58 @@ fuzz_target!(|data: &[u8]| {
                     deployment_id: id,
                     percent: f64::from(b % 101),
                     at: Timestamp(now - i64::from(c) * 1000),
+                })
+            }
+            // Another reconciler answer (GetDeployment / GetDeploymentTarget, DescribeServices,
+            // DescribeServiceDeployments) about a deployment named in the corpus.
+            2 => {
+                let e = &corpus[usize::from(a) % corpus.len()];
+                let d = &e["detail"];
+                let id = d["serviceDeploymentArn"]
+                    .as_str()
+                    .or_else(|| d["deploymentId"].as_str())
+                    .or_else(|| d["startedBy"].as_str())
+                    .unwrap_or("d-UNKNOWN")
+                    .to_owned();
+                let at = Timestamp(now - i64::from(c) * 1000);
+                Input::Observed(match b % 10 {
+                    0..=4 => Observation::CodeDeploy {
+                        deployment_id: id,
+                        application: None,
+                        deployment_group: None,
+                        target: (b % 2 == 0).then(|| ("prod-eu".to_owned(), "checkout".to_owned())),
+                        rollback_of: None,
+                        change: [
+                            CodeDeployChange::Started,
+                            CodeDeployChange::TargetCutOver,
+                            CodeDeployChange::Succeeded,
+                            CodeDeployChange::Failed { reason: None },
+                            CodeDeployChange::Stopped,
+                        ][usize::from(b % 5)]
+                        .clone(),
+                        at,
+                    },
+                    5 | 6 => Observation::EcsRollout {
+                        deployment_id: id,
+                        change: if b % 2 == 0 {
+                            EcsDeploymentChange::Completed
+                        } else {
+                            EcsDeploymentChange::Failed { reason: None }
+                        },
+                        at,
+                    },
+                    _ => Observation::ServiceDeployment {
+                        deployment_arn: id,
+                        past_production_shift: c % 2 == 0,
+                        production_weight: Some(f64::from(c % 101)),
+                        status: [
+                            NativeStatus::InProgress,
+                            NativeStatus::Successful,
+                            NativeStatus::Failed { reason: "rolled back".into() },
+                        ][usize::from(b % 3)]
+                        .clone(),
+                        at,
+                    },
                 })
             }
             // A recorded event, maybe mutated.

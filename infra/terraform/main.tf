@@ -224,12 +224,17 @@ resource "aws_iam_role_policy" "task" {
         { Sid = "EmitLifecycleEvents", Effect = "Allow", Action = "events:PutEvents", Resource = aws_cloudwatch_event_bus.cutover.arn },
         { Sid = "ReadReceipts", Effect = "Allow", Action = "sqs:ReceiveMessage", Resource = aws_sqs_queue.receipts.arn },
         { Sid = "ReadCodeDeployTrafficWeights", Effect = "Allow",
-          Action   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget"],
+          Action   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup"],
         Resource = "arn:${data.aws_partition.current.partition}:codedeploy:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:deploymentgroup:*" },
         { Sid = "CountServiceTasks", Effect = "Allow", Action = ["ecs:ListTasks", "ecs:DescribeTasks"],
           Resource = [
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:container-instance/*",
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:task/*",
+        ] },
+        { Sid = "ReadServiceDeployments", Effect = "Allow", Action = ["ecs:DescribeServices", "ecs:DescribeServiceDeployments"],
+          Resource = [
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service/*",
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service-deployment/*",
         ] },
       ],
       length(var.cloudfront_distribution_arns) == 0 ? [] : [

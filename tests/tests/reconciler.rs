@@ -2,7 +2,9 @@
 //! never say how much traffic moved. A stand-in serves CodeDeploy's ListDeploymentTargets and
 //! GetDeploymentTarget (awsJson 1.1 on 127.0.0.1; the emulator cannot move a deployment) with
 //! the ECS target's task sets as AWS documents them; Cutover turns the green weight into
-//! `Deployment Traffic Shifted` events in AWS's time, and 100 % into the cut-over.
+//! `Deployment Traffic Shifted` events in AWS's time, and 100 % into the cut-over. The stand-in
+//! also serves GetDeploymentGroup and GetDeployment, which completes the deployment whose
+//! SUCCEEDED trigger was lost.
 
 mod common;
 
@@ -18,6 +20,8 @@ use serde_json::{Value, json};
 struct Target {
     /// Green weight and the target's lastUpdatedAt (ms).
     green: Option<(f64, i64)>,
+    /// GetDeployment's status and completeTime (ms), once it has finished.
+    finished: Option<(&'static str, i64)>,
     calls: Vec<String>,
 }
 
@@ -42,6 +46,16 @@ async fn codedeploy(
                 "targetArn": "arn:aws:ecs:eu-west-1:123456789012:service/prod-eu/checkout",
                 "lastUpdatedAt": at as f64 / 1000.0, "status": "InProgress",
                 "taskSetsInfo": [set("Blue", 100.0 - green, "PRIMARY"), set("Green", green, "ACTIVE")]}}})
+        }
+        "CodeDeploy_20141006.GetDeploymentGroup" => json!({"deploymentGroupInfo": {
+            "applicationName": "AppECS-prod-eu-checkout", "deploymentGroupName": "DgpECS-prod-eu-checkout",
+            "computePlatform": "ECS", "ecsServices": [{"serviceName": "checkout", "clusterName": "prod-eu"}]}}),
+        "CodeDeploy_20141006.GetDeployment" => {
+            let (status, complete) = t.finished.map_or(("InProgress", None), |(s, at)| (s, Some(at as f64 / 1000.0)));
+            json!({"deploymentInfo": {
+                "applicationName": "AppECS-prod-eu-checkout", "deploymentGroupName": "DgpECS-prod-eu-checkout",
+                "deploymentId": "d-7QHX0M2PB", "status": status, "createTime": 1_773_480_600.0,
+                "completeTime": complete, "computePlatform": "ECS"}})
         }
         _ => json!({"__type": "UnknownOperationException"}),
     };
@@ -92,9 +106,15 @@ async fn codedeploy_traffic_weights_become_traffic_shifted_events_and_100_the_cu
     })
     .await;
     assert!(cut, "{seen:?}\n{}", service.log_text());
-    for line in &lines[2..] {
+    // The deployment's SUCCEEDED trigger is lost (CodeDeploy delivers best effort): the
+    // reconciler's GetDeployment stands in for it, at its completeTime.
+    let (lost, rest): (Vec<&String>, Vec<&String>) =
+        lines[2..].iter().partition(|l| l.contains(r#"\"status\":\"SUCCEEDED\""#) && !l.contains("instanceId"));
+    assert_eq!(lost.len(), 1, "the scenario has one deployment SUCCEEDED trigger");
+    for line in rest {
         stack.inject(line).await;
     }
+    target.lock().unwrap().finished = Some(("Succeeded", at("2026-03-14T09:38:00Z")));
     let done = eventually(30, async || {
         seen.extend(stack.emitted_events().await);
         seen.iter().any(|e| e["detail-type"] == "Deployment Completed")
@@ -125,12 +145,15 @@ async fn codedeploy_traffic_weights_become_traffic_shifted_events_and_100_the_cu
         ],
         "each step once, in AWS's time"
     );
-    // The targets were listed once; nothing is asked once the deployment has cut over.
+    // The targets were listed once, the group read once; nothing is asked once it completed.
     let calls = target.lock().unwrap().calls.clone();
     assert_eq!(calls.iter().filter(|c| c.ends_with("ListDeploymentTargets")).count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.ends_with("GetDeploymentGroup")).count(), 1, "{calls:?}");
+    let after_cut_over = calls.iter().skip_while(|c| !c.ends_with("GetDeploymentTarget")).collect::<Vec<_>>();
+    assert!(after_cut_over.iter().any(|c| c.ends_with("GetDeployment")), "{calls:?}");
     let asked = calls.len();
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(target.lock().unwrap().calls.len(), asked, "no calls after the cut-over");
+    assert_eq!(target.lock().unwrap().calls.len(), asked, "no calls once it completed");
     assert!(service.terminate().await.success());
     slack.stop();
 }

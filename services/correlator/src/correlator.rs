@@ -15,10 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
 use crate::deployment::{Deployment, Step};
-use crate::facts::{
-    CodeDeployChange, CodeDeployFact, EcsDeploymentChange, Fact, Normalised, PipelineFact, ServiceRef, TaskFact,
-    normalise,
-};
+pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
+use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
 use crate::routing::Routing;
 
@@ -47,6 +45,64 @@ pub enum Observation {
     /// the census of old tasks at a rolling deployment's start, so a cut-over is proven even
     /// when the old tasks started before Cutover was watching.
     ServiceTasks { service_key: String, at: Timestamp, tasks: Vec<CensusTask> },
+    /// What CodeDeploy's `GetDeployment` (status, times, rollback), `GetDeploymentTarget`
+    /// (the AllowTraffic lifecycle event) or `GetDeploymentGroup` (identity) says about a
+    /// deployment: handled like the event it stands in for, at AWS time `at`.
+    CodeDeploy {
+        deployment_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        application: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployment_group: Option<String>,
+        /// `(cluster, service)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<(String, String)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_of: Option<String>,
+        change: CodeDeployChange,
+        at: Timestamp,
+    },
+    /// ECS `DescribeServices`: an ECS rolling deployment's `rolloutState` (COMPLETED or
+    /// FAILED) at its `updatedAt`, for a deployment whose event was missed (start-up round).
+    EcsRollout { deployment_id: String, change: EcsDeploymentChange, at: Timestamp },
+    /// ECS `DescribeServiceDeployments`: an ECS-native deployment's lifecycle stage, requested
+    /// production weight and status, at its `updatedAt` (`finishedAt` once finished).
+    ServiceDeployment {
+        deployment_arn: String,
+        /// The lifecycle stage has moved past `PRODUCTION_TRAFFIC_SHIFT`.
+        past_production_shift: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        production_weight: Option<f64>,
+        status: NativeStatus,
+        at: Timestamp,
+    },
+}
+
+/// An ECS-native service deployment's status, as the reconciler reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NativeStatus {
+    /// `PENDING`, `IN_PROGRESS`.
+    InProgress,
+    /// `SUCCESSFUL`.
+    Successful,
+    /// `STOPPED`, `STOP_REQUESTED`, `ROLLBACK_*`: it did not finish well.
+    Failed { reason: String },
+}
+
+/// A deployment in flight, as the reconciler needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// Its key (`ecs-svc/…`, `d-…`, or a service-deployment ARN).
+    pub id: String,
+    pub strategy: Strategy,
+    pub cut_over: bool,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    /// ECS-native: its service-deployment ARN (its key or an alias).
+    pub service_deployment_arn: Option<String>,
 }
 
 /// One task of a census.
@@ -202,15 +258,35 @@ impl Correlator {
         self.state.deployments.len()
     }
 
-    /// The CodeDeploy deployments in flight that have not cut over: what the reconciler asks
-    /// the CodeDeploy API about (traffic weights). ECS-controlled deployments are not listed:
-    /// their events say everything, so they cost no API calls.
-    pub fn codedeploy_in_flight(&self) -> Vec<String> {
+    /// The deployments in flight: what the reconciler asks the APIs about. Which calls each
+    /// costs is the reconciler's choice (none for an ECS rolling deployment in steady state).
+    pub fn in_flight(&self) -> Vec<InFlight> {
         self.state
             .deployments
             .values()
-            .filter(|d| d.strategy == Strategy::CodedeployBlueGreen && d.is_in_flight() && d.cut_over_at().is_none())
-            .map(|d| d.id.clone())
+            .filter(|d| d.is_in_flight())
+            .map(|d| InFlight {
+                id: d.id.clone(),
+                strategy: d.strategy,
+                cut_over: d.cut_over_at().is_some(),
+                cluster: d.cluster.clone(),
+                service: d.service.clone(),
+                application: d.application.clone(),
+                deployment_group: d.deployment_group.clone(),
+                service_deployment_arn: std::iter::once(&d.id)
+                    .chain(&d.aliases)
+                    .find(|a| a.contains(":service-deployment/"))
+                    .cloned(),
+            })
+            .collect()
+    }
+
+    /// The CodeDeploy deployments in flight that have not cut over.
+    pub fn codedeploy_in_flight(&self) -> Vec<String> {
+        self.in_flight()
+            .into_iter()
+            .filter(|d| d.strategy == Strategy::CodedeployBlueGreen && !d.cut_over)
+            .map(|d| d.id)
             .collect()
     }
 
@@ -274,6 +350,45 @@ impl Correlator {
         self.settle_service(key, observed, out);
     }
 
+    /// What DescribeServiceDeployments says about an ECS-native deployment Cutover follows.
+    #[allow(clippy::too_many_arguments)]
+    fn on_service_deployment(
+        &mut self,
+        now: Timestamp,
+        arn: &str,
+        past_production_shift: bool,
+        weight: Option<f64>,
+        status: NativeStatus,
+        at: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let id = self.canonical(arn).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            return;
+        }
+        self.advance(at);
+        if let Some(percent) = weight.filter(|w| *w > 0.0) {
+            self.apply(now, Fact::TrafficWeight { deployment_id: id.clone(), percent, at }, out);
+        }
+        let observed = now.max(self.state.clock);
+        let d = self.dep_mut(&id);
+        d.touch(at);
+        d.evidence.started.get_or_insert(at);
+        if past_production_shift {
+            d.evidence.cut_over.get_or_insert(at);
+        }
+        match status {
+            NativeStatus::InProgress => {}
+            NativeStatus::Successful => {
+                d.evidence.succeeded.get_or_insert(at);
+            }
+            NativeStatus::Failed { reason } => {
+                d.evidence.failed.get_or_insert((at, reason));
+            }
+        }
+        self.settle(&id, observed, out);
+    }
+
     /// A deployment, by any of its ids.
     pub fn deployment(&self, id: &str) -> Option<&Deployment> {
         self.state.deployments.get(self.canonical(id))
@@ -311,6 +426,57 @@ impl Correlator {
             Input::Observed(Observation::ServiceTasks { service_key, at, tasks }) => {
                 self.advance(at);
                 self.on_census(now, &service_key, at, tasks, &mut out);
+            }
+            Input::Observed(Observation::CodeDeploy {
+                deployment_id,
+                application,
+                deployment_group,
+                target,
+                rollback_of,
+                change,
+                at,
+            }) => {
+                // Only about deployments Cutover follows: the reconciler asks about no other.
+                if self.deployment(&deployment_id).is_some() {
+                    self.advance(at);
+                    let fact = CodeDeployFact {
+                        deployment_id,
+                        application,
+                        deployment_group,
+                        target,
+                        rollback_of,
+                        change,
+                        at,
+                    };
+                    self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::EcsRollout { deployment_id, change, at }) => {
+                let known = self.deployment(&deployment_id).and_then(|d| {
+                    let key = d.service_key.clone()?;
+                    Some(ServiceRef { key, cluster: d.cluster.clone()?, service: d.service.clone()? })
+                });
+                if let Some(service) = known {
+                    self.advance(at);
+                    self.apply(now, Fact::EcsDeployment { service, deployment_id, change, at }, &mut out);
+                }
+            }
+            Input::Observed(Observation::ServiceDeployment {
+                deployment_arn,
+                past_production_shift,
+                production_weight,
+                status,
+                at,
+            }) => {
+                self.on_service_deployment(
+                    now,
+                    &deployment_arn,
+                    past_production_shift,
+                    production_weight,
+                    status,
+                    at,
+                    &mut out,
+                );
             }
         }
         if self.state.clock >= self.state.next_sweep {

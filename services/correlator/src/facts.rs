@@ -98,8 +98,9 @@ impl Fact {
     }
 }
 
-/// What an ECS deployment event says.
-#[derive(Clone, Debug)]
+/// What an ECS deployment event (or DescribeServices' `rolloutState`) says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EcsDeploymentChange {
     InProgress { rollback: bool, rollback_target: Option<String> },
     Completed,
@@ -123,8 +124,9 @@ pub struct TaskFact {
     pub at: Timestamp,
 }
 
-/// What a CodeDeploy event says.
-#[derive(Clone, Debug, PartialEq)]
+/// What a CodeDeploy event (or GetDeployment / GetDeploymentTarget) says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CodeDeployChange {
     /// Created, queued or in progress.
     Started,

@@ -28,5 +28,8 @@ mod message;
 pub mod routing;
 
 pub use action::Action;
-pub use correlator::{CensusRequest, CensusTask, Correlator, Input, Observation, State, Stats};
+pub use correlator::{
+    CensusRequest, CensusTask, CodeDeployChange, Correlator, EcsDeploymentChange, InFlight, Input, NativeStatus,
+    Observation, State, Stats,
+};
 pub use routing::Routing;

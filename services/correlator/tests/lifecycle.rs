@@ -544,3 +544,167 @@ fn a_census_of_old_tasks_at_the_start_proves_the_cut_over_when_their_running_eve
     assert_eq!(cut_over(&with).as_deref(), Some("2026-03-14T09:31:41.900Z"), "{:?}", with.decisions());
     harness::assert_consistent(&with.decisions(), "census");
 }
+
+/// The lifecycle decided, as `(type, percent, at)`.
+fn steps_of(actions: &[Action]) -> Vec<(cutover_events::emitted::DetailType, Option<f64>, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Emit { detail_type, detail, .. } => {
+                Some((*detail_type, detail.traffic_percent.map(|p| p.0), detail.at.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_deployment_at_aws_time() {
+    use cutover_correlator::{CodeDeployChange, Input, Observation};
+    let lines = scenario_lines("codedeploy-sns");
+    let mut h = Harness::new(scenario_routing("codedeploy-sns"));
+    // Only CREATED and IN_PROGRESS arrive: the AllowTraffic and SUCCEEDED triggers are lost.
+    h.feed(&lines[0]);
+    h.feed(&lines[1]);
+    let in_flight = h.correlator.in_flight();
+    assert_eq!(in_flight.len(), 1);
+    assert_eq!(in_flight[0].application.as_deref(), Some("AppECS-prod-eu-checkout"));
+    let observe = |change: CodeDeployChange, target: Option<(String, String)>, at: &str| {
+        Input::Observed(Observation::CodeDeploy {
+            deployment_id: "d-7QHX0M2PB".into(),
+            application: None,
+            deployment_group: None,
+            target,
+            rollback_of: None,
+            change,
+            at: ts(at),
+        })
+    };
+    let now = ts("2026-03-14T09:40:00Z");
+    let target = Some(("prod-eu".to_owned(), "checkout".to_owned()));
+    let mut actions = Vec::new();
+    // GetDeploymentTarget's AllowTraffic (Succeeded, endTime), asked twice; then GetDeployment.
+    for (change, target, at) in [
+        (CodeDeployChange::Started, None, "2026-03-14T09:30:00Z"),
+        (CodeDeployChange::TargetCutOver, target.clone(), "2026-03-14T09:32:29Z"),
+        (CodeDeployChange::TargetCutOver, target, "2026-03-14T09:32:29Z"),
+        (CodeDeployChange::Succeeded, None, "2026-03-14T09:38:00Z"),
+        (CodeDeployChange::Succeeded, None, "2026-03-14T09:38:00Z"),
+    ] {
+        actions.extend(h.correlator.handle(now, observe(change, target, at)));
+    }
+    assert_eq!(
+        steps_of(&actions),
+        vec![
+            (CutOver, None, "2026-03-14T09:32:29.000Z".to_owned()),
+            (Completed, None, "2026-03-14T09:38:00.000Z".to_owned()),
+        ],
+        "the same instants as the lost events (expected.json of codedeploy-sns), each once"
+    );
+    let cut = emits(&actions)[0];
+    assert_eq!((cut.cluster.as_deref(), cut.service.as_deref()), (Some("prod-eu"), Some("checkout")));
+    assert!(h.correlator.in_flight().is_empty(), "completed: nothing left to ask");
+
+    // An observation about a deployment Cutover does not follow changes nothing.
+    let stray = Input::Observed(Observation::CodeDeploy {
+        deployment_id: "d-UNKNOWN00".into(),
+        application: None,
+        deployment_group: None,
+        target: None,
+        rollback_of: None,
+        change: CodeDeployChange::Succeeded,
+        at: ts("2026-03-14T09:39:00Z"),
+    });
+    assert!(h.correlator.handle(now, stray).is_empty());
+    assert!(h.correlator.deployment("d-UNKNOWN00").is_none());
+}
+
+#[test]
+fn a_rollout_state_read_at_start_up_finishes_an_ecs_rolling_deployment_whose_events_were_missed() {
+    use cutover_correlator::{EcsDeploymentChange, Input, Observation};
+    let lines = scenario_lines("rolling");
+    let mut h = Harness::new(scenario_routing("rolling"));
+    // The deployment started; Cutover was down for the rest.
+    h.feed(&lines[2]);
+    let id = "ecs-svc/5211643699352071000";
+    let rolling = h.correlator.in_flight();
+    assert_eq!(rolling.len(), 1);
+    assert_eq!((rolling[0].cluster.as_deref(), rolling[0].service.as_deref()), (Some("prod-eu"), Some("storefront")));
+    let now = ts("2026-03-14T10:00:00Z");
+    let done = Observation::EcsRollout {
+        deployment_id: id.into(),
+        change: EcsDeploymentChange::Completed,
+        at: ts("2026-03-14T09:35:44.400Z"),
+    };
+    let actions = h.correlator.handle(now, Input::Observed(done.clone()));
+    assert_eq!(
+        steps_of(&actions),
+        vec![
+            (CutOver, None, "2026-03-14T09:35:44.400Z".to_owned()),
+            (Completed, None, "2026-03-14T09:35:44.400Z".to_owned()),
+        ],
+        "COMPLETED proves the cut-over at the latest (DESIGN.md), in AWS's time"
+    );
+    assert!(h.correlator.handle(now, Input::Observed(done)).is_empty(), "read again: nothing new");
+    // The journal entry of an observation round-trips.
+    let failed = Observation::EcsRollout {
+        deployment_id: id.into(),
+        change: EcsDeploymentChange::Failed { reason: Some("tasks failed to start".into()) },
+        at: ts("2026-03-14T09:35:44.400Z"),
+    };
+    let json = serde_json::to_string(&failed).unwrap();
+    assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), failed, "{json}");
+}
+
+#[test]
+fn describe_service_deployments_gives_an_ecs_native_deployment_its_weights_cut_over_and_completion() {
+    use cutover_correlator::{Input, NativeStatus, Observation};
+    let lines = scenario_lines("ecs-native-hooks");
+    let mut h = Harness::new(scenario_routing("ecs-native-hooks"));
+    let arn = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod-eu/gateway/EZe5RNVLH6PPzHXINuP28";
+    // The first hook event arrives; every later event is lost.
+    h.feed(&lines[0]);
+    let wanted = h.correlator.in_flight();
+    assert_eq!(wanted[0].service_deployment_arn.as_deref(), Some(arn));
+    let observe = |past: bool, weight: Option<f64>, status: NativeStatus, at: &str| {
+        Input::Observed(Observation::ServiceDeployment {
+            deployment_arn: arn.into(),
+            past_production_shift: past,
+            production_weight: weight,
+            status,
+            at: ts(at),
+        })
+    };
+    let now = ts("2026-03-14T10:00:00Z");
+    let mut actions = Vec::new();
+    for (past, weight, status, at) in [
+        (false, Some(0.0), NativeStatus::InProgress, "2026-03-14T09:33:00Z"),
+        (false, Some(10.0), NativeStatus::InProgress, "2026-03-14T09:34:00Z"),
+        (false, Some(10.0), NativeStatus::InProgress, "2026-03-14T09:35:00Z"),
+        (true, Some(100.0), NativeStatus::InProgress, "2026-03-14T09:36:02Z"),
+        (true, Some(100.0), NativeStatus::Successful, "2026-03-14T09:51:40Z"),
+    ] {
+        actions.extend(h.correlator.handle(now, observe(past, weight, status, at)));
+    }
+    assert_eq!(
+        steps_of(&actions),
+        vec![
+            (TrafficShifted, Some(10.0), "2026-03-14T09:34:00.000Z".to_owned()),
+            (TrafficShifted, Some(100.0), "2026-03-14T09:36:02.000Z".to_owned()),
+            (CutOver, None, "2026-03-14T09:36:02.000Z".to_owned()),
+            (Completed, None, "2026-03-14T09:51:40.000Z".to_owned()),
+        ]
+    );
+
+    // A rollback status fails the deployment with the reason ECS gave.
+    let mut h = Harness::new(scenario_routing("ecs-native-hooks"));
+    h.feed(&lines[0]);
+    let reason = "Service deployment rolled back because of a lifecycle hook failure.";
+    let actions = h
+        .correlator
+        .handle(now, observe(false, None, NativeStatus::Failed { reason: reason.into() }, "2026-03-14T09:40:00Z"));
+    let e = emits(&actions);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].reason.as_deref(), Some(reason));
+    harness::assert_consistent(&h.decisions(), "native rollback");
+}

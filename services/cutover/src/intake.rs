@@ -238,7 +238,7 @@ impl Owner {
     fn publish_in_flight(&self) {
         if let Some(tx) = &self.in_flight {
             let wanted = crate::reconciler::Wanted {
-                codedeploy: self.correlator.codedeploy_in_flight(),
+                in_flight: self.correlator.in_flight(),
                 census: self.correlator.census_wanted(),
             };
             tx.send_if_modified(|current| {

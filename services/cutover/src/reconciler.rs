@@ -1,39 +1,49 @@
 //! The reconciler: asks the AWS APIs what the events leave out. Its answers are inputs to the
 //! correlator like any event ([`Observation`]), journaled like messages, and decisions made
-//! from them still carry AWS's time.
+//! from them still carry AWS's time. Calls are paced (`[reconciler] calls_per_second`) and
+//! what does not change is cached.
 //!
-//! This part covers CodeDeploy traffic shifting, which no event reports: for each CodeDeploy
-//! deployment in flight that has not cut over, `ListDeploymentTargets` (once per deployment,
-//! cached) and `GetDeploymentTarget` give the ECS target's `taskSetsInfo[]`; the `Green` task
-//! set's `trafficWeight` at the target's `lastUpdatedAt` becomes a
-//! [`Observation::TrafficWeight`], so canary and linear configs get `Deployment Traffic
-//! Shifted` steps. Calls are paced (`[reconciler] calls_per_second`); ECS deployments cost no
-//! calls at all (their events say everything the correlator needs), nor does a quiet fleet.
-//!
-//! And the census at an ECS rolling deployment's start: `ListTasks` (the service's running
-//! tasks) and `DescribeTasks` (who started each) become an [`Observation::ServiceTasks`], so
-//! the old tasks are known even when they started before Cutover was watching and the
-//! cut-over is proven when the last of them is told to stop (DESIGN.md, "Old-task census").
-//! One census per service and deployment start; none in steady state.
-//!
-//! Still to come (issue #6): DescribeServiceDeployments for ECS-native weights, and CodeDeploy
-//! lifecycle and status for lost events.
+//! Every round (`interval_secs`), for each deployment in flight:
+//! - **CodeDeploy** (CodeDeploy delivers its events best effort): `GetDeploymentGroup` once per
+//!   application and group while the deployment's cluster and service are unknown (identity);
+//!   until it has cut over, `ListDeploymentTargets` (once per deployment) and
+//!   `GetDeploymentTarget`: the `Green` task set's `trafficWeight` at the target's
+//!   `lastUpdatedAt` (`Deployment Traffic Shifted` for canary and linear configs) and the
+//!   `AllowTraffic` lifecycle event's success at its `endTime` (the cut-over); and
+//!   `GetDeployment`: status with `createTime` / `completeTime`, the error message, and the
+//!   deployment a rollback undoes. A lost event only delays the decision; its `at` is AWS's.
+//! - **ECS-native** blue/green, canary, linear: `DescribeServiceDeployments` (up to 20 per
+//!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
+//!   revision's requested production weight, and the status.
+//! - **ECS rolling**: nothing in steady state (ECS delivers its events durably). At an ECS
+//!   rolling deployment's start, the census: `ListTasks` (the service's running tasks) and
+//!   `DescribeTasks` (who started each) become an [`Observation::ServiceTasks`], so the old
+//!   tasks are known even when they started before Cutover was watching (DESIGN.md,
+//!   "Old-task census"). And once, in the first round after start-up, `DescribeServices` (up
+//!   to 10 services per call): a deployment whose `rolloutState` is COMPLETED or FAILED
+//!   finishes at its `updatedAt`, for the events that came while Cutover was down and left the
+//!   queue before it came back.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_codedeploy::Client;
-use aws_sdk_codedeploy::types::TargetLabel;
-use cutover_correlator::{CensusRequest, CensusTask, Observation};
+use aws_sdk_codedeploy::types::{DeploymentStatus, LifecycleEventStatus, TargetLabel};
+use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus};
+use aws_smithy_types::DateTime;
+use cutover_correlator::{
+    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, InFlight, NativeStatus, Observation,
+};
 use cutover_events::Timestamp;
+use cutover_events::emitted::Strategy;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What the intake wants the reconciler to ask about, kept current after each batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wanted {
-    /// CodeDeploy deployments in flight, not cut over.
-    pub codedeploy: Vec<String>,
+    /// The deployments in flight.
+    pub in_flight: Vec<InFlight>,
     /// Services whose tasks should be counted.
     pub census: Vec<CensusRequest>,
 }
@@ -45,10 +55,22 @@ pub struct Reconciler {
     ecs: Option<aws_sdk_ecs::Client>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
+    /// `(cluster, service)` per CodeDeploy application and deployment group.
+    groups: HashMap<(String, String), Option<(String, String)>>,
     /// The pause between two calls.
     pace: Duration,
     /// API calls made, for `/metrics` and the tests.
     pub calls: u64,
+}
+
+fn aws_time(t: Option<&DateTime>) -> Option<Timestamp> {
+    t.and_then(|t| t.to_millis().ok()).map(Timestamp)
+}
+
+/// `<cluster>:<service>`, an ECS target's id.
+fn cluster_service(target_id: &str) -> Option<(String, String)> {
+    let (cluster, service) = target_id.split_once(':')?;
+    (!cluster.is_empty() && !service.is_empty()).then(|| (cluster.to_owned(), service.to_owned()))
 }
 
 impl Reconciler {
@@ -57,9 +79,16 @@ impl Reconciler {
             client,
             ecs: None,
             targets: HashMap::new(),
+            groups: HashMap::new(),
             pace: Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.1, 100.0)),
             calls: 0,
         }
+    }
+
+    /// Asks ECS too (census, ECS-native deployments, rollout states).
+    pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
+        self.ecs = Some(ecs);
+        self
     }
 
     async fn paced(&mut self) {
@@ -67,7 +96,100 @@ impl Reconciler {
         tokio::time::sleep(self.pace).await;
     }
 
-    /// What the API says now about `deployment_id`: its green task set's traffic weight.
+    /// What the CodeDeploy API says now about a deployment in flight: its identity (while its
+    /// cluster is unknown, from `GetDeploymentGroup`, cached per group), its
+    /// green task set's traffic weight and AllowTraffic (until it has cut over), its status.
+    /// In lifecycle order, so that a status read in the same round never hides the earlier
+    /// instant of the cut-over.
+    pub async fn observe_codedeploy(&mut self, d: &InFlight) -> Result<Vec<Observation>, String> {
+        let mut target = None;
+        if d.cluster.is_none()
+            && let (Some(app), Some(group)) = (&d.application, &d.deployment_group)
+        {
+            let key = (app.clone(), group.clone());
+            if !self.groups.contains_key(&key) {
+                // Identity is a nicety (the target id names the service too): a failure is
+                // logged and not asked again, and never holds back the weights and status.
+                let identity = self.deployment_group(app, group).await.unwrap_or_else(|error| {
+                    tracing::warn!(message = "Failed to read a CodeDeploy deployment group.", application = %app, deployment_group = %group, %error);
+                    None
+                });
+                self.groups.insert(key.clone(), identity);
+            }
+            target = self.groups.get(&key).cloned().flatten();
+        }
+        let mut found = Vec::new();
+        if !d.cut_over {
+            found.extend(self.observe(&d.id).await?);
+        }
+        if let Some(mut status) = self.get_deployment(&d.id).await? {
+            if let Observation::CodeDeploy { target: t, .. } = &mut status {
+                *t = target;
+            }
+            found.push(status);
+        }
+        Ok(found)
+    }
+
+    async fn deployment_group(&mut self, app: &str, group: &str) -> Result<Option<(String, String)>, String> {
+        self.paced().await;
+        let out = self
+            .client
+            .get_deployment_group()
+            .application_name(app)
+            .deployment_group_name(group)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_codedeploy::error::DisplayErrorContext(&e).to_string())?;
+        Ok(out
+            .deployment_group_info()
+            .and_then(|g| g.ecs_services().first())
+            .and_then(|s| Some((s.cluster_name()?.to_owned(), s.service_name()?.to_owned()))))
+    }
+
+    /// `GetDeployment`: the status and its time, as the event it stands in for would say.
+    async fn get_deployment(&mut self, deployment_id: &str) -> Result<Option<Observation>, String> {
+        self.paced().await;
+        let out = self
+            .client
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_codedeploy::error::DisplayErrorContext(&e).to_string())?;
+        let Some(info) = out.deployment_info() else { return Ok(None) };
+        let (change, at) = match info.status() {
+            Some(DeploymentStatus::Succeeded) => (CodeDeployChange::Succeeded, aws_time(info.complete_time())),
+            Some(DeploymentStatus::Failed) => (
+                CodeDeployChange::Failed {
+                    reason: info.error_information().and_then(|e| e.message()).map(str::to_owned),
+                },
+                aws_time(info.complete_time()),
+            ),
+            Some(DeploymentStatus::Stopped) => (CodeDeployChange::Stopped, aws_time(info.complete_time())),
+            Some(
+                DeploymentStatus::Created
+                | DeploymentStatus::Queued
+                | DeploymentStatus::InProgress
+                | DeploymentStatus::Ready
+                | DeploymentStatus::Baking,
+            ) => (CodeDeployChange::Started, aws_time(info.create_time())),
+            _ => return Ok(None),
+        };
+        let Some(at) = at else { return Ok(None) };
+        Ok(Some(Observation::CodeDeploy {
+            deployment_id: deployment_id.to_owned(),
+            application: info.application_name().map(str::to_owned),
+            deployment_group: info.deployment_group_name().map(str::to_owned),
+            target: None,
+            rollback_of: info.rollback_info().and_then(|r| r.rollback_triggering_deployment_id()).map(str::to_owned),
+            change,
+            at,
+        }))
+    }
+
+    /// `ListDeploymentTargets` (cached) and `GetDeploymentTarget`: the green task set's
+    /// traffic weight, then the AllowTraffic lifecycle event once it succeeded.
     pub async fn observe(&mut self, deployment_id: &str) -> Result<Vec<Observation>, String> {
         let display = |e: &dyn std::fmt::Display| e.to_string();
         if !self.targets.contains_key(deployment_id) {
@@ -99,23 +221,125 @@ impl Reconciler {
                 .await
                 .map_err(|e| display(&aws_sdk_codedeploy::error::DisplayErrorContext(&e)))?;
             let Some(ecs) = out.deployment_target().and_then(|t| t.ecs_target()) else { continue };
-            let Some(at) = ecs.last_updated_at().and_then(|t| t.to_millis().ok()) else { continue };
             let green = ecs.task_sets_info().iter().find(|s| s.task_set_label() == Some(&TargetLabel::Green));
-            if let Some(green) = green {
+            if let (Some(green), Some(at)) = (green, aws_time(ecs.last_updated_at())) {
                 observations.push(Observation::TrafficWeight {
                     deployment_id: deployment_id.to_owned(),
                     percent: green.traffic_weight(),
-                    at: Timestamp(at),
+                    at,
+                });
+            }
+            let allowed = ecs.lifecycle_events().iter().find(|e| {
+                e.lifecycle_event_name() == Some("AllowTraffic") && e.status() == Some(&LifecycleEventStatus::Succeeded)
+            });
+            if let Some(at) = allowed.and_then(|e| aws_time(e.end_time())) {
+                observations.push(Observation::CodeDeploy {
+                    deployment_id: deployment_id.to_owned(),
+                    application: None,
+                    deployment_group: None,
+                    target: ecs.target_id().and_then(cluster_service),
+                    rollback_of: None,
+                    change: CodeDeployChange::TargetCutOver,
+                    at,
                 });
             }
         }
         Ok(observations)
     }
 
-    /// Counts ECS services' tasks with `ecs` (ListTasks, DescribeTasks).
-    pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
-        self.ecs = Some(ecs);
-        self
+    /// `DescribeServiceDeployments` for ECS-native deployments in flight (20 per call).
+    pub async fn observe_native(&mut self, arns: &[String]) -> Result<Vec<Observation>, String> {
+        let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
+        let mut found = Vec::new();
+        for chunk in arns.chunks(20) {
+            self.paced().await;
+            let out = ecs
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+            for sd in out.service_deployments() {
+                let Some(arn) = sd.service_deployment_arn() else { continue };
+                let reason = || sd.status_reason().unwrap_or("ECS service deployment did not finish").to_owned();
+                let status = match sd.status() {
+                    Some(ServiceDeploymentStatus::Successful) => NativeStatus::Successful,
+                    Some(ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress) => {
+                        NativeStatus::InProgress
+                    }
+                    Some(
+                        ServiceDeploymentStatus::Stopped
+                        | ServiceDeploymentStatus::StopRequested
+                        | ServiceDeploymentStatus::RollbackRequested
+                        | ServiceDeploymentStatus::RollbackInProgress
+                        | ServiceDeploymentStatus::RollbackSuccessful
+                        | ServiceDeploymentStatus::RollbackFailed,
+                    ) => NativeStatus::Failed { reason: reason() },
+                    _ => continue,
+                };
+                // A stage read while the deployment rolls back proves nothing about production.
+                let past_production_shift = !matches!(status, NativeStatus::Failed { .. })
+                    && matches!(
+                        sd.lifecycle_stage(),
+                        Some(Stage::PostProductionTrafficShift | Stage::BakeTime | Stage::CleanUp)
+                    );
+                let at = if status == NativeStatus::Successful { sd.finished_at() } else { None }
+                    .or(sd.updated_at())
+                    .or(sd.started_at());
+                let Some(at) = aws_time(at) else { continue };
+                found.push(Observation::ServiceDeployment {
+                    deployment_arn: arn.to_owned(),
+                    past_production_shift,
+                    production_weight: sd
+                        .target_service_revision()
+                        .and_then(|r| r.requested_production_traffic_weight()),
+                    status,
+                    at,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// `DescribeServices` for ECS rolling deployments in flight (10 services per call): the
+    /// ones whose `rolloutState` says they finished.
+    pub async fn rollouts(&mut self, rolling: &[InFlight]) -> Result<Vec<Observation>, String> {
+        let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
+        let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for d in rolling {
+            if let (Some(c), Some(s)) = (d.cluster.as_deref(), d.service.as_deref()) {
+                let services = by_cluster.entry(c).or_default();
+                if !services.contains(&s) {
+                    services.push(s);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for (cluster, services) in by_cluster {
+            for chunk in services.chunks(10) {
+                self.paced().await;
+                let out = ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(chunk.iter().map(|s| (*s).to_owned()).collect()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+                for dep in out.services().iter().flat_map(|s| s.deployments()) {
+                    let Some(id) = dep.id().filter(|id| rolling.iter().any(|d| d.id == *id)) else { continue };
+                    let change = match dep.rollout_state() {
+                        Some(DeploymentRolloutState::Completed) => EcsDeploymentChange::Completed,
+                        Some(DeploymentRolloutState::Failed) => {
+                            EcsDeploymentChange::Failed { reason: dep.rollout_state_reason().map(str::to_owned) }
+                        }
+                        _ => continue,
+                    };
+                    let Some(at) = aws_time(dep.updated_at()) else { continue };
+                    found.push(Observation::EcsRollout { deployment_id: id.to_owned(), change, at });
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The running tasks of a service and who started them.
@@ -169,36 +393,19 @@ impl Reconciler {
         })
     }
 
-    /// Forgets what it cached about deployments no longer in flight.
-    pub fn retain(&mut self, in_flight: &[String]) {
-        self.targets.retain(|d, _| in_flight.contains(d));
-    }
-}
-
-/// Every `interval`, observes what the intake wants (`wanted`, kept current after each
-/// batch) and sends what it learned to the intake, until `shutdown`. A census is asked once
-/// per request.
-pub async fn run(
-    mut reconciler: Reconciler,
-    mut wanted: watch::Receiver<Wanted>,
-    tx: mpsc::Sender<Observation>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut counted: Vec<String> = Vec::new();
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = shutdown.cancelled() => return,
-        }
-        let now = wanted.borrow_and_update().clone();
-        reconciler.retain(&now.codedeploy);
-        counted.retain(|k| now.census.iter().any(|r| r.service_key == *k));
+    /// One round over what the intake wants. `start_up`: the first round after start, which
+    /// also reads the rollout state of ECS rolling deployments. Failures are logged and asked
+    /// again next round.
+    pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>, start_up: bool) -> Vec<Observation> {
+        let ids: Vec<String> = wanted.in_flight.iter().map(|d| d.id.clone()).collect();
+        self.targets.retain(|d, _| ids.contains(d));
+        counted.retain(|k| wanted.census.iter().any(|r| r.service_key == *k));
         let mut found = Vec::new();
-        if reconciler.ecs.is_some() {
-            let due: Vec<&CensusRequest> = now.census.iter().filter(|r| !counted.contains(&r.service_key)).collect();
-            for req in due {
-                match reconciler.census(req).await {
+        if self.ecs.is_some() {
+            let due: Vec<CensusRequest> =
+                wanted.census.iter().filter(|r| !counted.contains(&r.service_key)).cloned().collect();
+            for req in &due {
+                match self.census(req).await {
                     Ok(o) => {
                         counted.push(req.service_key.clone());
                         found.push(o);
@@ -208,18 +415,64 @@ pub async fn run(
                     }
                 }
             }
-        }
-        for id in &now.codedeploy {
-            match reconciler.observe(id).await {
-                Ok(observations) => found.extend(observations),
-                Err(error) => {
-                    tracing::warn!(message = "Failed to ask CodeDeploy about a deployment.", deployment_id = %id, %error);
+            let native: Vec<String> = wanted
+                .in_flight
+                .iter()
+                .filter(|d| d.strategy != Strategy::CodedeployBlueGreen)
+                .filter_map(|d| d.service_deployment_arn.clone())
+                .collect();
+            match self.observe_native(&native).await {
+                Ok(o) => found.extend(o),
+                Err(error) => tracing::warn!(message = "Failed to ask ECS about its service deployments.", %error),
+            }
+            if start_up {
+                let rolling: Vec<InFlight> = wanted
+                    .in_flight
+                    .iter()
+                    .filter(|d| d.id.starts_with("ecs-svc/") && d.service_deployment_arn.is_none())
+                    .cloned()
+                    .collect();
+                match self.rollouts(&rolling).await {
+                    Ok(o) => found.extend(o),
+                    Err(error) => tracing::warn!(message = "Failed to read ECS rollout states.", %error),
                 }
             }
-            if shutdown.is_cancelled() {
-                return;
+        }
+        for d in wanted.in_flight.iter().filter(|d| d.strategy == Strategy::CodedeployBlueGreen) {
+            match self.observe_codedeploy(d).await {
+                Ok(o) => found.extend(o),
+                Err(error) => {
+                    tracing::warn!(message = "Failed to ask CodeDeploy about a deployment.", deployment_id = %d.id, %error);
+                }
             }
         }
+        found
+    }
+}
+
+/// Every `interval`, observes what the intake wants (`wanted`, kept current after each
+/// batch) and sends what it learned to the intake, until `shutdown`. A census is asked once
+/// per request; the first round is the start-up round.
+pub async fn run(
+    mut reconciler: Reconciler,
+    mut wanted: watch::Receiver<Wanted>,
+    tx: mpsc::Sender<Observation>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut counted: Vec<String> = Vec::new();
+    let mut start_up = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = wanted.borrow_and_update().clone();
+        let found = tokio::select! {
+            found = reconciler.round(&now, &mut counted, start_up) => found,
+            () = shutdown.cancelled() => return,
+        };
+        start_up = false;
         for o in found {
             if tx.send(o).await.is_err() {
                 return;
@@ -235,6 +488,7 @@ mod tests {
     use aws_sdk_codedeploy::primitives::DateTime;
     use aws_sdk_codedeploy::types::{DeploymentTarget, EcsTarget, EcsTaskSet, TargetStatus};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use cutover_events::emitted::Strategy;
 
     use super::*;
 
@@ -348,5 +602,212 @@ mod tests {
         assert!(r.observe("d-NEW").await.unwrap().is_empty());
         assert!(r.observe("d-NEW").await.unwrap().is_empty());
         assert_eq!(empty.num_calls(), 2, "not cached while empty");
+    }
+
+    /// A recorded response (fixtures/api), through the SDK's own deserialiser.
+    fn recorded(name: &str) -> aws_sdk_ecs::config::http::HttpResponse {
+        let path = format!("{}/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        aws_sdk_ecs::config::http::HttpResponse::new(
+            200u16.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    fn in_flight(id: &str, strategy: Strategy) -> InFlight {
+        InFlight {
+            id: id.into(),
+            strategy,
+            cut_over: false,
+            cluster: None,
+            service: None,
+            application: None,
+            deployment_group: None,
+            service_deployment_arn: None,
+        }
+    }
+
+    fn ms(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lost_codedeploy_cut_over_and_success_are_read_from_the_target_and_the_deployment() {
+        let group = mock!(Client::get_deployment_group)
+            .match_requests(|r| {
+                r.application_name() == Some("AppECS-prod-eu-checkout")
+                    && r.deployment_group_name() == Some("DgpECS-prod-eu-checkout")
+            })
+            .then_http_response(|| recorded("codedeploy.get-deployment-group.json"));
+        let list = mock!(Client::list_deployment_targets)
+            .then_output(|| ListDeploymentTargetsOutput::builder().target_ids("prod-eu:checkout").build());
+        let target = mock!(Client::get_deployment_target)
+            .then_http_response(|| recorded("codedeploy.get-deployment-target.allow-traffic.json"));
+        let deployment = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-7QHX0M2PB"))
+            .then_http_response(|| recorded("codedeploy.get-deployment.succeeded.json"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&group, &list, &target, &deployment]);
+        let mut r = Reconciler::new(client, 100.0);
+        let d = InFlight {
+            application: Some("AppECS-prod-eu-checkout".into()),
+            deployment_group: Some("DgpECS-prod-eu-checkout".into()),
+            ..in_flight("d-7QHX0M2PB", Strategy::CodedeployBlueGreen)
+        };
+        let seen = r.observe_codedeploy(&d).await.unwrap();
+        let identity = Some(("prod-eu".to_owned(), "checkout".to_owned()));
+        assert_eq!(
+            seen,
+            vec![
+                Observation::TrafficWeight {
+                    deployment_id: "d-7QHX0M2PB".into(),
+                    percent: 100.0,
+                    at: ms("2026-03-14T09:32:29Z")
+                },
+                Observation::CodeDeploy {
+                    deployment_id: "d-7QHX0M2PB".into(),
+                    application: None,
+                    deployment_group: None,
+                    target: identity.clone(),
+                    rollback_of: None,
+                    change: CodeDeployChange::TargetCutOver,
+                    at: ms("2026-03-14T09:32:29Z"),
+                },
+                Observation::CodeDeploy {
+                    deployment_id: "d-7QHX0M2PB".into(),
+                    application: Some("AppECS-prod-eu-checkout".into()),
+                    deployment_group: Some("DgpECS-prod-eu-checkout".into()),
+                    target: identity,
+                    rollback_of: None,
+                    change: CodeDeployChange::Succeeded,
+                    at: ms("2026-03-14T09:38:00Z"),
+                },
+            ],
+            "in lifecycle order, at the AllowTraffic endTime and the completeTime"
+        );
+        // Cut over: only GetDeployment from now on; the group is cached.
+        let d = InFlight { cut_over: true, ..d };
+        r.observe_codedeploy(&d).await.unwrap();
+        assert_eq!((group.num_calls(), list.num_calls(), target.num_calls(), deployment.num_calls()), (1, 1, 1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_rollback_deployment_reads_as_failed_with_its_reason_and_what_it_undoes() {
+        let deployment = mock!(Client::get_deployment)
+            .then_http_response(|| recorded("codedeploy.get-deployment.failed-rollback.json"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&deployment]);
+        let mut r = Reconciler::new(client, 100.0);
+        let d = InFlight { cut_over: true, ..in_flight("d-RBCK7TT0P", Strategy::CodedeployBlueGreen) };
+        let seen = r.observe_codedeploy(&d).await.unwrap();
+        let [Observation::CodeDeploy { rollback_of, change, at, .. }] = seen.as_slice() else { panic!("{seen:?}") };
+        assert_eq!(rollback_of.as_deref(), Some("d-MAIN4XQ2Z"));
+        assert_eq!(
+            change,
+            &CodeDeployChange::Failed {
+                reason: Some(
+                    "The deployment failed because a specified percentage of tasks failed health checks.".into()
+                )
+            }
+        );
+        assert_eq!(*at, ms("2026-03-14T09:41:00Z"));
+    }
+
+    #[tokio::test]
+    async fn ecs_native_stage_weight_and_status_come_from_describe_service_deployments() {
+        use aws_sdk_ecs::Client as Ecs;
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod-eu/gateway/EZe5RNVLH6PPzHXINuP28";
+        let rules: Vec<_> = ["canary", "baking", "rolled-back"]
+            .into_iter()
+            .map(|state| {
+                mock!(Ecs::describe_service_deployments)
+                    .match_requests(move |r| r.service_deployment_arns() == [arn.to_owned()])
+                    .then_http_response(move || recorded(&format!("ecs.describe-service-deployments.{state}.json")))
+            })
+            .collect();
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rules[0], &rules[1], &rules[2]]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.extend(r.observe_native(&[arn.to_owned()]).await.unwrap());
+        }
+        let native = |past: bool, weight: f64, status: NativeStatus, at: &str| Observation::ServiceDeployment {
+            deployment_arn: arn.into(),
+            past_production_shift: past,
+            production_weight: Some(weight),
+            status,
+            at: ms(at),
+        };
+        let reason = "Service deployment rolled back because the alarm gateway-5xx was in ALARM state.";
+        assert_eq!(
+            seen,
+            vec![
+                native(false, 10.0, NativeStatus::InProgress, "2026-03-14T09:34:00Z"),
+                native(true, 100.0, NativeStatus::InProgress, "2026-03-14T09:36:02Z"),
+                native(false, 0.0, NativeStatus::Failed { reason: reason.into() }, "2026-03-14T09:41:10Z"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn describe_services_finishes_only_the_rolling_deployments_cutover_follows_whose_rollout_ended() {
+        use aws_sdk_ecs::Client as Ecs;
+        let describe = mock!(Ecs::describe_services)
+            .match_requests(|r| r.cluster() == Some("prod-eu") && r.services().len() == 2)
+            .then_http_response(|| recorded("ecs.describe-services.rollout.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let rolling = |id: &str, service: &str| InFlight {
+            cluster: Some("prod-eu".into()),
+            service: Some(service.into()),
+            ..in_flight(id, Strategy::EcsRolling)
+        };
+        let wanted = [
+            rolling("ecs-svc/5211643699352071000", "storefront"),
+            rolling("ecs-svc/7700000000000000001", "search"),
+            rolling("ecs-svc/7700000000000000002", "search"),
+        ];
+        let seen = r.rollouts(&wanted).await.unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                Observation::EcsRollout {
+                    deployment_id: "ecs-svc/5211643699352071000".into(),
+                    change: EcsDeploymentChange::Completed,
+                    at: ms("2026-03-14T09:45:44.400Z"),
+                },
+                Observation::EcsRollout {
+                    deployment_id: "ecs-svc/7700000000000000001".into(),
+                    change: EcsDeploymentChange::Failed {
+                        reason: Some("ECS deployment circuit breaker: tasks failed to start.".into())
+                    },
+                    at: ms("2026-03-14T09:34:50.500Z"),
+                },
+            ],
+            "the one still IN_PROGRESS is left to its events"
+        );
+        assert_eq!(describe.num_calls(), 1, "two services of one cluster: one call");
+    }
+
+    #[tokio::test]
+    async fn a_round_reads_ecs_rolling_deployments_once_at_start_up_and_never_again() {
+        let describe = mock!(aws_sdk_ecs::Client::describe_services)
+            .then_http_response(|| recorded("ecs.describe-services.rollout.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let wanted = Wanted {
+            in_flight: vec![InFlight {
+                cluster: Some("prod-eu".into()),
+                service: Some("storefront".into()),
+                ..in_flight("ecs-svc/5211643699352071000", Strategy::EcsRolling)
+            }],
+            census: Vec::new(),
+        };
+        let first = r.round(&wanted, &mut Vec::new(), true).await;
+        assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
+        assert_eq!((r.calls, describe.num_calls()), (1, 1));
+        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert_eq!(r.calls, 1, "after start-up: no calls at all for an ECS rolling deployment");
     }
 }
