@@ -81,7 +81,7 @@ fn shift_time(s: &str, delta_ms: i64) -> String {
 
 fuzz_target!(|data: &[u8]| {
     let corpus = &*CORPUS;
-    let routing = Routing { default_channel: "deployments".into(), routes: Vec::new(), invalidations: Vec::new() };
+    let routing = Routing::default();
     // The default retention (7 days of event time). The invariants hold within it: a
     // deployment silent for longer is forgotten by design (DESIGN.md, "Deduplication keys")
     // and a later event starts a new lifecycle, so the clock jumps stay within 3 days.

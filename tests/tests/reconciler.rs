@@ -74,8 +74,10 @@ async fn codedeploy_traffic_weights_become_traffic_shifted_events_and_100_the_cu
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = temp_dir("reconciler");
+    // The deployment's route broadcasts its cut-over to the channel.
     let extra = format!(
-        "\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\ncodedeploy_endpoint_url = \"{standin}\"\n"
+        "\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\ncodedeploy_endpoint_url = \"{standin}\"\n\n\
+         [[routes]]\napplication = \"AppECS-prod-*\"\nchannel = \"deploys-prod\"\nbroadcast = [\"cut_over\"]\n"
     );
     let config = write_config(&dir, &moto, &stack, &slack, &extra);
     let service = Service::start(&config, &dir.join("cutover.log"));
@@ -154,6 +156,29 @@ async fn codedeploy_traffic_weights_become_traffic_shifted_events_and_100_the_cu
     let asked = calls.len();
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_eq!(target.lock().unwrap().calls.len(), asked, "no calls once it completed");
+    // Slack: one message, updated at each step; each traffic step and the broadcast cut-over
+    // are replies in its thread; never a second top-level post.
+    assert_eq!(slack.top_level_posts().into_iter().collect::<Vec<_>>(), vec![("d-7QHX0M2PB".to_owned(), 1)]);
+    let messages = slack.state.messages();
+    let top = messages.iter().find(|m| m.thread_ts.is_none()).unwrap();
+    assert_eq!(top.channel, "deploys-prod");
+    // Four states after the post (10 %, 100 %, cut over, completed); 100 % and the cut-over are
+    // decided together, and of pending updates of one message only the last is sent.
+    assert!((3..=4).contains(&top.updates), "{} updates", top.updates);
+    assert!(top.text.as_deref().unwrap_or_default().ends_with(": completed"), "{:?}", top.text);
+    let replies: Vec<(&str, Option<bool>)> = messages
+        .iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(top.ts.as_str()))
+        .map(|m| (m.text.as_deref().unwrap_or_default(), m.reply_broadcast))
+        .collect();
+    assert_eq!(
+        replies,
+        vec![
+            (":arrows_counterclockwise: 10 % of production traffic on the new version at 09:31:00 UTC.", None),
+            (":arrows_counterclockwise: 100 % of production traffic on the new version at 09:35:00 UTC.", None),
+            (":white_check_mark: Cut over at 09:35:00 UTC: production traffic is on the new version.", Some(true)),
+        ]
+    );
     assert!(service.terminate().await.success());
     slack.stop();
 }

@@ -66,6 +66,10 @@ pub struct SlackMessage {
     pub thread_of: Option<String>,
     pub text: String,
     pub blocks: Vec<serde_json::Value>,
+    /// Replies only: also show it in the channel (`reply_broadcast`), as the route's
+    /// `broadcast` asks. Addition to the shape; present only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
 }
 
 /// A CloudFront invalidation. `caller_reference` is derived from the deployment and the

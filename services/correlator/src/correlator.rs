@@ -18,7 +18,21 @@ use crate::deployment::{Deployment, Step};
 pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
-use crate::routing::Routing;
+use crate::routing::{Broadcast, Routing, SlackId};
+
+/// ` cc <@U…> <!subteam^S…>`: the deployer first, each id once; empty when there is no one.
+fn mentions(ids: &[SlackId], deployer: Option<&SlackId>) -> String {
+    let mut all: Vec<&SlackId> = deployer.into_iter().collect();
+    for id in ids {
+        if !all.contains(&id) {
+            all.push(id);
+        }
+    }
+    if all.is_empty() {
+        return String::new();
+    }
+    format!(" cc {}", all.iter().map(|id| id.mention()).collect::<Vec<_>>().join(" "))
+}
 
 /// Default retention in event time: 7 days.
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -618,7 +632,7 @@ impl Correlator {
                     let reason = t.failure.as_deref().unwrap_or("stopped");
                     let task_id = t.task_arn.rsplit('/').next().unwrap_or(&t.task_arn);
                     let text = format!(":warning: Task `{task_id}` stopped at {}: {reason}", message::clock(t.at));
-                    self.reply(&dep, text, out);
+                    self.reply(&dep, text, false, out);
                 }
             }
         }
@@ -1005,26 +1019,44 @@ impl Correlator {
             .rollback_of
             .as_deref()
             .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
+        let in_own_thread = thread_parent.is_none();
         if is_rollback && d.channel.is_none() && thread_parent.is_none() {
             // A rollback reports only in the thread of the deployment it undoes; until that
             // one has a message (it may arrive later), its steps make no Slack call.
-        } else if thread_parent.is_some() {
+        } else if let Some(parent) = thread_parent {
+            // The parent's route says who hears of a rollback, and what goes to the channel.
+            let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&p.identity()));
+            let broadcast = route.is_some_and(|r| r.broadcast.contains(&Broadcast::RolledBack));
             let text = match detail_type {
-                DetailType::Started => Some(format!(
-                    ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.",
-                    message::clock(at),
-                    d.rollback_target.as_ref().map(|t| format!(", returning to `{t}`")).unwrap_or_default()
+                DetailType::Started => Some((
+                    format!(
+                        ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.{}",
+                        message::clock(at),
+                        d.rollback_target.as_ref().map(|t| format!(", returning to `{t}`")).unwrap_or_default(),
+                        mentions(route.map(|r| r.mention_on_rollback.as_slice()).unwrap_or_default(), None)
+                    ),
+                    false,
                 )),
-                DetailType::CutOver => Some(format!(
-                    ":rewind: Rollback `{id}` cut over at {}: production traffic is back on {}.",
-                    message::clock(at),
-                    d.version.as_deref().map_or_else(|| "the previous version".to_owned(), |v| format!("`{v}`"))
+                DetailType::CutOver => Some((
+                    format!(
+                        ":rewind: Rollback `{id}` cut over at {}: production traffic is back on {}.",
+                        message::clock(at),
+                        d.version.as_deref().map_or_else(|| "the previous version".to_owned(), |v| format!("`{v}`"))
+                    ),
+                    broadcast,
                 )),
-                DetailType::Failed => Some(format!(":x: Rollback `{id}` failed at {}.", message::clock(at))),
+                DetailType::Failed => Some((
+                    format!(
+                        ":x: Rollback `{id}` failed at {}.{}",
+                        message::clock(at),
+                        mentions(route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(), None)
+                    ),
+                    route.is_some_and(|r| r.broadcast.contains(&Broadcast::Failed)),
+                )),
                 _ => None,
             };
-            if let Some(text) = text {
-                self.reply(id, text, out);
+            if let Some((text, broadcast)) = text {
+                self.reply(id, text, broadcast, out);
             }
         } else if d.channel.is_none() {
             let channel = self
@@ -1036,6 +1068,9 @@ impl Correlator {
             out.push(Action::SlackPost(self.message_of(id)));
         } else {
             out.push(Action::SlackUpdate(self.message_of(id)));
+        }
+        if in_own_thread && self.state.deployments[id].channel.is_some() {
+            self.step_reply(id, &step, out);
         }
 
         if detail_type == DetailType::CutOver {
@@ -1052,8 +1087,57 @@ impl Correlator {
         }
     }
 
+    /// The thread reply of a step of a deployment with its own message: each traffic step,
+    /// the failure with its reason (and mentions), the cut-over when the route broadcasts it.
+    fn step_reply(&self, id: &str, step: &Step, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let route = self.routing.route(&d.identity());
+        let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
+        let version = d.version.as_deref().map_or_else(|| "the new version".to_owned(), |v| format!("`{v}`"));
+        let (text, broadcast) = match step.detail_type {
+            DetailType::TrafficShifted => (
+                format!(
+                    ":arrows_counterclockwise: {} % of production traffic on {version} at {}.",
+                    message::percent(step.percent.unwrap_or(0.0)),
+                    message::clock(step.at)
+                ),
+                false,
+            ),
+            DetailType::CutOver if broadcasts(Broadcast::CutOver) => (
+                format!(
+                    ":white_check_mark: Cut over at {}: production traffic is on {version}.",
+                    message::clock(step.at)
+                ),
+                true,
+            ),
+            DetailType::Failed => {
+                let reason = d.evidence.failed.as_ref().map_or("failed", |(_, r)| r.as_str());
+                // A deployment replaced before it finished failed by no one's doing: no mentions.
+                let who = if d.superseded_by.is_some() {
+                    String::new()
+                } else {
+                    let deployer = route
+                        .is_none_or(|r| r.mention_deployer)
+                        .then(|| self.deployer(id))
+                        .flatten()
+                        .and_then(|who| self.routing.person(&who).cloned());
+                    mentions(route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(), deployer.as_ref())
+                };
+                let reason = reason.trim_end_matches('.');
+                (format!(":x: Failed at {}: {reason}.{who}", message::clock(step.at)), broadcasts(Broadcast::Failed))
+            }
+            _ => return,
+        };
+        self.reply(id, text, broadcast, out);
+    }
+
+    /// Who started the deployment, as AWS or CI names them: the pipeline's trigger detail.
+    fn deployer(&self, id: &str) -> Option<String> {
+        self.pipeline_of(id).and_then(|p| p.trigger_detail)
+    }
+
     /// A reply in the deployment's own thread (or, for a rollback, its parent's).
-    fn reply(&mut self, id: &str, text: String, out: &mut Vec<Action>) {
+    fn reply(&self, id: &str, text: String, broadcast: bool, out: &mut Vec<Action>) {
         let d = &self.state.deployments[id];
         let parent = if d.channel.is_some() { id } else { d.rollback_of.as_deref().unwrap_or(id) };
         let Some(channel) = self.state.deployments.get(parent).and_then(|p| p.channel.clone()) else { return };
@@ -1064,6 +1148,7 @@ impl Correlator {
             thread_of: Some(parent.to_owned()),
             text,
             blocks,
+            broadcast,
         }));
     }
 
@@ -1077,6 +1162,7 @@ impl Correlator {
             thread_of: None,
             text,
             blocks,
+            broadcast: false,
         }
     }
 

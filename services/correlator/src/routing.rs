@@ -181,7 +181,7 @@ impl Selector<'_> {
 ///
 /// The four name globs are repeated in [`Invalidation`] rather than shared through
 /// `#[serde(flatten)]`, because serde cannot reject unknown keys of a flattened struct.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Glob on the ECS cluster name.
@@ -202,6 +202,85 @@ pub struct Route {
     /// The Slack channel for deployments matching this route; the default channel if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// The steps whose thread reply is also sent to the channel (`reply_broadcast`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broadcast: Vec<Broadcast>,
+    /// Slack user (`U…`, `W…`) or user-group (`S…`) ids mentioned when a deployment fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_on_failure: Vec<SlackId>,
+    /// Slack user or user-group ids mentioned when a deployment is rolled back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_on_rollback: Vec<SlackId>,
+    /// Mention the deployer (through `[slack.people]`) when a deployment fails. Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub mention_deployer: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Self {
+            cluster: None,
+            service: None,
+            application: None,
+            deployment_group: None,
+            environment: None,
+            channel: None,
+            broadcast: Vec::new(),
+            mention_on_failure: Vec::new(),
+            mention_on_rollback: Vec::new(),
+            mention_deployer: true,
+        }
+    }
+}
+
+/// A step whose thread reply can also be sent to the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Broadcast {
+    CutOver,
+    Failed,
+    RolledBack,
+}
+
+/// A Slack user (`U…`, `W…`) or user-group (`S…`) id, checked when the config is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SlackId(String);
+
+impl SlackId {
+    /// Checks the shape: `U`, `W` or `S`, then upper-case letters and digits.
+    pub fn new(id: &str) -> Result<Self, String> {
+        let mut chars = id.chars();
+        let ok = matches!(chars.next(), Some('U' | 'W' | 'S'))
+            && (3..=32).contains(&id.len())
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(format!("{id:?} is not a Slack user (U…, W…) or user-group (S…) id"))
+        }
+    }
+
+    /// How a message mentions it: `<@U…>` for a person, `<!subteam^S…>` for a group.
+    pub fn mention(&self) -> String {
+        if self.0.starts_with('S') { format!("<!subteam^{}>", self.0) } else { format!("<@{}>", self.0) }
+    }
+}
+
+impl<'de> Deserialize<'de> for SlackId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::new(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Route {
@@ -258,12 +337,21 @@ pub struct Routing {
     pub default_channel: String,
     pub routes: Vec<Route>,
     pub invalidations: Vec<Invalidation>,
+    /// Who deploys, as AWS or CI names them (a pipeline's trigger detail, an annotation's
+    /// actor, or the last `/` part of an IAM ARN) → their Slack user id (`[slack.people]`).
+    #[serde(default)]
+    pub people: std::collections::BTreeMap<String, SlackId>,
 }
 
 impl Default for Routing {
     /// The built-in defaults: channel `deployments`, no routes, no invalidations.
     fn default() -> Self {
-        Self { default_channel: "deployments".to_owned(), routes: Vec::new(), invalidations: Vec::new() }
+        Self {
+            default_channel: "deployments".to_owned(),
+            routes: Vec::new(),
+            invalidations: Vec::new(),
+            people: std::collections::BTreeMap::new(),
+        }
     }
 }
 
@@ -274,6 +362,12 @@ impl Routing {
     }
 
     /// Every invalidation entry that matches.
+    /// The Slack user a deployer's name maps to: the name itself, else the last `/` part of
+    /// an ARN (`arn:aws:iam::123456789012:user/alice` → `alice`; an assumed role's session).
+    pub fn person(&self, who: &str) -> Option<&SlackId> {
+        self.people.get(who).or_else(|| self.people.get(who.rsplit('/').next()?))
+    }
+
     pub fn invalidations<'a>(&'a self, id: &'a Identity<'a>) -> impl Iterator<Item = &'a Invalidation> + 'a {
         self.invalidations.iter().filter(move |inv| {
             inv.selector().matches(id)

@@ -122,7 +122,7 @@ fn circuit_breaker_fails_and_the_rollback_rolls_it_back() {
         .iter()
         .filter(|a| matches!(a, Action::SlackReply(m) if m.thread_of.as_deref() == Some("ecs-svc/2")))
         .count();
-    assert_eq!(replies, 2 + 2, "two failed tasks and two rollback steps");
+    assert_eq!(replies, 2 + 1 + 2, "two failed tasks, the failure's reason and two rollback steps");
 }
 
 #[test]
@@ -707,4 +707,141 @@ fn describe_service_deployments_gives_an_ecs_native_deployment_its_weights_cut_o
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].reason.as_deref(), Some(reason));
     harness::assert_consistent(&h.decisions(), "native rollback");
+}
+
+/// The replies of `actions`, as `(deployment, thread, broadcast, text)`.
+fn replies_of(actions: &[Action]) -> Vec<(String, String, bool, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SlackReply(m) => {
+                Some((m.deployment_id.clone(), m.thread_of.clone().unwrap_or_default(), m.broadcast, m.text.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn route(toml_text: &str) -> cutover_correlator::routing::Route {
+    toml::from_str(toml_text).unwrap()
+}
+
+#[test]
+fn each_traffic_step_is_a_thread_reply_and_the_message_is_updated_never_posted_again() {
+    use cutover_correlator::{Input, Observation};
+    let lines = scenario_lines("codedeploy-sns");
+    let mut h = Harness::new(scenario_routing("codedeploy-sns"));
+    h.feed(&lines[0]);
+    h.feed(&lines[1]);
+    let now = ts("2026-03-14T09:40:00Z");
+    let mut actions = Vec::new();
+    for (p, at) in [(10.0, "2026-03-14T09:31:00Z"), (10.0, "2026-03-14T09:31:30Z"), (100.0, "2026-03-14T09:35:00Z")] {
+        let o = Observation::TrafficWeight { deployment_id: "d-7QHX0M2PB".into(), percent: p, at: ts(at) };
+        actions.extend(h.correlator.handle(now, Input::Observed(o)));
+    }
+    let texts: Vec<String> = replies_of(&actions).into_iter().map(|r| r.3).collect();
+    assert_eq!(
+        texts,
+        vec![
+            ":arrows_counterclockwise: 10 % of production traffic on the new version at 09:31:00 UTC.",
+            ":arrows_counterclockwise: 100 % of production traffic on the new version at 09:35:00 UTC.",
+        ]
+    );
+    let posts = h.actions.iter().chain(&actions).filter(|a| matches!(a, Action::SlackPost(_))).count();
+    let updates = actions.iter().filter(|a| matches!(a, Action::SlackUpdate(_))).count();
+    assert_eq!((posts, updates), (1, 3), "one message; updated at 10 %, 100 % and the cut-over");
+}
+
+#[test]
+fn a_route_broadcasts_and_mentions_on_failure_and_rollback() {
+    let lines = scenario_lines("rolling-circuit-breaker");
+    let mut routing = scenario_routing("rolling-circuit-breaker");
+    routing.routes.insert(
+        0,
+        route(
+            r#"
+            cluster = "prod-*"
+            channel = "deploys-prod"
+            broadcast = ["failed", "rolled_back"]
+            mention_on_failure = ["S0PAYMENTS", "U0LEAD0001"]
+            mention_on_rollback = ["U0ONCALL01"]
+            "#,
+        ),
+    );
+    let mut h = Harness::new(routing);
+    h.feed_all(lines.iter().map(String::as_str));
+    let replies = replies_of(&h.actions);
+    let failed = replies.iter().find(|r| r.3.starts_with(":x: Failed")).expect("a failure reply");
+    assert_eq!(
+        failed.3,
+        ":x: Failed at 09:32:57 UTC: ECS deployment circuit breaker: task failed to start. cc <!subteam^S0PAYMENTS> <@U0LEAD0001>",
+        "{replies:#?}"
+    );
+    assert!(failed.2, "broadcast: the route asks for failed");
+    let rollback_started = replies.iter().find(|r| r.3.starts_with(":rewind: Rolling back")).unwrap();
+    assert!(rollback_started.3.ends_with(" cc <@U0ONCALL01>"), "{}", rollback_started.3);
+    assert!(!rollback_started.2);
+    let rollback_cut = replies.iter().find(|r| r.3.contains("cut over at")).unwrap();
+    assert!(rollback_cut.2, "rolled_back is broadcast: the rollback's cut-over reply");
+    let broadcast_count = replies.iter().filter(|r| r.2).count();
+    assert_eq!(broadcast_count, 2, "only what the route names: {replies:#?}");
+    let quiet = replies_of(&{
+        let mut h = Harness::new(scenario_routing("rolling-circuit-breaker"));
+        h.feed_all(lines.iter().map(String::as_str));
+        h.actions
+    });
+    assert!(quiet.iter().all(|r| !r.2 && !r.3.contains(" cc ")), "no broadcast or mention unless asked: {quiet:#?}");
+}
+
+#[test]
+fn the_deployer_is_mentioned_on_failure_through_slack_people_unless_the_route_says_not() {
+    use cutover_correlator::routing::SlackId;
+    use cutover_correlator::{CodeDeployChange, Input, Observation};
+    let lines = scenario_lines("pipeline-linked");
+    let failed = |mention_deployer: bool| {
+        let mut routing = scenario_routing("pipeline-linked");
+        routing.people.insert("Mary Major".into(), SlackId::new("U0MARY0001").unwrap());
+        routing.routes.insert(
+            0,
+            route(&format!(
+                "application = \"AppECS-prod-*\"\nchannel = \"deploys-prod\"\nmention_on_failure = [\"S0RELEASE1\"]\nmention_deployer = {mention_deployer}\n"
+            )),
+        );
+        let mut h = Harness::new(routing);
+        // The pipeline (started by Mary Major) runs the deployment; the action's end joins them.
+        for i in [0, 1, 2, 3, 4, 5, 8] {
+            h.feed(&lines[i]);
+        }
+        let failure = Observation::CodeDeploy {
+            deployment_id: "d-C3XYEM1QF".into(),
+            application: None,
+            deployment_group: None,
+            target: None,
+            rollback_of: None,
+            change: CodeDeployChange::Failed { reason: Some("AllowTraffic failed".into()) },
+            at: ts("2026-03-14T09:56:00Z"),
+        };
+        let now = h.now;
+        let actions = h.correlator.handle(now, Input::Observed(failure));
+        replies_of(&actions).into_iter().map(|r| r.3).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        failed(true),
+        vec![":x: Failed at 09:56:00 UTC: AllowTraffic failed. cc <@U0MARY0001> <!subteam^S0RELEASE1>"]
+    );
+    assert_eq!(failed(false), vec![":x: Failed at 09:56:00 UTC: AllowTraffic failed. cc <!subteam^S0RELEASE1>"]);
+}
+
+#[test]
+fn slack_ids_are_checked_when_the_config_is_read() {
+    use cutover_correlator::routing::SlackId;
+    assert_eq!(SlackId::new("U0123ABC").unwrap().mention(), "<@U0123ABC>");
+    assert_eq!(SlackId::new("S0123ABC").unwrap().mention(), "<!subteam^S0123ABC>");
+    for bad in ["@alice", "u0123abc", "C0123ABC", "U", "<@U0123>"] {
+        assert!(SlackId::new(bad).is_err(), "{bad}");
+    }
+    let e = toml::from_str::<cutover_correlator::routing::Route>("mention_on_failure = [\"#oncall\"]").unwrap_err();
+    assert!(e.to_string().contains("is not a Slack user"), "{e}");
+    let e = toml::from_str::<cutover_correlator::routing::Route>("broadcast = [\"started\"]").unwrap_err();
+    assert!(e.to_string().contains("unknown variant"), "{e}");
 }

@@ -434,6 +434,10 @@ pub struct SlackConfig {
     /// `bot_token` or `SLACK_BOT_TOKEN` key.
     #[serde(default)]
     pub token_secret_arn: Option<String>,
+    /// Deployers' names (a pipeline's trigger detail, an annotation's actor, an IAM user or
+    /// role session name) → Slack user ids, for mentions on failure.
+    #[serde(default)]
+    pub people: std::collections::BTreeMap<String, cutover_correlator::routing::SlackId>,
 }
 
 impl Default for SlackConfig {
@@ -444,6 +448,7 @@ impl Default for SlackConfig {
             messages_per_second: default_per_second(),
             timeout_secs: default_slack_timeout(),
             token_secret_arn: None,
+            people: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -538,6 +543,7 @@ impl Config {
             default_channel: self.slack.channel.clone(),
             routes: self.routes.clone(),
             invalidations: self.invalidations.clone(),
+            people: self.slack.people.clone(),
         }
     }
 

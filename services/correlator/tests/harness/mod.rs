@@ -118,7 +118,7 @@ pub fn scenario_routing(name: &str) -> Routing {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios").join(name).join("config.toml");
     let Ok(text) = std::fs::read_to_string(path) else { return Routing::default() };
     let c: Config = toml::from_str(&text).expect("scenario config");
-    Routing { default_channel: c.slack.channel, routes: c.routes, invalidations: c.invalidations }
+    Routing { default_channel: c.slack.channel, routes: c.routes, invalidations: c.invalidations, ..Routing::default() }
 }
 
 /// The lifecycle invariants ([`cutover_correlator::invariants`]) over decisions, whose

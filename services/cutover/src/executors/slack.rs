@@ -1,5 +1,6 @@
 //! Slack, through slack-morphism: `chat.postMessage` for a deployment's one message (its `ts`
-//! kept in the store), `chat.update` of it, replies with `thread_ts`.
+//! kept in the store), `chat.update` of it, replies with `thread_ts` (and `reply_broadcast`
+//! where the route asks for it).
 //!
 //! - 429 is honoured (`Retry-After` holds the whole lane) and never counted as sent.
 //! - Messages are paced per channel (`[slack] messages_per_second`).
@@ -290,8 +291,11 @@ impl SlackExecutor {
             return outcome;
         }
         self.pace(&channel).await;
-        let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))
+        let mut req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))
             .with_thread_ts(SlackTs(parent_ts));
+        if m.broadcast {
+            req = req.with_reply_broadcast(true);
+        }
         match timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&req)).await {
             Ok(resp) => Outcome::Done(resp.ts.0),
             Err(f) => self.outcome(f),
