@@ -173,6 +173,40 @@ pub struct LifecycleDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^[0-9a-f]{32}$"))]
     pub trace_id: Option<String>,
+    /// What CI's deploy annotation (`cutover annotate`) said about the deployment, once one is
+    /// joined to it; absent otherwise. Addition to schema v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<AnnotationContext>,
+}
+
+/// The context of a deploy annotation, in emitted events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AnnotationContext {
+    /// The commit (full SHA).
+    pub commit: Option<String>,
+    /// The branch it was built from.
+    pub branch: Option<String>,
+    /// The tag it was built from.
+    pub tag: Option<String>,
+    /// Who ran the deployment, as CI names them.
+    pub actor: Option<String>,
+    /// The repository's web URL.
+    pub repository: Option<String>,
+    /// The CI run's web URL.
+    pub run_url: Option<String>,
+}
+
+impl From<&crate::annotation::DeployAnnotation> for AnnotationContext {
+    fn from(a: &crate::annotation::DeployAnnotation) -> Self {
+        Self {
+            commit: a.commit.clone(),
+            branch: a.branch.clone(),
+            tag: a.tag.clone(),
+            actor: a.actor.clone(),
+            repository: a.repository.clone(),
+            run_url: a.run_url.clone(),
+        }
+    }
 }
 
 /// The version of the emitted-event schemas. A change to any of them is a new version,

@@ -90,6 +90,11 @@ pub enum Event {
         detail: ExecutionStateChange,
     },
     ApprovalNotification(ApprovalNotification),
+    /// A deploy annotation from CI (`cutover annotate`).
+    Annotation {
+        envelope: Envelope,
+        detail: crate::annotation::DeployAnnotation,
+    },
     /// A well-formed EventBridge event of a type Cutover does not read.
     Other {
         envelope: Envelope,
@@ -130,6 +135,7 @@ impl Inbound {
             | Event::CodeDeployDeployment { envelope, .. }
             | Event::CodeDeployInstance { envelope, .. }
             | Event::Pipeline { envelope, .. }
+            | Event::Annotation { envelope, .. }
             | Event::Other { envelope } => {
                 origin.account.clone_from(&envelope.account);
                 origin.region.clone_from(&envelope.region);
@@ -408,6 +414,13 @@ fn typed_event(envelope: Envelope, detail: &RawValue) -> Result<Event, Malformed
             | "CodePipeline Stage Execution State Change"
             | "CodePipeline Action Execution State Change",
         ) => Event::Pipeline { detail: read(&envelope, detail)?, envelope },
+        (crate::annotation::SOURCE, crate::annotation::DETAIL_TYPE) => {
+            let detail: crate::annotation::DeployAnnotation = read(&envelope, detail)?;
+            if let Some(problem) = detail.problem() {
+                return Err(Malformed::new(format!("{} detail: {problem}", envelope.detail_type)));
+            }
+            Event::Annotation { detail, envelope }
+        }
         _ => Event::Other { envelope },
     };
     Ok(event)

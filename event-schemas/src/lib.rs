@@ -9,11 +9,13 @@
 //!   published samples (see `shared/event-samples/SOURCES.md`).
 //! - [`sns`]: the SNS envelope in its SQS and Lambda casings.
 //! - [`emitted`]: the lifecycle events Cutover emits, a public contract.
+//! - [`annotation`]: the deploy annotation CI sends (`cutover annotate`), a public contract.
 //! - [`time`]: AWS time in its four wire forms, written back as RFC 3339 with milliseconds.
 //! - [`canonical`]: sorted-key JSON, so output bytes never depend on build features.
 //! - [`wire`]: the wire quirks: states with an `Unknown` fallback, numbers as strings,
 //!   JSON-encoded objects inside strings.
 
+pub mod annotation;
 pub mod canonical;
 pub mod codedeploy;
 pub mod codepipeline;

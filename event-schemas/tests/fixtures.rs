@@ -40,6 +40,7 @@ fn kind(e: &Event) -> &'static str {
             _ => "codepipeline-action",
         },
         Event::ApprovalNotification(_) => "approval",
+        Event::Annotation { .. } => "annotation",
         Event::Other { .. } => "other",
         Event::SnsControl { .. } => "sns-control",
     }

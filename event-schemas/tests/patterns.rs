@@ -48,13 +48,17 @@ fn matches(pattern: &Value, event: &Value) -> bool {
 #[test]
 fn every_pattern_is_a_valid_rule_on_a_known_source() {
     let all = patterns();
-    assert_eq!(all.len(), 6, "{:?}", all.iter().map(|p| &p.0).collect::<Vec<_>>());
+    assert_eq!(all.len(), 7, "{:?}", all.iter().map(|p| &p.0).collect::<Vec<_>>());
     for (name, p) in &all {
         let sources = p["source"].as_array().unwrap_or_else(|| panic!("{name}: no source"));
         assert!(
-            sources
-                .iter()
-                .all(|s| ["aws.ecs", "aws.codedeploy", "aws.codepipeline"].contains(&s.as_str().unwrap_or(""))),
+            sources.iter().all(|s| [
+                "aws.ecs",
+                "aws.codedeploy",
+                "aws.codepipeline",
+                cutover_events::annotation::SOURCE
+            ]
+            .contains(&s.as_str().unwrap_or(""))),
             "{name}"
         );
         assert!(p["detail-type"].as_array().is_some_and(|d| !d.is_empty()), "{name}: no detail-type");

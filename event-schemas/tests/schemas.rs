@@ -50,6 +50,11 @@ fn an_emitted_detail_has_exactly_the_schema_fields() {
         reason: (t == DetailType::Failed).then(|| "why".into()),
         rolled_back_by: (t == DetailType::RolledBack).then(|| "ecs-svc/2".into()),
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+        annotation: Some(cutover_events::emitted::AnnotationContext {
+            commit: Some("9f1c2ab".into()),
+            actor: Some("octocat".into()),
+            ..Default::default()
+        }),
     };
     for t in DetailType::ALL {
         let schema = event_schema(t);
@@ -66,4 +71,41 @@ fn an_emitted_detail_has_exactly_the_schema_fields() {
         }
         assert_eq!(schema["properties"]["detail-type"]["const"], t.as_str());
     }
+}
+
+#[test]
+fn the_annotation_schema_on_disk_matches_the_type_and_a_sample_fits_it() {
+    use cutover_events::annotation::{DETAIL_TYPE, DeployAnnotation, SOURCE, schema};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/deploy-annotation.v1.json");
+    let generated = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), generated, "rerun with UPDATE_SCHEMAS=1");
+    let s = schema();
+    assert_eq!(s["properties"]["source"]["const"], SOURCE);
+    assert_eq!(s["properties"]["detail-type"]["const"], DETAIL_TYPE);
+    let props = s["properties"]["detail"]["properties"].as_object().unwrap();
+    let full = DeployAnnotation {
+        cluster: "prod-eu".into(),
+        service: "storefront".into(),
+        image_tag: Some("v2.4.0".into()),
+        task_definition: Some("storefront:42".into()),
+        commit: Some("9f1c2ab".into()),
+        branch: Some("main".into()),
+        tag: Some("v2.4.0".into()),
+        actor: Some("octocat".into()),
+        channel: Some("C0DEPLOYS".into()),
+        repository: Some("https://github.com/example/storefront".into()),
+        run_url: Some("https://github.com/example/storefront/actions/runs/1".into()),
+    };
+    let value = serde_json::to_value(&full).unwrap();
+    let mut keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    let mut in_schema: Vec<&String> = props.keys().collect();
+    keys.sort();
+    in_schema.sort();
+    assert_eq!(keys, in_schema, "every field is in the schema");
+    let required: Vec<&str> =
+        s["properties"]["detail"]["required"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(required, vec!["cluster", "service"]);
 }

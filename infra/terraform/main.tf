@@ -10,6 +10,7 @@ locals {
     ecs-service-action          = file("${local.patterns_dir}/ecs-service-action.json")
     codedeploy                  = file("${local.patterns_dir}/codedeploy.json")
     codepipeline                = file("${local.patterns_dir}/codepipeline.json")
+    deploy-annotation           = file("${local.patterns_dir}/deploy-annotation.json")
   }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+use cutover_events::annotation::DeployAnnotation;
 use cutover_events::codepipeline::ExecutionState;
 use cutover_events::ecs::TaskStatus;
 use cutover_events::emitted::{DetailType, PipelineContext, SOURCE, Strategy};
@@ -170,10 +171,37 @@ pub struct State {
     pipelines: BTreeMap<String, PipelineRecord>,
     pipeline_by_deployment: BTreeMap<String, String>,
     dedupe: Dedupe,
+    /// CI's deploy annotations by `<cluster>/<service>`, newest last, until joined or expired.
+    #[serde(default)]
+    annotations: BTreeMap<String, Vec<AnnotationRecord>>,
     /// The latest AWS time seen.
     clock: Timestamp,
     next_sweep: Timestamp,
     stats: Stats,
+}
+
+/// A deploy annotation waiting for (or joined to) its deployment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct AnnotationRecord {
+    annotation: DeployAnnotation,
+    at: Timestamp,
+    joined_to: Option<String>,
+}
+
+/// Annotations kept per service: CI annotates each deployment once.
+const ANNOTATIONS_PER_SERVICE: usize = 10;
+/// How far apart in time an annotation that names neither a known version nor a known task
+/// definition and the start of a deployment whose version is unknown may be, to be joined.
+const ANNOTATION_WINDOW_MS: i64 = 30 * 60 * 1000;
+
+/// The annotation names the deployment's image tag or task definition (ARN, or
+/// `family:revision`).
+fn annotation_matches(a: &DeployAnnotation, d: &Deployment) -> bool {
+    let tag = a.image_tag.as_deref().is_some_and(|t| d.version.as_deref() == Some(t));
+    let td = a.task_definition.as_deref().is_some_and(|t| {
+        d.task_definition.as_deref().is_some_and(|dt| dt == t || dt.strip_suffix(t).is_some_and(|p| p.ends_with('/')))
+    });
+    tag || td
 }
 
 /// What the census knows of one service task.
@@ -551,6 +579,7 @@ impl Correlator {
                 self.settle(&id, observed, out);
             }
             Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
+            Fact::Annotation { annotation, at } => self.on_annotation(*annotation, at, out),
             Fact::Pipeline(p) => self.on_pipeline(p, out),
             Fact::TrafficWeight { deployment_id, percent, at } => {
                 let id = self.canonical(&deployment_id).to_owned();
@@ -809,6 +838,88 @@ impl Correlator {
         self.settle(&id, observed, out);
     }
 
+    // ---- deploy annotations --------------------------------------------------------------
+
+    /// Keeps an annotation and joins it to its deployment if that is already known; a
+    /// deployment already posted has its message updated with the context.
+    fn on_annotation(&mut self, annotation: DeployAnnotation, at: Timestamp, out: &mut Vec<Action>) {
+        let key = format!("{}/{}", annotation.cluster, annotation.service);
+        let list = self.state.annotations.entry(key.clone()).or_default();
+        list.push(AnnotationRecord { annotation, at, joined_to: None });
+        if list.len() > ANNOTATIONS_PER_SERVICE {
+            list.remove(0);
+        }
+        let mut candidates: Vec<(Timestamp, String)> = self
+            .state
+            .deployments
+            .values()
+            .filter(|d| d.annotation.is_none() && d.cluster.is_some() && d.service.is_some())
+            .filter(|d| format!("{}/{}", d.cluster.as_deref().unwrap_or(""), d.service.as_deref().unwrap_or("")) == key)
+            .map(|d| (d.first_seen, d.id.clone()))
+            .collect();
+        // The newest deployment first.
+        candidates.sort_by(|a, b| b.cmp(a));
+        for (_, id) in candidates {
+            if self.join_annotation(&id) {
+                let d = &self.state.deployments[&id];
+                if d.channel.is_some() && !d.history.is_empty() {
+                    out.push(Action::SlackUpdate(self.message_of(&id)));
+                }
+                break;
+            }
+        }
+    }
+
+    /// Joins the best unjoined annotation of the deployment's service to it: one naming its
+    /// image tag or task definition (the newest); else, for a deployment in flight whose
+    /// version and task definition are not known yet (an ECS deployment before its first task
+    /// event; CodeDeploy events never name them), the newest made within 30 minutes of its
+    /// start: a guess, dropped as soon as the version or task definition contradicts it.
+    /// True when one was joined.
+    fn join_annotation(&mut self, id: &str) -> bool {
+        let d = &self.state.deployments[id];
+        if let Some(a) = &d.annotation {
+            // A guess (joined while the version was unknown) that the version now contradicts
+            // is dropped, and the annotation is free for its own deployment.
+            let named_tag = a.image_tag.as_deref().zip(d.version.as_deref()).is_some_and(|(t, v)| t != v);
+            let named_td = a.task_definition.is_some() && d.task_definition.is_some() && !annotation_matches(a, d);
+            let tag_ok = a.image_tag.as_deref().is_some_and(|t| d.version.as_deref() == Some(t));
+            if !(named_tag || named_td) || tag_ok {
+                return false;
+            }
+            let key = format!("{}/{}", a.cluster, a.service);
+            if let Some(r) = self
+                .state
+                .annotations
+                .get_mut(&key)
+                .and_then(|l| l.iter_mut().find(|r| r.joined_to.as_deref() == Some(id)))
+            {
+                r.joined_to = None;
+            }
+            self.dep_mut(id).annotation = None;
+        }
+        let d = &self.state.deployments[id];
+        let (Some(cluster), Some(service)) = (&d.cluster, &d.service) else { return false };
+        let Some(list) = self.state.annotations.get_mut(&format!("{cluster}/{service}")) else { return false };
+        let unknown = d.version.is_none() && d.task_definition.is_none() && d.is_in_flight();
+        let start = d.first_seen;
+        let pick =
+            list.iter().rposition(|r| r.joined_to.is_none() && annotation_matches(&r.annotation, d)).or_else(|| {
+                unknown
+                    .then(|| {
+                        list.iter().rposition(|r| {
+                            r.joined_to.is_none() && (r.at.millis() - start.millis()).abs() <= ANNOTATION_WINDOW_MS
+                        })
+                    })
+                    .flatten()
+            });
+        let Some(i) = pick else { return false };
+        list[i].joined_to = Some(id.to_owned());
+        let annotation = list[i].annotation.clone();
+        self.dep_mut(id).annotation = Some(annotation);
+        true
+    }
+
     // ---- CodePipeline --------------------------------------------------------------------
 
     fn on_pipeline(&mut self, p: PipelineFact, out: &mut Vec<Action>) {
@@ -1006,6 +1117,7 @@ impl Correlator {
         out: &mut Vec<Action>,
     ) {
         self.fill_identity(id);
+        self.join_annotation(id);
         let step = Step { detail_type, at, percent };
         let pipeline = self.pipeline_of(id);
         let d = self.dep_mut(id);
@@ -1059,10 +1171,11 @@ impl Correlator {
                 self.reply(id, text, broadcast, out);
             }
         } else if d.channel.is_none() {
-            let channel = self
-                .routing
-                .route(&d.identity())
-                .and_then(|r| r.channel.clone())
+            let channel = d
+                .annotation
+                .as_ref()
+                .and_then(|a| a.channel.clone())
+                .or_else(|| self.routing.route(&d.identity()).and_then(|r| r.channel.clone()))
                 .unwrap_or_else(|| self.routing.default_channel.clone());
             self.dep_mut(id).channel = Some(channel);
             out.push(Action::SlackPost(self.message_of(id)));
@@ -1131,9 +1244,14 @@ impl Correlator {
         self.reply(id, text, broadcast, out);
     }
 
-    /// Who started the deployment, as AWS or CI names them: the pipeline's trigger detail.
+    /// Who started the deployment, as AWS or CI names them: the annotation's actor, else the
+    /// pipeline's trigger detail.
     fn deployer(&self, id: &str) -> Option<String> {
-        self.pipeline_of(id).and_then(|p| p.trigger_detail)
+        let d = self.state.deployments.get(id)?;
+        d.annotation
+            .as_ref()
+            .and_then(|a| a.actor.clone())
+            .or_else(|| self.pipeline_of(id).and_then(|p| p.trigger_detail))
     }
 
     /// A reply in the deployment's own thread (or, for a rollback, its parent's).
@@ -1310,6 +1428,10 @@ impl Correlator {
         }
         self.state.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
         self.state.pipelines.retain(|_, p| p.last_at >= horizon);
+        for list in self.state.annotations.values_mut() {
+            list.retain(|r| r.at >= horizon);
+        }
+        self.state.annotations.retain(|_, l| !l.is_empty());
         let live = &self.state.pipelines;
         self.state.pipeline_by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);

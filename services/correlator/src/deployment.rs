@@ -1,7 +1,8 @@
 //! One deployment: what is known about it, the evidence in hand, and what was decided.
 
 use cutover_events::Timestamp;
-use cutover_events::emitted::{DetailType, LifecycleDetail, Percent, PipelineContext, Strategy};
+use cutover_events::annotation::DeployAnnotation;
+use cutover_events::emitted::{AnnotationContext, DetailType, LifecycleDetail, Percent, PipelineContext, Strategy};
 use serde::{Deserialize, Serialize};
 
 use crate::routing::Identity;
@@ -42,6 +43,9 @@ pub struct Deployment {
     /// Where its top-level Slack message went, once posted; it never moves.
     pub channel: Option<String>,
     pub environment: Option<String>,
+    /// CI's deploy annotation joined to it.
+    #[serde(default)]
+    pub annotation: Option<DeployAnnotation>,
 }
 
 /// Proofs collected from events; decisions are taken from them.
@@ -88,6 +92,7 @@ impl Deployment {
             history: Vec::new(),
             channel: None,
             environment: None,
+            annotation: None,
         }
     }
 
@@ -170,6 +175,7 @@ impl Deployment {
                 .flatten(),
             rolled_back_by: (step.detail_type == DetailType::RolledBack).then(|| self.rolled_back_by.clone()).flatten(),
             trace_id: None,
+            annotation: self.annotation.as_ref().map(AnnotationContext::from),
         }
     }
 }

@@ -84,6 +84,8 @@ pub enum Fact {
     Pipeline(PipelineFact),
     /// The reconciler (or a hook event) stated the share of production traffic on the new version.
     TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
+    /// CI's deploy annotation (`cutover annotate`), at the event's time.
+    Annotation { annotation: Box<cutover_events::annotation::DeployAnnotation>, at: Timestamp },
 }
 
 impl Fact {
@@ -91,7 +93,10 @@ impl Fact {
     pub fn at(&self) -> Timestamp {
         match self {
             Self::Task(t) => t.at,
-            Self::EcsDeployment { at, .. } | Self::EcsHook { at, .. } | Self::TrafficWeight { at, .. } => *at,
+            Self::EcsDeployment { at, .. }
+            | Self::EcsHook { at, .. }
+            | Self::TrafficWeight { at, .. }
+            | Self::Annotation { at, .. } => *at,
             Self::CodeDeploy(c) => c.at,
             Self::Pipeline(p) => p.at,
         }
@@ -194,6 +199,9 @@ pub fn normalise(message: &Inbound) -> Normalised {
         Event::CodeDeployTrigger { trigger, sns_timestamp } => codedeploy_trigger(trigger, *sns_timestamp),
         Event::Pipeline { envelope, detail } => pipeline(envelope, detail),
         Event::ApprovalNotification(_) => Normalised::Irrelevant("approval notification (no execution id)"),
+        Event::Annotation { envelope, detail } => {
+            one(Fact::Annotation { annotation: Box::new(detail.clone()), at: envelope.time })
+        }
         Event::Other { .. } => Normalised::Irrelevant("event type not used"),
         Event::SnsControl { .. } => Normalised::Irrelevant("SNS control message"),
     }

@@ -2,6 +2,7 @@
 //! Pure: the same deployment renders to the same bytes.
 
 use cutover_events::Timestamp;
+use cutover_events::annotation::DeployAnnotation;
 use cutover_events::canonical::sort_keys;
 use cutover_events::emitted::{DetailType, PipelineContext};
 use serde_json::{Value, json};
@@ -21,12 +22,42 @@ pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (Str
         None => format!("{emoji} {title}: {status}"),
     };
 
+    let annotation = d.annotation.as_ref();
     let mut fields =
         vec![field("Version", &d.version.as_deref().map_or_else(|| "not known yet".to_owned(), |v| format!("`{v}`")))];
+    let commit = annotation.and_then(|a| a.commit.as_deref()).or(pipeline.and_then(|p| p.revision.as_deref()));
+    if let Some(sha) = commit {
+        let repo = annotation.and_then(|a| a.repository.as_deref());
+        fields.push(field("Commit", &commit_link(sha, repo)));
+    }
+    let branch =
+        annotation.and_then(DeployAnnotation::branch_or_tag).or(pipeline.and_then(|p| p.branch_or_tag.clone()));
+    if let Some(b) = branch {
+        fields.push(field("Branch or tag", &b));
+    }
     if let Some(cluster) = &d.cluster {
         fields.push(field("Cluster", cluster));
     }
     fields.push(field("Strategy", d.strategy.as_str()));
+    let who = annotation.and_then(|a| a.actor.as_deref()).or(pipeline.and_then(|p| p.trigger_detail.as_deref()));
+    if let Some(who) = who {
+        fields.push(field("Started by", who));
+    }
+    if let Some(p) = pipeline {
+        let mut s = format!("{} `{}`", p.name, short_id(&p.execution_id));
+        if let Some(t) = &p.trigger_type {
+            s.push_str(&format!(" · {t}"));
+        }
+        fields.push(field("Pipeline", &s));
+        if let Some(at) = p.approved_at {
+            // Which execution and version the approval was for: linear pipelines queue several.
+            let version = d.version.as_deref().map(|v| format!(" of `{v}`")).unwrap_or_default();
+            fields.push(field(
+                "Approved",
+                &format!("{} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
+            ));
+        }
+    }
     if let Some(app) = &d.application {
         let group = d.deployment_group.as_deref().unwrap_or("?");
         fields.push(field("CodeDeploy", &format!("{app} / {group}")));
@@ -34,30 +65,23 @@ pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (Str
     if let Some(td) = &d.task_definition {
         fields.push(field("Task definition", short_arn(td)));
     }
-    if let Some(p) = pipeline {
-        let mut s = format!("{} `{}`", p.name, short_id(&p.execution_id));
-        if let Some(rev) = &p.revision {
-            s.push_str(&format!(" · commit `{}`", short_id(rev)));
-        }
-        if let Some(b) = &p.branch_or_tag {
-            s.push_str(&format!(" · {b}"));
-        }
-        fields.push(field("Pipeline", &s));
-        if let Some(who) = &p.trigger_detail {
-            fields.push(field("Started by", who));
-        }
+    if let Some(url) = annotation.and_then(|a| a.run_url.as_deref()) {
+        fields.push(field("CI run", &format!("<{url}|{}>", link_text(url))));
     }
     if let Some(of) = &d.rollback_of {
         fields.push(field("Rolls back", &format!("`{of}`")));
     }
 
-    let blocks = [
+    let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": title}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *{status}*")}}),
-        json!({"type": "section", "fields": fields}),
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": progress(d)}]}),
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", d.id)}]}),
     ];
+    // Slack takes at most 10 fields per section.
+    for chunk in fields.chunks(10) {
+        blocks.push(json!({"type": "section", "fields": chunk}));
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": progress(d, pipeline)}]}));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", d.id)}]}));
     (text, blocks.into_iter().map(sort_keys).collect())
 }
 
@@ -88,13 +112,13 @@ fn status(d: &Deployment) -> (&'static str, String) {
     }
 }
 
-/// `started 09:30:00 → 10 % 09:31:00 → cut over 09:33:04 (3m 4s) → completed …`.
-fn progress(d: &Deployment) -> String {
+/// `approved 09:29:10 → started 09:30:00 → 10 % 09:31:00 (1m 0s) → *cut over* 09:33:04 (3m 4s) → completed …`.
+fn progress(d: &Deployment, pipeline: Option<&PipelineContext>) -> String {
     let start = d.started_at();
-    let parts: Vec<String> = d
-        .history
-        .iter()
-        .map(|s| {
+    let approved = pipeline.and_then(|p| p.approved_at).map(|at| format!("approved {}", clock(at)));
+    let parts: Vec<String> = approved
+        .into_iter()
+        .chain(d.history.iter().map(|s| {
             let label = match s.detail_type {
                 DetailType::Started => "started".to_owned(),
                 DetailType::TrafficShifted => format!("{} %", percent(s.percent.unwrap_or(0.0))),
@@ -107,7 +131,7 @@ fn progress(d: &Deployment) -> String {
                 (DetailType::Started, _) | (_, None) => format!("{label} {}", clock(s.at)),
                 (_, Some(t0)) => format!("{label} {} ({})", clock(s.at), duration(t0, s.at)),
             }
-        })
+        }))
         .collect();
     parts.join(" → ")
 }
@@ -129,6 +153,22 @@ pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {
         s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
         s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
     }
+}
+
+/// The short commit, linked to the repository's commit page when the repository is known.
+fn commit_link(sha: &str, repository: Option<&str>) -> String {
+    let short = short_id(sha);
+    match repository.map(|r| r.trim_end_matches('/')).filter(|r| r.starts_with("https://")) {
+        Some(repo) if repo.contains("bitbucket.org") => format!("<{repo}/commits/{sha}|`{short}`>"),
+        Some(repo) => format!("<{repo}/commit/{sha}|`{short}`>"),
+        None => format!("`{short}`"),
+    }
+}
+
+/// A link's text: the URL without its scheme, shortened to its last two parts.
+fn link_text(url: &str) -> String {
+    let parts: Vec<&str> = url.trim_end_matches('/').rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 fn short_arn(arn: &str) -> &str {

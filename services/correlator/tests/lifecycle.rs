@@ -845,3 +845,91 @@ fn slack_ids_are_checked_when_the_config_is_read() {
     let e = toml::from_str::<cutover_correlator::routing::Route>("broadcast = [\"started\"]").unwrap_err();
     assert!(e.to_string().contains("unknown variant"), "{e}");
 }
+
+/// A deploy annotation as CI puts it on the bus (the shape of
+/// `event-schemas/fixtures/annotation.github-actions.json`), at `time`.
+fn annotation(detail: serde_json::Value, time: &str) -> String {
+    json!({"version": "0", "id": format!("annotation-{time}"), "detail-type": "Cutover Deploy Annotation",
+           "source": "cutover.annotate", "account": "123456789012", "time": time, "region": "eu-west-1",
+           "resources": [], "detail": detail})
+    .to_string()
+}
+
+fn storefront(extra: serde_json::Value) -> serde_json::Value {
+    let mut d = json!({"cluster": "prod-eu", "service": "storefront", "commit": "9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b",
+                       "branch": "main", "actor": "octocat", "repository": "https://github.com/example/storefront"});
+    d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    d
+}
+
+#[test]
+fn a_deploy_annotation_is_joined_by_image_tag_before_or_after_the_deployment_and_rides_in_its_events() {
+    let lines = scenario_lines("rolling");
+    let commit_of = |actions: &[Action]| {
+        emits(actions).iter().map(|d| d.annotation.as_ref().and_then(|a| a.commit.clone())).collect::<Vec<_>>()
+    };
+    // Before: CI annotates, then deploys. A stale annotation of another version is not joined.
+    let mut before = Harness::new(scenario_routing("rolling"));
+    before.feed(&annotation(storefront(json!({"image_tag": "v122", "commit": "0000000"})), "2026-03-14T09:00:00Z"));
+    before.feed(&annotation(storefront(json!({"image_tag": "v123"})), "2026-03-14T09:29:50Z"));
+    before.feed_all(lines.iter().map(String::as_str));
+    let commits = commit_of(&before.actions);
+    // Started is decided before any task names the version: the newest annotation is the
+    // guess, and the version confirms it.
+    assert_eq!(commits.len(), 3);
+    assert!(commits.iter().all(|c| c.as_deref() == Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b")), "{commits:?}");
+    // A guess the version contradicts is dropped.
+    let mut wrong = Harness::new(scenario_routing("rolling"));
+    wrong.feed(&annotation(storefront(json!({"image_tag": "v999"})), "2026-03-14T09:29:50Z"));
+    wrong.feed_all(lines.iter().map(String::as_str));
+    let commits = commit_of(&wrong.actions);
+    assert_eq!(commits, vec![Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".to_owned()), None, None]);
+    let last_update = before.actions.iter().rev().find_map(|a| match a {
+        Action::SlackUpdate(m) => Some(serde_json::Value::from(m.blocks.clone()).to_string()),
+        _ => None,
+    });
+    let blocks = last_update.unwrap();
+    assert!(
+        blocks.contains(
+            "<https://github.com/example/storefront/commit/9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b|`9f1c2ab7`>"
+        ),
+        "{blocks}"
+    );
+    assert!(blocks.contains("*Started by*\\noctocat") && blocks.contains("*Branch or tag*\\nmain"), "{blocks}");
+
+    // After: the deployment ran first; the annotation updates its message at once.
+    let mut after = Harness::new(scenario_routing("rolling"));
+    after.feed_all(lines.iter().map(String::as_str));
+    let n = after.actions.len();
+    after.feed(&annotation(storefront(json!({"task_definition": "storefront:42"})), "2026-03-14T09:40:00Z"));
+    let new = &after.actions[n..];
+    assert!(
+        matches!(new, [Action::SlackUpdate(m)] if serde_json::Value::from(m.blocks.clone()).to_string().contains("9f1c2ab7")),
+        "{new:?}"
+    );
+    // A second annotation of the same deployment changes nothing.
+    after.feed(&annotation(storefront(json!({"image_tag": "v123", "commit": "1111111"})), "2026-03-14T09:41:00Z"));
+    assert_eq!(after.actions.len(), n + 1);
+}
+
+#[test]
+fn an_annotation_names_the_channel_and_its_actor_is_the_deployer_mentioned_on_failure() {
+    use cutover_correlator::routing::SlackId;
+    let lines = scenario_lines("rolling-circuit-breaker");
+    let mut routing = scenario_routing("rolling-circuit-breaker");
+    routing.people.insert("octocat".into(), SlackId::new("U0OCTOCAT1").unwrap());
+    let mut h = Harness::new(routing);
+    let detail = json!({"cluster": "prod-eu", "service": "payments", "image_tag": "2.4.0", "actor": "octocat",
+                        "channel": "C0PAYMENTS"});
+    h.feed(&annotation(detail, "2026-03-14T09:29:00Z"));
+    h.feed_all(lines.iter().map(String::as_str));
+    let posts: Vec<&str> = h
+        .actions
+        .iter()
+        .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.channel.as_str()) } else { None })
+        .collect();
+    assert_eq!(posts, vec!["C0PAYMENTS"], "the annotation's channel, not the route's");
+    let failed = replies_of(&h.actions).into_iter().find(|r| r.3.starts_with(":x: Failed")).unwrap();
+    assert!(failed.3.ends_with(" cc <@U0OCTOCAT1>"), "{}", failed.3);
+    assert!(replies_of(&h.actions).iter().all(|r| r.1 == "ecs-svc/2222222222222222222"));
+}

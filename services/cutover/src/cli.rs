@@ -41,6 +41,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Tell Cutover what CI is deploying (commit, branch or tag, who): puts a deploy
+    /// annotation on an EventBridge bus, joined to the deployment of that service that runs
+    /// that image tag or task definition. What the flags leave out is read from GitHub
+    /// Actions' or Bitbucket Pipelines' environment.
+    Annotate(Box<AnnotateArgs>),
     /// Validate a config file and say what it routes.
     CheckConfig {
         /// Config file (TOML).
@@ -49,11 +54,102 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct AnnotateArgs {
+    /// ECS cluster name.
+    #[arg(long)]
+    cluster: String,
+    /// ECS service name.
+    #[arg(long)]
+    service: String,
+    /// The image tag being deployed (this or --task-definition is required).
+    #[arg(long, required_unless_present = "task_definition")]
+    image_tag: Option<String>,
+    /// The task definition ARN (or family:revision) being deployed.
+    #[arg(long)]
+    task_definition: Option<String>,
+    /// Commit SHA [default: GITHUB_SHA, BITBUCKET_COMMIT].
+    #[arg(long)]
+    commit: Option<String>,
+    /// Branch [default: GITHUB_REF_NAME of a branch, BITBUCKET_BRANCH].
+    #[arg(long, conflicts_with = "tag")]
+    branch: Option<String>,
+    /// Tag [default: GITHUB_REF_NAME of a tag, BITBUCKET_TAG].
+    #[arg(long)]
+    tag: Option<String>,
+    /// Who deploys, as CI names them [default: GITHUB_ACTOR].
+    #[arg(long)]
+    actor: Option<String>,
+    /// Slack channel for this deployment's message, instead of its route's.
+    #[arg(long)]
+    channel: Option<String>,
+    /// The repository's web URL [default: from GITHUB_SERVER_URL and GITHUB_REPOSITORY,
+    /// BITBUCKET_GIT_HTTP_ORIGIN].
+    #[arg(long)]
+    repository: Option<String>,
+    /// The CI run's web URL [default: from GITHUB_RUN_ID, BITBUCKET_BUILD_NUMBER].
+    #[arg(long)]
+    run_url: Option<String>,
+    /// The EventBridge bus the stacks' annotation rule is on.
+    #[arg(long, default_value = "default")]
+    bus: String,
+    /// Config file: only `[aws]` (region, endpoint) is read.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the PutEvents entry instead of sending it.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn annotate_command(args: AnnotateArgs) -> ExitCode {
+    let annotation = cutover_events::annotation::DeployAnnotation {
+        cluster: args.cluster,
+        service: args.service,
+        image_tag: args.image_tag,
+        task_definition: args.task_definition,
+        commit: args.commit,
+        branch: args.branch,
+        tag: args.tag,
+        actor: args.actor,
+        channel: args.channel,
+        repository: args.repository,
+        run_url: args.run_url,
+    };
+    let annotation = crate::annotate::from_ci_env(annotation, |k| std::env::var(k).ok());
+    if let Some(problem) = annotation.problem() {
+        return fail(2, format!("annotate: the annotation {problem}"));
+    }
+    if args.dry_run {
+        println!("{}", crate::annotate::entry_json(&args.bus, &annotation));
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(1, format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let sdk = crate::aws::sdk_config(&config.aws).await;
+        crate::annotate::put(&aws_sdk_eventbridge::Client::new(&sdk), &args.bus, &annotation).await
+    });
+    match result {
+        Ok(id) => {
+            println!("{id}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("annotate: {e}")),
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { config, input } => replay_command(config, input),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Annotate(args) => annotate_command(*args),
         Command::Serve { config } => serve_command(&config),
     }
 }

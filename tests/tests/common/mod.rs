@@ -153,6 +153,12 @@ impl Stack {
         events.put_rule().name("aws-to-cutover").event_pattern(pattern).send().await.expect("rule");
         let target = Target::builder().id("cutover-queue").arn(&queue_arn).build().expect("target");
         events.put_targets().rule("aws-to-cutover").targets(target).send().await.expect("targets");
+        // Deploy annotations from CI, with the stacks' own pattern.
+        let pattern = std::fs::read_to_string(workspace().join("event-schemas/patterns/deploy-annotation.json"))
+            .expect("annotation pattern");
+        events.put_rule().name("annotations-to-cutover").event_pattern(pattern).send().await.expect("rule");
+        let target = Target::builder().id("cutover-queue").arn(&queue_arn).build().expect("target");
+        events.put_targets().rule("annotations-to-cutover").targets(target).send().await.expect("targets");
         // Cutover's bus → a queue the test reads.
         events.create_event_bus().name("cutover").send().await.expect("bus");
         events

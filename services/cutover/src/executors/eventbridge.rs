@@ -279,6 +279,7 @@ mod tests {
                 reason: None,
                 rolled_back_by: None,
                 trace_id: None,
+                annotation: None,
             }),
         }
     }
