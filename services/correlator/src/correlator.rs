@@ -20,6 +20,7 @@ pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
 use crate::routing::{Broadcast, Routing, SlackId};
+use crate::templates::{self, Templates};
 
 /// ` cc <@U…> <!subteam^S…>`: the deployer first, each id once; empty when there is no one.
 fn mentions(ids: &[SlackId], deployer: Option<&SlackId>) -> String {
@@ -156,6 +157,7 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct Correlator {
     routing: Routing,
+    templates: Templates,
     retention_ms: i64,
     state: State,
 }
@@ -270,7 +272,10 @@ impl Dedupe {
 impl Correlator {
     /// A correlator with the given routing and the default retention.
     pub fn new(routing: Routing) -> Self {
-        Self { routing, retention_ms: DEFAULT_RETENTION_MS, state: State::default() }
+        // Templates that do not compile were reported by the config check; their routes use
+        // the default.
+        let (templates, _) = Templates::new(&routing.templates);
+        Self { routing, templates, retention_ms: DEFAULT_RETENTION_MS, state: State::default() }
     }
 
     /// Overrides the retention (event time) of finished deployments and dedupe keys.
@@ -1270,10 +1275,25 @@ impl Correlator {
         }));
     }
 
+    /// The template context of a deployment's message, as its next update would see it.
+    pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
+        let d = self.deployment(id)?;
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref()))
+    }
+
     fn message_of(&self, id: &str) -> SlackMessage {
         let d = &self.state.deployments[id];
         let pipeline = self.pipeline_of(id);
-        let (text, blocks) = message::render(d, pipeline.as_ref());
+        let ctx = message::context(d, pipeline.as_ref());
+        let template =
+            self.routing.route(&d.identity()).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
+        // A route's template that fails on this deployment falls back to the default, and that
+        // (tested on every state) to the plain status line.
+        let (text, blocks) = self
+            .templates
+            .render(template, &ctx)
+            .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
+            .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status)));
         SlackMessage {
             deployment_id: id.to_owned(),
             channel: d.channel.clone().unwrap_or_else(|| self.routing.default_channel.clone()),

@@ -24,8 +24,9 @@ pub mod correlator;
 pub mod deployment;
 pub mod facts;
 pub mod invariants;
-mod message;
+pub mod message;
 pub mod routing;
+pub mod templates;
 
 pub use action::Action;
 pub use correlator::{

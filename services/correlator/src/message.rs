@@ -1,88 +1,177 @@
-//! The Slack message of a deployment, as Block Kit blocks plus a plain-text fallback.
-//! Pure: the same deployment renders to the same bytes.
+//! The Slack message of a deployment, as Block Kit blocks plus a plain-text fallback: the
+//! context a template sees ([`MessageContext`]), rendered by [`crate::templates`]. Pure: the
+//! same deployment renders to the same bytes.
 
 use cutover_events::Timestamp;
 use cutover_events::annotation::DeployAnnotation;
 use cutover_events::canonical::sort_keys;
 use cutover_events::emitted::{DetailType, PipelineContext};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::deployment::Deployment;
 
-/// `(text, blocks)` of the deployment's one living message.
-pub(crate) fn render(d: &Deployment, pipeline: Option<&PipelineContext>) -> (String, Vec<Value>) {
+/// What a message template sees (see `templates/message.j2` for the documented keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageContext {
+    pub title: String,
+    pub emoji: &'static str,
+    pub status: String,
+    pub state: &'static str,
+    pub fields: Vec<Field>,
+    pub progress: String,
+    pub deployment: DeploymentContext,
+    pub pipeline: Option<PipelineContext>,
+}
+
+/// One field of the default list: a label and a Slack mrkdwn value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// The deployment, for templates.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeploymentContext {
+    pub id: String,
+    pub service: Option<String>,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+    pub strategy: &'static str,
+    pub version: Option<String>,
+    pub task_definition: Option<String>,
+    pub previous_task_definition: Option<String>,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    pub rollback_of: Option<String>,
+    pub commit: Option<String>,
+    pub commit_link: Option<String>,
+    pub branch_or_tag: Option<String>,
+    pub actor: Option<String>,
+    pub run_url: Option<String>,
+    pub steps: Vec<StepContext>,
+}
+
+/// One decided step, for templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepContext {
+    /// `started`, `traffic_shifted`, `cut_over`, `completed`, `failed`, `rolled_back`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// RFC 3339.
+    pub at: String,
+    /// `HH:MM:SS UTC`.
+    pub clock: String,
+    pub percent: Option<f64>,
+}
+
+fn state_name(t: DetailType) -> &'static str {
+    match t {
+        DetailType::Started => "started",
+        DetailType::TrafficShifted => "traffic_shifted",
+        DetailType::CutOver => "cut_over",
+        DetailType::Completed => "completed",
+        DetailType::Failed => "failed",
+        DetailType::RolledBack => "rolled_back",
+    }
+}
+
+/// The template context of the deployment's one living message.
+pub(crate) fn context(d: &Deployment, pipeline: Option<&PipelineContext>) -> MessageContext {
     let name = d.service.as_deref().or(d.deployment_group.as_deref()).or(d.application.as_deref()).unwrap_or(&d.id);
     let title = match &d.environment {
         Some(env) => format!("{name} · {env}"),
         None => name.to_owned(),
     };
     let (emoji, status) = status(d);
-    let text = match &d.version {
-        Some(v) => format!("{emoji} {title} {v}: {status}"),
-        None => format!("{emoji} {title}: {status}"),
-    };
-
     let annotation = d.annotation.as_ref();
     let mut fields =
-        vec![field("Version", &d.version.as_deref().map_or_else(|| "not known yet".to_owned(), |v| format!("`{v}`")))];
-    let commit = annotation.and_then(|a| a.commit.as_deref()).or(pipeline.and_then(|p| p.revision.as_deref()));
-    if let Some(sha) = commit {
-        let repo = annotation.and_then(|a| a.repository.as_deref());
-        fields.push(field("Commit", &commit_link(sha, repo)));
+        vec![field("Version", d.version.as_deref().map_or_else(|| "not known yet".to_owned(), |v| format!("`{v}`")))];
+    let commit = annotation.and_then(|a| a.commit.clone()).or_else(|| pipeline.and_then(|p| p.revision.clone()));
+    let commit_link = commit.as_deref().map(|sha| commit_link(sha, annotation.and_then(|a| a.repository.as_deref())));
+    if let Some(link) = &commit_link {
+        fields.push(field("Commit", link.clone()));
     }
     let branch =
-        annotation.and_then(DeployAnnotation::branch_or_tag).or(pipeline.and_then(|p| p.branch_or_tag.clone()));
-    if let Some(b) = branch {
-        fields.push(field("Branch or tag", &b));
+        annotation.and_then(DeployAnnotation::branch_or_tag).or_else(|| pipeline.and_then(|p| p.branch_or_tag.clone()));
+    if let Some(b) = &branch {
+        fields.push(field("Branch or tag", b.clone()));
     }
     if let Some(cluster) = &d.cluster {
-        fields.push(field("Cluster", cluster));
+        fields.push(field("Cluster", cluster.clone()));
     }
-    fields.push(field("Strategy", d.strategy.as_str()));
-    let who = annotation.and_then(|a| a.actor.as_deref()).or(pipeline.and_then(|p| p.trigger_detail.as_deref()));
-    if let Some(who) = who {
-        fields.push(field("Started by", who));
+    fields.push(field("Strategy", d.strategy.as_str().to_owned()));
+    let who = annotation.and_then(|a| a.actor.clone()).or_else(|| pipeline.and_then(|p| p.trigger_detail.clone()));
+    if let Some(who) = &who {
+        fields.push(field("Started by", who.clone()));
     }
     if let Some(p) = pipeline {
         let mut s = format!("{} `{}`", p.name, short_id(&p.execution_id));
         if let Some(t) = &p.trigger_type {
             s.push_str(&format!(" · {t}"));
         }
-        fields.push(field("Pipeline", &s));
+        fields.push(field("Pipeline", s));
         if let Some(at) = p.approved_at {
             // Which execution and version the approval was for: linear pipelines queue several.
             let version = d.version.as_deref().map(|v| format!(" of `{v}`")).unwrap_or_default();
             fields.push(field(
                 "Approved",
-                &format!("{} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
+                format!("{} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
             ));
         }
     }
     if let Some(app) = &d.application {
         let group = d.deployment_group.as_deref().unwrap_or("?");
-        fields.push(field("CodeDeploy", &format!("{app} / {group}")));
+        fields.push(field("CodeDeploy", format!("{app} / {group}")));
     }
     if let Some(td) = &d.task_definition {
-        fields.push(field("Task definition", short_arn(td)));
+        fields.push(field("Task definition", short_arn(td).to_owned()));
     }
-    if let Some(url) = annotation.and_then(|a| a.run_url.as_deref()) {
-        fields.push(field("CI run", &format!("<{url}|{}>", link_text(url))));
+    let run_url = annotation.and_then(|a| a.run_url.clone());
+    if let Some(url) = &run_url {
+        fields.push(field("CI run", format!("<{url}|{}>", link_text(url))));
     }
     if let Some(of) = &d.rollback_of {
-        fields.push(field("Rolls back", &format!("`{of}`")));
+        fields.push(field("Rolls back", format!("`{of}`")));
     }
-
-    let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": title}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *{status}*")}}),
-    ];
-    // Slack takes at most 10 fields per section.
-    for chunk in fields.chunks(10) {
-        blocks.push(json!({"type": "section", "fields": chunk}));
+    MessageContext {
+        title,
+        emoji,
+        status,
+        state: d.history.last().map_or("waiting", |s| state_name(s.detail_type)),
+        fields,
+        progress: progress(d, pipeline),
+        deployment: DeploymentContext {
+            id: d.id.clone(),
+            service: d.service.clone(),
+            cluster: d.cluster.clone(),
+            environment: d.environment.clone(),
+            strategy: d.strategy.as_str(),
+            version: d.version.clone(),
+            task_definition: d.task_definition.clone(),
+            previous_task_definition: d.previous_task_definition.clone(),
+            application: d.application.clone(),
+            deployment_group: d.deployment_group.clone(),
+            rollback_of: d.rollback_of.clone(),
+            commit,
+            commit_link,
+            branch_or_tag: branch,
+            actor: who,
+            run_url,
+            steps: d
+                .history
+                .iter()
+                .map(|s| StepContext {
+                    kind: state_name(s.detail_type),
+                    at: s.at.to_string(),
+                    clock: clock(s.at),
+                    percent: s.percent,
+                })
+                .collect(),
+        },
+        pipeline: pipeline.cloned(),
     }
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": progress(d, pipeline)}]}));
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", d.id)}]}));
-    (text, blocks.into_iter().map(sort_keys).collect())
 }
 
 /// A thread reply: one line of text in one section.
@@ -91,8 +180,8 @@ pub(crate) fn reply(text: String) -> (String, Vec<Value>) {
     (text, blocks)
 }
 
-fn field(label: &str, value: &str) -> Value {
-    json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")})
+fn field(label: &'static str, value: String) -> Field {
+    Field { label, value }
 }
 
 fn status(d: &Deployment) -> (&'static str, String) {

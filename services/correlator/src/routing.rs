@@ -214,6 +214,10 @@ pub struct Route {
     /// Mention the deployer (through `[slack.people]`) when a deployment fails. Default true.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub mention_deployer: bool,
+    /// The message template of matching deployments: a file, relative to the config file
+    /// (its source is in [`Routing::templates`]). Default: the built-in template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 fn yes() -> bool {
@@ -238,6 +242,7 @@ impl Default for Route {
             mention_on_failure: Vec::new(),
             mention_on_rollback: Vec::new(),
             mention_deployer: true,
+            template: None,
         }
     }
 }
@@ -341,6 +346,9 @@ pub struct Routing {
     /// actor, or the last `/` part of an IAM ARN) → their Slack user id (`[slack.people]`).
     #[serde(default)]
     pub people: std::collections::BTreeMap<String, SlackId>,
+    /// The routes' templates: name (as a route's `template` writes it) → source.
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Routing {
@@ -351,6 +359,7 @@ impl Default for Routing {
             routes: Vec::new(),
             invalidations: Vec::new(),
             people: std::collections::BTreeMap::new(),
+            templates: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -139,3 +139,124 @@ fn annotated_by_ci_with_the_deployer_mentioned_on_failure() {
     let h = run("rolling-circuit-breaker", routing, &[annotation.to_string()]);
     insta::assert_snapshot!(slack_calls(&h.actions));
 }
+
+#[test]
+fn the_default_template_file_renders_exactly_what_cutover_sends_in_every_state() {
+    use cutover_correlator::templates::{DEFAULT, Templates, render_default, samples};
+    let (templates, errors) = Templates::new(&Default::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    templates.check(DEFAULT).unwrap();
+    let mut compared = 0;
+    for ctx in samples() {
+        assert_eq!(templates.render_with_engine(DEFAULT, &ctx).unwrap(), render_default(&ctx), "{ctx:?}");
+        compared += 1;
+    }
+    for scenario in harness::SCENARIOS {
+        let mut h = Harness::new(scenario_routing(scenario));
+        for line in scenario_lines(scenario) {
+            h.feed(&line);
+            let posted: std::collections::BTreeSet<String> = h
+                .actions
+                .iter()
+                .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.deployment_id.clone()) } else { None })
+                .collect();
+            for id in posted {
+                let ctx = h.correlator.message_context(&id).unwrap();
+                assert_eq!(
+                    templates.render_with_engine(DEFAULT, &ctx).unwrap(),
+                    render_default(&ctx),
+                    "{scenario} {id}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 100, "{compared}");
+}
+
+fn routing_with_template(source: &str) -> cutover_correlator::routing::Routing {
+    let mut routing = scenario_routing("rolling");
+    routing.routes.insert(
+        0,
+        toml::from_str(
+            "cluster = \"prod-*\"\nenvironment = \"production\"\nchannel = \"deploys-prod\"\ntemplate = \"short.j2\"\n",
+        )
+        .unwrap(),
+    );
+    routing.templates.insert("short.j2".into(), source.into());
+    routing
+}
+
+#[test]
+fn a_route_template_that_extends_the_default_overrides_one_block() {
+    let source = r#"{% extends "default" %}{% block text %}{{ deployment.service }} {{ deployment.version or "?" }} is {{ state }}{% endblock %}"#;
+    let h = run("rolling", routing_with_template(source), &[]);
+    let texts: Vec<(&str, &str)> = h
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SlackPost(m) | Action::SlackUpdate(m) => Some((a.name(), m.text.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            ("slack.post", "storefront ? is started"),
+            ("slack.update", "storefront v123 is cut_over"),
+            ("slack.update", "storefront v123 is completed")
+        ]
+    );
+    // The blocks are the default's.
+    let default = run("rolling", scenario_routing("rolling"), &[]);
+    let blocks = |h: &Harness| {
+        h.actions
+            .iter()
+            .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.blocks.clone()) } else { None })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(blocks(&h), blocks(&default));
+}
+
+#[test]
+fn template_errors_name_the_block_and_line() {
+    use cutover_correlator::templates::Templates;
+    let check = |source: &str| {
+        let sources = std::collections::BTreeMap::from([("t.j2".to_owned(), source.to_owned())]);
+        let (templates, errors) = Templates::new(&sources);
+        match errors.into_iter().next() {
+            Some(e) => e,
+            None => templates.check("t.j2").unwrap_err(),
+        }
+    };
+    let syntax = check("{% block text %}ok{% endblock %}\n{% block blocks %}\n[{% for x in %}]\n{% endblock %}");
+    assert_eq!(syntax.line, Some(3), "{syntax}");
+    let undefined =
+        check("{% block text %}ok{% endblock %}{% block blocks %}\n[{{ deployment.verison }}]{% endblock %}");
+    assert_eq!(undefined.line, Some(2), "{undefined}");
+    assert!(undefined.to_string().contains("undefined"), "{undefined}");
+    let not_json =
+        check("{% block text %}x{% endblock %}{% block blocks %}\n[\n  {\"type\": \"section\",}\n]{% endblock %}");
+    assert_eq!((not_json.part, not_json.line), (Some("blocks"), Some(3)), "{not_json}");
+    let misspelt = check(
+        "{% block text %}x{% endblock %}\n{% block blocks %}\n[{\"type\": \"section\", \"text\": {{ deployment.verison|tojson }}}]{% endblock %}",
+    );
+    assert_eq!(misspelt.line, Some(3), "{misspelt}");
+    assert!(misspelt.message.contains("unknown name `deployment.verison`"), "{misspelt}");
+    let no_type = check("{% block text %}x{% endblock %}{% block blocks %}[{\"text\": 1}]{% endblock %}");
+    assert!(no_type.message.contains("has no \"type\""), "{no_type}");
+    // A template that fails on a deployment falls back to the default: nothing is lost.
+    let h = run(
+        "rolling",
+        routing_with_template("{% block text %}{{ 1 / 0 }}{% endblock %}{% block blocks %}[]{% endblock %}"),
+        &[],
+    );
+    let default = run("rolling", scenario_routing("rolling"), &[]);
+    let texts = |h: &Harness| {
+        h.actions
+            .iter()
+            .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.text.clone()) } else { None })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&h), texts(&default));
+}

@@ -292,11 +292,12 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     match Config::load(Some(file)) {
         Ok(c) => {
             println!(
-                "{}: ok (default channel {:?}, {} route(s), {} invalidation(s), retention {} h)",
+                "{}: ok (default channel {:?}, {} route(s), {} invalidation(s), {} template(s) rendered in every state, retention {} h)",
                 file.display(),
                 c.slack.channel,
                 c.routes.len(),
                 c.invalidations.len(),
+                c.templates.len(),
                 c.state.retention_hours
             );
             ExitCode::SUCCESS

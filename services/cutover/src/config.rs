@@ -15,6 +15,9 @@ pub struct Config {
     /// Slack settings.
     #[serde(default)]
     pub slack: SlackConfig,
+    /// The routes' message templates, read from the files they name: name → source.
+    #[serde(skip)]
+    pub templates: std::collections::BTreeMap<String, String>,
     /// Routes, first match wins: channel and environment per cluster/service/application.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -496,6 +499,8 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("invalid environment override {var}: {message}")]
     Override { var: String, message: String },
+    #[error("{path}: routes[{route}] template {file}: {message}")]
+    Template { path: PathBuf, route: usize, file: String, message: String },
 }
 
 impl Config {
@@ -515,15 +520,59 @@ impl Config {
             ),
             None => (String::new(), PathBuf::from("<defaults>")),
         };
+        let mut config = Self::parse(&text, &shown, env)?;
+        let base = path.and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
+        config.load_templates(&base, &shown)?;
+        Ok(config)
+    }
+
+    /// Reads each route's template file (relative to the config file), compiles it and
+    /// renders it against sample deployments in every state: an error names the route, the
+    /// file, the block and the line.
+    fn load_templates(&mut self, base: &Path, shown: &Path) -> Result<(), ConfigError> {
+        let mut sources = std::collections::BTreeMap::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let Some(file) = &route.template else { continue };
+            let err = |message: String| ConfigError::Template {
+                path: shown.to_owned(),
+                route: i,
+                file: file.clone(),
+                message,
+            };
+            if file == cutover_correlator::templates::DEFAULT {
+                continue;
+            }
+            let source = std::fs::read_to_string(base.join(file)).map_err(|e| err(format!("cannot read it: {e}")))?;
+            sources.insert(file.clone(), source);
+        }
+        let (templates, errors) = cutover_correlator::templates::Templates::new(&sources);
+        for (i, route) in self.routes.iter().enumerate() {
+            let Some(file) = &route.template else { continue };
+            let err = |message: String| ConfigError::Template {
+                path: shown.to_owned(),
+                route: i,
+                file: file.clone(),
+                message,
+            };
+            if let Some(e) = errors.iter().find(|e| e.template == *file) {
+                return Err(err(describe_template_error(e)));
+            }
+            templates.check(file).map_err(|e| err(describe_template_error(&e)))?;
+        }
+        self.templates = sources;
+        Ok(())
+    }
+
+    fn parse(text: &str, shown: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         // Validate the file on its own first, so errors carry its line numbers.
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Invalid { path: shown.clone(), message: one_line(&e.to_string()) })?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Invalid { path: shown.to_owned(), message: one_line(&e.to_string()) })?;
         let overrides: Vec<(String, String)> =
             env.into_iter().filter(|(k, _)| k.starts_with("CUTOVER_") && k.len() > "CUTOVER_".len()).collect();
         if overrides.is_empty() {
             return Ok(config);
         }
-        let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
         let mut names = Vec::new();
         for (var, value) in &overrides {
             let path: Vec<String> = var["CUTOVER_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -544,12 +593,26 @@ impl Config {
             routes: self.routes.clone(),
             invalidations: self.invalidations.clone(),
             people: self.slack.people.clone(),
+            templates: self.templates.clone(),
         }
     }
 
     pub fn retention_ms(&self) -> i64 {
         i64::from(self.state.retention_hours) * 3600 * 1000
     }
+}
+
+/// `block blocks, line 7: undefined value (…)` from a template error.
+fn describe_template_error(e: &cutover_correlator::templates::TemplateError) -> String {
+    let mut out = String::new();
+    if let Some(part) = e.part {
+        out.push_str(&format!("block {part}, "));
+    }
+    if let Some(line) = e.line {
+        out.push_str(&format!("line {line}: "));
+    }
+    out.push_str(&e.message);
+    out
 }
 
 /// toml's messages span several lines with a source excerpt; keep the facts on one line.

@@ -331,3 +331,50 @@ fn events_from_outside_the_allow_list_are_rejected_with_the_reason() {
     assert!(stderr.contains("line 22: region us-east-1 is not in the allow-list"), "{stderr}");
     assert!(stderr.contains("accepted=20 rejected=2"), "{stderr}");
 }
+
+#[test]
+fn check_config_renders_route_templates_and_names_the_line_of_an_error() {
+    let dir = std::env::temp_dir().join(format!("cutover-templates-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    let config = dir.join("cutover.toml");
+    let path = config.display().to_string();
+    let write_config = |template: &str| {
+        std::fs::write(
+            &config,
+            format!("[[routes]]\ncluster = \"prod-*\"\nchannel = \"deploys-prod\"\ntemplate = \"{template}\"\n"),
+        )
+        .unwrap();
+    };
+    std::fs::write(
+        dir.join("templates/short.j2"),
+        "{% extends \"default\" %}\n{% block text %}{{ deployment.service }} is {{ state }}{% endblock %}\n",
+    )
+    .unwrap();
+    write_config("templates/short.j2");
+    let out = cutover(&["check-config", &path], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 template(s) rendered in every state"));
+    let input = scenarios_dir().join("rolling/input.jsonl").display().to_string();
+    let out = cutover(&["replay", "--config", &path, &input], None);
+    let post = actions(&out).into_iter().find(|a| a["action"] == "slack.post").unwrap();
+    assert_eq!(post["text"], "storefront is started", "the route's template is used");
+
+    // An undefined name on line 3 of the template: check-config (and replay, and serve) refuse.
+    std::fs::write(
+        dir.join("templates/bad.j2"),
+        "{% block text %}ok{% endblock %}\n{% block blocks %}\n[{\"type\": \"section\", \"text\": {{ deployment.verison|tojson }}}]\n{% endblock %}\n",
+    )
+    .unwrap();
+    write_config("templates/bad.j2");
+    for args in [vec!["check-config", &path], vec!["replay", "--config", &path, &input]] {
+        let out = cutover(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("routes[0] template templates/bad.j2") && stderr.contains("line 3"), "{stderr}");
+        assert!(stderr.contains("deployment.verison"), "{stderr}");
+    }
+    write_config("templates/missing.j2");
+    let out = cutover(&["check-config", &path], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read it"));
+}
