@@ -78,6 +78,9 @@ pub enum Observation {
         change: CodeDeployChange,
         at: Timestamp,
     },
+    /// CodeDeploy blue/green: until when the old version is kept after the traffic moved (the
+    /// end of AfterAllowTraffic plus the group's termination wait), the rollback window.
+    RollbackWindow { deployment_id: String, until: Timestamp },
     /// ECS `DescribeServices`: an ECS rolling deployment's `rolloutState` (COMPLETED or
     /// FAILED) at its `updatedAt`, for a deployment whose event was missed (start-up round).
     EcsRollout { deployment_id: String, change: EcsDeploymentChange, at: Timestamp },
@@ -119,6 +122,8 @@ pub struct InFlight {
     pub deployment_group: Option<String>,
     /// ECS-native: its service-deployment ARN (its key or an alias).
     pub service_deployment_arn: Option<String>,
+    /// CodeDeploy: its rollback window is known.
+    pub rollback_window: bool,
 }
 
 /// One task of a census.
@@ -324,6 +329,7 @@ impl Correlator {
                     .chain(&d.aliases)
                     .find(|a| a.contains(":service-deployment/"))
                     .cloned(),
+                rollback_window: d.rollback_window_until.is_some(),
             })
             .collect()
     }
@@ -496,6 +502,17 @@ impl Correlator {
                         at,
                     };
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::RollbackWindow { deployment_id, until }) => {
+                let id = self.canonical(&deployment_id).to_owned();
+                if let Some(d) = self.state.deployments.get_mut(&id)
+                    && d.rollback_window_until != Some(until)
+                {
+                    d.rollback_window_until = Some(until);
+                    if d.channel.is_some() && !d.history.is_empty() && d.rollback_of.is_none() {
+                        out.push(Action::SlackUpdate(self.message_of(&id)));
+                    }
                 }
             }
             Input::Observed(Observation::EcsRollout { deployment_id, change, at }) => {

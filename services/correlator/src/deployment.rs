@@ -46,6 +46,9 @@ pub struct Deployment {
     /// CI's deploy annotation joined to it.
     #[serde(default)]
     pub annotation: Option<DeployAnnotation>,
+    /// CodeDeploy blue/green: the old version is kept until then (the rollback window).
+    #[serde(default)]
+    pub rollback_window_until: Option<Timestamp>,
 }
 
 /// Proofs collected from events; decisions are taken from them.
@@ -93,6 +96,7 @@ impl Deployment {
             channel: None,
             environment: None,
             annotation: None,
+            rollback_window_until: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub struct DeploymentContext {
     pub branch_or_tag: Option<String>,
     pub actor: Option<String>,
     pub run_url: Option<String>,
+    /// "old version kept until 10:32 UTC", "ended 10:32 UTC (old version removed)", or none.
+    pub rollback_window: Option<String>,
     pub steps: Vec<StepContext>,
 }
 
@@ -135,6 +137,15 @@ pub(crate) fn context(d: &Deployment, pipeline: Option<&PipelineContext>) -> Mes
     if let Some(of) = &d.rollback_of {
         fields.push(field("Rolls back", format!("`{of}`")));
     }
+    // The rollback window: while it runs the old version can take the traffic back at once.
+    let window = d.rollback_window_until.and_then(|until| match d.terminal() {
+        None => Some(format!("old version kept until {}", hh_mm(until))),
+        Some((DetailType::Completed, _)) => Some(format!("ended {} (old version removed)", hh_mm(until))),
+        Some(_) => None,
+    });
+    if let Some(w) = &window {
+        fields.push(field("Rollback window", w.clone()));
+    }
     MessageContext {
         title,
         emoji,
@@ -159,6 +170,7 @@ pub(crate) fn context(d: &Deployment, pipeline: Option<&PipelineContext>) -> Mes
             branch_or_tag: branch,
             actor: who,
             run_url,
+            rollback_window: window,
             steps: d
                 .history
                 .iter()
@@ -233,6 +245,12 @@ pub(crate) fn percent(p: f64) -> String {
 pub(crate) fn clock(t: Timestamp) -> String {
     let s = t.to_string();
     format!("{} UTC", &s[11..19])
+}
+
+/// `HH:MM UTC`.
+pub(crate) fn hh_mm(t: Timestamp) -> String {
+    let s = t.to_string();
+    format!("{} UTC", &s[11..16])
 }
 
 pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {

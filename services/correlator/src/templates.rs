@@ -140,7 +140,7 @@ impl Templates {
 fn known_name(path: &str) -> bool {
     const TOP: [&str; 8] = ["title", "emoji", "status", "state", "fields", "progress", "deployment", "pipeline"];
     const GLOBALS: [&str; 7] = ["range", "dict", "debug", "namespace", "lipsum", "cycler", "joiner"];
-    const DEPLOYMENT: [&str; 17] = [
+    const DEPLOYMENT: [&str; 18] = [
         "id",
         "service",
         "cluster",
@@ -157,6 +157,7 @@ fn known_name(path: &str) -> bool {
         "branch_or_tag",
         "actor",
         "run_url",
+        "rollback_window",
         "steps",
     ];
     const PIPELINE: [&str; 9] = [
@@ -246,6 +247,7 @@ pub fn samples() -> Vec<MessageContext> {
                 branch_or_tag: rich.then(|| "main".into()),
                 actor: rich.then(|| "octocat".into()),
                 run_url: None,
+                rollback_window: (!rich).then(|| "old version kept until 10:32 UTC".into()),
                 steps,
             },
             pipeline: (!rich).then(|| PipelineContext {

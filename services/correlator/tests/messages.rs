@@ -83,6 +83,13 @@ fn codedeploy_canary_traffic_steps_and_a_broadcast_cut_over() {
     for (p, at) in [(10.0, "2026-03-14T09:31:00Z"), (100.0, "2026-03-14T09:32:29Z")] {
         h.observe("d-7QHX0M2PB", p, ts(at));
     }
+    // AfterAllowTraffic ended 09:32:49 and the group keeps the old task set 5 minutes.
+    let window = Observation::RollbackWindow { deployment_id: "d-7QHX0M2PB".into(), until: ts("2026-03-14T09:37:49Z") };
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(window.clone()));
+    assert_eq!(out.len(), 1, "the message is updated with the window");
+    h.actions.extend(out);
+    assert!(h.correlator.handle(now, Input::Observed(window)).is_empty(), "known: nothing to update");
     h.feed_all(lines[2..].iter().map(String::as_str));
     insta::assert_snapshot!(slack_calls(&h.actions));
 }

@@ -12,6 +12,8 @@
 //!   `AllowTraffic` lifecycle event's success at its `endTime` (the cut-over); and
 //!   `GetDeployment`: status with `createTime` / `completeTime`, the error message, and the
 //!   deployment a rollback undoes. A lost event only delays the decision; its `at` is AWS's.
+//!   After the cut-over, `GetDeploymentTarget` again until AfterAllowTraffic has ended: with the
+//!   group's termination wait it gives the rollback window ("old version kept until 10:32").
 //! - **ECS-native** blue/green, canary, linear: `DescribeServiceDeployments` (up to 20 per
 //!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
 //!   revision's requested production weight, and the status.
@@ -55,6 +57,8 @@ pub struct Reconciler {
     ecs: Option<aws_sdk_ecs::Client>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
+    /// When AfterAllowTraffic ended, per deployment: the termination wait starts then.
+    after_allow_traffic: HashMap<String, Timestamp>,
     /// `(cluster, service)` per CodeDeploy application and deployment group.
     groups: HashMap<(String, String), Option<(String, String)>>,
     /// The pause between two calls.
@@ -79,6 +83,7 @@ impl Reconciler {
             client,
             ecs: None,
             targets: HashMap::new(),
+            after_allow_traffic: HashMap::new(),
             groups: HashMap::new(),
             pace: Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.1, 100.0)),
             calls: 0,
@@ -118,11 +123,29 @@ impl Reconciler {
             }
             target = self.groups.get(&key).cloned().flatten();
         }
+        // The status is read first (it also gives the termination wait) and sent last.
+        let (status, wait) = self.get_deployment(&d.id).await?;
+        let finished = matches!(
+            status,
+            Some(Observation::CodeDeploy {
+                change: CodeDeployChange::Succeeded | CodeDeployChange::Failed { .. } | CodeDeployChange::Stopped,
+                ..
+            })
+        );
         let mut found = Vec::new();
-        if !d.cut_over {
+        if !d.cut_over || (!d.rollback_window && wait.is_some() && !finished) {
             found.extend(self.observe(&d.id).await?);
         }
-        if let Some(mut status) = self.get_deployment(&d.id).await? {
+        // The rollback window: AfterAllowTraffic's end plus the termination wait.
+        if let (Some(minutes), false, false) = (wait, d.rollback_window, finished)
+            && let Some(start) = self.after_allow_traffic.get(&d.id)
+        {
+            found.push(Observation::RollbackWindow {
+                deployment_id: d.id.clone(),
+                until: start.plus_millis(i64::from(minutes) * 60_000),
+            });
+        }
+        if let Some(mut status) = status {
             if let Observation::CodeDeploy { target: t, .. } = &mut status {
                 *t = target;
             }
@@ -147,8 +170,10 @@ impl Reconciler {
             .and_then(|s| Some((s.cluster_name()?.to_owned(), s.service_name()?.to_owned()))))
     }
 
-    /// `GetDeployment`: the status and its time, as the event it stands in for would say.
-    async fn get_deployment(&mut self, deployment_id: &str) -> Result<Option<Observation>, String> {
+    /// `GetDeployment`: the status and its time, as the event it stands in for would say, and
+    /// the minutes the old task set is kept after the traffic moved (none when it is kept
+    /// alive or not configured).
+    async fn get_deployment(&mut self, deployment_id: &str) -> Result<(Option<Observation>, Option<i32>), String> {
         self.paced().await;
         let out = self
             .client
@@ -157,7 +182,12 @@ impl Reconciler {
             .send()
             .await
             .map_err(|e| aws_sdk_codedeploy::error::DisplayErrorContext(&e).to_string())?;
-        let Some(info) = out.deployment_info() else { return Ok(None) };
+        let Some(info) = out.deployment_info() else { return Ok((None, None)) };
+        let wait = info
+            .blue_green_deployment_configuration()
+            .and_then(|c| c.terminate_blue_instances_on_deployment_success())
+            .filter(|t| t.action() == Some(&aws_sdk_codedeploy::types::InstanceAction::Terminate))
+            .map(|t| t.termination_wait_time_in_minutes());
         let (change, at) = match info.status() {
             Some(DeploymentStatus::Succeeded) => (CodeDeployChange::Succeeded, aws_time(info.complete_time())),
             Some(DeploymentStatus::Failed) => (
@@ -174,18 +204,24 @@ impl Reconciler {
                 | DeploymentStatus::Ready
                 | DeploymentStatus::Baking,
             ) => (CodeDeployChange::Started, aws_time(info.create_time())),
-            _ => return Ok(None),
+            _ => return Ok((None, wait)),
         };
-        let Some(at) = at else { return Ok(None) };
-        Ok(Some(Observation::CodeDeploy {
-            deployment_id: deployment_id.to_owned(),
-            application: info.application_name().map(str::to_owned),
-            deployment_group: info.deployment_group_name().map(str::to_owned),
-            target: None,
-            rollback_of: info.rollback_info().and_then(|r| r.rollback_triggering_deployment_id()).map(str::to_owned),
-            change,
-            at,
-        }))
+        let Some(at) = at else { return Ok((None, wait)) };
+        Ok((
+            Some(Observation::CodeDeploy {
+                deployment_id: deployment_id.to_owned(),
+                application: info.application_name().map(str::to_owned),
+                deployment_group: info.deployment_group_name().map(str::to_owned),
+                target: None,
+                rollback_of: info
+                    .rollback_info()
+                    .and_then(|r| r.rollback_triggering_deployment_id())
+                    .map(str::to_owned),
+                change,
+                at,
+            }),
+            wait,
+        ))
     }
 
     /// `ListDeploymentTargets` (cached) and `GetDeploymentTarget`: the green task set's
@@ -232,6 +268,13 @@ impl Reconciler {
             let allowed = ecs.lifecycle_events().iter().find(|e| {
                 e.lifecycle_event_name() == Some("AllowTraffic") && e.status() == Some(&LifecycleEventStatus::Succeeded)
             });
+            let after = ecs.lifecycle_events().iter().find(|e| {
+                e.lifecycle_event_name() == Some("AfterAllowTraffic")
+                    && e.status() == Some(&LifecycleEventStatus::Succeeded)
+            });
+            if let Some(end) = after.and_then(|e| aws_time(e.end_time())) {
+                self.after_allow_traffic.insert(deployment_id.to_owned(), end);
+            }
             if let Some(at) = allowed.and_then(|e| aws_time(e.end_time())) {
                 observations.push(Observation::CodeDeploy {
                     deployment_id: deployment_id.to_owned(),
@@ -399,6 +442,7 @@ impl Reconciler {
     pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>, start_up: bool) -> Vec<Observation> {
         let ids: Vec<String> = wanted.in_flight.iter().map(|d| d.id.clone()).collect();
         self.targets.retain(|d, _| ids.contains(d));
+        self.after_allow_traffic.retain(|d, _| ids.contains(d));
         counted.retain(|k| wanted.census.iter().any(|r| r.service_key == *k));
         let mut found = Vec::new();
         if self.ecs.is_some() {
@@ -624,6 +668,7 @@ mod tests {
             application: None,
             deployment_group: None,
             service_deployment_arn: None,
+            rollback_window: false,
         }
     }
 
@@ -809,5 +854,35 @@ mod tests {
         assert_eq!((r.calls, describe.num_calls()), (1, 1));
         assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
         assert_eq!(r.calls, 1, "after start-up: no calls at all for an ECS rolling deployment");
+    }
+
+    #[tokio::test]
+    async fn the_rollback_window_is_after_allow_traffic_plus_the_termination_wait_asked_until_known() {
+        let list = mock!(Client::list_deployment_targets)
+            .then_output(|| ListDeploymentTargetsOutput::builder().target_ids("prod-eu:checkout").build());
+        let target = mock!(Client::get_deployment_target)
+            .then_http_response(|| recorded("codedeploy.get-deployment-target.waiting.json"));
+        let deployment =
+            mock!(Client::get_deployment).then_http_response(|| recorded("codedeploy.get-deployment.waiting.json"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&list, &target, &deployment]);
+        let mut r = Reconciler::new(client, 100.0);
+        // Cut over already; the window is not known yet.
+        let d = InFlight {
+            cut_over: true,
+            cluster: Some("prod-eu".into()),
+            ..in_flight("d-7QHX0M2PB", Strategy::CodedeployBlueGreen)
+        };
+        let seen = r.observe_codedeploy(&d).await.unwrap();
+        let window = seen.iter().find_map(|o| match o {
+            Observation::RollbackWindow { until, .. } => Some(*until),
+            _ => None,
+        });
+        // AfterAllowTraffic ended 09:32:49; the group keeps the old task set 60 minutes.
+        assert_eq!(window, Some(ms("2026-03-14T10:32:49Z")), "{seen:?}");
+        // Once known, only GetDeployment is asked.
+        let d = InFlight { rollback_window: true, ..d };
+        let seen = r.observe_codedeploy(&d).await.unwrap();
+        assert!(seen.iter().all(|o| !matches!(o, Observation::RollbackWindow { .. })));
+        assert_eq!((target.num_calls(), deployment.num_calls()), (1, 2));
     }
 }
