@@ -34,7 +34,13 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     let slack = Slack::start().await;
     let dir = temp_dir("serve-paths");
     // Only the emulator's account may send events.
-    let config = write_config(&dir, &moto, &stack, &slack, "\n[intake]\nallowed_accounts = [\"123456789012\"]\n");
+    let config = write_config(
+        &dir,
+        &moto,
+        &stack,
+        &slack,
+        "\n[intake]\nallowed_accounts = [\"123456789012\"]\n\n[reconciler]\ninterval_secs = 1.0\n",
+    );
     let service = Service::start(&config, &dir.join("cutover.log"));
 
     // EventBridge path (PutEvents → rule → queue), SNS envelope path, SNS raw delivery path.
@@ -129,8 +135,24 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
         .iter()
         .find(|m| m.metadata.as_ref().is_some_and(|md| md["event_payload"]["deployment_id"] == "d-MAIN4XQ2Z"))
         .unwrap();
-    let replies = messages.iter().filter(|m| m.thread_ts.as_deref() == Some(parent.ts.as_str())).count();
-    assert_eq!(replies, 2, "rollback started and cut over, in the failed deployment's thread");
+    let replies = messages
+        .iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(parent.ts.as_str()))
+        .filter(|m| !m.text.as_deref().unwrap_or_default().starts_with(":broom:"))
+        .count();
+    assert_eq!(replies, 3, "the failure, then rollback started and cut over, in the failed deployment's thread");
+    // Each cut-over's invalidation, once CloudFront says it completed: one reply with its id,
+    // in the deployment's thread (the rollback's in the thread of the deployment it undoes).
+    let invalidated = eventually(30, async || {
+        slack.replies().iter().filter(|(_, text)| text.starts_with(":broom: CloudFront invalidation `")).count() == 3
+    })
+    .await;
+    assert!(invalidated, "{:#?}\n{}", slack.replies(), service.log_text());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let brooms: Vec<(String, String)> =
+        slack.replies().into_iter().filter(|(_, text)| text.starts_with(":broom:")).collect();
+    assert_eq!(brooms.len(), 3, "each once: {brooms:#?}");
+    assert_eq!(brooms.iter().map(|(thread, _)| thread).collect::<BTreeSet<_>>().len(), 3, "one per thread");
     let final_text = messages
         .iter()
         .find(|m| {
@@ -366,9 +388,10 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
     let posts = slack.top_level_posts();
     assert_eq!(posts.keys().cloned().collect::<BTreeSet<_>>(), wanted);
     assert!(posts.values().all(|n| *n == 1), "doubled: {posts:?}");
-    let replies: Vec<(String, String)> = slack.replies();
+    let replies: Vec<(String, String)> =
+        slack.replies().into_iter().filter(|(_, text)| !text.starts_with(":broom:")).collect();
     assert_eq!(replies.len(), replies.iter().collect::<BTreeSet<_>>().len(), "doubled reply: {replies:?}");
-    assert_eq!(replies.len(), 4, "two failed tasks and two rollback steps: {replies:?}");
+    assert_eq!(replies.len(), 5, "two failed tasks, the failure and two rollback steps: {replies:?}");
     assert!(service.terminate().await.success());
     slack.stop();
 }

@@ -15,7 +15,7 @@ use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
-use crate::deployment::{Deployment, Step};
+use crate::deployment::{Deployment, InvalidationRecord, Step};
 pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
@@ -77,6 +77,16 @@ pub enum Observation {
         rollback_of: Option<String>,
         change: CodeDeployChange,
         at: Timestamp,
+    },
+    /// CloudFront: an invalidation Cutover created has completed (`GetInvalidation` status
+    /// `Completed`); `created_at` is its `CreateTime`, `completed_by` Cutover's clock at the
+    /// answer (CloudFront does not say when it completed).
+    InvalidationDone {
+        deployment_id: String,
+        distribution_id: String,
+        invalidation_id: String,
+        created_at: Timestamp,
+        completed_by: Timestamp,
     },
     /// CodeDeploy blue/green: until when the old version is kept after the traffic moved (the
     /// end of AfterAllowTraffic plus the group's termination wait), the rollback window.
@@ -185,6 +195,19 @@ pub struct State {
     clock: Timestamp,
     next_sweep: Timestamp,
     stats: Stats,
+}
+
+/// How long after its decision an invalidation is watched for completion (AWS time).
+const INVALIDATION_WATCH_MS: i64 = 3600 * 1000;
+
+/// An invalidation the reconciler should look at: created yet, and completed?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidationWanted {
+    pub deployment_id: String,
+    pub distribution_id: String,
+    pub caller_reference: String,
+    /// AWS time of the cut-over that decided it.
+    pub decided_at: Timestamp,
 }
 
 /// A deploy annotation waiting for (or joined to) its deployment.
@@ -503,6 +526,22 @@ impl Correlator {
                     };
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
                 }
+            }
+            Input::Observed(Observation::InvalidationDone {
+                deployment_id,
+                distribution_id,
+                invalidation_id,
+                created_at,
+                completed_by,
+            }) => {
+                self.on_invalidation_done(
+                    &deployment_id,
+                    &distribution_id,
+                    &invalidation_id,
+                    created_at,
+                    completed_by,
+                    &mut out,
+                );
             }
             Input::Observed(Observation::RollbackWindow { deployment_id, until }) => {
                 let id = self.canonical(&deployment_id).to_owned();
@@ -1211,15 +1250,68 @@ impl Correlator {
         if detail_type == DetailType::CutOver {
             let d = &self.state.deployments[id];
             let identity = d.identity();
+            let mut records = Vec::new();
             for inv in self.routing.invalidations(&identity) {
-                out.push(Action::Invalidate(Invalidation {
+                let inv = Invalidation {
                     deployment_id: id.to_owned(),
                     distribution_id: inv.distribution_id.clone(),
                     paths: inv.paths.clone(),
                     caller_reference: caller_reference(id, &inv.distribution_id),
-                }));
+                };
+                records.push(InvalidationRecord {
+                    distribution_id: inv.distribution_id.clone(),
+                    paths: inv.paths.clone(),
+                    caller_reference: inv.caller_reference.clone(),
+                    decided_at: at,
+                    reported: false,
+                });
+                out.push(Action::Invalidate(inv));
             }
+            self.dep_mut(id).invalidations.extend(records);
         }
+    }
+
+    /// The invalidations whose completion has not been reported in Slack yet, decided within
+    /// the last hour of AWS time: what the reconciler asks CloudFront about.
+    pub fn invalidations_wanted(&self) -> Vec<InvalidationWanted> {
+        let horizon = self.state.clock.plus_millis(-INVALIDATION_WATCH_MS);
+        self.state
+            .deployments
+            .values()
+            .flat_map(|d| {
+                d.invalidations.iter().filter(|r| !r.reported && r.decided_at >= horizon).map(|r| InvalidationWanted {
+                    deployment_id: d.id.clone(),
+                    distribution_id: r.distribution_id.clone(),
+                    caller_reference: r.caller_reference.clone(),
+                    decided_at: r.decided_at,
+                })
+            })
+            .collect()
+    }
+
+    /// An invalidation completed: one reply in the deployment's thread with its id and times.
+    fn on_invalidation_done(
+        &mut self,
+        deployment_id: &str,
+        distribution_id: &str,
+        invalidation_id: &str,
+        created_at: Timestamp,
+        completed_by: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let id = self.canonical(deployment_id).to_owned();
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
+        let Some(r) = d.invalidations.iter_mut().find(|r| r.distribution_id == distribution_id && !r.reported) else {
+            return;
+        };
+        r.reported = true;
+        let paths = r.paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ");
+        let text = format!(
+            ":broom: CloudFront invalidation `{invalidation_id}` of `{distribution_id}` ({paths}): created {}, completed by {}.",
+            message::clock(created_at),
+            message::clock(completed_by)
+        );
+        self.reply(&id, text, false, out);
     }
 
     /// The thread reply of a step of a deployment with its own message: each traffic step,

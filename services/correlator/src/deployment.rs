@@ -49,6 +49,21 @@ pub struct Deployment {
     /// CodeDeploy blue/green: the old version is kept until then (the rollback window).
     #[serde(default)]
     pub rollback_window_until: Option<Timestamp>,
+    /// The CloudFront invalidations decided at its cut-over.
+    #[serde(default)]
+    pub invalidations: Vec<InvalidationRecord>,
+}
+
+/// A CloudFront invalidation decided at a cut-over, until its completion is reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidationRecord {
+    pub distribution_id: String,
+    pub paths: Vec<String>,
+    pub caller_reference: String,
+    /// AWS time of the cut-over.
+    pub decided_at: Timestamp,
+    /// Its completion was replied in Slack.
+    pub reported: bool,
 }
 
 /// Proofs collected from events; decisions are taken from them.
@@ -97,6 +112,7 @@ impl Deployment {
             environment: None,
             annotation: None,
             rollback_window_until: None,
+            invalidations: Vec::new(),
         }
     }
 

@@ -933,3 +933,32 @@ fn an_annotation_names_the_channel_and_its_actor_is_the_deployer_mentioned_on_fa
     assert!(failed.3.ends_with(" cc <@U0OCTOCAT1>"), "{}", failed.3);
     assert!(replies_of(&h.actions).iter().all(|r| r.1 == "ecs-svc/2222222222222222222"));
 }
+
+#[test]
+fn a_completed_invalidation_is_one_reply_with_its_id_and_times() {
+    use cutover_correlator::{Input, Observation};
+    let mut h = Harness::new(scenario_routing("rolling"));
+    h.feed_all(scenario_lines("rolling").iter().map(String::as_str));
+    let wanted = h.correlator.invalidations_wanted();
+    assert_eq!(wanted.len(), 1, "{wanted:?}");
+    assert_eq!(wanted[0].distribution_id, "E2QWRUHAPOMQZL");
+    let invalidate = h.actions.iter().find_map(|a| if let Action::Invalidate(i) = a { Some(i) } else { None }).unwrap();
+    assert_eq!(wanted[0].caller_reference, invalidate.caller_reference);
+    let done = Observation::InvalidationDone {
+        deployment_id: wanted[0].deployment_id.clone(),
+        distribution_id: "E2QWRUHAPOMQZL".into(),
+        invalidation_id: "I2OURS0000001".into(),
+        created_at: ts("2026-03-14T09:31:43Z"),
+        completed_by: ts("2026-03-14T09:33:10Z"),
+    };
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(done.clone()));
+    assert_eq!(
+        replies_of(&out).into_iter().map(|r| r.3).collect::<Vec<_>>(),
+        vec![
+            ":broom: CloudFront invalidation `I2OURS0000001` of `E2QWRUHAPOMQZL` (`/*`): created 09:31:43 UTC, completed by 09:33:10 UTC."
+        ]
+    );
+    assert!(h.correlator.handle(now, Input::Observed(done)).is_empty(), "reported once");
+    assert!(h.correlator.invalidations_wanted().is_empty());
+}

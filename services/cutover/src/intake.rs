@@ -240,6 +240,7 @@ impl Owner {
             let wanted = crate::reconciler::Wanted {
                 in_flight: self.correlator.in_flight(),
                 census: self.correlator.census_wanted(),
+                invalidations: self.correlator.invalidations_wanted(),
             };
             tx.send_if_modified(|current| {
                 let changed = *current != wanted;

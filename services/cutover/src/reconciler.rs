@@ -34,7 +34,8 @@ use aws_sdk_codedeploy::types::{DeploymentStatus, LifecycleEventStatus, TargetLa
 use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus};
 use aws_smithy_types::DateTime;
 use cutover_correlator::{
-    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, InFlight, NativeStatus, Observation,
+    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, InFlight, InvalidationWanted, NativeStatus,
+    Observation,
 };
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
@@ -48,6 +49,8 @@ pub struct Wanted {
     pub in_flight: Vec<InFlight>,
     /// Services whose tasks should be counted.
     pub census: Vec<CensusRequest>,
+    /// CloudFront invalidations whose completion is not reported yet.
+    pub invalidations: Vec<InvalidationWanted>,
 }
 
 /// The reconciler.
@@ -55,6 +58,9 @@ pub struct Wanted {
 pub struct Reconciler {
     client: Client,
     ecs: Option<aws_sdk_ecs::Client>,
+    cloudfront: Option<aws_sdk_cloudfront::Client>,
+    /// Invalidation ids found by caller reference.
+    invalidation_ids: HashMap<String, String>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
     /// When AfterAllowTraffic ended, per deployment: the termination wait starts then.
@@ -82,6 +88,8 @@ impl Reconciler {
         Self {
             client,
             ecs: None,
+            cloudfront: None,
+            invalidation_ids: HashMap::new(),
             targets: HashMap::new(),
             after_allow_traffic: HashMap::new(),
             groups: HashMap::new(),
@@ -94,6 +102,76 @@ impl Reconciler {
     pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
         self.ecs = Some(ecs);
         self
+    }
+
+    /// Asks CloudFront about the invalidations Cutover created.
+    pub fn with_cloudfront(mut self, cloudfront: aws_sdk_cloudfront::Client) -> Self {
+        self.cloudfront = Some(cloudfront);
+        self
+    }
+
+    /// Has the invalidation been created, and has it completed? It is found by its caller
+    /// reference among the distribution's invalidations created since its cut-over (the
+    /// executor may not have created it yet: asked again next round), then followed by id.
+    pub async fn invalidation(&mut self, w: &InvalidationWanted) -> Result<Option<Observation>, String> {
+        let Some(cf) = self.cloudfront.clone() else { return Ok(None) };
+        let display = |e: &dyn std::fmt::Display| e.to_string();
+        let get = async |this: &mut Self, id: &str| {
+            this.paced().await;
+            cf.get_invalidation()
+                .distribution_id(&w.distribution_id)
+                .id(id)
+                .send()
+                .await
+                .map_err(|e| display(&aws_sdk_cloudfront::error::DisplayErrorContext(&e)))
+        };
+        let found = match self.invalidation_ids.get(&w.caller_reference).cloned() {
+            Some(id) => Some((id.clone(), get(self, &id).await?)),
+            None => {
+                self.paced().await;
+                let list = cf
+                    .list_invalidations()
+                    .distribution_id(&w.distribution_id)
+                    .max_items(20)
+                    .send()
+                    .await
+                    .map_err(|e| display(&aws_sdk_cloudfront::error::DisplayErrorContext(&e)))?;
+                let since = w.decided_at.plus_millis(-60_000);
+                let recent: Vec<String> = list
+                    .invalidation_list()
+                    .map(|l| l.items())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|s| aws_time(Some(s.create_time())).is_none_or(|t| t >= since))
+                    .map(|s| s.id().to_owned())
+                    .collect();
+                let mut found = None;
+                for id in recent {
+                    let out = get(self, &id).await?;
+                    let reference =
+                        out.invalidation().and_then(|i| i.invalidation_batch()).map(|b| b.caller_reference());
+                    if reference == Some(w.caller_reference.as_str()) {
+                        self.invalidation_ids.insert(w.caller_reference.clone(), id.clone());
+                        found = Some((id, out));
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let Some((id, out)) = found else { return Ok(None) };
+        let Some(inv) = out.invalidation() else { return Ok(None) };
+        if !inv.status().eq_ignore_ascii_case("completed") {
+            return Ok(None);
+        }
+        self.invalidation_ids.remove(&w.caller_reference);
+        Ok(Some(Observation::InvalidationDone {
+            deployment_id: w.deployment_id.clone(),
+            distribution_id: w.distribution_id.clone(),
+            invalidation_id: id,
+            created_at: aws_time(Some(inv.create_time())).unwrap_or(w.decided_at),
+            completed_by: Timestamp(crate::executors::now_ms()),
+        }))
     }
 
     async fn paced(&mut self) {
@@ -482,6 +560,14 @@ impl Reconciler {
                 }
             }
         }
+        for w in &wanted.invalidations {
+            match self.invalidation(w).await {
+                Ok(o) => found.extend(o),
+                Err(error) => {
+                    tracing::warn!(message = "Failed to ask CloudFront about an invalidation.", distribution_id = %w.distribution_id, %error);
+                }
+            }
+        }
         for d in wanted.in_flight.iter().filter(|d| d.strategy == Strategy::CodedeployBlueGreen) {
             match self.observe_codedeploy(d).await {
                 Ok(o) => found.extend(o),
@@ -848,6 +934,7 @@ mod tests {
                 ..in_flight("ecs-svc/5211643699352071000", Strategy::EcsRolling)
             }],
             census: Vec::new(),
+            invalidations: Vec::new(),
         };
         let first = r.round(&wanted, &mut Vec::new(), true).await;
         assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
@@ -884,5 +971,81 @@ mod tests {
         let seen = r.observe_codedeploy(&d).await.unwrap();
         assert!(seen.iter().all(|o| !matches!(o, Observation::RollbackWindow { .. })));
         assert_eq!((target.num_calls(), deployment.num_calls()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_is_found_by_caller_reference_then_followed_by_id_until_completed() {
+        use aws_sdk_cloudfront::Client as CloudFront;
+        use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
+        use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
+        use aws_sdk_cloudfront::types::{
+            Invalidation, InvalidationBatch, InvalidationList, InvalidationSummary, Paths,
+        };
+        let t = |s: &str| aws_sdk_cloudfront::primitives::DateTime::from_millis(ms(s).millis());
+        let summary = move |id: &str, at: &str| {
+            InvalidationSummary::builder().id(id).create_time(t(at)).status("InProgress").build().unwrap()
+        };
+        let list = mock!(CloudFront::list_invalidations).then_output(move || {
+            ListInvalidationsOutput::builder()
+                .invalidation_list(
+                    InvalidationList::builder()
+                        .marker("")
+                        .max_items(20)
+                        .is_truncated(false)
+                        .quantity(3)
+                        .items(summary("I3OTHERDEPLOY", "2026-03-14T09:31:50Z"))
+                        .items(summary("I2OURS0000001", "2026-03-14T09:31:43Z"))
+                        .items(summary("I1LASTWEEK001", "2026-03-07T10:00:00Z"))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let invalidation = move |id: &str, reference: &str, status: &str| {
+            GetInvalidationOutput::builder()
+                .invalidation(
+                    Invalidation::builder()
+                        .id(id)
+                        .status(status)
+                        .create_time(t("2026-03-14T09:31:43Z"))
+                        .invalidation_batch(
+                            InvalidationBatch::builder()
+                                .caller_reference(reference)
+                                .paths(Paths::builder().quantity(1).items("/*").build().unwrap())
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        };
+        let other = mock!(CloudFront::get_invalidation)
+            .match_requests(|r| r.id() == Some("I3OTHERDEPLOY"))
+            .then_output(move || invalidation("I3OTHERDEPLOY", "cutover-E2-other", "InProgress"));
+        let ours = mock!(CloudFront::get_invalidation)
+            .match_requests(|r| r.id() == Some("I2OURS0000001"))
+            .sequence()
+            .output(move || invalidation("I2OURS0000001", "cutover-E2-ours", "InProgress"))
+            .output(move || invalidation("I2OURS0000001", "cutover-E2-ours", "Completed"))
+            .build();
+        let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&list, &other, &ours]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_cloudfront(cf);
+        let wanted = InvalidationWanted {
+            deployment_id: "ecs-svc/5211643699352071000".into(),
+            distribution_id: "E2QWRUHAPOMQZL".into(),
+            caller_reference: "cutover-E2-ours".into(),
+            decided_at: ms("2026-03-14T09:31:41.900Z"),
+        };
+        assert_eq!(r.invalidation(&wanted).await.unwrap(), None, "found, still in progress");
+        let Some(Observation::InvalidationDone { invalidation_id, created_at, .. }) =
+            r.invalidation(&wanted).await.unwrap()
+        else {
+            panic!("completed")
+        };
+        assert_eq!((invalidation_id.as_str(), created_at), ("I2OURS0000001", ms("2026-03-14T09:31:43Z")));
+        // Listed once; the one from last week was never fetched; then followed by id.
+        assert_eq!((list.num_calls(), other.num_calls(), ours.num_calls()), (1, 1, 2));
     }
 }
