@@ -78,6 +78,9 @@ pub enum Observation {
         change: CodeDeployChange,
         at: Timestamp,
     },
+    /// ECS `DescribeTaskDefinition`: the OCI image labels its containers carry as Docker
+    /// labels (`org.opencontainers.image.revision`, `.source`, `.version`); empty when none.
+    TaskDefinitionLabels { task_definition: String, labels: ImageLabels },
     /// CloudFront: an invalidation Cutover created has completed (`GetInvalidation` status
     /// `Completed`); `created_at` is its `CreateTime`, `completed_by` Cutover's clock at the
     /// answer (CloudFront does not say when it completed).
@@ -188,6 +191,9 @@ pub struct State {
     pipelines: BTreeMap<String, PipelineRecord>,
     pipeline_by_deployment: BTreeMap<String, String>,
     dedupe: Dedupe,
+    /// OCI labels per task definition ARN, read once each (only those of deployments held).
+    #[serde(default)]
+    labels: BTreeMap<String, ImageLabels>,
     /// CI's deploy annotations by `<cluster>/<service>`, newest last, until joined or expired.
     #[serde(default)]
     annotations: BTreeMap<String, Vec<AnnotationRecord>>,
@@ -195,6 +201,20 @@ pub struct State {
     clock: Timestamp,
     next_sweep: Timestamp,
     stats: Stats,
+}
+
+/// The OCI labels of a task definition's image (`org.opencontainers.image.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLabels {
+    /// `.revision`: the commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// `.source`: the repository URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `.version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How long after its decision an invalidation is watched for completion (AWS time).
@@ -525,6 +545,26 @@ impl Correlator {
                         at,
                     };
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::TaskDefinitionLabels { task_definition, labels }) => {
+                let known =
+                    self.state.deployments.values().any(|d| d.task_definition.as_deref() == Some(&task_definition));
+                if known && self.state.labels.get(&task_definition) != Some(&labels) {
+                    self.state.labels.insert(task_definition.clone(), labels);
+                    let posted: Vec<String> = self
+                        .state
+                        .deployments
+                        .values()
+                        .filter(|d| d.task_definition.as_deref() == Some(&task_definition))
+                        .filter(|d| {
+                            d.is_in_flight() && d.channel.is_some() && !d.history.is_empty() && d.rollback_of.is_none()
+                        })
+                        .map(|d| d.id.clone())
+                        .collect();
+                    for id in posted {
+                        out.push(Action::SlackUpdate(self.message_of(&id)));
+                    }
                 }
             }
             Input::Observed(Observation::InvalidationDone {
@@ -1271,6 +1311,21 @@ impl Correlator {
         }
     }
 
+    /// The task definitions of deployments in flight whose OCI labels have not been read.
+    pub fn labels_wanted(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .state
+            .deployments
+            .values()
+            .filter(|d| d.is_in_flight())
+            .filter_map(|d| d.task_definition.clone())
+            .filter(|td| !self.state.labels.contains_key(td))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The invalidations whose completion has not been reported in Slack yet, decided within
     /// the last hour of AWS time: what the reconciler asks CloudFront about.
     pub fn invalidations_wanted(&self) -> Vec<InvalidationWanted> {
@@ -1387,13 +1442,15 @@ impl Correlator {
     /// The template context of a deployment's message, as its next update would see it.
     pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
         let d = self.deployment(id)?;
-        Some(message::context(d, self.pipeline_of(&d.id).as_ref()))
+        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), labels))
     }
 
     fn message_of(&self, id: &str) -> SlackMessage {
         let d = &self.state.deployments[id];
         let pipeline = self.pipeline_of(id);
-        let ctx = message::context(d, pipeline.as_ref());
+        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        let ctx = message::context(d, pipeline.as_ref(), labels);
         let template =
             self.routing.route(&d.identity()).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that
@@ -1561,6 +1618,8 @@ impl Correlator {
             list.retain(|r| r.at >= horizon);
         }
         self.state.annotations.retain(|_, l| !l.is_empty());
+        let deployments = &self.state.deployments;
+        self.state.labels.retain(|td, _| deployments.values().any(|d| d.task_definition.as_deref() == Some(td)));
         let live = &self.state.pipelines;
         self.state.pipeline_by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);

@@ -30,7 +30,7 @@ pub mod templates;
 
 pub use action::Action;
 pub use correlator::{
-    CensusRequest, CensusTask, CodeDeployChange, Correlator, EcsDeploymentChange, InFlight, Input, InvalidationWanted,
-    NativeStatus, Observation, State, Stats,
+    CensusRequest, CensusTask, CodeDeployChange, Correlator, EcsDeploymentChange, ImageLabels, InFlight, Input,
+    InvalidationWanted, NativeStatus, Observation, State, Stats,
 };
 pub use routing::Routing;

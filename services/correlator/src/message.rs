@@ -80,7 +80,11 @@ fn state_name(t: DetailType) -> &'static str {
 }
 
 /// The template context of the deployment's one living message.
-pub(crate) fn context(d: &Deployment, pipeline: Option<&PipelineContext>) -> MessageContext {
+pub(crate) fn context(
+    d: &Deployment,
+    pipeline: Option<&PipelineContext>,
+    labels: Option<&crate::correlator::ImageLabels>,
+) -> MessageContext {
     let name = d.service.as_deref().or(d.deployment_group.as_deref()).or(d.application.as_deref()).unwrap_or(&d.id);
     let title = match &d.environment {
         Some(env) => format!("{name} · {env}"),
@@ -88,10 +92,22 @@ pub(crate) fn context(d: &Deployment, pipeline: Option<&PipelineContext>) -> Mes
     };
     let (emoji, status) = status(d);
     let annotation = d.annotation.as_ref();
-    let mut fields =
-        vec![field("Version", d.version.as_deref().map_or_else(|| "not known yet".to_owned(), |v| format!("`{v}`")))];
-    let commit = annotation.and_then(|a| a.commit.clone()).or_else(|| pipeline.and_then(|p| p.revision.clone()));
-    let commit_link = commit.as_deref().map(|sha| commit_link(sha, annotation.and_then(|a| a.repository.as_deref())));
+    // The image's own version label, when it says more than the tag.
+    let label_version = labels.and_then(|l| l.version.as_deref()).filter(|v| d.version.as_deref() != Some(*v));
+    let version = match (d.version.as_deref(), label_version) {
+        (Some(tag), Some(v)) => format!("`{tag}` ({v})"),
+        (Some(tag), None) => format!("`{tag}`"),
+        (None, Some(v)) => v.to_owned(),
+        (None, None) => "not known yet".to_owned(),
+    };
+    let mut fields = vec![field("Version", version)];
+    // The commit: CI's annotation, else the pipeline's source revision, else the image's label.
+    let commit = annotation
+        .and_then(|a| a.commit.clone())
+        .or_else(|| pipeline.and_then(|p| p.revision.clone()))
+        .or_else(|| labels.and_then(|l| l.revision.clone()));
+    let repository = annotation.and_then(|a| a.repository.as_deref()).or(labels.and_then(|l| l.source.as_deref()));
+    let commit_link = commit.as_deref().map(|sha| commit_link(sha, repository));
     if let Some(link) = &commit_link {
         fields.push(field("Commit", link.clone()));
     }
@@ -265,7 +281,7 @@ pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {
 /// The short commit, linked to the repository's commit page when the repository is known.
 fn commit_link(sha: &str, repository: Option<&str>) -> String {
     let short = short_id(sha);
-    match repository.map(|r| r.trim_end_matches('/')).filter(|r| r.starts_with("https://")) {
+    match repository.map(|r| r.trim_end_matches('/').trim_end_matches(".git")).filter(|r| r.starts_with("https://")) {
         Some(repo) if repo.contains("bitbucket.org") => format!("<{repo}/commits/{sha}|`{short}`>"),
         Some(repo) => format!("<{repo}/commit/{sha}|`{short}`>"),
         None => format!("`{short}`"),

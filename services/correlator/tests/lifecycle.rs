@@ -962,3 +962,37 @@ fn a_completed_invalidation_is_one_reply_with_its_id_and_times() {
     assert!(h.correlator.handle(now, Input::Observed(done)).is_empty(), "reported once");
     assert!(h.correlator.invalidations_wanted().is_empty());
 }
+
+#[test]
+fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_version() {
+    use cutover_correlator::{ImageLabels, Input, Observation};
+    let lines = scenario_lines("rolling");
+    let mut h = Harness::new(scenario_routing("rolling"));
+    // Until a new task names the task definition, there is nothing to read.
+    h.feed_all(lines[..4].iter().map(String::as_str));
+    let td = "arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:42";
+    assert_eq!(h.correlator.labels_wanted(), vec![td.to_owned()]);
+    let labels = ImageLabels {
+        revision: Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".into()),
+        source: Some("https://github.com/example/storefront.git".into()),
+        version: Some("2.4.0".into()),
+    };
+    let o = Observation::TaskDefinitionLabels { task_definition: td.into(), labels };
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(o.clone()));
+    let [Action::SlackUpdate(m)] = out.as_slice() else { panic!("one update: {out:?}") };
+    let blocks = serde_json::Value::from(m.blocks.clone()).to_string();
+    assert!(
+        blocks.contains(
+            "<https://github.com/example/storefront/commit/9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b|`9f1c2ab7`>"
+        ),
+        "{blocks}"
+    );
+    assert!(h.correlator.labels_wanted().is_empty(), "read once");
+    assert!(h.correlator.handle(now, Input::Observed(o)).is_empty(), "the same labels again change nothing");
+    h.feed_all(lines[4..].iter().map(String::as_str));
+    let last =
+        h.actions.iter().rev().find_map(|a| if let Action::SlackUpdate(m) = a { Some(m) } else { None }).unwrap();
+    let blocks = serde_json::Value::from(last.blocks.clone()).to_string();
+    assert!(blocks.contains("*Version*\\n`v123` (2.4.0)") && blocks.contains("9f1c2ab7"), "{blocks}");
+}

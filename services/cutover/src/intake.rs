@@ -241,6 +241,7 @@ impl Owner {
                 in_flight: self.correlator.in_flight(),
                 census: self.correlator.census_wanted(),
                 invalidations: self.correlator.invalidations_wanted(),
+                labels: self.correlator.labels_wanted(),
             };
             tx.send_if_modified(|current| {
                 let changed = *current != wanted;

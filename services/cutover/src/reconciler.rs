@@ -17,6 +17,8 @@
 //! - **ECS-native** blue/green, canary, linear: `DescribeServiceDeployments` (up to 20 per
 //!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
 //!   revision's requested production weight, and the status.
+//! - **The version**: `DescribeTaskDefinition`, once per task definition of a deployment in
+//!   flight: the OCI labels its containers carry as Docker labels (commit, repository, version).
 //! - **ECS rolling**: nothing in steady state (ECS delivers its events durably). At an ECS
 //!   rolling deployment's start, the census: `ListTasks` (the service's running tasks) and
 //!   `DescribeTasks` (who started each) become an [`Observation::ServiceTasks`], so the old
@@ -34,8 +36,8 @@ use aws_sdk_codedeploy::types::{DeploymentStatus, LifecycleEventStatus, TargetLa
 use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus};
 use aws_smithy_types::DateTime;
 use cutover_correlator::{
-    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, InFlight, InvalidationWanted, NativeStatus,
-    Observation,
+    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, ImageLabels, InFlight, InvalidationWanted,
+    NativeStatus, Observation,
 };
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
@@ -51,6 +53,8 @@ pub struct Wanted {
     pub census: Vec<CensusRequest>,
     /// CloudFront invalidations whose completion is not reported yet.
     pub invalidations: Vec<InvalidationWanted>,
+    /// Task definitions whose OCI labels are not known yet.
+    pub labels: Vec<String>,
 }
 
 /// The reconciler.
@@ -61,6 +65,8 @@ pub struct Reconciler {
     cloudfront: Option<aws_sdk_cloudfront::Client>,
     /// Invalidation ids found by caller reference.
     invalidation_ids: HashMap<String, String>,
+    /// Task definitions whose labels were read (the answer is on its way to the intake).
+    labels_read: std::collections::HashSet<String>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
     /// When AfterAllowTraffic ended, per deployment: the termination wait starts then.
@@ -90,6 +96,7 @@ impl Reconciler {
             ecs: None,
             cloudfront: None,
             invalidation_ids: HashMap::new(),
+            labels_read: std::collections::HashSet::new(),
             targets: HashMap::new(),
             after_allow_traffic: HashMap::new(),
             groups: HashMap::new(),
@@ -172,6 +179,36 @@ impl Reconciler {
             created_at: aws_time(Some(inv.create_time())).unwrap_or(w.decided_at),
             completed_by: Timestamp(crate::executors::now_ms()),
         }))
+    }
+
+    /// `DescribeTaskDefinition`: the OCI labels (`org.opencontainers.image.revision`,
+    /// `.source`, `.version`) of the first container that carries any as Docker labels.
+    pub async fn task_definition_labels(&mut self, task_definition: &str) -> Result<Observation, String> {
+        let Some(ecs) = self.ecs.clone() else { return Err("no ECS client".into()) };
+        self.paced().await;
+        let out = ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+        let label = |labels: &HashMap<String, String>, key: &str| {
+            labels.get(&format!("org.opencontainers.image.{key}")).filter(|v| !v.is_empty()).cloned()
+        };
+        let labels = out
+            .task_definition()
+            .map(|td| td.container_definitions())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.docker_labels())
+            .map(|l| ImageLabels {
+                revision: label(l, "revision"),
+                source: label(l, "source"),
+                version: label(l, "version"),
+            })
+            .find(|l| *l != ImageLabels::default())
+            .unwrap_or_default();
+        Ok(Observation::TaskDefinitionLabels { task_definition: task_definition.to_owned(), labels })
     }
 
     async fn paced(&mut self) {
@@ -560,6 +597,20 @@ impl Reconciler {
                 }
             }
         }
+        self.labels_read.retain(|td| wanted.labels.contains(td));
+        if self.ecs.is_some() {
+            for td in wanted.labels.iter().filter(|td| !self.labels_read.contains(*td)).cloned().collect::<Vec<_>>() {
+                // Asked once: the labels are a nicety, and a task definition that cannot be
+                // described (deregistered, no permission) would fail every round.
+                match self.task_definition_labels(&td).await {
+                    Ok(o) => found.push(o),
+                    Err(error) => {
+                        tracing::warn!(message = "Failed to read a task definition's labels.", task_definition = %td, %error);
+                    }
+                }
+                self.labels_read.insert(td);
+            }
+        }
         for w in &wanted.invalidations {
             match self.invalidation(w).await {
                 Ok(o) => found.extend(o),
@@ -935,6 +986,7 @@ mod tests {
             }],
             census: Vec::new(),
             invalidations: Vec::new(),
+            labels: Vec::new(),
         };
         let first = r.round(&wanted, &mut Vec::new(), true).await;
         assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
@@ -1047,5 +1099,34 @@ mod tests {
         assert_eq!((invalidation_id.as_str(), created_at), ("I2OURS0000001", ms("2026-03-14T09:31:43Z")));
         // Listed once; the one from last week was never fetched; then followed by id.
         assert_eq!((list.num_calls(), other.num_calls(), ours.num_calls()), (1, 1, 2));
+    }
+
+    #[tokio::test]
+    async fn oci_labels_come_from_the_first_container_that_carries_them() {
+        let describe = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|r| {
+                r.task_definition() == Some("arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:42")
+            })
+            .then_http_response(|| recorded("ecs.describe-task-definition.oci-labels.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let td = "arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:42";
+        let wanted = Wanted { labels: vec![td.to_owned()], ..Wanted::default() };
+        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        assert_eq!(
+            seen,
+            vec![Observation::TaskDefinitionLabels {
+                task_definition: td.into(),
+                labels: ImageLabels {
+                    revision: Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".into()),
+                    source: Some("https://github.com/example/storefront".into()),
+                    version: Some("2.4.0".into()),
+                },
+            }]
+        );
+        // Asked once per task definition.
+        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert_eq!(describe.num_calls(), 1);
     }
 }
