@@ -19,7 +19,7 @@ use crate::deployment::{Deployment, InvalidationRecord, Step};
 pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
-use crate::routing::{Broadcast, Routing, SlackId};
+use crate::routing::{Broadcast, Identity, Routing, SlackId};
 use crate::templates::{self, Templates};
 
 /// ` cc <@U…> <!subteam^S…>`: the deployer first, each id once; empty when there is no one.
@@ -78,6 +78,9 @@ pub enum Observation {
         change: CodeDeployChange,
         at: Timestamp,
     },
+    /// ECS `DescribeServices` (with tags): an ECS service's tags, for routes that select on
+    /// them; empty when it has none.
+    ServiceTags { cluster: String, service: String, tags: BTreeMap<String, String> },
     /// ECS `DescribeTaskDefinition`: the OCI image labels its containers carry as Docker
     /// labels (`org.opencontainers.image.revision`, `.source`, `.version`); empty when none.
     TaskDefinitionLabels { task_definition: String, labels: ImageLabels },
@@ -191,6 +194,9 @@ pub struct State {
     pipelines: BTreeMap<String, PipelineRecord>,
     pipeline_by_deployment: BTreeMap<String, String>,
     dedupe: Dedupe,
+    /// ECS service tags by `<cluster>/<service>`, read when routes select on tags.
+    #[serde(default)]
+    service_tags: BTreeMap<String, BTreeMap<String, String>>,
     /// OCI labels per task definition ARN, read once each (only those of deployments held).
     #[serde(default)]
     labels: BTreeMap<String, ImageLabels>,
@@ -545,6 +551,28 @@ impl Correlator {
                         at,
                     };
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::ServiceTags { cluster, service, tags }) => {
+                let key = format!("{cluster}/{service}");
+                if self.state.service_tags.get(&key) != Some(&tags) {
+                    self.state.service_tags.insert(key, tags);
+                    // A post held for these tags goes out now.
+                    let pending: Vec<String> = self
+                        .state
+                        .deployments
+                        .values()
+                        .filter(|d| {
+                            d.post_pending
+                                && d.cluster.as_deref() == Some(&cluster)
+                                && d.service.as_deref() == Some(&service)
+                        })
+                        .map(|d| d.id.clone())
+                        .collect();
+                    for id in pending {
+                        self.fill_identity(&id);
+                        self.post(&id, &mut out);
+                    }
                 }
             }
             Input::Observed(Observation::TaskDefinitionLabels { task_definition, labels }) => {
@@ -1238,7 +1266,7 @@ impl Correlator {
             // one has a message (it may arrive later), its steps make no Slack call.
         } else if let Some(parent) = thread_parent {
             // The parent's route says who hears of a rollback, and what goes to the channel.
-            let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&p.identity()));
+            let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&self.identity_of(p)));
             let broadcast = route.is_some_and(|r| r.broadcast.contains(&Broadcast::RolledBack));
             let text = match detail_type {
                 DetailType::Started => Some((
@@ -1271,15 +1299,12 @@ impl Correlator {
             if let Some((text, broadcast)) = text {
                 self.reply(id, text, broadcast, out);
             }
+        } else if d.channel.is_none() && detail_type == DetailType::Started && self.tags_pending(d) {
+            // Routes select on service tags the reconciler has not read yet: the post waits for
+            // them, or for the deployment's next step, whichever comes first.
+            self.dep_mut(id).post_pending = true;
         } else if d.channel.is_none() {
-            let channel = d
-                .annotation
-                .as_ref()
-                .and_then(|a| a.channel.clone())
-                .or_else(|| self.routing.route(&d.identity()).and_then(|r| r.channel.clone()))
-                .unwrap_or_else(|| self.routing.default_channel.clone());
-            self.dep_mut(id).channel = Some(channel);
-            out.push(Action::SlackPost(self.message_of(id)));
+            self.post(id, out);
         } else {
             out.push(Action::SlackUpdate(self.message_of(id)));
         }
@@ -1289,7 +1314,7 @@ impl Correlator {
 
         if detail_type == DetailType::CutOver {
             let d = &self.state.deployments[id];
-            let identity = d.identity();
+            let identity = self.identity_of(d);
             let mut records = Vec::new();
             for inv in self.routing.invalidations(&identity) {
                 let inv = Invalidation {
@@ -1369,11 +1394,60 @@ impl Correlator {
         self.reply(&id, text, false, out);
     }
 
+    /// Posts the deployment's one message, in the channel its annotation or route names.
+    fn post(&mut self, id: &str, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let channel = d
+            .annotation
+            .as_ref()
+            .and_then(|a| a.channel.clone())
+            .or_else(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.channel.clone()))
+            .unwrap_or_else(|| self.routing.default_channel.clone());
+        let d = self.dep_mut(id);
+        d.channel = Some(channel);
+        d.post_pending = false;
+        out.push(Action::SlackPost(self.message_of(id)));
+    }
+
+    /// Routes select on tags and this ECS service's have not been read.
+    fn tags_pending(&self, d: &Deployment) -> bool {
+        self.routing.uses_tags()
+            && matches!((&d.cluster, &d.service), (Some(c), Some(s)) if !self.state.service_tags.contains_key(&format!("{c}/{s}")))
+    }
+
+    /// The deployment's identity for routing, with its service's tags once read.
+    fn identity_of<'a>(&'a self, d: &'a Deployment) -> Identity<'a> {
+        let mut id = d.identity();
+        if let (Some(c), Some(s)) = (&d.cluster, &d.service) {
+            id.tags = self.state.service_tags.get(&format!("{c}/{s}"));
+        }
+        id
+    }
+
+    /// The ECS services of deployments in flight whose tags should be read: only when a route
+    /// selects on tags.
+    pub fn tags_wanted(&self) -> Vec<(String, String)> {
+        if !self.routing.uses_tags() {
+            return Vec::new();
+        }
+        let mut out: Vec<(String, String)> = self
+            .state
+            .deployments
+            .values()
+            .filter(|d| d.is_in_flight())
+            .filter_map(|d| Some((d.cluster.clone()?, d.service.clone()?)))
+            .filter(|(c, s)| !self.state.service_tags.contains_key(&format!("{c}/{s}")))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The thread reply of a step of a deployment with its own message: each traffic step,
     /// the failure with its reason (and mentions), the cut-over when the route broadcasts it.
     fn step_reply(&self, id: &str, step: &Step, out: &mut Vec<Action>) {
         let d = &self.state.deployments[id];
-        let route = self.routing.route(&d.identity());
+        let route = self.routing.route(&self.identity_of(d));
         let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
         let version = d.version.as_deref().map_or_else(|| "the new version".to_owned(), |v| format!("`{v}`"));
         let (text, broadcast) = match step.detail_type {
@@ -1452,7 +1526,7 @@ impl Correlator {
         let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
         let ctx = message::context(d, pipeline.as_ref(), labels);
         let template =
-            self.routing.route(&d.identity()).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
+            self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that
         // (tested on every state) to the plain status line.
         let (text, blocks) = self
@@ -1482,7 +1556,7 @@ impl Correlator {
         let environment = d
             .environment
             .is_none()
-            .then(|| self.routing.route(&d.identity()).and_then(|r| r.environment.clone()))
+            .then(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.environment.clone()))
             .flatten();
         let previous = if d.previous_task_definition.is_none() { self.previous_task_definition(d) } else { None };
         let target_td = d
@@ -1620,6 +1694,11 @@ impl Correlator {
         self.state.annotations.retain(|_, l| !l.is_empty());
         let deployments = &self.state.deployments;
         self.state.labels.retain(|td, _| deployments.values().any(|d| d.task_definition.as_deref() == Some(td)));
+        self.state.service_tags.retain(|key, _| {
+            deployments.values().any(|d| {
+                matches!((&d.cluster, &d.service), (Some(c), Some(s)) if key.split_once('/') == Some((c.as_str(), s.as_str())))
+            })
+        });
         let live = &self.state.pipelines;
         self.state.pipeline_by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);

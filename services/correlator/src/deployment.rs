@@ -52,6 +52,9 @@ pub struct Deployment {
     /// The CloudFront invalidations decided at its cut-over.
     #[serde(default)]
     pub invalidations: Vec<InvalidationRecord>,
+    /// Its post waits for its service's tags (routes select on them).
+    #[serde(default)]
+    pub post_pending: bool,
 }
 
 /// A CloudFront invalidation decided at a cut-over, until its completion is reported.
@@ -113,6 +116,7 @@ impl Deployment {
             annotation: None,
             rollback_window_until: None,
             invalidations: Vec::new(),
+            post_pending: false,
         }
     }
 
@@ -164,6 +168,7 @@ impl Deployment {
             application: self.application.as_deref(),
             deployment_group: self.deployment_group.as_deref(),
             environment: self.environment.as_deref(),
+            tags: None,
         }
     }
 

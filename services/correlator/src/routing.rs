@@ -153,6 +153,8 @@ pub struct Identity<'a> {
     pub application: Option<&'a str>,
     pub deployment_group: Option<&'a str>,
     pub environment: Option<&'a str>,
+    /// The ECS service's tags, once the reconciler has read them.
+    pub tags: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 /// The name globs shared by routes and invalidations.
@@ -214,6 +216,11 @@ pub struct Route {
     /// Mention the deployer (through `[slack.people]`) when a deployment fails. Default true.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub mention_deployer: bool,
+    /// ECS service tags the deployment's service must carry, each value a glob
+    /// (`{ environment = "prod" }`). Read by `serve`'s reconciler; a route with tags never
+    /// matches in `replay`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, Glob>,
     /// The message template of matching deployments: a file, relative to the config file
     /// (its source is in [`Routing::templates`]). Default: the built-in template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +249,7 @@ impl Default for Route {
             mention_on_failure: Vec::new(),
             mention_on_rollback: Vec::new(),
             mention_deployer: true,
+            tags: std::collections::BTreeMap::new(),
             template: None,
         }
     }
@@ -289,6 +297,14 @@ impl<'de> Deserialize<'de> for SlackId {
 }
 
 impl Route {
+    /// Every tag the route names is on the service, with a matching value.
+    fn tags_match(&self, id: &Identity<'_>) -> bool {
+        self.tags.is_empty()
+            || id
+                .tags
+                .is_some_and(|tags| self.tags.iter().all(|(k, glob)| tags.get(k).is_some_and(|v| glob.matches(v))))
+    }
+
     fn selector(&self) -> Selector<'_> {
         Selector {
             cluster: &self.cluster,
@@ -367,7 +383,12 @@ impl Default for Routing {
 impl Routing {
     /// The first route that matches, if any.
     pub fn route(&self, id: &Identity<'_>) -> Option<&Route> {
-        self.routes.iter().find(|r| r.selector().matches(id))
+        self.routes.iter().find(|r| r.selector().matches(id) && r.tags_match(id))
+    }
+
+    /// Some route selects on service tags: only then are tags worth reading.
+    pub fn uses_tags(&self) -> bool {
+        self.routes.iter().any(|r| !r.tags.is_empty())
     }
 
     /// Every invalidation entry that matches.

@@ -996,3 +996,64 @@ fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_versi
     let blocks = serde_json::Value::from(last.blocks.clone()).to_string();
     assert!(blocks.contains("*Version*\\n`v123` (2.4.0)") && blocks.contains("9f1c2ab7"), "{blocks}");
 }
+
+#[test]
+fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
+    use cutover_correlator::{Input, Observation};
+    let lines = scenario_lines("rolling");
+    let with_tag_route = || {
+        let mut routing = scenario_routing("rolling");
+        routing.routes.insert(
+            0,
+            route("tags = { team = \"web\", environment = \"prod*\" }\nenvironment = \"production\"\nchannel = \"web-deploys\"\n"),
+        );
+        routing
+    };
+    let posts = |actions: &[Action]| -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| if let Action::SlackPost(m) = a { Some(m.channel.clone()) } else { None })
+            .collect()
+    };
+    let tags = |pairs: &[(&str, &str)]| Observation::ServiceTags {
+        cluster: "prod-eu".into(),
+        service: "storefront".into(),
+        tags: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    };
+
+    // Started is emitted at once; its post waits for the tags, which route it.
+    let mut h = Harness::new(with_tag_route());
+    h.feed(&lines[2]);
+    assert_eq!(emits(&h.actions).len(), 1);
+    assert!(posts(&h.actions).is_empty(), "held for the tags");
+    assert_eq!(h.correlator.tags_wanted(), vec![("prod-eu".to_owned(), "storefront".to_owned())]);
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(tags(&[("team", "web"), ("environment", "production")])));
+    assert_eq!(posts(&out), vec!["web-deploys"]);
+    h.actions.extend(out);
+    assert!(h.correlator.tags_wanted().is_empty());
+    h.feed_all(lines[3..].iter().map(String::as_str));
+    assert_eq!(posts(&h.actions).len(), 1, "never posted again");
+
+    // Tags that do not match: the next route.
+    let mut h = Harness::new(with_tag_route());
+    h.feed(&lines[2]);
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(tags(&[("team", "payments")])));
+    assert_eq!(posts(&out), vec!["deploys-prod"]);
+
+    // Without the reconciler (replay), the post goes out at the next step, by the other routes.
+    let mut h = Harness::new(with_tag_route());
+    h.feed_all(lines.iter().map(String::as_str));
+    assert_eq!(posts(&h.actions), vec!["deploys-prod"]);
+    let first_post = h.actions.iter().position(|a| matches!(a, Action::SlackPost(_))).unwrap();
+    assert!(
+        matches!(&h.actions[first_post - 1], Action::Emit { detail_type: CutOver, .. }),
+        "posted with the cut-over"
+    );
+    // Routes without tags read none, and the post is not held.
+    let mut h = Harness::new(scenario_routing("rolling"));
+    h.feed(&lines[2]);
+    assert!(h.correlator.tags_wanted().is_empty());
+    assert_eq!(posts(&h.actions), vec!["deploys-prod"]);
+}

@@ -242,6 +242,7 @@ impl Owner {
                 census: self.correlator.census_wanted(),
                 invalidations: self.correlator.invalidations_wanted(),
                 labels: self.correlator.labels_wanted(),
+                tags: self.correlator.tags_wanted(),
             };
             tx.send_if_modified(|current| {
                 let changed = *current != wanted;

@@ -17,6 +17,8 @@
 //! - **ECS-native** blue/green, canary, linear: `DescribeServiceDeployments` (up to 20 per
 //!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
 //!   revision's requested production weight, and the status.
+//! - **Service tags**, only when a route selects on them: `DescribeServices` with tags, once per
+//!   service of a deployment in flight (the deployment's Slack post waits for them).
 //! - **The version**: `DescribeTaskDefinition`, once per task definition of a deployment in
 //!   flight: the OCI labels its containers carry as Docker labels (commit, repository, version).
 //! - **ECS rolling**: nothing in steady state (ECS delivers its events durably). At an ECS
@@ -55,6 +57,24 @@ pub struct Wanted {
     pub invalidations: Vec<InvalidationWanted>,
     /// Task definitions whose OCI labels are not known yet.
     pub labels: Vec<String>,
+    /// ECS services `(cluster, service)` whose tags routes need.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Wanted {
+    /// What is worth a round at once rather than at the next interval: a census or tags not
+    /// asked yet (a rolling cut-over and a held Slack post wait for them). Asked once at once;
+    /// a failure is asked again at the interval.
+    fn urgent(&self, asked: &std::collections::HashSet<String>) -> bool {
+        self.urgent_keys().any(|k| !asked.contains(&k))
+    }
+
+    fn urgent_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.census
+            .iter()
+            .map(|r| format!("census:{}", r.service_key))
+            .chain(self.tags.iter().map(|(c, s)| format!("tags:{c}/{s}")))
+    }
 }
 
 /// The reconciler.
@@ -67,6 +87,8 @@ pub struct Reconciler {
     invalidation_ids: HashMap<String, String>,
     /// Task definitions whose labels were read (the answer is on its way to the intake).
     labels_read: std::collections::HashSet<String>,
+    /// Services whose tags were read.
+    tagged: std::collections::HashSet<(String, String)>,
     /// Target ids per deployment: they do not change once the deployment has them.
     targets: HashMap<String, Vec<String>>,
     /// When AfterAllowTraffic ended, per deployment: the termination wait starts then.
@@ -97,6 +119,7 @@ impl Reconciler {
             cloudfront: None,
             invalidation_ids: HashMap::new(),
             labels_read: std::collections::HashSet::new(),
+            tagged: std::collections::HashSet::new(),
             targets: HashMap::new(),
             after_allow_traffic: HashMap::new(),
             groups: HashMap::new(),
@@ -179,6 +202,50 @@ impl Reconciler {
             created_at: aws_time(Some(inv.create_time())).unwrap_or(w.decided_at),
             completed_by: Timestamp(crate::executors::now_ms()),
         }))
+    }
+
+    /// `DescribeServices` with `include: TAGS`, 10 services per call: each service's tags
+    /// (empty for one without tags or not found, so it is not asked again).
+    pub async fn service_tags(&mut self, services: &[(String, String)]) -> Result<Vec<Observation>, String> {
+        let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
+        let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for (c, s) in services {
+            by_cluster.entry(c.as_str()).or_default().push(s.as_str());
+        }
+        let mut found = Vec::new();
+        for (cluster, names) in by_cluster {
+            for chunk in names.chunks(10) {
+                self.paced().await;
+                let out = ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(chunk.iter().map(|s| (*s).to_owned()).collect()))
+                    .include(aws_sdk_ecs::types::ServiceField::Tags)
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+                for name in chunk {
+                    let tags = out
+                        .services()
+                        .iter()
+                        .find(|s| s.service_name() == Some(*name))
+                        .map(|s| {
+                            s.tags()
+                                .iter()
+                                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    self.tagged.insert((cluster.to_owned(), (*name).to_owned()));
+                    found.push(Observation::ServiceTags {
+                        cluster: cluster.to_owned(),
+                        service: (*name).to_owned(),
+                        tags,
+                    });
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// `DescribeTaskDefinition`: the OCI labels (`org.opencontainers.image.revision`,
@@ -598,6 +665,15 @@ impl Reconciler {
             }
         }
         self.labels_read.retain(|td| wanted.labels.contains(td));
+        self.tagged.retain(|t| wanted.tags.contains(t));
+        let untagged: Vec<(String, String)> =
+            wanted.tags.iter().filter(|t| !self.tagged.contains(*t)).cloned().collect();
+        if !untagged.is_empty() {
+            match self.service_tags(&untagged).await {
+                Ok(o) => found.extend(o),
+                Err(error) => tracing::warn!(message = "Failed to read ECS service tags.", %error),
+            }
+        }
         if self.ecs.is_some() {
             for td in wanted.labels.iter().filter(|td| !self.labels_read.contains(*td)).cloned().collect::<Vec<_>>() {
                 // Asked once: the labels are a nicety, and a task definition that cannot be
@@ -642,13 +718,27 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut counted: Vec<String> = Vec::new();
+    let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut start_up = true;
+    let mut next = tokio::time::Instant::now() + interval;
     loop {
+        // A round every interval, and at once when a census or tags are newly wanted (the
+        // census makes a rolling cut-over exact, tags release a held Slack post).
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep_until(next) => {}
+            changed = wanted.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if !wanted.borrow().urgent(&asked) {
+                    continue;
+                }
+            }
             () = shutdown.cancelled() => return,
         }
+        next = tokio::time::Instant::now() + interval;
         let now = wanted.borrow_and_update().clone();
+        asked = now.urgent_keys().collect();
         let found = tokio::select! {
             found = reconciler.round(&now, &mut counted, start_up) => found,
             () = shutdown.cancelled() => return,
@@ -987,6 +1077,7 @@ mod tests {
             census: Vec::new(),
             invalidations: Vec::new(),
             labels: Vec::new(),
+            tags: Vec::new(),
         };
         let first = r.round(&wanted, &mut Vec::new(), true).await;
         assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
@@ -1128,5 +1219,39 @@ mod tests {
         // Asked once per task definition.
         assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
         assert_eq!(describe.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn service_tags_are_read_with_describe_services_once_per_service() {
+        let describe = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.include() == [aws_sdk_ecs::types::ServiceField::Tags] && r.services().len() == 2)
+            .then_http_response(|| recorded("ecs.describe-services.tags.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
+        let wanted = Wanted {
+            tags: vec![("prod-eu".into(), "storefront".into()), ("prod-eu".into(), "gone".into())],
+            ..Wanted::default()
+        };
+        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        let tags = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert_eq!(
+            seen,
+            vec![
+                Observation::ServiceTags {
+                    cluster: "prod-eu".into(),
+                    service: "storefront".into(),
+                    tags: tags(&[("environment", "prod"), ("team", "web")]),
+                },
+                // Not found (deleted since): no tags, and not asked again.
+                Observation::ServiceTags { cluster: "prod-eu".into(), service: "gone".into(), tags: tags(&[]) },
+            ]
+        );
+        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert_eq!(describe.num_calls(), 1);
+        assert!(!wanted.urgent(&wanted.urgent_keys().collect()), "asked: not urgent again");
+        assert!(wanted.urgent(&std::collections::HashSet::new()));
     }
 }
