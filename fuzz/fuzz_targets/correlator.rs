@@ -11,14 +11,16 @@
 use std::sync::LazyLock;
 
 use cutover_correlator::invariants;
+use cutover_correlator::routing::{Glob, Route};
 use cutover_correlator::{
-    Action, CodeDeployChange, Correlator, EcsDeploymentChange, Input, NativeStatus, Observation, Routing,
+    Action, CodeDeployChange, Correlator, EcsDeploymentChange, ImageLabels, Input, NativeStatus, Observation, Routing,
 };
 use cutover_events::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
+    include_str!("../../event-schemas/fixtures/annotation.github-actions.json"),
     include_str!("../../tests/scenarios/rolling/input.jsonl"),
     include_str!("../../tests/scenarios/rolling-circuit-breaker/input.jsonl"),
     include_str!("../../tests/scenarios/codedeploy-sns/input.jsonl"),
@@ -81,7 +83,15 @@ fn shift_time(s: &str, delta_ms: i64) -> String {
 
 fuzz_target!(|data: &[u8]| {
     let corpus = &*CORPUS;
-    let routing = Routing::default();
+    // A route on tags, so held posts are exercised too.
+    let mut routing = Routing::default();
+    if let Ok(prod) = Glob::new("prod") {
+        routing.routes.push(Route {
+            tags: [("environment".to_owned(), prod)].into(),
+            channel: Some("prod-deploys".into()),
+            ..Route::default()
+        });
+    }
     // The default retention (7 days of event time). The invariants hold within it: a
     // deployment silent for longer is forgotten by design (DESIGN.md, "Deduplication keys")
     // and a later event starts a new lifecycle, so the clock jumps stay within 3 days.
@@ -124,7 +134,31 @@ fuzz_target!(|data: &[u8]| {
                     .unwrap_or("d-UNKNOWN")
                     .to_owned();
                 let at = Timestamp(now - i64::from(c) * 1000);
-                Input::Observed(match b % 10 {
+                Input::Observed(match b % 14 {
+                    10 => {
+                        Observation::RollbackWindow { deployment_id: id, until: Timestamp(now + i64::from(c) * 60_000) }
+                    }
+                    11 => Observation::ServiceTags {
+                        cluster: "prod-eu".into(),
+                        service: d["group"]
+                            .as_str()
+                            .and_then(|g| g.strip_prefix("service:"))
+                            .unwrap_or("storefront")
+                            .into(),
+                        tags: [("environment".to_owned(), if c % 2 == 0 { "prod" } else { "staging" }.to_owned())]
+                            .into(),
+                    },
+                    12 => Observation::TaskDefinitionLabels {
+                        task_definition: d["taskDefinitionArn"].as_str().unwrap_or("storefront:42").into(),
+                        labels: ImageLabels { revision: Some(format!("{c:040x}")), ..ImageLabels::default() },
+                    },
+                    13 => Observation::InvalidationDone {
+                        deployment_id: id,
+                        distribution_id: "E2QWRUHAPOMQZL".into(),
+                        invalidation_id: format!("I{c}"),
+                        created_at: at,
+                        completed_by: Timestamp(now),
+                    },
                     0..=4 => Observation::CodeDeploy {
                         deployment_id: id,
                         application: None,
