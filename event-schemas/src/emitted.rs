@@ -123,6 +123,10 @@ pub struct PipelineContext {
     pub branch_or_tag: Option<String>,
     /// When the execution's manual approval succeeded. Addition to DESIGN.md's list.
     pub approved_at: Option<Timestamp>,
+    /// Who approved it (the IAM ARN CodePipeline records, `ListActionExecutions`
+    /// `updatedBy`), read by `serve`'s reconciler; absent until known. Addition to schema v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// `detail` of every emitted lifecycle event.

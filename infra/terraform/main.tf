@@ -237,6 +237,8 @@ resource "aws_iam_role_policy" "task" {
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service/*",
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service-deployment/*",
         ] },
+        { Sid = "ReadApprovers", Effect = "Allow", Action = "codepipeline:ListActionExecutions",
+        Resource = "arn:${data.aws_partition.current.partition}:codepipeline:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:*" },
         # DescribeTaskDefinition takes no resource-level permission: the OCI labels of the version deployed.
         { Sid = "ReadTaskDefinitionLabels", Effect = "Allow", Action = "ecs:DescribeTaskDefinition", Resource = "*" },
       ],

@@ -296,7 +296,13 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     .await;
     let settled_ms = last_start.elapsed().as_millis();
     let seen_set: BTreeSet<(String, String)> = seen.iter().cloned().collect();
-    assert!(complete, "missing: {:?}\n{}", expected.difference(&seen_set).collect::<Vec<_>>(), service.log_text());
+    assert!(
+        complete,
+        "missing: {:?}, unexpected: {:?}\n{}",
+        expected.difference(&seen_set).collect::<Vec<_>>(),
+        seen_set.difference(&expected).collect::<Vec<_>>(),
+        service.log_text()
+    );
     let cut_overs = expected.iter().filter(|(_, t)| t == "Deployment Cut Over").count();
     assert!(eventually(30, async || stack.invalidations().await.len() >= cut_overs).await);
     tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
@@ -345,6 +351,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
+    // Also a 429 storm: nothing counted as sent, nothing doubled.
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
     let slack = Slack::start().await;
@@ -359,6 +366,8 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
     // 429s, plain 500s, and 500s that the stand-in answers after posting (the client cannot
     // tell those from failures: the history lookup must find the message).
     slack.state.inject(fault(429, 3, false));
+    // A storm: 25 more 429s in a row, each saying to come back at once.
+    slack.state.inject(slack_standin::Fault { retry_after_secs: Some(0), ..fault(429, 25, false) });
     slack.state.inject(fault(500, 2, false));
     slack.state.inject(fault(500, 2, true));
     let dir = temp_dir("serve-slack-faults");
@@ -383,7 +392,7 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
     .await;
     assert!(settled, "{:#?}\n{}", slack.state.messages(), service.log_text());
     let calls = slack.state.calls();
-    assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 3, "the 429s were answered");
+    assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 3 + 25, "the 429s were answered");
     assert_eq!(calls.iter().filter(|c| c.status == 500).count(), 4, "the 500s were answered");
     let posts = slack.top_level_posts();
     assert_eq!(posts.keys().cloned().collect::<BTreeSet<_>>(), wanted);

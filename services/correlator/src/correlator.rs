@@ -78,6 +78,9 @@ pub enum Observation {
         change: CodeDeployChange,
         at: Timestamp,
     },
+    /// CodePipeline `ListActionExecutions`: who approved the execution's manual approval
+    /// (`updatedBy`), or none when CodePipeline does not say.
+    Approval { execution_id: String, approved_by: Option<String> },
     /// ECS `DescribeServices` (with tags): an ECS service's tags, for routes that select on
     /// them; empty when it has none.
     ServiceTags { cluster: String, service: String, tags: BTreeMap<String, String> },
@@ -221,6 +224,9 @@ pub struct ImageLabels {
     /// `.version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// `.created`: when the image was built (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// How long after its decision an invalidation is watched for completion (AWS time).
@@ -294,6 +300,9 @@ struct PipelineRecord {
     context: PipelineContext,
     deployment: Option<String>,
     last_at: Timestamp,
+    /// The reconciler looked for the approver (found or not).
+    #[serde(default)]
+    approver_checked: bool,
 }
 
 /// Dedupe keys with their expiry, oldest first.
@@ -526,7 +535,9 @@ impl Correlator {
                 self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);
             }
             Input::Observed(Observation::ServiceTasks { service_key, at, tasks }) => {
-                self.advance(at);
+                // `at` is Cutover's clock at the answer, not an AWS event time: it must not move
+                // the event clock (a clock ahead of the events would expire state and dedupe
+                // keys early, and a redelivery would be decided again).
                 self.on_census(now, &service_key, at, tasks, &mut out);
             }
             Input::Observed(Observation::CodeDeploy {
@@ -551,6 +562,26 @@ impl Correlator {
                         at,
                     };
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::Approval { execution_id, approved_by }) => {
+                if let Some(rec) = self.state.pipelines.get_mut(&execution_id)
+                    && !rec.approver_checked
+                {
+                    rec.approver_checked = true;
+                    if approved_by.is_some() {
+                        rec.context.approved_by = approved_by;
+                        let linked = rec.deployment.clone().map(|d| self.canonical(&d).to_owned());
+                        if let Some(id) = linked
+                            && self
+                                .state
+                                .deployments
+                                .get(&id)
+                                .is_some_and(|d| d.channel.is_some() && !d.history.is_empty())
+                        {
+                            out.push(Action::SlackUpdate(self.message_of(&id)));
+                        }
+                    }
                 }
             }
             Input::Observed(Observation::ServiceTags { cluster, service, tags }) => {
@@ -886,14 +917,15 @@ impl Correlator {
         if superseded {
             return None;
         }
-        let mut new_running: Option<Timestamp> = None;
+        // Each new task that ran: when it started running, and when it was told to stop.
+        let mut new_tasks: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
         let mut last_stop: Option<Timestamp> = None;
         let mut any_old = false;
         for rec in svc.tasks.iter().filter_map(|arn| self.state.tasks.get(arn)) {
             let owner = rec.deployment.as_deref().map(|o| self.canonical(o));
             if owner == Some(d.id.as_str()) {
                 if let Some(r) = rec.running_at {
-                    new_running = Some(new_running.map_or(r, |n| n.min(r)));
+                    new_tasks.push((r, rec.stop_requested_at));
                 }
                 continue;
             }
@@ -907,8 +939,18 @@ impl Correlator {
             any_old = true;
             last_stop = last_stop.max(Some(rec.stop_requested_at?));
         }
-        let running = new_running?;
-        any_old.then(|| running.max(last_stop.unwrap_or(running)))
+        if !any_old {
+            return None;
+        }
+        // The instant the last old task is told to stop, a new task must be running (started,
+        // not yet told to stop): a deployment whose tasks all stopped before that (it failed,
+        // and a rollback is stopping the old ones) never had the traffic.
+        new_tasks
+            .iter()
+            .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
+            .filter(|(at, stop)| stop.is_none_or(|s| s > *at))
+            .map(|(at, _)| at)
+            .min()
     }
 
     // ---- CodeDeploy ----------------------------------------------------------------------
@@ -1334,6 +1376,18 @@ impl Correlator {
             }
             self.dep_mut(id).invalidations.extend(records);
         }
+    }
+
+    /// Pipeline executions whose manual approval succeeded within the last hour of AWS time
+    /// and whose approver has not been looked for: `(pipeline, execution id)`.
+    pub fn approvals_wanted(&self) -> Vec<(String, String)> {
+        let horizon = self.state.clock.plus_millis(-INVALIDATION_WATCH_MS);
+        self.state
+            .pipelines
+            .values()
+            .filter(|r| !r.approver_checked && r.context.approved_at.is_some_and(|at| at >= horizon))
+            .map(|r| (r.context.name.clone(), r.context.execution_id.clone()))
+            .collect()
     }
 
     /// The task definitions of deployments in flight whose OCI labels have not been read.

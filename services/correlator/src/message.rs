@@ -133,9 +133,10 @@ pub(crate) fn context(
         if let Some(at) = p.approved_at {
             // Which execution and version the approval was for: linear pipelines queue several.
             let version = d.version.as_deref().map(|v| format!(" of `{v}`")).unwrap_or_default();
+            let by = p.approved_by.as_deref().map(|a| format!(" by {}", person(a))).unwrap_or_default();
             fields.push(field(
                 "Approved",
-                format!("{} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
+                format!("{}{by} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
             ));
         }
     }
@@ -168,7 +169,11 @@ pub(crate) fn context(
         status,
         state: d.history.last().map_or("waiting", |s| state_name(s.detail_type)),
         fields,
-        progress: progress(d, pipeline),
+        progress: progress(
+            d,
+            pipeline,
+            labels.and_then(|l| l.created.as_deref()).and_then(|c| Timestamp::parse(c).ok()),
+        ),
         deployment: DeploymentContext {
             id: d.id.clone(),
             service: d.service.clone(),
@@ -229,12 +234,14 @@ fn status(d: &Deployment) -> (&'static str, String) {
     }
 }
 
-/// `approved 09:29:10 → started 09:30:00 → 10 % 09:31:00 (1m 0s) → *cut over* 09:33:04 (3m 4s) → completed …`.
-fn progress(d: &Deployment, pipeline: Option<&PipelineContext>) -> String {
+/// `built 09:12:40 → approved 09:29:10 → started 09:30:00 → 10 % 09:31:00 (1m 0s) → *cut over* 09:33:04 (3m 4s) → completed …`.
+fn progress(d: &Deployment, pipeline: Option<&PipelineContext>, built: Option<Timestamp>) -> String {
     let start = d.started_at();
+    let built = built.map(|at| format!("built {}", clock(at)));
     let approved = pipeline.and_then(|p| p.approved_at).map(|at| format!("approved {}", clock(at)));
-    let parts: Vec<String> = approved
+    let parts: Vec<String> = built
         .into_iter()
+        .chain(approved)
         .chain(d.history.iter().map(|s| {
             let label = match s.detail_type {
                 DetailType::Started => "started".to_owned(),
@@ -286,6 +293,11 @@ fn commit_link(sha: &str, repository: Option<&str>) -> String {
         Some(repo) => format!("<{repo}/commit/{sha}|`{short}`>"),
         None => format!("`{short}`"),
     }
+}
+
+/// Who an IAM ARN names: the user or role session (`arn:aws:iam::1:user/mary` → `mary`).
+fn person(arn: &str) -> &str {
+    arn.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(arn)
 }
 
 /// A link's text: the URL without its scheme, shortened to its last two parts.

@@ -976,6 +976,7 @@ fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_versi
         revision: Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".into()),
         source: Some("https://github.com/example/storefront.git".into()),
         version: Some("2.4.0".into()),
+        created: Some("2026-03-14T09:12:40Z".into()),
     };
     let o = Observation::TaskDefinitionLabels { task_definition: td.into(), labels };
     let now = h.now;
@@ -995,6 +996,10 @@ fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_versi
         h.actions.iter().rev().find_map(|a| if let Action::SlackUpdate(m) = a { Some(m) } else { None }).unwrap();
     let blocks = serde_json::Value::from(last.blocks.clone()).to_string();
     assert!(blocks.contains("*Version*\\n`v123` (2.4.0)") && blocks.contains("9f1c2ab7"), "{blocks}");
+    assert!(
+        blocks.contains("built 09:12:40 UTC → started 09:30:00 UTC"),
+        "the progress line starts at the build: {blocks}"
+    );
 }
 
 #[test]
@@ -1056,4 +1061,86 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
     h.feed(&lines[2]);
     assert!(h.correlator.tags_wanted().is_empty());
     assert_eq!(posts(&h.actions), vec!["deploys-prod"]);
+}
+
+#[test]
+fn the_approver_joins_the_message_and_the_pipeline_context_once_read() {
+    use cutover_correlator::{Input, Observation};
+    let lines = scenario_lines("pipeline-linked");
+    let mut h = Harness::new(scenario_routing("pipeline-linked"));
+    h.feed_all(lines.iter().map(String::as_str));
+    let exec = "e17b5773-cc0d-4db2-9ad7-594c73888de8";
+    assert_eq!(h.correlator.approvals_wanted(), vec![("storefront-release".to_owned(), exec.to_owned())]);
+    let approval = Observation::Approval {
+        execution_id: exec.into(),
+        approved_by: Some("arn:aws:iam::123456789012:user/mary.major".into()),
+    };
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(approval.clone()));
+    let [Action::SlackUpdate(m)] = out.as_slice() else { panic!("one update: {out:?}") };
+    let blocks = serde_json::Value::from(m.blocks.clone()).to_string();
+    assert!(
+        blocks.contains("*Approved*\\n09:50:00 UTC by mary.major for execution `e17b5773`"),
+        "who approved which execution: {blocks}"
+    );
+    assert!(h.correlator.approvals_wanted().is_empty(), "asked once");
+    assert!(h.correlator.handle(now, Input::Observed(approval)).is_empty());
+}
+
+#[test]
+fn observations_in_cutovers_own_time_never_move_the_event_clock() {
+    use cutover_correlator::{Input, Observation};
+    // A census answered "now" (Cutover's clock), months after the events: the found regression
+    // was a clock jump that expired every deployment and dedupe key, so redeliveries were
+    // decided again (seen as duplicates in the kill test).
+    let lines = scenario_lines("rolling");
+    let mut h = Harness::new(scenario_routing("rolling"));
+    h.feed_all(lines.iter().map(String::as_str));
+    let before = h.correlator.clock();
+    let wanted_key = "eu-west-1:123456789012:prod-eu/storefront".to_owned();
+    let later = ts("2026-11-22T23:40:00Z");
+    let census = Observation::ServiceTasks { service_key: wanted_key, at: later, tasks: Vec::new() };
+    let done = Observation::InvalidationDone {
+        deployment_id: "ecs-svc/5211643699352071000".into(),
+        distribution_id: "E2QWRUHAPOMQZL".into(),
+        invalidation_id: "I1".into(),
+        created_at: later,
+        completed_by: later,
+    };
+    for o in [census, done] {
+        let _ = h.correlator.handle(later, Input::Observed(o));
+    }
+    assert_eq!(h.correlator.clock(), before);
+    let _ = h.correlator.handle_timeout(h.correlator.clock());
+    assert!(h.correlator.deployment("ecs-svc/5211643699352071000").is_some(), "not expired");
+    let n = h.actions.len();
+    h.feed_all(lines.iter().map(String::as_str));
+    assert_eq!(h.actions.len(), n, "every redelivery is still a duplicate");
+}
+
+#[test]
+fn a_deployment_whose_tasks_all_stopped_never_cuts_over_when_the_old_tasks_stop_later() {
+    // Found by the kill test: the failed deployment's FAILED event and its rollback's start
+    // were held back (in flight in a killed process) while the rollback stopping the old tasks
+    // arrived. Its own tasks had run, then been told to stop: it never had the traffic.
+    let lines = scenario_lines("rolling-circuit-breaker");
+    let mut h = Harness::new(scenario_routing("rolling-circuit-breaker"));
+    let held = [19, 20];
+    for (i, l) in lines.iter().enumerate().take(32) {
+        if !held.contains(&i) && !(21..=28).contains(&i) {
+            h.feed(l);
+        }
+    }
+    let cut = |h: &Harness| h.decisions().iter().any(|d| d.0 == "ecs-svc/2222222222222222222" && d.1 == CutOver);
+    assert!(!cut(&h), "{:?}", h.decisions());
+    for i in held.into_iter().chain(21..=28).chain(32..lines.len()) {
+        h.feed(&lines[i]);
+    }
+    assert!(!cut(&h), "{:?}", h.decisions());
+    let per = per_deployment(&h.decisions());
+    assert_eq!(
+        per["ecs-svc/2222222222222222222"].iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![Started, Failed, RolledBack]
+    );
+    harness::assert_consistent(&h.decisions(), "held back");
 }

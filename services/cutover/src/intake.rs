@@ -243,6 +243,7 @@ impl Owner {
                 invalidations: self.correlator.invalidations_wanted(),
                 labels: self.correlator.labels_wanted(),
                 tags: self.correlator.tags_wanted(),
+                approvals: self.correlator.approvals_wanted(),
             };
             tx.send_if_modified(|current| {
                 let changed = *current != wanted;

@@ -17,6 +17,8 @@
 //! - **ECS-native** blue/green, canary, linear: `DescribeServiceDeployments` (up to 20 per
 //!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
 //!   revision's requested production weight, and the status.
+//! - **Approvals**: `ListActionExecutions` of a pipeline execution whose manual approval
+//!   succeeded, once: who approved it (`updatedBy`).
 //! - **Service tags**, only when a route selects on them: `DescribeServices` with tags, once per
 //!   service of a deployment in flight (the deployment's Slack post waits for them).
 //! - **The version**: `DescribeTaskDefinition`, once per task definition of a deployment in
@@ -59,6 +61,8 @@ pub struct Wanted {
     pub labels: Vec<String>,
     /// ECS services `(cluster, service)` whose tags routes need.
     pub tags: Vec<(String, String)>,
+    /// Pipeline executions `(pipeline, execution id)` whose approver is not known.
+    pub approvals: Vec<(String, String)>,
 }
 
 impl Wanted {
@@ -83,6 +87,7 @@ pub struct Reconciler {
     client: Client,
     ecs: Option<aws_sdk_ecs::Client>,
     cloudfront: Option<aws_sdk_cloudfront::Client>,
+    codepipeline: Option<aws_sdk_codepipeline::Client>,
     /// Invalidation ids found by caller reference.
     invalidation_ids: HashMap<String, String>,
     /// Task definitions whose labels were read (the answer is on its way to the intake).
@@ -117,6 +122,7 @@ impl Reconciler {
             client,
             ecs: None,
             cloudfront: None,
+            codepipeline: None,
             invalidation_ids: HashMap::new(),
             labels_read: std::collections::HashSet::new(),
             tagged: std::collections::HashSet::new(),
@@ -132,6 +138,40 @@ impl Reconciler {
     pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
         self.ecs = Some(ecs);
         self
+    }
+
+    /// Asks CodePipeline who approved an execution.
+    pub fn with_codepipeline(mut self, codepipeline: aws_sdk_codepipeline::Client) -> Self {
+        self.codepipeline = Some(codepipeline);
+        self
+    }
+
+    /// `ListActionExecutions` of one execution: the approval action that succeeded and who
+    /// updated it (`updatedBy`: the approver's ARN).
+    pub async fn approver(&mut self, pipeline: &str, execution_id: &str) -> Result<Option<Observation>, String> {
+        let Some(cp) = self.codepipeline.clone() else { return Ok(None) };
+        self.paced().await;
+        let out = cp
+            .list_action_executions()
+            .pipeline_name(pipeline)
+            .filter(
+                aws_sdk_codepipeline::types::ActionExecutionFilter::builder()
+                    .pipeline_execution_id(execution_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_sdk_codepipeline::error::DisplayErrorContext(&e).to_string())?;
+        let approval = out.action_execution_details().iter().find(|a| {
+            a.status() == Some(&aws_sdk_codepipeline::types::ActionExecutionStatus::Succeeded)
+                && a.input()
+                    .and_then(|i| i.action_type_id())
+                    .is_some_and(|t| t.category() == &aws_sdk_codepipeline::types::ActionCategory::Approval)
+        });
+        Ok(Some(Observation::Approval {
+            execution_id: execution_id.to_owned(),
+            approved_by: approval.and_then(|a| a.updated_by()).map(str::to_owned),
+        }))
     }
 
     /// Asks CloudFront about the invalidations Cutover created.
@@ -272,6 +312,7 @@ impl Reconciler {
                 revision: label(l, "revision"),
                 source: label(l, "source"),
                 version: label(l, "version"),
+                created: label(l, "created"),
             })
             .find(|l| *l != ImageLabels::default())
             .unwrap_or_default();
@@ -687,6 +728,14 @@ impl Reconciler {
                 self.labels_read.insert(td);
             }
         }
+        for (pipeline, execution) in &wanted.approvals {
+            match self.approver(pipeline, execution).await {
+                Ok(o) => found.extend(o),
+                Err(error) => {
+                    tracing::warn!(message = "Failed to ask CodePipeline who approved an execution.", %pipeline, execution_id = %execution, %error);
+                }
+            }
+        }
         for w in &wanted.invalidations {
             match self.invalidation(w).await {
                 Ok(o) => found.extend(o),
@@ -1078,6 +1127,7 @@ mod tests {
             invalidations: Vec::new(),
             labels: Vec::new(),
             tags: Vec::new(),
+            approvals: Vec::new(),
         };
         let first = r.round(&wanted, &mut Vec::new(), true).await;
         assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
@@ -1213,6 +1263,7 @@ mod tests {
                     revision: Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".into()),
                     source: Some("https://github.com/example/storefront".into()),
                     version: Some("2.4.0".into()),
+                    created: Some("2026-03-14T09:12:40Z".into()),
                 },
             }]
         );
@@ -1253,5 +1304,34 @@ mod tests {
         assert_eq!(describe.num_calls(), 1);
         assert!(!wanted.urgent(&wanted.urgent_keys().collect()), "asked: not urgent again");
         assert!(wanted.urgent(&std::collections::HashSet::new()));
+    }
+
+    #[tokio::test]
+    async fn the_approver_is_who_updated_the_approval_action_of_that_execution() {
+        use aws_sdk_codepipeline::Client as CodePipeline;
+        let list = mock!(CodePipeline::list_action_executions)
+            .match_requests(|r| {
+                r.pipeline_name() == Some("storefront-release")
+                    && r.filter().and_then(|f| f.pipeline_execution_id())
+                        == Some("e17b5773-cc0d-4db2-9ad7-594c73888de8")
+            })
+            .then_http_response(|| recorded("codepipeline.list-action-executions.approval.json"));
+        let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&list]);
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
+        let mut r = Reconciler::new(codedeploy, 100.0).with_codepipeline(cp);
+        let wanted = Wanted {
+            approvals: vec![("storefront-release".into(), "e17b5773-cc0d-4db2-9ad7-594c73888de8".into())],
+            ..Wanted::default()
+        };
+        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        assert_eq!(
+            seen,
+            vec![Observation::Approval {
+                execution_id: "e17b5773-cc0d-4db2-9ad7-594c73888de8".into(),
+                approved_by: Some("arn:aws:iam::123456789012:user/mary.major".into()),
+            }],
+            "the approval action's updatedBy, not the pipeline role of the other actions"
+        );
+        assert_eq!(list.num_calls(), 1);
     }
 }

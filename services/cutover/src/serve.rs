@@ -232,7 +232,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             config.reconciler.calls_per_second,
         )
         .with_ecs(aws_sdk_ecs::Client::new(&sdk))
-        .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk));
+        .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk))
+        .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk));
         tokio::spawn(crate::reconciler::run(
             reconciler,
             in_flight_rx,
