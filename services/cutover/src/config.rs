@@ -533,12 +533,7 @@ impl Config {
         let mut sources = std::collections::BTreeMap::new();
         for (i, route) in self.routes.iter().enumerate() {
             let Some(file) = &route.template else { continue };
-            let err = |message: String| ConfigError::Template {
-                path: shown.to_owned(),
-                route: i,
-                file: file.clone(),
-                message,
-            };
+            let err = |message: String| template_error(shown, i, file, message);
             if file == cutover_correlator::templates::DEFAULT {
                 continue;
             }
@@ -548,12 +543,7 @@ impl Config {
         let (templates, errors) = cutover_correlator::templates::Templates::new(&sources);
         for (i, route) in self.routes.iter().enumerate() {
             let Some(file) = &route.template else { continue };
-            let err = |message: String| ConfigError::Template {
-                path: shown.to_owned(),
-                route: i,
-                file: file.clone(),
-                message,
-            };
+            let err = |message: String| template_error(shown, i, file, message);
             if let Some(e) = errors.iter().find(|e| e.template == *file) {
                 return Err(err(describe_template_error(e)));
             }
@@ -600,6 +590,10 @@ impl Config {
     pub fn retention_ms(&self) -> i64 {
         i64::from(self.state.retention_hours) * 3600 * 1000
     }
+}
+
+fn template_error(shown: &Path, route: usize, file: &str, message: String) -> ConfigError {
+    ConfigError::Template { path: shown.to_owned(), route, file: file.to_owned(), message }
 }
 
 /// `block blocks, line 7: undefined value (…)` from a template error.
