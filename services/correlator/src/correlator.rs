@@ -368,26 +368,40 @@ impl Correlator {
         self.state.deployments.len()
     }
 
-    /// The deployments in flight: what the reconciler asks the APIs about. Which calls each
-    /// costs is the reconciler's choice (none for an ECS rolling deployment in steady state).
+    /// The deployments in flight the reconciler asks about every round: CodeDeploy and
+    /// ECS-native ones. ECS rolling deployments are left out (their events say everything; see
+    /// [`Correlator::rolling_in_flight`]), so publishing this after each batch stays cheap for
+    /// a fleet of rolling services.
     pub fn in_flight(&self) -> Vec<InFlight> {
+        self.in_flight_where(|d, arn| d.strategy == Strategy::CodedeployBlueGreen || arn.is_some())
+    }
+
+    /// The ECS rolling deployments in flight: asked about once, at start-up (their rollout
+    /// state may have moved while Cutover was down).
+    pub fn rolling_in_flight(&self) -> Vec<InFlight> {
+        self.in_flight_where(|d, arn| d.id.starts_with("ecs-svc/") && arn.is_none())
+    }
+
+    /// The deployments in flight that `keep` (given the service-deployment ARN, when one of
+    /// its ids is one) selects, built only for those.
+    fn in_flight_where(&self, keep: impl Fn(&Deployment, Option<&String>) -> bool) -> Vec<InFlight> {
         self.state
             .deployments
             .values()
             .filter(|d| d.is_in_flight())
-            .map(|d| InFlight {
-                id: d.id.clone(),
-                strategy: d.strategy,
-                cut_over: d.cut_over_at().is_some(),
-                cluster: d.cluster.clone(),
-                service: d.service.clone(),
-                application: d.application.clone(),
-                deployment_group: d.deployment_group.clone(),
-                service_deployment_arn: std::iter::once(&d.id)
-                    .chain(&d.aliases)
-                    .find(|a| a.contains(":service-deployment/"))
-                    .cloned(),
-                rollback_window: d.rollback_window_until.is_some(),
+            .filter_map(|d| {
+                let arn = std::iter::once(&d.id).chain(&d.aliases).find(|a| a.contains(":service-deployment/"));
+                keep(d, arn).then(|| InFlight {
+                    id: d.id.clone(),
+                    strategy: d.strategy,
+                    cut_over: d.cut_over_at().is_some(),
+                    cluster: d.cluster.clone(),
+                    service: d.service.clone(),
+                    application: d.application.clone(),
+                    deployment_group: d.deployment_group.clone(),
+                    service_deployment_arn: arn.cloned(),
+                    rollback_window: d.rollback_window_until.is_some(),
+                })
             })
             .collect()
     }

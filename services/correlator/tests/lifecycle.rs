@@ -627,7 +627,8 @@ fn a_rollout_state_read_at_start_up_finishes_an_ecs_rolling_deployment_whose_eve
     // The deployment started; Cutover was down for the rest.
     h.feed(&lines[2]);
     let id = "ecs-svc/5211643699352071000";
-    let rolling = h.correlator.in_flight();
+    assert!(h.correlator.in_flight().is_empty(), "not asked about every round");
+    let rolling = h.correlator.rolling_in_flight();
     assert_eq!(rolling.len(), 1);
     assert_eq!((rolling[0].cluster.as_deref(), rolling[0].service.as_deref()), (Some("prod-eu"), Some("storefront")));
     let now = ts("2026-03-14T10:00:00Z");

@@ -100,6 +100,9 @@ pub struct Reconciler {
     after_allow_traffic: HashMap<String, Timestamp>,
     /// `(cluster, service)` per CodeDeploy application and deployment group.
     groups: HashMap<(String, String), Option<(String, String)>>,
+    /// The ECS rolling deployments in flight when Cutover started: their rollout state is
+    /// read once, in the first round.
+    start_up: Vec<InFlight>,
     /// The pause between two calls.
     pace: Duration,
     /// API calls made, for `/metrics` and the tests.
@@ -123,6 +126,7 @@ impl Reconciler {
             ecs: None,
             cloudfront: None,
             codepipeline: None,
+            start_up: Vec::new(),
             invalidation_ids: HashMap::new(),
             labels_read: std::collections::HashSet::new(),
             tagged: std::collections::HashSet::new(),
@@ -137,6 +141,13 @@ impl Reconciler {
     /// Asks ECS too (census, ECS-native deployments, rollout states).
     pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
         self.ecs = Some(ecs);
+        self
+    }
+
+    /// The ECS rolling deployments in flight at start-up (`Correlator::rolling_in_flight`
+    /// after recovery): the first round reads their rollout state.
+    pub fn with_start_up(mut self, rolling: Vec<InFlight>) -> Self {
+        self.start_up = rolling;
         self
     }
 
@@ -659,10 +670,10 @@ impl Reconciler {
         })
     }
 
-    /// One round over what the intake wants. `start_up`: the first round after start, which
-    /// also reads the rollout state of ECS rolling deployments. Failures are logged and asked
-    /// again next round.
-    pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>, start_up: bool) -> Vec<Observation> {
+    /// One round over what the intake wants (the first also reads the rollout state of the
+    /// ECS rolling deployments in flight at start-up). Failures are logged and asked again next
+    /// round.
+    pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>) -> Vec<Observation> {
         let ids: Vec<String> = wanted.in_flight.iter().map(|d| d.id.clone()).collect();
         self.targets.retain(|d, _| ids.contains(d));
         self.after_allow_traffic.retain(|d, _| ids.contains(d));
@@ -692,13 +703,8 @@ impl Reconciler {
                 Ok(o) => found.extend(o),
                 Err(error) => tracing::warn!(message = "Failed to ask ECS about its service deployments.", %error),
             }
-            if start_up {
-                let rolling: Vec<InFlight> = wanted
-                    .in_flight
-                    .iter()
-                    .filter(|d| d.id.starts_with("ecs-svc/") && d.service_deployment_arn.is_none())
-                    .cloned()
-                    .collect();
+            let rolling = std::mem::take(&mut self.start_up);
+            if !rolling.is_empty() {
                 match self.rollouts(&rolling).await {
                     Ok(o) => found.extend(o),
                     Err(error) => tracing::warn!(message = "Failed to read ECS rollout states.", %error),
@@ -758,7 +764,8 @@ impl Reconciler {
 
 /// Every `interval`, observes what the intake wants (`wanted`, kept current after each
 /// batch) and sends what it learned to the intake, until `shutdown`. A census is asked once
-/// per request; the first round is the start-up round.
+/// per request; the first round also reads the rollout state of the rolling deployments in
+/// flight at start-up.
 pub async fn run(
     mut reconciler: Reconciler,
     mut wanted: watch::Receiver<Wanted>,
@@ -768,7 +775,6 @@ pub async fn run(
 ) {
     let mut counted: Vec<String> = Vec::new();
     let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut start_up = true;
     let mut next = tokio::time::Instant::now() + interval;
     loop {
         // A round every interval, and at once when a census or tags are newly wanted (the
@@ -789,10 +795,9 @@ pub async fn run(
         let now = wanted.borrow_and_update().clone();
         asked = now.urgent_keys().collect();
         let found = tokio::select! {
-            found = reconciler.round(&now, &mut counted, start_up) => found,
+            found = reconciler.round(&now, &mut counted) => found,
             () = shutdown.cancelled() => return,
         };
-        start_up = false;
         for o in found {
             if tx.send(o).await.is_err() {
                 return;
@@ -1116,23 +1121,18 @@ mod tests {
             .then_http_response(|| recorded("ecs.describe-services.rollout.json"));
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
         let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []);
-        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
-        let wanted = Wanted {
-            in_flight: vec![InFlight {
-                cluster: Some("prod-eu".into()),
-                service: Some("storefront".into()),
-                ..in_flight("ecs-svc/5211643699352071000", Strategy::EcsRolling)
-            }],
-            census: Vec::new(),
-            invalidations: Vec::new(),
-            labels: Vec::new(),
-            tags: Vec::new(),
-            approvals: Vec::new(),
+        let rolling = InFlight {
+            cluster: Some("prod-eu".into()),
+            service: Some("storefront".into()),
+            ..in_flight("ecs-svc/5211643699352071000", Strategy::EcsRolling)
         };
-        let first = r.round(&wanted, &mut Vec::new(), true).await;
+        let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs).with_start_up(vec![rolling]);
+        // What the intake publishes after each batch has no rolling deployment in it.
+        let wanted = Wanted::default();
+        let first = r.round(&wanted, &mut Vec::new()).await;
         assert!(matches!(first.as_slice(), [Observation::EcsRollout { change: EcsDeploymentChange::Completed, .. }]));
         assert_eq!((r.calls, describe.num_calls()), (1, 1));
-        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert!(r.round(&wanted, &mut Vec::new()).await.is_empty());
         assert_eq!(r.calls, 1, "after start-up: no calls at all for an ECS rolling deployment");
     }
 
@@ -1254,7 +1254,7 @@ mod tests {
         let mut r = Reconciler::new(codedeploy, 100.0).with_ecs(ecs);
         let td = "arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:42";
         let wanted = Wanted { labels: vec![td.to_owned()], ..Wanted::default() };
-        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        let seen = r.round(&wanted, &mut Vec::new()).await;
         assert_eq!(
             seen,
             vec![Observation::TaskDefinitionLabels {
@@ -1268,7 +1268,7 @@ mod tests {
             }]
         );
         // Asked once per task definition.
-        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert!(r.round(&wanted, &mut Vec::new()).await.is_empty());
         assert_eq!(describe.num_calls(), 1);
     }
 
@@ -1284,7 +1284,7 @@ mod tests {
             tags: vec![("prod-eu".into(), "storefront".into()), ("prod-eu".into(), "gone".into())],
             ..Wanted::default()
         };
-        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        let seen = r.round(&wanted, &mut Vec::new()).await;
         let tags = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
         };
@@ -1300,7 +1300,7 @@ mod tests {
                 Observation::ServiceTags { cluster: "prod-eu".into(), service: "gone".into(), tags: tags(&[]) },
             ]
         );
-        assert!(r.round(&wanted, &mut Vec::new(), false).await.is_empty());
+        assert!(r.round(&wanted, &mut Vec::new()).await.is_empty());
         assert_eq!(describe.num_calls(), 1);
         assert!(!wanted.urgent(&wanted.urgent_keys().collect()), "asked: not urgent again");
         assert!(wanted.urgent(&std::collections::HashSet::new()));
@@ -1323,7 +1323,7 @@ mod tests {
             approvals: vec![("storefront-release".into(), "e17b5773-cc0d-4db2-9ad7-594c73888de8".into())],
             ..Wanted::default()
         };
-        let seen = r.round(&wanted, &mut Vec::new(), false).await;
+        let seen = r.round(&wanted, &mut Vec::new()).await;
         assert_eq!(
             seen,
             vec![Observation::Approval {

@@ -206,6 +206,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     drop(tx);
     pollers.close();
+    // The rolling deployments in flight as recovered: the reconciler's first round reads
+    // their rollout state.
+    let rolling_at_start = correlator.rolling_in_flight();
     let owner = Owner {
         wake: wake.clone(),
         counters,
@@ -233,7 +236,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         )
         .with_ecs(aws_sdk_ecs::Client::new(&sdk))
         .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk))
-        .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk));
+        .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk))
+        .with_start_up(rolling_at_start);
         tokio::spawn(crate::reconciler::run(
             reconciler,
             in_flight_rx,
