@@ -44,10 +44,13 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     let service = Service::start(&config, &dir.join("cutover.log"));
 
     // EventBridge path (PutEvents → rule → queue), SNS envelope path, SNS raw delivery path.
+    // One message at a time: the details are compared with `replay` of the same order (a
+    // CodeDeploy SUCCEEDED trigger handled before the AllowTraffic one proves the cut-over at
+    // its own, later time, and the first proof wins).
     let scenarios = ["rolling", "codedeploy-sns", "codedeploy-rollback"];
     for name in scenarios {
         for line in scenario_lines(name) {
-            stack.inject(&line).await;
+            stack.inject_in_order(&line).await;
         }
     }
     let mut foreign: Value = serde_json::from_str(&scenario_lines("rolling")[0]).unwrap();

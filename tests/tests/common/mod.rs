@@ -286,6 +286,34 @@ impl Stack {
         }
     }
 
+    /// Like [`Stack::inject`], then waits (at most 10 s) until the queue holds nothing, neither
+    /// waiting nor in flight: the service has handled the message before the next one comes.
+    /// For tests that compare `serve` with `replay` on one order: SQS and SNS guarantee none,
+    /// and two pollers can hand batches over in either order.
+    pub async fn inject_in_order(&self, line: &str) {
+        self.inject(line).await;
+        for _ in 0..200 {
+            let attrs = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&self.queue_url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await
+                .expect("queue attributes");
+            let count = |name: QueueAttributeName| {
+                attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            };
+            if count(QueueAttributeName::ApproximateNumberOfMessages) == 0
+                && count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends a body straight to Cutover's queue (for malformed input).
     pub async fn send_raw(&self, body: &str) {
         self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.expect("send");
