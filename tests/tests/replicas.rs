@@ -55,7 +55,7 @@ async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
     for e in &seen {
         *counts.entry(e).or_default() += 1;
     }
-    assert!(counts.values().all(|n| *n == 1), "emitted more than once: {counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "emitted more than once: {counts:?}\n{}", logs());
     assert_eq!(stack.invalidations().await.len(), cut_overs);
     let posts = slack.top_level_posts();
     assert!(posts.values().all(|n| *n == 1), "a deployment posted twice: {posts:?}");

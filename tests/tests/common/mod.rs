@@ -31,7 +31,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// A `moto_server` on a free port, stopped on drop.
+/// The emulator (`moto_server`'s application, DynamoDB made atomic) on a free port, stopped on
+/// drop.
 pub struct Moto {
     pub url: String,
     child: Child,
@@ -47,8 +48,13 @@ impl Moto {
             "{} not found: run the tests through scripts/test, which installs moto[server] into .venv-aws",
             bin.display()
         );
+        // The same moto, with DynamoDB requests made atomic as in AWS (moto's conditional
+        // writes race under threads; see scripts/moto_server_atomic.py): run by the venv's
+        // Python beside `moto_server`.
+        let python = bin.with_file_name("python");
         let port = free_port();
-        let child = Command::new(&bin)
+        let child = Command::new(&python)
+            .arg(workspace().join("scripts/moto_server_atomic.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
