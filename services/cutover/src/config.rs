@@ -521,6 +521,7 @@ impl Config {
             None => (String::new(), PathBuf::from("<defaults>")),
         };
         let mut config = Self::parse(&text, &shown, env)?;
+        config.check_lease(&shown)?;
         let base = path.and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
         config.load_templates(&base, &shown)?;
         Ok(config)
@@ -574,6 +575,25 @@ impl Config {
             var: names.join(", "),
             message: one_line(e.message()),
         })
+    }
+
+    /// With replicas, a claim must outlast the look for receipts that it covers: otherwise a
+    /// second replica could take the action over mid-look and send the event again.
+    fn check_lease(&self, shown: &Path) -> Result<(), ConfigError> {
+        let (lease, wait) = (self.store.lease_secs, self.eventbridge.receipt_wait_secs);
+        if self.store.backend == StoreBackend::Dynamodb
+            && self.eventbridge.receipts_queue_url.is_some()
+            && wait >= lease
+        {
+            return Err(ConfigError::Invalid {
+                path: shown.to_owned(),
+                message: format!(
+                    "[eventbridge] receipt_wait_secs ({wait}) must be shorter than [store] lease_secs ({lease}): a \
+                     replica's claim on an event must outlast its look for the event's receipt"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The routing part, for the correlator.
@@ -667,6 +687,17 @@ mod tests {
         assert!(msg.contains("cutover.toml"), "{msg}");
         assert!(msg.contains("line 6"), "{msg}");
         assert!(msg.contains("chanel"), "{msg}");
+    }
+
+    #[test]
+    fn a_replica_lease_shorter_than_the_receipt_wait_is_refused() {
+        let text = "[eventbridge]\nreceipts_queue_url = \"http://127.0.0.1:1/q\"\nreceipt_wait_secs = 10\n\n\
+                    [store]\nbackend = \"dynamodb\"\ntable = \"t\"\nlease_secs = 10\n";
+        let msg = load(text, &[]).unwrap_err().to_string();
+        assert!(msg.contains("receipt_wait_secs (10) must be shorter than [store] lease_secs (10)"), "{msg}");
+        assert!(load(&text.replace("lease_secs = 10", "lease_secs = 11"), &[]).is_ok());
+        // One process (SQLite) has no one to race.
+        assert!(load(&text.replace("\"dynamodb\"", "\"sqlite\""), &[]).is_ok());
     }
 
     #[test]

@@ -138,6 +138,25 @@ impl Executor for EventBridgeExecutor {
         if batch.is_empty() {
             return out;
         }
+        // The claim comes before the look for receipts: a look hides the receipts it reads from
+        // every other reader, so two replicas looking at once could each miss the other's and
+        // send again. Claimed, the look is this replica's alone (the lease outlasts the wait).
+        let mut claimed = Vec::with_capacity(batch.len());
+        for (item, entry) in batch {
+            match super::claim(store, item.id) {
+                Ok(()) => claimed.push((item, entry)),
+                // Another replica sends it.
+                Err(Outcome::Claimed) => out.push((item.id, Outcome::Claimed)),
+                Err(outcome) => {
+                    out.push((item.id, outcome));
+                    break;
+                }
+            }
+        }
+        let mut batch = claimed;
+        if batch.is_empty() {
+            return out;
+        }
         // Events whose earlier PutEvents had no known outcome: delivered if a receipt says so.
         let sought: Vec<(i64, String)> = batch
             .iter()
@@ -167,22 +186,6 @@ impl Executor for EventBridgeExecutor {
                     deployment_id = item.action.deployment_id()
                 );
             }
-        }
-        let mut claimed = Vec::with_capacity(batch.len());
-        for (item, entry) in batch {
-            match super::claim(store, item.id) {
-                Ok(()) => claimed.push((item, entry)),
-                // Another replica sends it.
-                Err(Outcome::Claimed) => out.push((item.id, Outcome::Claimed)),
-                Err(outcome) => {
-                    out.push((item.id, outcome));
-                    break;
-                }
-            }
-        }
-        let batch = claimed;
-        if batch.is_empty() {
-            return out;
         }
         let entries: Vec<PutEventsRequestEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
         match self.client.put_events().set_entries(Some(entries)).send().await {
@@ -254,6 +257,7 @@ mod tests {
     use super::*;
     use crate::executors::Backoff;
     use crate::executors::lane::record;
+    use crate::store::StoreError;
     use crate::store::sqlite::SqliteStore;
 
     fn emit(id: &str) -> Action {
@@ -282,6 +286,106 @@ mod tests {
                 annotation: None,
             }),
         }
+    }
+
+    /// A store whose every claim another replica won.
+    #[derive(Debug)]
+    struct ClaimedElsewhere(SqliteStore);
+
+    impl Store for ClaimedElsewhere {
+        fn recover(&mut self) -> Result<crate::store::Recovery, StoreError> {
+            self.0.recover()
+        }
+        fn commit(
+            &mut self,
+            entries: &[(Timestamp, String)],
+            actions: &[crate::store::NewAction],
+        ) -> Result<Vec<i64>, StoreError> {
+            self.0.commit(entries, actions)
+        }
+        fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<crate::store::JournalEntry>>, StoreError> {
+            self.0.journal_since(seq)
+        }
+        fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
+            self.0.snapshot(seq, state)
+        }
+        fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+            self.0.due(lane, now_ms, limit)
+        }
+        fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
+            self.0.next_due(lane)
+        }
+        fn mark_attempting(&mut self, _id: i64) -> Result<(), StoreError> {
+            Err(StoreError::Conflict { operation: "mark_attempting" })
+        }
+        fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+            self.0.mark_retry(id, status, next_attempt_ms, error)
+        }
+        fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {
+            self.0.finish(id, status, result)
+        }
+        fn slack_message(&mut self, deployment_id: &str) -> Result<Option<(String, String)>, StoreError> {
+            self.0.slack_message(deployment_id)
+        }
+        fn set_slack_message(&mut self, deployment_id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
+            self.0.set_slack_message(deployment_id, channel, ts)
+        }
+        fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
+            self.0.outbox_counts()
+        }
+        fn ping(&mut self) -> Result<(), StoreError> {
+            self.0.ping()
+        }
+    }
+
+    /// A look for receipts hides them from every other reader, so only the replica holding the
+    /// claim may look: an event another replica claimed is neither looked for nor sent.
+    #[tokio::test]
+    async fn an_event_claimed_by_another_replica_is_not_looked_for_or_sent() {
+        // The receipts queue's endpoint: a listener that counts who connects.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let aws = crate::config::AwsConfig {
+            region: Some("eu-west-1".into()),
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            max_attempts: Some(1),
+        };
+        let sdk = crate::aws::sdk_config(&aws)
+            .await
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+            ))
+            .build();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let put = mock!(Client::put_events).then_output(|| PutEventsOutput::builder().build());
+        let client = mock_client!(aws_sdk_eventbridge, [&put]);
+        let mut executor = EventBridgeExecutor::new(client, "cutover".into()).with_receipts(
+            sqs,
+            format!("http://127.0.0.1:{port}/123456789012/receipts"),
+            std::time::Duration::from_secs(1),
+        );
+        let mut store = ClaimedElsewhere(SqliteStore::in_memory().unwrap());
+        store.commit(&[], &[emit("ecs-svc/1").into()]).unwrap();
+        let [first] = &store.due(Lane::EventBridge, i64::MAX, 10).unwrap()[..] else { panic!("one action due") };
+        // Its first PutEvents had no known outcome (a replica died mid-call).
+        store.mark_retry(first.id, Status::Attempting, 0, "timeout").unwrap();
+        let items = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+        assert_eq!(items[0].status, Status::Attempting);
+
+        let outcomes = executor.execute(&items, &mut store).await;
+        assert_eq!(outcomes, vec![(items[0].id, Outcome::Claimed)]);
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "looked for receipts without the claim");
+        assert_eq!(put.num_calls(), 0);
+        accept.abort();
     }
 
     /// The emulator cannot fail one entry of a PutEvents: the response is recorded, in the
