@@ -383,6 +383,9 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
         }
     }
     let wanted = posting_deployments(&scenarios);
+    let replies_now = || slack.replies().into_iter().filter(|(_, text)| !text.starts_with(":broom:")).count();
+    // Each message in its final state, and the thread replies of both deployments (a rollback's
+    // replies go out on their own, after or before its parent's last update).
     let settled = eventually(90, async || {
         let messages = slack.state.messages();
         wanted.iter().all(|d| {
@@ -390,10 +393,26 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
                 m.metadata.as_ref().is_some_and(|md| md["event_payload"]["deployment_id"] == d.as_str())
                     && m.text.as_deref().is_some_and(|t| t.contains("completed") || t.contains("rolled back"))
             })
-        })
+        }) && replies_now() >= 5
     })
     .await;
-    assert!(settled, "{:#?}\n{}", slack.state.messages(), service.log_text());
+    let last_calls = || {
+        let calls = slack.state.calls();
+        let tail: Vec<String> = calls
+            .iter()
+            .skip(calls.len().saturating_sub(15))
+            .map(|c| format!("  {} {} at {} us", c.method, c.status, c.received_at_us))
+            .collect();
+        format!("the stand-in's last calls:\n{}", tail.join("\n"))
+    };
+    assert!(
+        settled,
+        "{:#?}\n{}\n{}\n{}",
+        slack.state.messages(),
+        last_calls(),
+        common::unfinished_actions(&dir.join("cutover.db")),
+        service.log_text()
+    );
     let calls = slack.state.calls();
     assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 3 + 25, "the 429s were answered");
     assert_eq!(calls.iter().filter(|c| c.status == 500).count(), 4, "the 500s were answered");
@@ -721,6 +740,62 @@ async fn a_batch_that_waited_long_has_its_visibility_extended() {
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let again = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.unwrap();
     assert!(again.messages.unwrap_or_default().is_empty(), "the visibility was not extended");
+}
+
+/// What made the Slack fault test stall once in a while, made certain: the update that says
+/// "failed" waits for a retry (its first try came before the post went through) while the
+/// later update that says "rolled back" is due at once. The older must never run after the
+/// newer, or the message ends in a stale state that nothing corrects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_slack_update_waiting_for_a_retry_never_overwrites_a_newer_one() {
+    use cutover::executors::lane::{Executor as _, record};
+    use cutover::executors::{Backoff, now_ms, slack::SlackExecutor};
+    use cutover::store::{Lane, Status, Store as _, sqlite::SqliteStore};
+    use cutover_correlator::{Action, action::SlackMessage};
+
+    let slack = Slack::start().await;
+    let message = |text: &str| SlackMessage {
+        deployment_id: "ecs-svc/2".into(),
+        channel: "deployments".into(),
+        thread_of: None,
+        text: text.into(),
+        blocks: vec![],
+        broadcast: false,
+    };
+    let mut store = SqliteStore::in_memory().unwrap();
+    store
+        .commit(
+            &[],
+            &[
+                Action::SlackPost(message("deploying")).into(),
+                Action::SlackUpdate(message("failed")).into(),
+                Action::SlackUpdate(message("rolled back")).into(),
+            ],
+        )
+        .unwrap();
+    let ids: Vec<i64> = store.due(Lane::Slack, i64::MAX, 10).unwrap().iter().map(|i| i.id).collect();
+    store.mark_retry(ids[1], Status::Pending, now_ms() + 1_000, "waiting for the message to be posted").unwrap();
+    let token = secrecy::SecretString::from("xoxb-e2e-secret-token-value");
+    let mut executor =
+        SlackExecutor::new(&slack.api_url(), &token, 50.0, std::time::Duration::from_secs(5)).expect("executor");
+    let backoff = Backoff { initial_ms: 100, max_ms: 100 };
+    // The lane's rounds, bounded: 50 of 100 ms.
+    for _ in 0..50 {
+        if store.next_due(Lane::Slack).unwrap().is_none() {
+            break;
+        }
+        let items = store.due(Lane::Slack, now_ms(), 10).unwrap();
+        for (id, outcome) in executor.execute(&items, &mut store).await {
+            let item = items.iter().find(|i| i.id == id).unwrap();
+            record(&mut store, item, outcome, &backoff).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.next_due(Lane::Slack).unwrap(), None, "every action finished");
+    let top: Vec<_> = slack.state.messages().into_iter().filter(|m| m.thread_ts.is_none()).collect();
+    assert_eq!(top.len(), 1, "{top:?}");
+    assert_eq!(top[0].text.as_deref(), Some("rolled back"), "the last state wins: {top:?}");
+    slack.stop();
 }
 
 /// An emit left `attempting` by a crash mid-PutEvents.

@@ -574,6 +574,29 @@ impl Service {
     }
 }
 
+/// The unfinished actions of a service's SQLite store, a line each, for a failure message: what
+/// was still due, in which state, after how many attempts, and when it would be tried next.
+pub fn unfinished_actions(db: &Path) -> String {
+    use cutover::store::{Lane, Store as _, sqlite::SqliteStore};
+    let Ok(mut store) = SqliteStore::open(db) else { return format!("{}: cannot open", db.display()) };
+    let now = cutover::executors::now_ms();
+    let mut lines = vec![format!("unfinished actions in {} at {now}:", db.display())];
+    for lane in [Lane::Slack, Lane::CloudFront, Lane::EventBridge] {
+        for item in store.due(lane, i64::MAX, 1_000).unwrap_or_default() {
+            lines.push(format!(
+                "  {} #{} {} {} attempts={} next in {} ms",
+                lane.as_str(),
+                item.id,
+                item.action.name(),
+                item.status.as_str(),
+                item.attempts,
+                item.next_attempt_ms - now
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
 /// Polls `check` every 100 ms until it holds or `secs` pass.
 pub async fn eventually(secs: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..secs * 10 {

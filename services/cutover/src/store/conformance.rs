@@ -97,4 +97,21 @@ pub fn run(store: &mut dyn Store) {
     store.finish(due[0].id, Status::Superseded, "replaced").unwrap();
     assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
     assert!(store.outbox_counts().unwrap().contains(&(Lane::CloudFront, Status::Superseded, 1)));
+
+    // A deployment's actions run in decision order: while its earlier action waits for a
+    // retry, its later ones wait too (a later Slack update must not be overwritten by an older
+    // one); another deployment's do not.
+    store.commit(&[], &[invalidation("d4").into(), invalidation("d4").into(), invalidation("d5").into()]).unwrap();
+    let due = store.due(Lane::CloudFront, 0, 10).unwrap();
+    let ids: Vec<i64> = due.iter().map(|i| i.id).collect();
+    assert_eq!(due.iter().map(|i| i.action.deployment_id()).collect::<Vec<_>>(), vec!["d4", "d4", "d5"]);
+    store.mark_retry(ids[0], Status::Pending, 5_000, "throttled").unwrap();
+    let meanwhile: Vec<i64> = store.due(Lane::CloudFront, 4_999, 10).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(meanwhile, vec![ids[2]], "d4's later action waits behind its earlier one; d5 does not");
+    let then: Vec<i64> = store.due(Lane::CloudFront, 5_000, 10).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(then, ids, "in decision order once the earlier one is due");
+    for id in ids {
+        store.finish(id, Status::Done, "done").unwrap();
+    }
+    assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
 }

@@ -519,6 +519,8 @@ impl Store for DynamoStore {
         let (client, table, owner) = (self.client.clone(), self.table.clone(), self.owner.clone());
         let items = block("due", async move { query_all(&client, &table, &open_pk(lane), None).await })?;
         let mut out = Vec::new();
+        // Deployments with an earlier action waiting for its retry: their later ones wait too.
+        let mut waiting = std::collections::HashSet::new();
         let wall = wall_ms();
         for item in items {
             // Claimed by another replica and not yet expired: the lane waits for it.
@@ -527,7 +529,14 @@ impl Store for DynamoStore {
                 break;
             }
             let o = outbox_item(&item)?;
-            if matches!(o.status, Status::Pending | Status::Attempting) && o.next_attempt_ms <= now_ms {
+            if !matches!(o.status, Status::Pending | Status::Attempting) {
+                continue;
+            }
+            if o.next_attempt_ms > now_ms {
+                waiting.insert(o.action.deployment_id().to_owned());
+                continue;
+            }
+            if !waiting.contains(o.action.deployment_id()) {
                 self.seen.insert(o.id, get_n(&item, "version").unwrap_or(0));
                 out.push(o);
                 if out.len() >= limit {

@@ -165,7 +165,10 @@ pub trait Store: Send + std::fmt::Debug {
     /// Saves the correlator state as of journal `seq` and drops the journal up to it.
     fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError>;
 
-    /// Actions of `lane` not finished, in decision order, that are due at `now_ms`.
+    /// Actions of `lane` not finished, in decision order, that are due at `now_ms`. A
+    /// deployment's actions run in decision order: one behind an earlier unfinished action of
+    /// the same deployment that is not due yet waits for it (a Slack update never overtakes an
+    /// older one of the same message, which would then overwrite the newer state).
     fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
 
     /// The earliest `next_attempt_ms` of an unfinished action of `lane`.

@@ -191,8 +191,12 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, action, status, attempts, next_attempt_ms, traceparent FROM outbox
+                "SELECT id, action, status, attempts, next_attempt_ms, traceparent FROM outbox o
                  WHERE lane = ?1 AND status IN ('pending', 'attempting') AND next_attempt_ms <= ?2
+                   AND NOT EXISTS (
+                     SELECT 1 FROM outbox e
+                     WHERE e.lane = o.lane AND e.deployment_id = o.deployment_id AND e.id < o.id
+                       AND e.status IN ('pending', 'attempting') AND e.next_attempt_ms > ?2)
                  ORDER BY id LIMIT ?3",
             )
             .map_err(err("due"))?;
