@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use cutover_correlator::invariants;
 use cutover_correlator::routing::{Glob, Route};
 use cutover_correlator::{
-    Action, CodeDeployChange, Correlator, EcsDeploymentChange, ImageLabels, Input, NativeStatus, Observation, Routing,
+    Action, CodeDeployChange, CodeDeployFact, Correlator, EcsDeploymentChange, ImageLabels, Input, NativeStatus, Observation, Routing,
 };
 use cutover_events::Timestamp;
 use libfuzzer_sys::fuzz_target;
@@ -159,7 +159,7 @@ fuzz_target!(|data: &[u8]| {
                         created_at: at,
                         completed_by: Timestamp(now),
                     },
-                    0..=4 => Observation::CodeDeploy {
+                    0..=4 => Observation::CodeDeploy(CodeDeployFact {
                         deployment_id: id,
                         application: None,
                         deployment_group: None,
@@ -174,7 +174,7 @@ fuzz_target!(|data: &[u8]| {
                         ][usize::from(b % 5)]
                         .clone(),
                         at,
-                    },
+                    }),
                     5 | 6 => Observation::EcsRollout {
                         deployment_id: id,
                         change: if b % 2 == 0 {

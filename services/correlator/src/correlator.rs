@@ -64,20 +64,7 @@ pub enum Observation {
     /// What CodeDeploy's `GetDeployment` (status, times, rollback), `GetDeploymentTarget`
     /// (the AllowTraffic lifecycle event) or `GetDeploymentGroup` (identity) says about a
     /// deployment: handled like the event it stands in for, at AWS time `at`.
-    CodeDeploy {
-        deployment_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        application: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        deployment_group: Option<String>,
-        /// `(cluster, service)`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        target: Option<(String, String)>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        rollback_of: Option<String>,
-        change: CodeDeployChange,
-        at: Timestamp,
-    },
+    CodeDeploy(CodeDeployFact),
     /// CodePipeline `ListActionExecutions`: who approved the execution's manual approval
     /// (`updatedBy`), or none when CodePipeline does not say.
     Approval { execution_id: String, approved_by: Option<String> },
@@ -554,27 +541,10 @@ impl Correlator {
                 // keys early, and a redelivery would be decided again).
                 self.on_census(now, &service_key, at, tasks, &mut out);
             }
-            Input::Observed(Observation::CodeDeploy {
-                deployment_id,
-                application,
-                deployment_group,
-                target,
-                rollback_of,
-                change,
-                at,
-            }) => {
+            Input::Observed(Observation::CodeDeploy(fact)) => {
                 // Only about deployments Cutover follows: the reconciler asks about no other.
-                if self.deployment(&deployment_id).is_some() {
-                    self.advance(at);
-                    let fact = CodeDeployFact {
-                        deployment_id,
-                        application,
-                        deployment_group,
-                        target,
-                        rollback_of,
-                        change,
-                        at,
-                    };
+                if self.deployment(&fact.deployment_id).is_some() {
+                    self.advance(fact.at);
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
                 }
             }

@@ -150,14 +150,19 @@ pub enum CodeDeployChange {
     Other,
 }
 
-/// A CodeDeploy fact, with whatever identity the event carried.
-#[derive(Clone, Debug)]
+/// A CodeDeploy fact, with whatever identity the event (or the API answer) carried. Serialised,
+/// it is the body of a journaled `code_deploy` observation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CodeDeployFact {
     pub deployment_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_group: Option<String>,
     /// `(cluster, service)` from an ECS target id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<String>,
     pub change: CodeDeployChange,
     pub at: Timestamp,

@@ -33,4 +33,5 @@ pub use correlator::{
     CensusRequest, CensusTask, CodeDeployChange, Correlator, EcsDeploymentChange, ImageLabels, InFlight, Input,
     InvalidationWanted, NativeStatus, Observation, State, Stats,
 };
+pub use facts::CodeDeployFact;
 pub use routing::Routing;

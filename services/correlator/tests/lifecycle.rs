@@ -560,7 +560,7 @@ fn steps_of(actions: &[Action]) -> Vec<(cutover_events::emitted::DetailType, Opt
 
 #[test]
 fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_deployment_at_aws_time() {
-    use cutover_correlator::{CodeDeployChange, Input, Observation};
+    use cutover_correlator::{CodeDeployChange, CodeDeployFact, Input, Observation};
     let lines = scenario_lines("codedeploy-sns");
     let mut h = Harness::new(scenario_routing("codedeploy-sns"));
     // Only CREATED and IN_PROGRESS arrive: the AllowTraffic and SUCCEEDED triggers are lost.
@@ -570,7 +570,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
     assert_eq!(in_flight.len(), 1);
     assert_eq!(in_flight[0].application.as_deref(), Some("AppECS-prod-eu-checkout"));
     let observe = |change: CodeDeployChange, target: Option<(String, String)>, at: &str| {
-        Input::Observed(Observation::CodeDeploy {
+        Input::Observed(Observation::CodeDeploy(CodeDeployFact {
             deployment_id: "d-7QHX0M2PB".into(),
             application: None,
             deployment_group: None,
@@ -578,7 +578,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
             rollback_of: None,
             change,
             at: ts(at),
-        })
+        }))
     };
     let now = ts("2026-03-14T09:40:00Z");
     let target = Some(("prod-eu".to_owned(), "checkout".to_owned()));
@@ -606,7 +606,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
     assert!(h.correlator.in_flight().is_empty(), "completed: nothing left to ask");
 
     // An observation about a deployment Cutover does not follow changes nothing.
-    let stray = Input::Observed(Observation::CodeDeploy {
+    let stray = Input::Observed(Observation::CodeDeploy(CodeDeployFact {
         deployment_id: "d-UNKNOWN00".into(),
         application: None,
         deployment_group: None,
@@ -614,7 +614,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
         rollback_of: None,
         change: CodeDeployChange::Succeeded,
         at: ts("2026-03-14T09:39:00Z"),
-    });
+    }));
     assert!(h.correlator.handle(now, stray).is_empty());
     assert!(h.correlator.deployment("d-UNKNOWN00").is_none());
 }
@@ -797,7 +797,7 @@ fn a_route_broadcasts_and_mentions_on_failure_and_rollback() {
 #[test]
 fn the_deployer_is_mentioned_on_failure_through_slack_people_unless_the_route_says_not() {
     use cutover_correlator::routing::SlackId;
-    use cutover_correlator::{CodeDeployChange, Input, Observation};
+    use cutover_correlator::{CodeDeployChange, CodeDeployFact, Input, Observation};
     let lines = scenario_lines("pipeline-linked");
     let failed = |mention_deployer: bool| {
         let mut routing = scenario_routing("pipeline-linked");
@@ -813,7 +813,7 @@ fn the_deployer_is_mentioned_on_failure_through_slack_people_unless_the_route_sa
         for i in [0, 1, 2, 3, 4, 5, 8] {
             h.feed(&lines[i]);
         }
-        let failure = Observation::CodeDeploy {
+        let failure = Observation::CodeDeploy(CodeDeployFact {
             deployment_id: "d-C3XYEM1QF".into(),
             application: None,
             deployment_group: None,
@@ -821,7 +821,7 @@ fn the_deployer_is_mentioned_on_failure_through_slack_people_unless_the_route_sa
             rollback_of: None,
             change: CodeDeployChange::Failed { reason: Some("AllowTraffic failed".into()) },
             at: ts("2026-03-14T09:56:00Z"),
-        };
+        });
         let now = h.now;
         let actions = h.correlator.handle(now, Input::Observed(failure));
         replies_of(&actions).into_iter().map(|r| r.3).collect::<Vec<_>>()

@@ -10,7 +10,7 @@ mod harness;
 use std::fmt::Write as _;
 
 use cutover_correlator::routing::SlackId;
-use cutover_correlator::{Action, CodeDeployChange, Input, Observation};
+use cutover_correlator::{Action, CodeDeployChange, CodeDeployFact, Input, Observation};
 use harness::{Harness, scenario_lines, scenario_routing, ts};
 use serde_json::json;
 
@@ -106,7 +106,7 @@ fn codedeploy_stopped() {
     let mut h = Harness::new(scenario_routing("codedeploy-sns"));
     h.feed(&lines[0]);
     h.feed(&lines[1]);
-    let stopped = Observation::CodeDeploy {
+    let stopped = Observation::CodeDeploy(CodeDeployFact {
         deployment_id: "d-7QHX0M2PB".into(),
         application: None,
         deployment_group: None,
@@ -114,7 +114,7 @@ fn codedeploy_stopped() {
         rollback_of: None,
         change: CodeDeployChange::Stopped,
         at: ts("2026-03-14T09:33:00Z"),
-    };
+    });
     let now = h.now;
     let out = h.correlator.handle(now, Input::Observed(stopped));
     h.actions.extend(out);

@@ -611,4 +611,21 @@ mod tests {
         assert!(matches!(journal_input(message), Some(Input::Message(_))));
         assert!(journal_input("not json").is_none());
     }
+
+    /// Journals outlive releases: a CodeDeploy observation as journaled before still reads
+    /// back, and is written the same way.
+    #[test]
+    fn a_codedeploy_observation_keeps_its_journal_form() {
+        let journaled = r#"{"cutover.observation":{"code_deploy":{"deployment_id":"d-MAIN4XQ2Z","application":"AppECS-prod-eu-orders","target":["prod-eu","orders"],"change":{"failed":{"reason":"unhealthy"}},"at":"2026-03-14T09:37:32.000Z"}}}"#;
+        let Some(Input::Observed(Observation::CodeDeploy(fact))) = journal_input(journaled) else {
+            panic!("not read back as a CodeDeploy observation")
+        };
+        assert_eq!(fact.deployment_id, "d-MAIN4XQ2Z");
+        assert_eq!(fact.application.as_deref(), Some("AppECS-prod-eu-orders"));
+        assert_eq!(fact.deployment_group, None);
+        assert_eq!(fact.target, Some(("prod-eu".into(), "orders".into())));
+        assert_eq!(fact.change, cutover_correlator::CodeDeployChange::Failed { reason: Some("unhealthy".into()) });
+        assert_eq!(fact.at, Timestamp(1_773_481_052_000));
+        assert_eq!(observation_entry(&Observation::CodeDeploy(fact)), journaled);
+    }
 }

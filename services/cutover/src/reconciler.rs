@@ -37,11 +37,12 @@ use std::time::Duration;
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{DeploymentStatus, LifecycleEventStatus, TargetLabel};
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus};
 use aws_smithy_types::DateTime;
 use cutover_correlator::{
-    CensusRequest, CensusTask, CodeDeployChange, EcsDeploymentChange, ImageLabels, InFlight, InvalidationWanted,
-    NativeStatus, Observation,
+    CensusRequest, CensusTask, CodeDeployChange, CodeDeployFact, EcsDeploymentChange, ImageLabels, InFlight,
+    InvalidationWanted, NativeStatus, Observation,
 };
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
@@ -255,48 +256,64 @@ impl Reconciler {
         }))
     }
 
-    /// `DescribeServices` with `include: TAGS`, 10 services per call: each service's tags
-    /// (empty for one without tags or not found, so it is not asked again).
+    /// `DescribeServices` with `include: TAGS`: each service's tags (empty for one without tags
+    /// or not found, so it is not asked again).
     pub async fn service_tags(&mut self, services: &[(String, String)]) -> Result<Vec<Observation>, String> {
         let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
-        let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-        for (c, s) in services {
-            by_cluster.entry(c.as_str()).or_default().push(s.as_str());
-        }
+        let asked = services.iter().map(|(c, s)| (c.as_str(), s.as_str()));
         let mut found = Vec::new();
-        for (cluster, names) in by_cluster {
-            for chunk in names.chunks(10) {
-                self.paced().await;
-                let out = ecs
-                    .describe_services()
-                    .cluster(cluster)
-                    .set_services(Some(chunk.iter().map(|s| (*s).to_owned()).collect()))
-                    .include(aws_sdk_ecs::types::ServiceField::Tags)
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
-                for name in chunk {
-                    let tags = out
-                        .services()
-                        .iter()
-                        .find(|s| s.service_name() == Some(*name))
-                        .map(|s| {
-                            s.tags()
-                                .iter()
-                                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.tagged.insert((cluster.to_owned(), (*name).to_owned()));
-                    found.push(Observation::ServiceTags {
-                        cluster: cluster.to_owned(),
-                        service: (*name).to_owned(),
-                        tags,
-                    });
-                }
+        for (cluster, names, out) in self.describe_services(&ecs, asked, true).await? {
+            for name in names {
+                let tags = out
+                    .services()
+                    .iter()
+                    .find(|s| s.service_name() == Some(name))
+                    .map(|s| {
+                        s.tags()
+                            .iter()
+                            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.tagged.insert((cluster.to_owned(), name.to_owned()));
+                found.push(Observation::ServiceTags { cluster: cluster.to_owned(), service: name.to_owned(), tags });
             }
         }
         Ok(found)
+    }
+
+    /// `DescribeServices` (with `include: TAGS` when `tags`), 10 services of one cluster per
+    /// call, each service asked once: every call's cluster, the services it asked for, and the
+    /// answer. Stops at the first error.
+    async fn describe_services<'a>(
+        &mut self,
+        ecs: &aws_sdk_ecs::Client,
+        services: impl IntoIterator<Item = (&'a str, &'a str)>,
+        tags: bool,
+    ) -> Result<Vec<(&'a str, Vec<&'a str>, DescribeServicesOutput)>, String> {
+        let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for (cluster, service) in services {
+            let names = by_cluster.entry(cluster).or_default();
+            if !names.contains(&service) {
+                names.push(service);
+            }
+        }
+        let mut answers = Vec::new();
+        for (cluster, names) in by_cluster {
+            for chunk in names.chunks(10) {
+                self.paced().await;
+                let mut call = ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(chunk.iter().map(|s| (*s).to_owned()).collect()));
+                if tags {
+                    call = call.include(aws_sdk_ecs::types::ServiceField::Tags);
+                }
+                let out = call.send().await.map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+                answers.push((cluster, chunk.to_vec(), out));
+            }
+        }
+        Ok(answers)
     }
 
     /// `DescribeTaskDefinition`: the OCI labels (`org.opencontainers.image.revision`,
@@ -361,10 +378,10 @@ impl Reconciler {
         let (status, wait) = self.get_deployment(&d.id).await?;
         let finished = matches!(
             status,
-            Some(Observation::CodeDeploy {
+            Some(Observation::CodeDeploy(CodeDeployFact {
                 change: CodeDeployChange::Succeeded | CodeDeployChange::Failed { .. } | CodeDeployChange::Stopped,
                 ..
-            })
+            }))
         );
         let mut found = Vec::new();
         if !d.cut_over || (!d.rollback_window && wait.is_some() && !finished) {
@@ -380,7 +397,7 @@ impl Reconciler {
             });
         }
         if let Some(mut status) = status {
-            if let Observation::CodeDeploy { target: t, .. } = &mut status {
+            if let Observation::CodeDeploy(CodeDeployFact { target: t, .. }) = &mut status {
                 *t = target;
             }
             found.push(status);
@@ -442,7 +459,7 @@ impl Reconciler {
         };
         let Some(at) = at else { return Ok((None, wait)) };
         Ok((
-            Some(Observation::CodeDeploy {
+            Some(Observation::CodeDeploy(CodeDeployFact {
                 deployment_id: deployment_id.to_owned(),
                 application: info.application_name().map(str::to_owned),
                 deployment_group: info.deployment_group_name().map(str::to_owned),
@@ -453,7 +470,7 @@ impl Reconciler {
                     .map(str::to_owned),
                 change,
                 at,
-            }),
+            })),
             wait,
         ))
     }
@@ -510,7 +527,7 @@ impl Reconciler {
                 self.after_allow_traffic.insert(deployment_id.to_owned(), end);
             }
             if let Some(at) = allowed.and_then(|e| aws_time(e.end_time())) {
-                observations.push(Observation::CodeDeploy {
+                observations.push(Observation::CodeDeploy(CodeDeployFact {
                     deployment_id: deployment_id.to_owned(),
                     application: None,
                     deployment_group: None,
@@ -518,7 +535,7 @@ impl Reconciler {
                     rollback_of: None,
                     change: CodeDeployChange::TargetCutOver,
                     at,
-                });
+                }));
             }
         }
         Ok(observations)
@@ -578,42 +595,24 @@ impl Reconciler {
         Ok(found)
     }
 
-    /// `DescribeServices` for ECS rolling deployments in flight (10 services per call): the
-    /// ones whose `rolloutState` says they finished.
+    /// `DescribeServices` for ECS rolling deployments in flight: the ones whose `rolloutState`
+    /// says they finished.
     pub async fn rollouts(&mut self, rolling: &[InFlight]) -> Result<Vec<Observation>, String> {
         let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
-        let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-        for d in rolling {
-            if let (Some(c), Some(s)) = (d.cluster.as_deref(), d.service.as_deref()) {
-                let services = by_cluster.entry(c).or_default();
-                if !services.contains(&s) {
-                    services.push(s);
-                }
-            }
-        }
+        let asked = rolling.iter().filter_map(|d| Some((d.cluster.as_deref()?, d.service.as_deref()?)));
         let mut found = Vec::new();
-        for (cluster, services) in by_cluster {
-            for chunk in services.chunks(10) {
-                self.paced().await;
-                let out = ecs
-                    .describe_services()
-                    .cluster(cluster)
-                    .set_services(Some(chunk.iter().map(|s| (*s).to_owned()).collect()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
-                for dep in out.services().iter().flat_map(|s| s.deployments()) {
-                    let Some(id) = dep.id().filter(|id| rolling.iter().any(|d| d.id == *id)) else { continue };
-                    let change = match dep.rollout_state() {
-                        Some(DeploymentRolloutState::Completed) => EcsDeploymentChange::Completed,
-                        Some(DeploymentRolloutState::Failed) => {
-                            EcsDeploymentChange::Failed { reason: dep.rollout_state_reason().map(str::to_owned) }
-                        }
-                        _ => continue,
-                    };
-                    let Some(at) = aws_time(dep.updated_at()) else { continue };
-                    found.push(Observation::EcsRollout { deployment_id: id.to_owned(), change, at });
-                }
+        for (_, _, out) in self.describe_services(&ecs, asked, false).await? {
+            for dep in out.services().iter().flat_map(|s| s.deployments()) {
+                let Some(id) = dep.id().filter(|id| rolling.iter().any(|d| d.id == *id)) else { continue };
+                let change = match dep.rollout_state() {
+                    Some(DeploymentRolloutState::Completed) => EcsDeploymentChange::Completed,
+                    Some(DeploymentRolloutState::Failed) => {
+                        EcsDeploymentChange::Failed { reason: dep.rollout_state_reason().map(str::to_owned) }
+                    }
+                    _ => continue,
+                };
+                let Some(at) = aws_time(dep.updated_at()) else { continue };
+                found.push(Observation::EcsRollout { deployment_id: id.to_owned(), change, at });
             }
         }
         Ok(found)
@@ -989,7 +988,7 @@ mod tests {
                     percent: 100.0,
                     at: ms("2026-03-14T09:32:29Z")
                 },
-                Observation::CodeDeploy {
+                Observation::CodeDeploy(CodeDeployFact {
                     deployment_id: "d-7QHX0M2PB".into(),
                     application: None,
                     deployment_group: None,
@@ -997,8 +996,8 @@ mod tests {
                     rollback_of: None,
                     change: CodeDeployChange::TargetCutOver,
                     at: ms("2026-03-14T09:32:29Z"),
-                },
-                Observation::CodeDeploy {
+                }),
+                Observation::CodeDeploy(CodeDeployFact {
                     deployment_id: "d-7QHX0M2PB".into(),
                     application: Some("AppECS-prod-eu-checkout".into()),
                     deployment_group: Some("DgpECS-prod-eu-checkout".into()),
@@ -1006,7 +1005,7 @@ mod tests {
                     rollback_of: None,
                     change: CodeDeployChange::Succeeded,
                     at: ms("2026-03-14T09:38:00Z"),
-                },
+                }),
             ],
             "in lifecycle order, at the AllowTraffic endTime and the completeTime"
         );
@@ -1024,7 +1023,9 @@ mod tests {
         let mut r = Reconciler::new(client, 100.0);
         let d = InFlight { cut_over: true, ..in_flight("d-RBCK7TT0P", Strategy::CodedeployBlueGreen) };
         let seen = r.observe_codedeploy(&d).await.unwrap();
-        let [Observation::CodeDeploy { rollback_of, change, at, .. }] = seen.as_slice() else { panic!("{seen:?}") };
+        let [Observation::CodeDeploy(CodeDeployFact { rollback_of, change, at, .. })] = seen.as_slice() else {
+            panic!("{seen:?}")
+        };
         assert_eq!(rollback_of.as_deref(), Some("d-MAIN4XQ2Z"));
         assert_eq!(
             change,
