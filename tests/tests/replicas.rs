@@ -19,7 +19,7 @@ async fn two_replicas_on_one_table_act_once_on_a_duplicated_scenario() {
     let config = write_config(&dir, &moto, &stack, &slack, "");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "snapshot_every = 7",
-        "snapshot_every = 7\nbackend = \"dynamodb\"\ntable = \"cutover-replicas\"\nlease_secs = 5.0",
+        "snapshot_every = 7\nbackend = \"dynamodb\"\ntable = \"cutover-replicas\"\nlease_secs = 15.0",
     );
     std::fs::write(&config, text).unwrap();
     let replicas =

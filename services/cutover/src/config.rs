@@ -577,23 +577,33 @@ impl Config {
         })
     }
 
-    /// With replicas, a claim must outlast the look for receipts that it covers: otherwise a
-    /// second replica could take the action over mid-look and send the event again.
+    /// With replicas, a claim must outlast what it covers (a Slack call, the look for an
+    /// event's receipt): otherwise a second replica could take the action over mid-way and do
+    /// it again.
     fn check_lease(&self, shown: &Path) -> Result<(), ConfigError> {
-        let (lease, wait) = (self.store.lease_secs, self.eventbridge.receipt_wait_secs);
-        if self.store.backend == StoreBackend::Dynamodb
-            && self.eventbridge.receipts_queue_url.is_some()
-            && wait >= lease
-        {
-            return Err(ConfigError::Invalid {
+        if self.store.backend != StoreBackend::Dynamodb {
+            return Ok(());
+        }
+        let lease = self.store.lease_secs;
+        let mut covered = Vec::new();
+        if self.eventbridge.receipts_queue_url.is_some() {
+            covered.push((
+                "[eventbridge] receipt_wait_secs",
+                self.eventbridge.receipt_wait_secs,
+                "its look for the event's receipt",
+            ));
+        }
+        covered.push(("[slack] timeout_secs", self.slack.timeout_secs, "its Slack call"));
+        match covered.into_iter().find(|(_, secs, _)| *secs >= lease) {
+            Some((name, secs, what)) => Err(ConfigError::Invalid {
                 path: shown.to_owned(),
                 message: format!(
-                    "[eventbridge] receipt_wait_secs ({wait}) must be shorter than [store] lease_secs ({lease}): a \
-                     replica's claim on an event must outlast its look for the event's receipt"
+                    "{name} ({secs}) must be shorter than [store] lease_secs ({lease}): a replica's claim on an \
+                     action must outlast {what}"
                 ),
-            });
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The routing part, for the correlator.
@@ -690,12 +700,20 @@ mod tests {
     }
 
     #[test]
-    fn a_replica_lease_shorter_than_the_receipt_wait_is_refused() {
+    fn a_replica_lease_shorter_than_what_it_covers_is_refused() {
         let text = "[eventbridge]\nreceipts_queue_url = \"http://127.0.0.1:1/q\"\nreceipt_wait_secs = 10\n\n\
                     [store]\nbackend = \"dynamodb\"\ntable = \"t\"\nlease_secs = 10\n";
         let msg = load(text, &[]).unwrap_err().to_string();
         assert!(msg.contains("receipt_wait_secs (10) must be shorter than [store] lease_secs (10)"), "{msg}");
         assert!(load(&text.replace("lease_secs = 10", "lease_secs = 11"), &[]).is_ok());
+        // The Slack call's timeout (default 10 s) too.
+        let msg =
+            load(&text.replace("lease_secs = 10", "lease_secs = 10.5").replace("= 10\n\n", "= 5\n\n"), &[]).map(drop);
+        assert!(msg.is_ok(), "{msg:?}");
+        let msg = load(&text.replace("lease_secs = 10", "lease_secs = 8").replace("= 10\n\n", "= 5\n\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("[slack] timeout_secs (10) must be shorter than [store] lease_secs (8)"), "{msg}");
         // One process (SQLite) has no one to race.
         assert!(load(&text.replace("\"dynamodb\"", "\"sqlite\""), &[]).is_ok());
     }

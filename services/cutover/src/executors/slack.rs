@@ -191,10 +191,12 @@ impl SlackExecutor {
                 Err(outcome) => return outcome,
             }
         }
+        // Paced (and past any Retry-After) before the claim, so the claim's lease covers the
+        // call, not the wait.
+        self.pace(&m.channel).await;
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
-        self.pace(&m.channel).await;
         let metadata = SlackMessageMetadata {
             event_type: POST_EVENT_TYPE.to_owned(),
             event_payload: Some(HashMap::from([("deployment_id".to_owned(), m.deployment_id.clone())])),
@@ -238,7 +240,7 @@ impl SlackExecutor {
         }))
     }
 
-    async fn update(&mut self, m: &SlackMessage, store: &mut dyn Store) -> Outcome {
+    async fn update(&mut self, item: &OutboxItem, m: &SlackMessage, store: &mut dyn Store) -> Outcome {
         let (channel, ts) = match store.slack_message(&m.deployment_id) {
             Ok(Some(found)) => found,
             Ok(None) => {
@@ -247,6 +249,11 @@ impl SlackExecutor {
             Err(e) => return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() },
         };
         self.pace(&channel).await;
+        // Claimed like a post: with replicas, an update another replica is running holds off
+        // the later ones of the same message, so an older state never lands last.
+        if let Err(outcome) = super::claim(store, item.id) {
+            return outcome;
+        }
         let req = SlackApiChatUpdateRequest::new(SlackChannelId(channel), Self::content(m), SlackTs(ts.clone()));
         match timed(self.timeout, self.client.open_session(&self.token).chat_update(&req)).await {
             Ok(_) => Outcome::Done(ts),
@@ -287,10 +294,10 @@ impl SlackExecutor {
                 Err(f) => return self.outcome(f),
             }
         }
+        self.pace(&channel).await;
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
-        self.pace(&channel).await;
         let mut req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))
             .with_thread_ts(SlackTs(parent_ts));
         if m.broadcast {
@@ -348,7 +355,7 @@ impl Executor for SlackExecutor {
                     Outcome::Superseded("a later update of the same message replaces it".into())
                 }
                 Action::SlackPost(m) => self.post(item, m, store).await,
-                Action::SlackUpdate(m) => self.update(m, store).await,
+                Action::SlackUpdate(m) => self.update(item, m, store).await,
                 Action::SlackReply(m) => self.reply(item, m, store).await,
                 other => Outcome::Failed(format!("not a Slack action: {}", other.deployment_id())),
             };
