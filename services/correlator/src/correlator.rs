@@ -15,7 +15,7 @@ use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
-use crate::deployment::{Deployment, InvalidationRecord, Step};
+use crate::deployment::{Deployment, InvalidationRecord, Step, ecs_service};
 pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
 use crate::message;
@@ -216,8 +216,9 @@ pub struct ImageLabels {
     pub created: Option<String>,
 }
 
-/// How long after its decision an invalidation is watched for completion (AWS time).
-const INVALIDATION_WATCH_MS: i64 = 3600 * 1000;
+/// How long (AWS time) the reconciler is asked about something after it happened: an
+/// invalidation's completion after its decision, an approver after the approval.
+const WATCH_MS: i64 = 3600 * 1000;
 
 /// An invalidation the reconciler should look at: created yet, and completed?
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -557,11 +558,7 @@ impl Correlator {
                         rec.context.approved_by = approved_by;
                         let linked = rec.deployment.clone().map(|d| self.canonical(&d).to_owned());
                         if let Some(id) = linked
-                            && self
-                                .state
-                                .deployments
-                                .get(&id)
-                                .is_some_and(|d| d.channel.is_some() && !d.history.is_empty())
+                            && self.state.deployments.get(&id).is_some_and(Deployment::has_message)
                         {
                             out.push(Action::SlackUpdate(self.message_of(&id)));
                         }
@@ -569,7 +566,7 @@ impl Correlator {
                 }
             }
             Input::Observed(Observation::ServiceTags { cluster, service, tags }) => {
-                let key = format!("{cluster}/{service}");
+                let key = ecs_service(&cluster, &service);
                 if self.state.service_tags.get(&key) != Some(&tags) {
                     self.state.service_tags.insert(key, tags);
                     // A post held for these tags goes out now.
@@ -600,9 +597,7 @@ impl Correlator {
                         .deployments
                         .values()
                         .filter(|d| d.task_definition.as_deref() == Some(&task_definition))
-                        .filter(|d| {
-                            d.is_in_flight() && d.channel.is_some() && !d.history.is_empty() && d.rollback_of.is_none()
-                        })
+                        .filter(|d| d.is_in_flight() && d.has_message() && d.rollback_of.is_none())
                         .map(|d| d.id.clone())
                         .collect();
                     for id in posted {
@@ -632,7 +627,7 @@ impl Correlator {
                     && d.rollback_window_until != Some(until)
                 {
                     d.rollback_window_until = Some(until);
-                    if d.channel.is_some() && !d.history.is_empty() && d.rollback_of.is_none() {
+                    if d.has_message() && d.rollback_of.is_none() {
                         out.push(Action::SlackUpdate(self.message_of(&id)));
                     }
                 }
@@ -998,7 +993,7 @@ impl Correlator {
     /// Keeps an annotation and joins it to its deployment if that is already known; a
     /// deployment already posted has its message updated with the context.
     fn on_annotation(&mut self, annotation: DeployAnnotation, at: Timestamp, out: &mut Vec<Action>) {
-        let key = format!("{}/{}", annotation.cluster, annotation.service);
+        let key = ecs_service(&annotation.cluster, &annotation.service);
         let list = self.state.annotations.entry(key.clone()).or_default();
         list.push(AnnotationRecord { annotation, at, joined_to: None });
         if list.len() > ANNOTATIONS_PER_SERVICE {
@@ -1008,16 +1003,14 @@ impl Correlator {
             .state
             .deployments
             .values()
-            .filter(|d| d.annotation.is_none() && d.cluster.is_some() && d.service.is_some())
-            .filter(|d| format!("{}/{}", d.cluster.as_deref().unwrap_or(""), d.service.as_deref().unwrap_or("")) == key)
+            .filter(|d| d.annotation.is_none() && d.ecs_service().as_ref() == Some(&key))
             .map(|d| (d.first_seen, d.id.clone()))
             .collect();
         // The newest deployment first.
         candidates.sort_by(|a, b| b.cmp(a));
         for (_, id) in candidates {
             if self.join_annotation(&id) {
-                let d = &self.state.deployments[&id];
-                if d.channel.is_some() && !d.history.is_empty() {
+                if self.state.deployments[&id].has_message() {
                     out.push(Action::SlackUpdate(self.message_of(&id)));
                 }
                 break;
@@ -1042,11 +1035,10 @@ impl Correlator {
             if !(named_tag || named_td) || tag_ok {
                 return false;
             }
-            let key = format!("{}/{}", a.cluster, a.service);
             if let Some(r) = self
                 .state
                 .annotations
-                .get_mut(&key)
+                .get_mut(&ecs_service(&a.cluster, &a.service))
                 .and_then(|l| l.iter_mut().find(|r| r.joined_to.as_deref() == Some(id)))
             {
                 r.joined_to = None;
@@ -1054,8 +1046,7 @@ impl Correlator {
             self.dep_mut(id).annotation = None;
         }
         let d = &self.state.deployments[id];
-        let (Some(cluster), Some(service)) = (&d.cluster, &d.service) else { return false };
-        let Some(list) = self.state.annotations.get_mut(&format!("{cluster}/{service}")) else { return false };
+        let Some(list) = d.ecs_service().and_then(|k| self.state.annotations.get_mut(&k)) else { return false };
         let unknown = d.version.is_none() && d.task_definition.is_none() && d.is_in_flight();
         let start = d.first_seen;
         let pick =
@@ -1365,7 +1356,7 @@ impl Correlator {
     /// Pipeline executions whose manual approval succeeded within the last hour of AWS time
     /// and whose approver has not been looked for: `(pipeline, execution id)`.
     pub fn approvals_wanted(&self) -> Vec<(String, String)> {
-        let horizon = self.state.clock.plus_millis(-INVALIDATION_WATCH_MS);
+        let horizon = self.state.clock.plus_millis(-WATCH_MS);
         self.state
             .pipelines
             .values()
@@ -1392,7 +1383,7 @@ impl Correlator {
     /// The invalidations whose completion has not been reported in Slack yet, decided within
     /// the last hour of AWS time: what the reconciler asks CloudFront about.
     pub fn invalidations_wanted(&self) -> Vec<InvalidationWanted> {
-        let horizon = self.state.clock.plus_millis(-INVALIDATION_WATCH_MS);
+        let horizon = self.state.clock.plus_millis(-WATCH_MS);
         self.state
             .deployments
             .values()
@@ -1449,16 +1440,13 @@ impl Correlator {
 
     /// Routes select on tags and this ECS service's have not been read.
     fn tags_pending(&self, d: &Deployment) -> bool {
-        self.routing.uses_tags()
-            && matches!((&d.cluster, &d.service), (Some(c), Some(s)) if !self.state.service_tags.contains_key(&format!("{c}/{s}")))
+        self.routing.uses_tags() && d.ecs_service().is_some_and(|k| !self.state.service_tags.contains_key(&k))
     }
 
     /// The deployment's identity for routing, with its service's tags once read.
     fn identity_of<'a>(&'a self, d: &'a Deployment) -> Identity<'a> {
         let mut id = d.identity();
-        if let (Some(c), Some(s)) = (&d.cluster, &d.service) {
-            id.tags = self.state.service_tags.get(&format!("{c}/{s}"));
-        }
+        id.tags = d.ecs_service().and_then(|k| self.state.service_tags.get(&k));
         id
     }
 
@@ -1474,7 +1462,7 @@ impl Correlator {
             .values()
             .filter(|d| d.is_in_flight())
             .filter_map(|d| Some((d.cluster.clone()?, d.service.clone()?)))
-            .filter(|(c, s)| !self.state.service_tags.contains_key(&format!("{c}/{s}")))
+            .filter(|(c, s)| !self.state.service_tags.contains_key(&ecs_service(c, s)))
             .collect();
         out.sort();
         out.dedup();

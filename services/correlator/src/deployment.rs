@@ -88,6 +88,12 @@ pub struct Step {
     pub percent: Option<f64>,
 }
 
+/// `<cluster>/<service>`: the key under which an ECS service's tags and deploy annotations are
+/// kept.
+pub fn ecs_service(cluster: &str, service: &str) -> String {
+    format!("{cluster}/{service}")
+}
+
 impl Deployment {
     pub(crate) fn new(id: &str, strategy: Strategy, at: Timestamp) -> Self {
         Self {
@@ -148,6 +154,17 @@ impl Deployment {
 
     pub fn is_in_flight(&self) -> bool {
         self.terminal().is_none()
+    }
+
+    /// Its own Slack message has been posted (it has a channel and a step): an update applies.
+    pub fn has_message(&self) -> bool {
+        self.channel.is_some() && !self.history.is_empty()
+    }
+
+    /// `<cluster>/<service>`, the key of its ECS service's tags and annotations, once both are
+    /// known.
+    pub fn ecs_service(&self) -> Option<String> {
+        Some(ecs_service(self.cluster.as_deref()?, self.service.as_deref()?))
     }
 
     /// Percentages already reported.
