@@ -210,33 +210,24 @@ impl Reconciler {
         let found = match self.invalidation_ids.get(&w.caller_reference).cloned() {
             Some(id) => Some((id.clone(), get(self, &id).await?)),
             None => {
-                self.paced().await;
-                let list = cf
-                    .list_invalidations()
-                    .distribution_id(&w.distribution_id)
-                    .max_items(20)
-                    .send()
-                    .await
-                    .map_err(|e| display(&aws_sdk_cloudfront::error::DisplayErrorContext(&e)))?;
-                let since = w.decided_at.plus_millis(-60_000);
-                let recent: Vec<String> = list
-                    .invalidation_list()
-                    .map(|l| l.items())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|s| aws_time(Some(s.create_time())).is_none_or(|t| t >= since))
-                    .map(|s| s.id().to_owned())
-                    .collect();
-                let mut found = None;
-                for id in recent {
-                    let out = get(self, &id).await?;
-                    let reference =
-                        out.invalidation().and_then(|i| i.invalidation_batch()).map(|b| b.caller_reference());
-                    if reference == Some(w.caller_reference.as_str()) {
-                        self.invalidation_ids.insert(w.caller_reference.clone(), id.clone());
-                        found = Some((id, out));
-                        break;
-                    }
+                // Created since its cut-over (a minute's slack for clocks): the executor may
+                // not have created it yet, then it is asked again next round.
+                let since = Some(w.decided_at.plus_millis(-60_000));
+                let found = crate::executors::cloudfront::find_by_caller_reference(
+                    &cf,
+                    &w.distribution_id,
+                    &w.caller_reference,
+                    20,
+                    since,
+                    || {
+                        self.calls += 1;
+                        self.pace
+                    },
+                )
+                .await
+                .map_err(|outcome| format!("{outcome:?}"))?;
+                if let Some((id, _)) = &found {
+                    self.invalidation_ids.insert(w.caller_reference.clone(), id.clone());
                 }
                 found
             }

@@ -6,9 +6,11 @@
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
+use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use cutover_correlator::Action;
 use cutover_correlator::action::Invalidation;
+use cutover_events::Timestamp;
 
 use super::Outcome;
 use super::lane::Executor;
@@ -25,39 +27,14 @@ impl CloudFrontExecutor {
         Self { client }
     }
 
-    /// An existing invalidation of the distribution with this caller reference.
-    async fn find(&self, inv: &Invalidation) -> Result<Option<String>, Outcome> {
-        let list = self
-            .client
-            .list_invalidations()
-            .distribution_id(&inv.distribution_id)
-            .max_items(100)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let ids: Vec<String> =
-            list.invalidation_list().map(|l| l.items().iter().map(|s| s.id().to_owned()).collect()).unwrap_or_default();
-        for id in ids {
-            let got = self
-                .client
-                .get_invalidation()
-                .distribution_id(&inv.distribution_id)
-                .id(&id)
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
-            let reference = got.invalidation().and_then(|i| i.invalidation_batch()).map(|b| b.caller_reference());
-            if reference == Some(inv.caller_reference.as_str()) {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
-    }
-
     async fn invalidate(&self, item: &OutboxItem, inv: &Invalidation, store: &mut dyn Store) -> Outcome {
         if item.status == Status::Attempting {
-            match self.find(inv).await {
-                Ok(Some(id)) => {
+            match find_by_caller_reference(&self.client, &inv.distribution_id, &inv.caller_reference, 100, None, || {
+                std::time::Duration::ZERO
+            })
+            .await
+            {
+                Ok(Some((id, _))) => {
                     tracing::info!(message = "Found the invalidation of an earlier attempt.", deployment_id = %inv.deployment_id, %id);
                     return Outcome::Done(id);
                 }
@@ -98,6 +75,51 @@ impl CloudFrontExecutor {
 }
 
 /// CreateInvalidation errors by their modelled variant first, then by code.
+/// The invalidation of `distribution_id` whose caller reference is `reference`, with its
+/// `GetInvalidation` answer: looked for among the distribution's newest `max_items`
+/// (`ListInvalidations`; only those created at or after `since`, when given), each read until
+/// one has it. Before each call it waits what `pace` says. Idempotency is ours (the emulator ignores caller
+/// references): the executor looks before creating again, the reconciler to follow one.
+pub async fn find_by_caller_reference(
+    client: &Client,
+    distribution_id: &str,
+    reference: &str,
+    max_items: i32,
+    since: Option<Timestamp>,
+    mut pace: impl FnMut() -> std::time::Duration + Send,
+) -> Result<Option<(String, GetInvalidationOutput)>, Outcome> {
+    tokio::time::sleep(pace()).await;
+    let list = client
+        .list_invalidations()
+        .distribution_id(distribution_id)
+        .max_items(max_items)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    let recent: Vec<String> = list
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| since.is_none_or(|since| s.create_time().to_millis().is_ok_and(|t| t >= since.millis())))
+        .map(|s| s.id().to_owned())
+        .collect();
+    for id in recent {
+        tokio::time::sleep(pace()).await;
+        let got = client
+            .get_invalidation()
+            .distribution_id(distribution_id)
+            .id(&id)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        if got.invalidation().and_then(|i| i.invalidation_batch()).map(|b| b.caller_reference()) == Some(reference) {
+            return Ok(Some((id, got)));
+        }
+    }
+    Ok(None)
+}
+
 fn classify_create<R: std::fmt::Debug>(error: &SdkError<CreateInvalidationError, R>) -> Outcome {
     use CreateInvalidationError as E;
     match error.as_service_error() {
