@@ -264,6 +264,14 @@ struct Probe<'a> {
     approval: Option<IgnoredAny>,
 }
 
+/// [`parse_body`], then the shapes of its times and ids against `wall`, the wall clock
+/// ([`crate::shapes::check`]): what `replay` and the SQS intake admit.
+pub fn parse_body_at(body: &str, wall: Timestamp) -> Result<Inbound, Malformed> {
+    let message = parse_body(body)?;
+    crate::shapes::check(&message, wall)?;
+    Ok(message)
+}
+
 /// Parses one SQS message body.
 ///
 /// Deduplication keys: an EventBridge event's `id` (the inner event's when SNS wraps one),
@@ -360,7 +368,7 @@ fn parse_unwrapped(
         let Some(time) = probe.time.as_deref() else {
             return Err(Malformed::new(format!("EventBridge event {detail_type:?} without a time")));
         };
-        let time = Timestamp::parse(time).map_err(|e| Malformed::new(format!("EventBridge time: {e}")))?;
+        let time = Timestamp::parse_rfc3339(time).map_err(|e| Malformed::new(format!("EventBridge time: {e}")))?;
         let key = match &probe.id {
             Some(id) => format!("eb:{id}"),
             None => content_key(),
@@ -374,7 +382,7 @@ fn parse_unwrapped(
             time,
             resources: probe.resources.unwrap_or_default(),
         };
-        return Ok((typed_event(envelope, detail)?, key));
+        return Ok((typed_event(envelope, detail, detail_column(body, detail))?, key));
     }
     if probe.deployment_id.is_some() {
         let trigger: Trigger =
@@ -391,31 +399,44 @@ fn parse_unwrapped(
     ))
 }
 
-fn typed_event(envelope: Envelope, detail: &RawValue) -> Result<Event, Malformed> {
-    fn read<'a, T: Deserialize<'a>>(envelope: &Envelope, detail: &'a RawValue) -> Result<T, Malformed> {
-        serde_json::from_str(detail.get()).map_err(|e| Malformed::new(format!("{} detail: {e}", envelope.detail_type)))
-    }
+/// Where `detail` starts in `body`: its line (0-based) and the column of its first byte on it,
+/// so an error inside `detail` names the position in the input line, not in `detail`.
+fn detail_column(body: &str, detail: &RawValue) -> (usize, usize) {
+    let start = (detail.get().as_ptr() as usize).wrapping_sub(body.as_ptr() as usize).min(body.len());
+    let before = &body.as_bytes()[..start];
+    let line = before.iter().filter(|&&b| b == b'\n').count();
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count();
+    (line, column)
+}
+
+fn typed_event(envelope: Envelope, detail: &RawValue, at: (usize, usize)) -> Result<Event, Malformed> {
     let event = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
-        ("aws.ecs", "ECS Task State Change") => Event::EcsTask { detail: read(&envelope, detail)?, envelope },
-        ("aws.ecs", "ECS Deployment State Change") => {
-            Event::EcsDeployment { detail: read(&envelope, detail)?, envelope }
+        ("aws.ecs", "ECS Task State Change") => {
+            Event::EcsTask { detail: read_detail(&envelope, detail, at)?, envelope }
         }
-        ("aws.ecs", "ECS Hook State Change") => Event::EcsHook { detail: read(&envelope, detail)?, envelope },
-        ("aws.ecs", "ECS Service Action") => Event::EcsServiceAction { detail: read(&envelope, detail)?, envelope },
+        ("aws.ecs", "ECS Deployment State Change") => {
+            Event::EcsDeployment { detail: read_detail(&envelope, detail, at)?, envelope }
+        }
+        ("aws.ecs", "ECS Hook State Change") => {
+            Event::EcsHook { detail: read_detail(&envelope, detail, at)?, envelope }
+        }
+        ("aws.ecs", "ECS Service Action") => {
+            Event::EcsServiceAction { detail: read_detail(&envelope, detail, at)?, envelope }
+        }
         ("aws.codedeploy", "CodeDeploy Deployment State-change Notification") => {
-            Event::CodeDeployDeployment { detail: read(&envelope, detail)?, envelope }
+            Event::CodeDeployDeployment { detail: read_detail(&envelope, detail, at)?, envelope }
         }
         ("aws.codedeploy", "CodeDeploy Instance State-change Notification") => {
-            Event::CodeDeployInstance { detail: read(&envelope, detail)?, envelope }
+            Event::CodeDeployInstance { detail: read_detail(&envelope, detail, at)?, envelope }
         }
         (
             "aws.codepipeline",
             "CodePipeline Pipeline Execution State Change"
             | "CodePipeline Stage Execution State Change"
             | "CodePipeline Action Execution State Change",
-        ) => Event::Pipeline { detail: read(&envelope, detail)?, envelope },
+        ) => Event::Pipeline { detail: read_detail(&envelope, detail, at)?, envelope },
         (crate::annotation::SOURCE, crate::annotation::DETAIL_TYPE) => {
-            let detail: crate::annotation::DeployAnnotation = read(&envelope, detail)?;
+            let detail: crate::annotation::DeployAnnotation = read_detail(&envelope, detail, at)?;
             if let Some(problem) = detail.problem() {
                 return Err(Malformed::new(format!("{} detail: {problem}", envelope.detail_type)));
             }
@@ -424,6 +445,21 @@ fn typed_event(envelope: Envelope, detail: &RawValue) -> Result<Event, Malformed
         _ => Event::Other { envelope },
     };
     Ok(event)
+}
+
+/// `detail` read into `T`; an error names its line and column in the input (`at` is where
+/// `detail` starts), since serde_json counts from `detail`'s own first byte.
+fn read_detail<'a, T: Deserialize<'a>>(
+    envelope: &Envelope,
+    detail: &'a RawValue,
+    at: (usize, usize),
+) -> Result<T, Malformed> {
+    serde_json::from_str(detail.get()).map_err(|e| {
+        let text = e.to_string();
+        let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
+        let (line, column) = if e.line() <= 1 { (at.0 + 1, at.1 + e.column()) } else { (at.0 + e.line(), e.column()) };
+        Malformed::new(format!("{} detail: {what} at line {line} column {column}", envelope.detail_type))
+    })
 }
 
 fn hex_sha256(text: &str) -> String {
@@ -464,6 +500,21 @@ mod tests {
         let wrong_type = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z",
             "detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
         assert!(reason(wrong_type).starts_with("ECS Task State Change detail: invalid type"), "{}", reason(wrong_type));
+    }
+
+    #[test]
+    fn an_error_inside_detail_names_its_column_in_the_input_line() {
+        let body = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z","detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
+        let r = reason(body);
+        let column: usize = r.rsplit("column ").next().unwrap().parse().unwrap();
+        assert_eq!(&body[column - 5..column], "\"six\"", "{r}");
+        assert!(r.contains("at line 1 column"), "{r}");
+    }
+
+    #[test]
+    fn a_bad_eventbridge_time_is_reported_as_not_rfc3339() {
+        let r = reason(r#"{"detail-type":"X","source":"s","time":"Thu Oct 13 15:50:45 UTC 2022","detail":{}}"#);
+        assert!(r.contains("not RFC 3339"), "{r}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`sns`]: the SNS envelope in its SQS and Lambda casings.
 //! - [`emitted`]: the lifecycle events Cutover emits, a public contract.
 //! - [`annotation`]: the deploy annotation CI sends (`cutover annotate`), a public contract.
+//! - [`shapes`]: the times and ids a true message has; what `replay` and the intake admit.
 //! - [`time`]: AWS time in its four wire forms, written back as RFC 3339 with milliseconds.
 //! - [`canonical`]: sorted-key JSON, so output bytes never depend on build features.
 //! - [`wire`]: the wire quirks: states with an `Unknown` fallback, numbers as strings,
@@ -22,9 +23,10 @@ pub mod codepipeline;
 pub mod ecs;
 pub mod emitted;
 pub mod inbound;
+pub mod shapes;
 pub mod sns;
 pub mod time;
 pub mod wire;
 
-pub use inbound::{Event, Inbound, Malformed, Origin, parse_body};
+pub use inbound::{Event, Inbound, Malformed, Origin, parse_body, parse_body_at};
 pub use time::Timestamp;

@@ -27,6 +27,12 @@ pub struct TimeError {
 }
 
 const MS_PER_DAY: i64 = 86_400_000;
+/// 9999-12-31T23:59:59Z: the last instant RFC 3339 can write.
+const MAX_EPOCH_SECS: i64 = 253_402_300_799;
+/// 2015-01-01T00:00:00Z.
+const EARLIEST: Timestamp = Timestamp(1_420_070_400_000);
+/// How far ahead of the wall clock an event time may be.
+const MAX_AHEAD_MS: i64 = 15 * 60 * 1000;
 
 impl Timestamp {
     /// Milliseconds since the epoch.
@@ -59,8 +65,11 @@ impl Timestamp {
         if first.is_ascii_digit() && v.len() >= 10 && v.as_bytes().get(4) == Some(&b'-') {
             return parse_rfc3339(v).ok_or_else(|| err("not RFC 3339"));
         }
-        if first.is_ascii_digit() || first == b'-' {
-            return parse_epoch_seconds(v).ok_or_else(|| err("not epoch seconds"));
+        if first == b'-' {
+            return Err(err("a negative epoch"));
+        }
+        if first.is_ascii_digit() {
+            return parse_epoch_seconds(v).ok_or_else(|| err("not epoch seconds (or past year 9999)"));
         }
         if first.is_ascii_alphabetic() {
             return parse_java_date(v).ok_or_else(|| err("not a date like 'Thu Oct 13 15:50:45 UTC 2022'"));
@@ -68,12 +77,39 @@ impl Timestamp {
         Err(err("unrecognised time format"))
     }
 
-    /// From epoch seconds with a fraction, as the AWS APIs write them in JSON numbers.
+    /// From epoch seconds with a fraction, as the AWS APIs write them in JSON numbers. `None`
+    /// for a number that is not a real instant: not finite, negative, or past year 9999.
     pub fn from_epoch_seconds_f64(secs: f64) -> Option<Self> {
-        if !secs.is_finite() {
+        if !secs.is_finite() || secs < 0.0 || secs > MAX_EPOCH_SECS as f64 {
             return None;
         }
         Some(Self((secs * 1000.0).round() as i64))
+    }
+
+    /// Parses RFC 3339 only, the one form EventBridge writes (`time`, `updatedAt`).
+    pub fn parse_rfc3339(value: &str) -> Result<Self, TimeError> {
+        parse_rfc3339(value.trim()).ok_or_else(|| TimeError { value: value.to_owned(), reason: "not RFC 3339" })
+    }
+
+    /// Whether an event time can be true: not before 2015-01-01 (before ECS, CodeDeploy and
+    /// CodePipeline emitted events) and not more than 15 minutes ahead of `wall`, the wall
+    /// clock (clocks drift; recorded data lies in the past).
+    pub fn plausible(self, wall: Self) -> Result<(), &'static str> {
+        if self < EARLIEST {
+            Err("before 2015-01-01")
+        } else if self > wall.plus_millis(MAX_AHEAD_MS) {
+            Err("more than 15 minutes ahead of the clock")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The wall clock, for [`Timestamp::plausible`] (the edge calls it, never the correlator).
+    pub fn wall_clock() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(ms)
     }
 
     /// Civil date-time parts (year, month, day, hour, minute, second, millisecond).
@@ -131,13 +167,21 @@ impl<'de> Deserialize<'de> for Timestamp {
                 Timestamp::parse(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp(v.saturating_mul(1000)))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("invalid time {v}: a negative epoch"))),
+                }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp(i64::try_from(v).unwrap_or(i64::MAX / 1000).saturating_mul(1000)))
+                match i64::try_from(v) {
+                    Ok(secs) if secs <= MAX_EPOCH_SECS => Ok(Timestamp(secs * 1000)),
+                    _ => Err(E::custom(format!("invalid time {v}: past year 9999"))),
+                }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
-                Timestamp::from_epoch_seconds_f64(v).ok_or_else(|| E::custom("time is not finite"))
+                Timestamp::from_epoch_seconds_f64(v).ok_or_else(|| {
+                    E::custom(format!("invalid time {v:e}: not an instant (negative, past year 9999 or not finite)"))
+                })
             }
         }
         deserializer.deserialize_any(V)
@@ -151,8 +195,17 @@ fn digits(s: &[u8]) -> Option<u32> {
     s.iter().try_fold(0u32, |acc, &b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
 }
 
-fn valid(mo: u32, d: u32, h: u32, mi: u32, s: u32) -> bool {
-    (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s <= 60
+/// A real calendar date and clock time (`2026-02-30` is not; a leap second is).
+fn valid(year: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> bool {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d) && h < 24 && mi < 60 && s <= 60
 }
 
 /// `YYYY-MM-DDTHH:MM[:SS[.fff…]](Z|±HH:MM)`.
@@ -187,7 +240,7 @@ fn parse_rfc3339(v: &str) -> Option<Timestamp> {
             }
         }
     }
-    if !valid(month, day, hour, minute, second) {
+    if !valid(year, month, day, hour, minute, second) {
         return None;
     }
     let offset_ms: i64 = match &b[i..] {
@@ -206,24 +259,20 @@ fn parse_rfc3339(v: &str) -> Option<Timestamp> {
 
 /// `1446744188.595` (seconds, optional fraction).
 fn parse_epoch_seconds(v: &str) -> Option<Timestamp> {
-    let (neg, body) = match v.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, v),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    // A negative epoch is not a time AWS writes.
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
     if int.is_empty() || int.len() > 12 || !int.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
     if !frac.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let secs: i64 = int.parse().ok()?;
+    let secs: i64 = int.parse().ok().filter(|s| *s <= MAX_EPOCH_SECS)?;
     let mut ms: i64 = 0;
     for (k, c) in frac.bytes().take(3).enumerate() {
         ms += i64::from(c - b'0') * [100, 10, 1][k];
     }
-    let total = secs * 1000 + ms;
-    Some(Timestamp(if neg { -total } else { total }))
+    Some(Timestamp(secs * 1000 + ms))
 }
 
 /// `Thu Oct 13 15:50:45 UTC 2022` (Java's `Date.toString()`; only UTC/GMT zones).
@@ -255,7 +304,7 @@ fn parse_java_date(v: &str) -> Option<Timestamp> {
         return None;
     }
     let year = i64::from(digits(parts.next()?.as_bytes())?);
-    if parts.next().is_some() || !valid(month, day, h, mi, s) {
+    if parts.next().is_some() || !valid(year, month, day, h, mi, s) {
         return None;
     }
     Some(Timestamp::from_civil(year, month, day, h, mi, s.min(59), 0))
@@ -319,6 +368,36 @@ mod tests {
             let e = Timestamp::parse(bad).unwrap_err();
             assert!(e.to_string().contains("invalid time"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn times_that_are_not_real_instants_are_refused() {
+        for bad in [
+            "2026-02-30T10:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "-99999999999",
+            "-1",
+            "99999999999999",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad} was accepted as {:?}", Timestamp::parse(bad));
+        }
+        assert_eq!(p("2024-02-29T00:00:00Z"), "2024-02-29T00:00:00.000Z", "a leap day is real");
+        for bad in ["1e300", "-99999999999", "-1.5", "253402300800"] {
+            assert!(serde_json::from_str::<Timestamp>(bad).is_err(), "{bad} was accepted");
+        }
+        assert!(
+            Timestamp::parse_rfc3339("Thu Oct 13 15:50:45 UTC 2022").unwrap_err().to_string().contains("not RFC 3339")
+        );
+    }
+
+    #[test]
+    fn plausible_times_lie_between_2015_and_a_quarter_of_an_hour_ahead() {
+        let wall = Timestamp::parse("2026-12-01T12:00:00Z").unwrap();
+        assert!(Timestamp::parse("2014-12-31T23:59:59Z").unwrap().plausible(wall).is_err());
+        assert!(Timestamp::parse("2015-01-01T00:00:00Z").unwrap().plausible(wall).is_ok());
+        assert!(Timestamp::parse("2026-12-01T12:15:00Z").unwrap().plausible(wall).is_ok());
+        assert!(Timestamp::parse("2026-12-01T12:15:00.001Z").unwrap().plausible(wall).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use cutover_events::codedeploy::DeploymentStatus;
-use cutover_events::{Event, Inbound, parse_body};
+use cutover_events::{Event, Inbound, Timestamp, parse_body_at};
 
 fn fixtures() -> Vec<(String, Inbound)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -19,7 +19,7 @@ fn fixtures() -> Vec<(String, Inbound)> {
         .into_iter()
         .map(|n| {
             let text = std::fs::read_to_string(dir.join(&n)).unwrap();
-            let m = parse_body(&text).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let m = parse_body_at(&text, Timestamp::wall_clock()).unwrap_or_else(|e| panic!("{n}: {e}"));
             (n, m)
         })
         .collect()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use cutover_events::codedeploy::LifecycleHookInvocation;
 use cutover_events::ecs::{LifecycleHookPayload, LifecycleHookResponse};
 use cutover_events::sns::SnsEnvelope;
-use cutover_events::{Event, parse_body};
+use cutover_events::{Event, Timestamp, parse_body, parse_body_at};
 
 /// Samples that are not inputs of this crate's types, with the reason.
 const OUT_OF_SCOPE: &[(&str, &str)] = &[
@@ -74,7 +74,7 @@ fn check(name: &str, text: &str) -> Result<&'static str, String> {
             Err(format!("unexpected reason: {reason}"))
         };
     }
-    parse_body(text).map_err(|e| e.to_string())?;
+    parse_body_at(text, Timestamp::wall_clock()).map_err(|e| e.to_string())?;
     Ok("SQS body")
 }
 

@@ -162,6 +162,9 @@ pub struct Stats {
     pub ignored: u64,
     /// Deployments followed.
     pub deployments: u64,
+    /// Of the ignored, those older than the retention behind the event clock.
+    #[serde(default)]
+    pub stale: u64,
 }
 
 /// The pure deployment state machine. No IO and no clock: `now` is passed in.
@@ -675,6 +678,13 @@ impl Correlator {
             Normalised::Facts(facts) => facts,
         };
         let at = facts.iter().map(Fact::at).max().unwrap_or(self.state.clock);
+        // Older than the retention behind the event clock: its dedupe key may be forgotten, so
+        // it cannot be told from a redelivery, and must not open a deployment or post.
+        if at < self.state.clock.plus_millis(-self.retention_ms) {
+            self.state.stats.ignored += 1;
+            self.state.stats.stale += 1;
+            return;
+        }
         if !self.state.dedupe.insert(&m.dedupe_key, at.plus_millis(self.retention_ms)) {
             self.state.stats.duplicates += 1;
             return;
@@ -797,8 +807,8 @@ impl Correlator {
                     }
                     let dep = dep.clone();
                     self.ensure_started(&dep, t.at, observed, out);
-                    let reason = t.failure.as_deref().unwrap_or("stopped");
-                    let task_id = t.task_arn.rsplit('/').next().unwrap_or(&t.task_arn);
+                    let reason = message::escape(t.failure.as_deref().unwrap_or("stopped"));
+                    let task_id = message::escape(t.task_arn.rsplit('/').next().unwrap_or(&t.task_arn));
                     let text = format!(":warning: Task `{task_id}` stopped at {}: {reason}", message::clock(t.at));
                     self.reply(&dep, text, false, out);
                 }
@@ -1285,27 +1295,33 @@ impl Correlator {
             // The parent's route says who hears of a rollback, and what goes to the channel.
             let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&self.identity_of(p)));
             let broadcast = route.is_some_and(|r| r.broadcast.contains(&Broadcast::RolledBack));
+            let eid = message::escape(id);
             let text = match detail_type {
                 DetailType::Started => Some((
                     format!(
-                        ":rewind: Rolling back: deployment `{id}` started at {} to undo this one{}.{}",
+                        ":rewind: Rolling back: deployment `{eid}` started at {} to undo this one{}.{}",
                         message::clock(at),
-                        d.rollback_target.as_ref().map(|t| format!(", returning to `{t}`")).unwrap_or_default(),
+                        d.rollback_target
+                            .as_ref()
+                            .map(|t| format!(", returning to `{}`", message::escape(t)))
+                            .unwrap_or_default(),
                         mentions(route.map(|r| r.mention_on_rollback.as_slice()).unwrap_or_default(), None)
                     ),
                     false,
                 )),
                 DetailType::CutOver => Some((
                     format!(
-                        ":rewind: Rollback `{id}` cut over at {}: production traffic is back on {}.",
+                        ":rewind: Rollback `{eid}` cut over at {}: production traffic is back on {}.",
                         message::clock(at),
-                        d.version.as_deref().map_or_else(|| "the previous version".to_owned(), |v| format!("`{v}`"))
+                        d.version
+                            .as_deref()
+                            .map_or_else(|| "the previous version".to_owned(), |v| format!("`{}`", message::escape(v)))
                     ),
                     broadcast,
                 )),
                 DetailType::Failed => Some((
                     format!(
-                        ":x: Rollback `{id}` failed at {}.{}",
+                        ":x: Rollback `{eid}` failed at {}.{}",
                         message::clock(at),
                         mentions(route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(), None)
                     ),
@@ -1414,7 +1430,8 @@ impl Correlator {
             return;
         };
         r.reported = true;
-        let paths = r.paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ");
+        let paths = r.paths.iter().map(|p| format!("`{}`", message::escape(p))).collect::<Vec<_>>().join(" ");
+        let (invalidation_id, distribution_id) = (message::escape(invalidation_id), message::escape(distribution_id));
         let text = format!(
             ":broom: CloudFront invalidation `{invalidation_id}` of `{distribution_id}` ({paths}): created {}, completed by {}.",
             message::clock(created_at),
@@ -1475,7 +1492,8 @@ impl Correlator {
         let d = &self.state.deployments[id];
         let route = self.routing.route(&self.identity_of(d));
         let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
-        let version = d.version.as_deref().map_or_else(|| "the new version".to_owned(), |v| format!("`{v}`"));
+        let version =
+            d.version.as_deref().map_or_else(|| "the new version".to_owned(), |v| format!("`{}`", message::escape(v)));
         let (text, broadcast) = match step.detail_type {
             DetailType::TrafficShifted => (
                 format!(
@@ -1505,7 +1523,7 @@ impl Correlator {
                         .and_then(|who| self.routing.person(&who).cloned());
                     mentions(route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(), deployer.as_ref())
                 };
-                let reason = reason.trim_end_matches('.');
+                let reason = message::escape(reason.trim_end_matches('.'));
                 (format!(":x: Failed at {}: {reason}.{who}", message::clock(step.at)), broadcasts(Broadcast::Failed))
             }
             _ => return,
@@ -1555,11 +1573,12 @@ impl Correlator {
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that
         // (tested on every state) to the plain status line.
-        let (text, blocks) = self
-            .templates
-            .render(template, &ctx)
-            .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
-            .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status)));
+        let (text, blocks) = message::fit(
+            self.templates
+                .render(template, &ctx)
+                .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
+                .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status))),
+        );
         SlackMessage {
             deployment_id: id.to_owned(),
             channel: d.channel.clone().unwrap_or_else(|| self.routing.default_channel.clone()),

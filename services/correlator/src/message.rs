@@ -85,19 +85,21 @@ pub(crate) fn context(
     pipeline: Option<&PipelineContext>,
     labels: Option<&crate::correlator::ImageLabels>,
 ) -> MessageContext {
+    // Every value from an event is escaped where it is read (`e`), so none can make a mention
+    // or a link; the markup around them is Cutover's own.
     let name = d.service.as_deref().or(d.deployment_group.as_deref()).or(d.application.as_deref()).unwrap_or(&d.id);
     let title = match &d.environment {
-        Some(env) => format!("{name} · {env}"),
-        None => name.to_owned(),
+        Some(env) => format!("{} · {}", escape(name), escape(env)),
+        None => escape(name).into_owned(),
     };
     let (emoji, status) = status(d);
     let annotation = d.annotation.as_ref();
     // The image's own version label, when it says more than the tag.
     let label_version = labels.and_then(|l| l.version.as_deref()).filter(|v| d.version.as_deref() != Some(*v));
     let version = match (d.version.as_deref(), label_version) {
-        (Some(tag), Some(v)) => format!("`{tag}` ({v})"),
-        (Some(tag), None) => format!("`{tag}`"),
-        (None, Some(v)) => v.to_owned(),
+        (Some(tag), Some(v)) => format!("`{}` ({})", escape(tag), escape(v)),
+        (Some(tag), None) => format!("`{}`", escape(tag)),
+        (None, Some(v)) => escape(v).into_owned(),
         (None, None) => "not known yet".to_owned(),
     };
     let mut fields = vec![field("Version", version)];
@@ -114,45 +116,45 @@ pub(crate) fn context(
     let branch =
         annotation.and_then(DeployAnnotation::branch_or_tag).or_else(|| pipeline.and_then(|p| p.branch_or_tag.clone()));
     if let Some(b) = &branch {
-        fields.push(field("Branch or tag", b.clone()));
+        fields.push(field("Branch or tag", escape(b).into_owned()));
     }
     if let Some(cluster) = &d.cluster {
-        fields.push(field("Cluster", cluster.clone()));
+        fields.push(field("Cluster", escape(cluster).into_owned()));
     }
     fields.push(field("Strategy", d.strategy.as_str().to_owned()));
     let who = annotation.and_then(|a| a.actor.clone()).or_else(|| pipeline.and_then(|p| p.trigger_detail.clone()));
     if let Some(who) = &who {
-        fields.push(field("Started by", who.clone()));
+        fields.push(field("Started by", escape(who).into_owned()));
     }
     if let Some(p) = pipeline {
-        let mut s = format!("{} `{}`", p.name, short_id(&p.execution_id));
+        let mut s = format!("{} `{}`", escape(&p.name), escape(short_id(&p.execution_id)));
         if let Some(t) = &p.trigger_type {
-            s.push_str(&format!(" · {t}"));
+            s.push_str(&format!(" · {}", escape(t)));
         }
         fields.push(field("Pipeline", s));
         if let Some(at) = p.approved_at {
             // Which execution and version the approval was for: linear pipelines queue several.
-            let version = d.version.as_deref().map(|v| format!(" of `{v}`")).unwrap_or_default();
-            let by = p.approved_by.as_deref().map(|a| format!(" by {}", person(a))).unwrap_or_default();
+            let version = d.version.as_deref().map(|v| format!(" of `{}`", escape(v))).unwrap_or_default();
+            let by = p.approved_by.as_deref().map(|a| format!(" by {}", escape(person(a)))).unwrap_or_default();
             fields.push(field(
                 "Approved",
-                format!("{}{by} for execution `{}`{version}", clock(at), short_id(&p.execution_id)),
+                format!("{}{by} for execution `{}`{version}", clock(at), escape(short_id(&p.execution_id))),
             ));
         }
     }
     if let Some(app) = &d.application {
         let group = d.deployment_group.as_deref().unwrap_or("?");
-        fields.push(field("CodeDeploy", format!("{app} / {group}")));
+        fields.push(field("CodeDeploy", format!("{} / {}", escape(app), escape(group))));
     }
     if let Some(td) = &d.task_definition {
-        fields.push(field("Task definition", short_arn(td).to_owned()));
+        fields.push(field("Task definition", escape(short_arn(td)).into_owned()));
     }
     let run_url = annotation.and_then(|a| a.run_url.clone());
     if let Some(url) = &run_url {
-        fields.push(field("CI run", format!("<{url}|{}>", link_text(url))));
+        fields.push(field("CI run", link(url, &link_text(url)).unwrap_or_else(|| escape(url).into_owned())));
     }
     if let Some(of) = &d.rollback_of {
-        fields.push(field("Rolls back", format!("`{of}`")));
+        fields.push(field("Rolls back", format!("`{}`", escape(of))));
     }
     // The rollback window: while it runs the old version can take the traffic back at once.
     let window = d.rollback_window_until.and_then(|until| match d.terminal() {
@@ -175,22 +177,22 @@ pub(crate) fn context(
             labels.and_then(|l| l.created.as_deref()).and_then(|c| Timestamp::parse(c).ok()),
         ),
         deployment: DeploymentContext {
-            id: d.id.clone(),
-            service: d.service.clone(),
-            cluster: d.cluster.clone(),
-            environment: d.environment.clone(),
+            id: escape(&d.id).into_owned(),
+            service: escaped(d.service.as_deref()),
+            cluster: escaped(d.cluster.as_deref()),
+            environment: escaped(d.environment.as_deref()),
             strategy: d.strategy.as_str(),
-            version: d.version.clone(),
-            task_definition: d.task_definition.clone(),
-            previous_task_definition: d.previous_task_definition.clone(),
-            application: d.application.clone(),
-            deployment_group: d.deployment_group.clone(),
-            rollback_of: d.rollback_of.clone(),
-            commit,
+            version: escaped(d.version.as_deref()),
+            task_definition: escaped(d.task_definition.as_deref()),
+            previous_task_definition: escaped(d.previous_task_definition.as_deref()),
+            application: escaped(d.application.as_deref()),
+            deployment_group: escaped(d.deployment_group.as_deref()),
+            rollback_of: escaped(d.rollback_of.as_deref()),
+            commit: escaped(commit.as_deref()),
             commit_link,
-            branch_or_tag: branch,
-            actor: who,
-            run_url,
+            branch_or_tag: escaped(branch.as_deref()),
+            actor: escaped(who.as_deref()),
+            run_url: run_url.as_deref().and_then(safe_url),
             rollback_window: window,
             steps: d
                 .history
@@ -203,14 +205,131 @@ pub(crate) fn context(
                 })
                 .collect(),
         },
-        pipeline: pipeline.cloned(),
+        pipeline: pipeline.map(escaped_pipeline),
     }
+}
+
+/// Text from an event, made data in Slack's mrkdwn: `&`, `<` and `>` escaped as Slack asks, so
+/// no value can open a mention (`<!channel>`), a link or a user reference.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn escaped(text: Option<&str>) -> Option<String> {
+    text.map(|t| escape(t).into_owned())
+}
+
+/// The pipeline context a template sees, its text escaped.
+fn escaped_pipeline(p: &PipelineContext) -> PipelineContext {
+    let e = |v: &Option<String>| escaped(v.as_deref());
+    PipelineContext {
+        name: escape(&p.name).into_owned(),
+        execution_id: escape(&p.execution_id).into_owned(),
+        stage: e(&p.stage),
+        action: e(&p.action),
+        trigger_type: e(&p.trigger_type),
+        trigger_detail: e(&p.trigger_detail),
+        revision: e(&p.revision),
+        branch_or_tag: e(&p.branch_or_tag),
+        approved_by: e(&p.approved_by),
+        ..p.clone()
+    }
+}
+
+/// A URL Cutover may link to: `https://` with a host, nothing that could end the link or
+/// start markup (`<`, `>`, `|`, white space, control characters), `&` escaped.
+fn safe_url(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let host_ok = rest.split(['/', '?', '#']).next().is_some_and(|h| !h.is_empty());
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '|' | '`'));
+    (host_ok && clean && url.len() <= 2_000).then(|| url.replace('&', "&amp;"))
+}
+
+/// `<url|text>`, made by Cutover: `None` when the URL is not one to link to.
+fn link(url: &str, text: &str) -> Option<String> {
+    Some(format!("<{}|{}>", safe_url(url)?, escape(text)))
 }
 
 /// A thread reply: one line of text in one section.
 pub(crate) fn reply(text: String) -> (String, Vec<Value>) {
     let blocks = vec![sort_keys(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}))];
+    fit((text, blocks))
+}
+
+/// Block Kit's limits, in characters (Slack refuses a message that breaks one).
+const HEADER_CHARS: usize = 150;
+const SECTION_CHARS: usize = 3_000;
+const FIELD_CHARS: usize = 2_000;
+const FIELDS_PER_SECTION: usize = 10;
+/// Slack truncates longer fallback texts; Cutover shortens them itself.
+const TEXT_CHARS: usize = 4_000;
+
+/// A message shortened to Block Kit's limits (header 150, field 2,000, section and context
+/// text 3,000, ten fields a section), with `…` where something was cut: whatever a template
+/// or an event made, Slack gets blocks it accepts.
+pub fn fit((text, mut blocks): (String, Vec<Value>)) -> (String, Vec<Value>) {
+    fn cap(v: &mut Value, max: usize) {
+        if let Some(s) = v.as_str()
+            && s.chars().count() > max
+        {
+            *v = Value::String(shorten(s, max));
+        }
+    }
+    for block in &mut blocks {
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text_max = if kind == "header" { HEADER_CHARS } else { SECTION_CHARS };
+        if let Some(t) = block.pointer_mut("/text/text") {
+            cap(t, text_max);
+        }
+        if let Some(fields) = block.get_mut("fields").and_then(Value::as_array_mut) {
+            fields.truncate(FIELDS_PER_SECTION);
+            for f in fields {
+                if let Some(t) = f.get_mut("text") {
+                    cap(t, FIELD_CHARS);
+                }
+            }
+        }
+        if let Some(elements) = block.get_mut("elements").and_then(Value::as_array_mut) {
+            for e in elements {
+                if let Some(t) = e.get_mut("text") {
+                    cap(t, SECTION_CHARS);
+                }
+            }
+        }
+    }
+    let text = if text.chars().count() > TEXT_CHARS { shorten(&text, TEXT_CHARS) } else { text };
     (text, blocks)
+}
+
+/// `text` cut to at most `max` characters, ending in `…`; never inside an escape (`&amp;`) or
+/// a link or mention (`<…>`), which would leave broken markup.
+pub fn shorten(text: &str, max: usize) -> String {
+    let keep = max.saturating_sub(1);
+    let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+    let mut cut = &text[..end];
+    if let Some(amp) = cut.rfind('&')
+        && !cut[amp..].contains(';')
+    {
+        cut = &cut[..amp];
+    }
+    if let Some(open) = cut.rfind('<')
+        && !cut[open..].contains('>')
+    {
+        cut = &cut[..open];
+    }
+    format!("{cut}…")
 }
 
 fn field(label: &'static str, value: String) -> Field {
@@ -228,7 +347,7 @@ fn status(d: &Deployment) -> (&'static str, String) {
         DetailType::Completed => (":white_check_mark:", "completed".to_owned()),
         DetailType::Failed => {
             let reason = d.evidence.failed.as_ref().map(|(_, r)| r.as_str()).unwrap_or("failed");
-            (":x:", format!("failed: {reason}"))
+            (":x:", format!("failed: {}", escape(reason)))
         }
         DetailType::RolledBack => (":rewind:", "failed and rolled back".to_owned()),
     }
@@ -285,12 +404,17 @@ pub(crate) fn duration(from: Timestamp, to: Timestamp) -> String {
     }
 }
 
-/// The short commit, linked to the repository's commit page when the repository is known.
+/// The short commit, linked to the repository's commit page when the repository is known and
+/// the commit is a hex object id (anything else is shown as text, escaped).
 fn commit_link(sha: &str, repository: Option<&str>) -> String {
-    let short = short_id(sha);
-    match repository.map(|r| r.trim_end_matches('/').trim_end_matches(".git")).filter(|r| r.starts_with("https://")) {
-        Some(repo) if repo.contains("bitbucket.org") => format!("<{repo}/commits/{sha}|`{short}`>"),
-        Some(repo) => format!("<{repo}/commit/{sha}|`{short}`>"),
+    let short = escape(short_id(sha));
+    let is_hex = (4..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    let repo = repository.map(|r| r.trim_end_matches('/').trim_end_matches(".git")).filter(|_| is_hex);
+    let url = repo.map(|repo| {
+        if repo.contains("bitbucket.org") { format!("{repo}/commits/{sha}") } else { format!("{repo}/commit/{sha}") }
+    });
+    match url.as_deref().and_then(safe_url) {
+        Some(url) => format!("<{url}|`{short}`>"),
         None => format!("`{short}`"),
     }
 }
@@ -311,5 +435,5 @@ fn short_arn(arn: &str) -> &str {
 }
 
 fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
 }

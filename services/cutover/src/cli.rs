@@ -261,6 +261,10 @@ fn replay_command(config: Option<PathBuf>, input: Option<PathBuf>) -> ExitCode {
         Some(p) if p.as_os_str() == "-" => {
             replay::run_with(correlator, &config.intake, io::stdin().lock(), &mut out, &mut err)
         }
+        Some(p) if p.is_dir() => {
+            drop(err);
+            return fail(2, format!("cannot read input {}: it is a directory", p.display()));
+        }
         Some(p) => match std::fs::File::open(p) {
             Ok(f) => {
                 replay::run_with(correlator, &config.intake, BufReader::with_capacity(1 << 16, f), &mut out, &mut err)
@@ -283,7 +287,11 @@ fn replay_command(config: Option<PathBuf>, input: Option<PathBuf>) -> ExitCode {
         }
         Err(e) => {
             let _ = err.flush();
-            fail(1, format!("replay failed: {e}"))
+            let source = input
+                .as_deref()
+                .filter(|p| p.as_os_str() != "-")
+                .map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
+            fail(1, format!("replay failed reading {source} or writing its output: {e}"))
         }
     }
 }

@@ -506,7 +506,7 @@ pub enum ConfigError {
 impl Config {
     /// Loads a file (or the defaults when `path` is `None`) and applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_with_env(path, std::env::vars())
+        Self::load_with_env(path, cutover_env(std::env::vars_os())?)
     }
 
     pub fn load_with_env(
@@ -520,7 +520,11 @@ impl Config {
             ),
             None => (String::new(), PathBuf::from("<defaults>")),
         };
-        let mut config = Self::parse(&text, &shown, env)?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let mut config = Self::parse(&text, &shown, env.iter().cloned())?;
+        if let Some((key, message)) = config.out_of_range().into_iter().next() {
+            return Err(locate(&text, &shown, &env, key, message));
+        }
         config.check_lease(&shown)?;
         let base = path.and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
         config.load_templates(&base, &shown)?;
@@ -556,8 +560,10 @@ impl Config {
 
     fn parse(text: &str, shown: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         // Validate the file on its own first, so errors carry its line numbers.
-        let config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Invalid { path: shown.to_owned(), message: one_line(&e.to_string()) })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: shown.to_owned(),
+            message: with_hint(one_line(&e.to_string())),
+        })?;
         let overrides: Vec<(String, String)> =
             env.into_iter().filter(|(k, _)| k.starts_with("CUTOVER_") && k.len() > "CUTOVER_".len()).collect();
         if overrides.is_empty() {
@@ -575,6 +581,85 @@ impl Config {
             var: names.join(", "),
             message: one_line(e.message()),
         })
+    }
+
+    /// Every value `serve` could not use, as `(key path, why)`: ranges, durations that are not
+    /// finite, keys a backend needs, addresses that do not parse. Nothing is clamped.
+    fn out_of_range(&self) -> Vec<(&'static str, String)> {
+        let mut bad: Vec<(&'static str, String)> = Vec::new();
+        let mut int = |key: &'static str, v: i64, lo: i64, hi: i64| {
+            if !(lo..=hi).contains(&v) {
+                bad.push((key, format!("{v} is out of range ({lo} to {hi})")));
+            }
+        };
+        int("sqs.max_messages", i64::from(self.sqs.max_messages), 1, 10);
+        int("sqs.wait_time_secs", i64::from(self.sqs.wait_time_secs), 0, 20);
+        int("sqs.visibility_timeout_secs", i64::from(self.sqs.visibility_timeout_secs), 0, 43_200);
+        int("sqs.pollers", i64::try_from(self.sqs.pollers).unwrap_or(i64::MAX), 1, 16);
+        int("sqs.buffer_batches", i64::try_from(self.sqs.buffer_batches).unwrap_or(i64::MAX), 1, 1_000);
+        int("store.snapshot_every", i64::from(self.store.snapshot_every), 1, 1_000_000);
+        int("state.retention_hours", i64::from(self.state.retention_hours), 1, 24 * 366);
+        int(
+            "executors.backoff_initial_ms",
+            i64::try_from(self.executors.backoff_initial_ms).unwrap_or(i64::MAX),
+            1,
+            3_600_000,
+        );
+        int(
+            "executors.backoff_max_ms",
+            i64::try_from(self.executors.backoff_max_ms).unwrap_or(i64::MAX),
+            i64::try_from(self.executors.backoff_initial_ms).unwrap_or(1),
+            3_600_000,
+        );
+        int(
+            "executors.shutdown_grace_secs",
+            i64::try_from(self.executors.shutdown_grace_secs).unwrap_or(i64::MAX),
+            0,
+            3_600,
+        );
+        if let Some(n) = self.aws.max_attempts {
+            int("aws.max_attempts", i64::from(n), 1, 20);
+        }
+        let mut float = |key: &'static str, v: f64, lo: f64, hi: f64, unit: &str| {
+            if !v.is_finite() {
+                bad.push((key, format!("{v} is not a finite number of {unit}")));
+            } else if !(lo..=hi).contains(&v) {
+                bad.push((key, format!("{v} is out of range ({lo} to {hi} {unit})")));
+            }
+        };
+        float("slack.messages_per_second", self.slack.messages_per_second, 0.01, 100.0, "messages a second");
+        float("slack.timeout_secs", self.slack.timeout_secs, 0.1, 300.0, "seconds");
+        float("reconciler.interval_secs", self.reconciler.interval_secs, 1.0, 86_400.0, "seconds");
+        float("reconciler.calls_per_second", self.reconciler.calls_per_second, 0.01, 1_000.0, "calls a second");
+        float("telemetry.metrics_interval_secs", self.telemetry.metrics_interval_secs, 1.0, 86_400.0, "seconds");
+        float("telemetry.export_timeout_secs", self.telemetry.export_timeout_secs, 0.1, 300.0, "seconds");
+        float("eventbridge.receipt_wait_secs", self.eventbridge.receipt_wait_secs, 0.0, 300.0, "seconds");
+        float("store.lease_secs", self.store.lease_secs, 1.0, 3_600.0, "seconds");
+        if self.store.backend == StoreBackend::Dynamodb && self.store.table.as_deref().is_none_or(str::is_empty) {
+            bad.push(("store.table", "is required with backend = \"dynamodb\"".to_owned()));
+        }
+        if self.slack.channel.trim().is_empty() {
+            bad.push(("slack.channel", "must not be empty".to_owned()));
+        }
+        if let Err(why) = check_listen(&self.http.listen) {
+            bad.push(("http.listen", why));
+        }
+        for (key, url) in [
+            ("slack.api_url", Some(&self.slack.api_url)),
+            ("aws.endpoint_url", self.aws.endpoint_url.as_ref()),
+            ("reconciler.codedeploy_endpoint_url", self.reconciler.codedeploy_endpoint_url.as_ref()),
+            ("telemetry.otlp_endpoint", self.telemetry.otlp_endpoint.as_ref()),
+            ("sqs.queue_url", self.sqs.queue_url.as_ref()),
+            ("sqs.dead_letter_queue_url", self.sqs.dead_letter_queue_url.as_ref()),
+            ("eventbridge.receipts_queue_url", self.eventbridge.receipts_queue_url.as_ref()),
+        ] {
+            if let Some(url) = url
+                && let Err(why) = check_url(url)
+            {
+                bad.push((key, why));
+            }
+        }
+        bad
     }
 
     /// With replicas, a claim must outlast what it covers (a Slack call, the look for an
@@ -622,6 +707,78 @@ impl Config {
     }
 }
 
+/// `host:port` or `ip:port`, as `serve` binds it.
+fn check_listen(listen: &str) -> Result<(), String> {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || Err(format!("{listen:?} is not an address (host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080)"));
+    let Some((host, port)) = listen.rsplit_once(':') else { return bad() };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if host_ok && port.parse::<u16>().is_ok() { Ok(()) } else { bad() }
+}
+
+/// An `http://` or `https://` URL with a host and no spaces.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("{url:?} is not an http:// or https:// URL")),
+    }
+}
+
+/// The error for a bad value of `key` (`section.name`): the variable that set it, else the
+/// file's line that did, else the key alone (a default).
+fn locate(text: &str, shown: &Path, env: &[(String, String)], key: &str, message: String) -> ConfigError {
+    let var = format!("CUTOVER_{}", key.replace('.', "__").to_ascii_uppercase());
+    if env.iter().any(|(k, _)| *k == var) {
+        return ConfigError::Override { var, message: format!("{key}: {message}") };
+    }
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    let mut current = String::new();
+    let mut line = None;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if let Some(header) = t.strip_prefix('[') {
+            current = header.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_owned();
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+        if current == section && k == name && t.contains('=') {
+            line = Some(i + 1);
+        }
+    }
+    let at = line.map(|n| format!("line {n}: ")).unwrap_or_default();
+    ConfigError::Invalid { path: shown.to_owned(), message: format!("{at}[{section}] {name}: {message}") }
+}
+
+/// The `CUTOVER_*` variables of an environment. Others are not read here (the AWS SDK and
+/// OpenTelemetry read their own), so a foreign variable that is not UTF-8 is ignored; a
+/// `CUTOVER_*` one is an error that names the variable and never its value.
+pub fn cutover_env(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (key, value) in vars {
+        let Some(key) = key.to_str().filter(|k| k.starts_with("CUTOVER_")) else { continue };
+        match value.into_string() {
+            Ok(value) => out.push((key.to_owned(), value)),
+            Err(_) => {
+                return Err(ConfigError::Override { var: key.to_owned(), message: "its value is not UTF-8".into() });
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn template_error(shown: &Path, route: usize, file: &str, message: String) -> ConfigError {
     ConfigError::Template { path: shown.to_owned(), route, file: file.to_owned(), message }
 }
@@ -639,13 +796,20 @@ fn describe_template_error(e: &cutover_correlator::templates::TemplateError) -> 
     out
 }
 
-/// toml's messages span several lines with a source excerpt; keep the facts on one line.
+/// toml's messages span several lines with a source excerpt; keep the facts on one line,
+/// with the key the excerpt shows (`invalid type: string "fast"` says nothing of which key).
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect();
     let mut out = Vec::new();
+    let mut key = None;
     for l in lines {
         // Source excerpt lines look like "3 | key = 1"; the caret line is dropped above.
-        if l.split_once(" | ").is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok()) {
+        if let Some((n, source)) = l.split_once(" | ")
+            && n.trim().parse::<u32>().is_ok()
+        {
+            if let Some((k, _)) = source.split_once('=') {
+                key = Some(k.trim().to_owned());
+            }
             continue;
         }
         if l.chars().all(|c| c == '^' || c == ' ') {
@@ -653,7 +817,25 @@ fn one_line(message: &str) -> String {
         }
         out.push(l.to_owned());
     }
-    out.join(": ")
+    let text = out.join(": ");
+    match key {
+        Some(k) if !k.is_empty() && !text.contains(&format!("`{k}`")) => format!("{text} (key `{k}`)"),
+        _ => text,
+    }
+}
+
+/// The fix, where a message alone would leave a person guessing.
+fn with_hint(message: String) -> String {
+    let secret_key = ["`token`", "`bot_token`", "`slack_bot_token`", "`signing_secret`", "`app_token`"]
+        .iter()
+        .any(|k| message.contains(&format!("unknown field {k}")));
+    if secret_key {
+        format!(
+            "{message}; secrets never go in the config file: set SLACK_BOT_TOKEN in the environment, or name a Secrets Manager secret with [slack] token_secret_arn"
+        )
+    } else {
+        message
+    }
 }
 
 /// A value from the environment: TOML if it reads as a TOML value, else a string.

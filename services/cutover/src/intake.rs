@@ -16,7 +16,7 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName,
 };
 use cutover_correlator::{Action, Correlator, Input, Observation};
-use cutover_events::{Timestamp, parse_body};
+use cutover_events::{Timestamp, parse_body, parse_body_at};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -366,7 +366,7 @@ impl Owner {
                 self.metrics.received((now_ms() - sent) as f64 / 1000.0);
             }
             let parsed = tracing::info_span!(parent: &span, "parse").in_scope(|| {
-                parse_body(body)
+                parse_body_at(body, Timestamp::wall_clock())
                     .map_err(|m| (m.kind(), m.0))
                     .and_then(|m| self.allow.admit(&m).map(|()| m).map_err(|reason| ("not_allowed", reason)))
             });

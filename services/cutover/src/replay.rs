@@ -6,7 +6,8 @@
 use std::io::{self, BufRead, Write};
 
 use cutover_correlator::{Correlator, Input};
-use cutover_events::{Timestamp, parse_body};
+use cutover_events::inbound::MAX_BODY_BYTES;
+use cutover_events::{Timestamp, parse_body_at};
 
 use crate::config::IntakeConfig;
 
@@ -47,36 +48,37 @@ pub fn run(
 pub fn run_with(
     mut correlator: Correlator,
     intake: &IntakeConfig,
-    input: impl BufRead,
+    mut input: impl BufRead,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let mut input = input;
     let mut raw = Vec::with_capacity(4096);
-    let mut line = String::new();
+    let mut encoded = Vec::with_capacity(4096);
     // Replay's clock is the event time: observed_at is the latest event time read so far.
     let now = Timestamp(i64::MIN);
-    loop {
-        raw.clear();
-        if input.read_until(b'\n', &mut raw)? == 0 {
-            break;
-        }
+    while let Some(length) = read_line(&mut input, &mut raw, MAX_BODY_BYTES)? {
         summary.lines += 1;
-        line.clear();
-        match std::str::from_utf8(&raw) {
-            Ok(s) => line.push_str(s),
+        if length > MAX_BODY_BYTES {
+            summary.rejected += 1;
+            writeln!(err, "line {}: message of more than {MAX_BODY_BYTES} bytes exceeds the limit", summary.lines)?;
+            continue;
+        }
+        // A UTF-8 byte-order mark (an editor's) is not part of the first message.
+        let bytes = if summary.lines == 1 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&raw) } else { &raw[..] };
+        let line = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
             Err(e) => {
                 summary.rejected += 1;
                 writeln!(err, "line {}: not UTF-8: {e}", summary.lines)?;
                 continue;
             }
-        }
+        };
         let body = line.trim();
         if body.is_empty() {
             continue;
         }
-        match parse_body(body).map_err(|m| m.0).and_then(|m| intake.admit(&m).map(|()| m)) {
+        match parse_body_at(body, Timestamp::wall_clock()).map_err(|m| m.0).and_then(|m| intake.admit(&m).map(|()| m)) {
             Err(reason) => {
                 summary.rejected += 1;
                 writeln!(err, "line {}: {reason}", summary.lines)?;
@@ -84,20 +86,52 @@ pub fn run_with(
             Ok(message) => {
                 for action in correlator.handle(now, Input::Message(Box::new(message))) {
                     summary.actions += 1;
-                    let written = serde_json::to_writer(&mut *out, &action)
-                        .map_err(io::Error::other)
-                        .and_then(|()| out.write_all(b"\n"));
-                    if let Err(e) = written {
-                        if e.kind() == io::ErrorKind::BrokenPipe {
-                            return Ok(finish(summary, &correlator));
-                        }
-                        return Err(e);
+                    encoded.clear();
+                    serde_json::to_writer(&mut encoded, &action).map_err(io::Error::other)?;
+                    encoded.push(b'\n');
+                    match out.write_all(&encoded) {
+                        Ok(()) => {}
+                        // `| head`: the reader has what it wanted.
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(finish(summary, &correlator)),
+                        Err(e) => return Err(e),
                     }
                 }
             }
         }
     }
     Ok(finish(summary, &correlator))
+}
+
+/// Reads one line (without its `\n`) into `buf`, keeping at most `limit + 1` bytes: the rest
+/// of a longer line is skipped, not held, so memory does not follow the longest line. Returns
+/// the line's full length, or `None` at the end of the input.
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<Option<usize>> {
+    buf.clear();
+    let mut length = 0usize;
+    let mut any = false;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(length));
+        }
+        any = true;
+        let (part, newline) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], true),
+            None => (chunk, false),
+        };
+        let room = (limit + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&part[..part.len().min(room)]);
+        length = length.saturating_add(part.len());
+        let used = part.len() + usize::from(newline);
+        input.consume(used);
+        if newline {
+            return Ok(Some(length));
+        }
+    }
 }
 
 fn finish(mut summary: Summary, correlator: &Correlator) -> Summary {
@@ -107,4 +141,23 @@ fn finish(mut summary: Summary, correlator: &Correlator) -> Summary {
     summary.duplicates = stats.duplicates;
     summary.deployments = stats.deployments;
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_measured_but_not_held() {
+        let text = format!("short\n{}\nlast", "x".repeat(10_000));
+        let mut input = io::BufReader::with_capacity(64, text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut input, &mut buf, 100).unwrap(), Some(5));
+        assert_eq!(buf, b"short");
+        assert_eq!(read_line(&mut input, &mut buf, 100).unwrap(), Some(10_000));
+        assert_eq!(buf.len(), 101, "only the limit and one byte are kept");
+        assert_eq!(read_line(&mut input, &mut buf, 100).unwrap(), Some(4));
+        assert_eq!(buf, b"last");
+        assert_eq!(read_line(&mut input, &mut buf, 100).unwrap(), None);
+    }
 }

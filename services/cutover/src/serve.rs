@@ -47,8 +47,16 @@ pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correl
 /// The Slack bot token: `SLACK_BOT_TOKEN`, else the Secrets Manager secret the config names.
 /// Errors name where it was looked for, never the value.
 async fn slack_token(config: &Config, sdk: &aws_config::SdkConfig) -> anyhow::Result<SecretString> {
-    if let Ok(token) = std::env::var("SLACK_BOT_TOKEN") {
-        return Ok(SecretString::from(token));
+    match std::env::var("SLACK_BOT_TOKEN") {
+        Ok(token) if token.trim().is_empty() => {
+            anyhow::bail!(
+                "SLACK_BOT_TOKEN is empty: set it to the bot token (xoxb-…), or unset it to use [slack] token_secret_arn"
+            )
+        }
+        Ok(token) => return Ok(SecretString::from(token.trim().to_owned())),
+        // Never the value: it is the secret.
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("SLACK_BOT_TOKEN is not UTF-8"),
+        Err(std::env::VarError::NotPresent) => {}
     }
     let Some(arn) = &config.slack.token_secret_arn else {
         anyhow::bail!("no Slack token: set SLACK_BOT_TOKEN or [slack] token_secret_arn");
@@ -125,6 +133,11 @@ fn eventbridge_executor(
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let queue_url = config.sqs.queue_url.clone().context("[sqs] queue_url is required by `cutover serve`")?;
+    // One writer per SQLite file, for the whole life of the process.
+    let _writer = match config.store.backend {
+        StoreBackend::Sqlite => Some(SqliteStore::lock(&config.store.path)?),
+        StoreBackend::Dynamodb => None,
+    };
     let sdk = crate::aws::sdk_config(&config.aws).await;
     let token = slack_token(&config, &sdk).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

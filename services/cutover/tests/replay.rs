@@ -2,38 +2,14 @@
 //! `tests/scenarios/`, checked against the hand-written `expected.json` beside it; and the
 //! CLI contract (exit codes, stderr format, determinism).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use common::{actions, cutover, cutover_with_env, scenarios_dir};
 use serde_json::Value;
-
-fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
-}
-
-fn cutover(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    cutover_with_env(args, stdin, &[])
-}
-
-fn cutover_with_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // Overrides in the caller's environment must not leak into the contract under test.
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CUTOVER_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("spawn cutover");
-    {
-        use std::io::Write;
-        let mut pipe = child.stdin.take().expect("stdin");
-        if let Some(bytes) = stdin {
-            pipe.write_all(bytes).expect("write stdin");
-        }
-    }
-    child.wait_with_output().expect("wait for cutover")
-}
 
 fn replay_scenario(dir: &Path) -> Output {
     let input = dir.join("input.jsonl");
@@ -46,14 +22,6 @@ fn replay_scenario(dir: &Path) -> Output {
     args.push(input.display().to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cutover(&args, None)
-}
-
-fn actions(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .expect("stdout is UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
-        .collect()
 }
 
 const IDENTITY_FIELDS: [&str; 10] = [

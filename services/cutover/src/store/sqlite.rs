@@ -51,6 +51,64 @@ CREATE TABLE IF NOT EXISTS slack_messages (
 );
 ";
 
+/// The one writer's hold on a store file (DESIGN.md, "One writer per SQLite store"): an
+/// exclusive lock on `<file>.lock`, which names the holder's pid, kept for the life of `serve`.
+/// SQLite's own locks serialise transactions, not processes: two `serve` on one file would
+/// both decide and both act.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
+/// Why the store file cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "the store {path} is in use by another `cutover serve` ({holder}); one process per SQLite file \
+         (several replicas share state through [store] backend = \"dynamodb\")"
+    )]
+    Held { path: String, holder: String },
+    #[error("cannot lock the store {path} ({lock}): {source}")]
+    Io { path: String, lock: String, source: std::io::Error },
+}
+
+impl WriterLock {
+    /// Takes the lock of the store at `path` at once, or says who holds it.
+    pub fn take(path: &Path) -> Result<Self, LockError> {
+        use std::io::{Read, Seek, Write};
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let io =
+            |source| LockError::Io { path: path.display().to_string(), lock: lock_path.display().to_string(), source };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = match text.trim().parse::<u32>() {
+                    Ok(pid) => format!("pid {pid}"),
+                    Err(_) => "pid unknown".to_owned(),
+                };
+                return Err(LockError::Held { path: path.display().to_string(), holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(Self { _file: file })
+    }
+}
+
 fn wall_ms() -> i64 {
     crate::executors::now_ms()
 }
@@ -64,6 +122,11 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(err("open"))?;
         Self::init(conn)
+    }
+
+    /// Takes the one writer's lock of the store at `path` ([`WriterLock`]).
+    pub fn lock(path: &Path) -> Result<WriterLock, LockError> {
+        WriterLock::take(path)
     }
 
     /// A private in-memory store, for tests.
