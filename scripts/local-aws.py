@@ -18,6 +18,7 @@ Runs with the emulator's own interpreter: .venv-aws/bin/python scripts/local-aws
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -92,14 +93,19 @@ def setup(args):
     _, emitted_arn = queue(sqs, "emitted-by-cutover")
     events.put_rule(Name="aws-to-cutover", EventPattern=json.dumps({"source": ["aws.ecs", "aws.codedeploy", "aws.codepipeline"]}))
     events.put_targets(Rule="aws-to-cutover", Targets=[{"Id": "cutover", "Arn": queue_arn}])
-    events.create_event_bus(Name="cutover")
+    # Safe to run again: what exists already is kept (queues, rules, targets and topics are
+    # idempotent in the API; a bus and a distribution are not).
+    if not any(b["Name"] == "cutover" for b in events.list_event_buses().get("EventBuses", [])):
+        events.create_event_bus(Name="cutover")
     events.put_rule(Name="cutover-out", EventBusName="cutover", EventPattern=json.dumps({"source": ["cutover"]}))
     events.put_targets(Rule="cutover-out", EventBusName="cutover", Targets=[{"Id": "out", "Arn": emitted_arn}])
     topic = sns.create_topic(Name="codedeploy-triggers")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     raw = sns.create_topic(Name="codedeploy-raw")["TopicArn"]
     sns.subscribe(TopicArn=raw, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-    dist = cf.create_distribution(
+    existing = [d["Id"] for d in cf.list_distributions().get("DistributionList", {}).get("Items", []) or []
+                if d.get("Comment") == "cutover local"]
+    dist = existing[0] if existing else cf.create_distribution(
         DistributionConfig={
             "CallerReference": "cutover-local",
             "Comment": "cutover local",
@@ -109,6 +115,8 @@ def setup(args):
             "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "allow-all"},
         }
     )["Distribution"]["Id"]
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    os.makedirs("target/local", exist_ok=True)
     config = f"""# Written by scripts/local-aws.py setup: cutover serve against the local emulator.
 [slack]
 channel = "deployments"

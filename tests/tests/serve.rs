@@ -365,6 +365,7 @@ async fn slack_answering_429_and_500_loses_nothing_and_doubles_nothing() {
         stall_ms: None,
         after_processing,
         methods: vec![],
+        error: None,
     };
     // 429s, plain 500s, and 500s that the stand-in answers after posting (the client cannot
     // tell those from failures: the history lookup must find the message).
@@ -553,6 +554,7 @@ async fn a_post_that_times_out_but_happened_is_found_not_repeated() {
         stall_ms: Some(2_500),
         after_processing: true,
         methods: vec!["chat.postMessage".into()],
+        error: None,
     });
     let dir = temp_dir("serve-stall");
     let config = write_config(&dir, &moto, &stack, &slack, "");

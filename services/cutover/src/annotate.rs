@@ -77,7 +77,7 @@ pub async fn put(client: &aws_sdk_eventbridge::Client, bus: &str, a: &DeployAnno
         .entries(entry)
         .send()
         .await
-        .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string())?;
+        .map_err(|e| format!("EventBridge PutEvents on bus {bus}: {}", crate::aws::describe(&e)))?;
     match out.entries().first() {
         Some(r) if r.error_code().is_none() => Ok(r.event_id().unwrap_or_default().to_owned()),
         Some(r) => Err(format!(

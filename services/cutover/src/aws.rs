@@ -27,3 +27,29 @@ pub async fn sdk_config(config: &AwsConfig) -> SdkConfig {
     }
     sdk
 }
+
+/// An SDK error as people read it: the AWS error code and its message, or what kept the call
+/// from being answered, in one short line; never the SDK's debug dump with raw HTTP headers
+/// (DESIGN.md, "Errors people read").
+pub fn describe<E, R>(error: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sqs::error::SdkError;
+    match error {
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("an unnamed error");
+            match s.err().message().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+                Some(m) => format!("{code}: {}", cutover_correlator::message::shorten(m, 300)),
+                None => code.to_owned(),
+            }
+        }
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => "no answer in time (connecting)".to_owned(),
+        SdkError::DispatchFailure(d) if d.is_io() => "cannot connect".to_owned(),
+        SdkError::DispatchFailure(_) => "the request could not be sent".to_owned(),
+        SdkError::ResponseError(_) => "an answer that could not be read".to_owned(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
+        _ => "an unknown SDK error".to_owned(),
+    }
+}

@@ -627,11 +627,11 @@ impl Config {
                 bad.push((key, format!("{v} is out of range ({lo} to {hi} {unit})")));
             }
         };
-        float("slack.messages_per_second", self.slack.messages_per_second, 0.01, 100.0, "messages a second");
+        float("slack.messages_per_second", self.slack.messages_per_second, 0.01, 1_000.0, "messages a second");
         float("slack.timeout_secs", self.slack.timeout_secs, 0.1, 300.0, "seconds");
         float("reconciler.interval_secs", self.reconciler.interval_secs, 1.0, 86_400.0, "seconds");
-        float("reconciler.calls_per_second", self.reconciler.calls_per_second, 0.01, 1_000.0, "calls a second");
-        float("telemetry.metrics_interval_secs", self.telemetry.metrics_interval_secs, 1.0, 86_400.0, "seconds");
+        float("reconciler.calls_per_second", self.reconciler.calls_per_second, 0.1, 100.0, "calls a second");
+        float("telemetry.metrics_interval_secs", self.telemetry.metrics_interval_secs, 0.1, 86_400.0, "seconds");
         float("telemetry.export_timeout_secs", self.telemetry.export_timeout_secs, 0.1, 300.0, "seconds");
         float("eventbridge.receipt_wait_secs", self.eventbridge.receipt_wait_secs, 0.0, 300.0, "seconds");
         float("store.lease_secs", self.store.lease_secs, 1.0, 3_600.0, "seconds");

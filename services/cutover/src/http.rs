@@ -1,4 +1,5 @@
-//! `/healthz` (the process is alive), `/readyz` (SQS and the store answer) and `/metrics`
+//! `/healthz` (the process is alive), `/readyz` (SQS and the store answer, and no executor is
+//! held back by a setup fault: a refused Slack token, a missing bus) and `/metrics`
 //! (Prometheus text).
 
 use std::sync::atomic::Ordering;
@@ -38,9 +39,16 @@ async fn ready(State(h): State<Health>) -> (StatusCode, String) {
     if let Err(e) = store {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n"));
     }
+    // An executor held back by its setup (a refused Slack token, a missing bus): the service
+    // runs but its effects wait, and whoever deploys it must know.
+    let faults = h.metrics.setup_faults();
+    if !faults.is_empty() {
+        let text: String = faults.iter().map(|(lane, why)| format!("{}: {why}\n", lane.as_str())).collect();
+        return (StatusCode::SERVICE_UNAVAILABLE, text);
+    }
     match h.sqs.get_queue_attributes().queue_url(&h.queue_url).send().await {
         Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("sqs: {}\n", aws_sdk_sqs::error::DisplayErrorContext(&e))),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("sqs: GetQueueAttributes: {}\n", crate::aws::describe(&e))),
     }
 }
 

@@ -113,7 +113,7 @@ pub async fn poll(
                 failures += 1;
                 counters.receive_errors.fetch_add(1, Ordering::Relaxed);
                 let delay = Duration::from_millis((250u64 << failures.min(6)).min(10_000));
-                tracing::warn!(message = "Failed to receive messages.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error), retry_in_ms = delay.as_millis() as u64);
+                tracing::warn!(message = "Failed to receive messages.", error = %crate::aws::describe(&error), retry_in_ms = delay.as_millis() as u64);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled() => return,
@@ -508,7 +508,7 @@ impl Owner {
                 true
             }
             Err(error) => {
-                tracing::warn!(message = "Failed to dead-letter a message; it stays for redrive.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                tracing::warn!(message = "Failed to dead-letter a message; it stays for redrive.", error = %crate::aws::describe(&error));
                 false
             }
         }
@@ -548,7 +548,7 @@ impl Owner {
                 }
                 Err(error) => {
                     self.counters.delete_failures.fetch_add(n, Ordering::Relaxed);
-                    tracing::warn!(message = "Failed to delete messages.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                    tracing::warn!(message = "Failed to delete messages.", error = %crate::aws::describe(&error));
                 }
             }
         }
@@ -576,7 +576,7 @@ impl Owner {
             .send()
             .await
         {
-            tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+            tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %crate::aws::describe(&error));
         }
     }
 }

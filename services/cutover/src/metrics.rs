@@ -74,6 +74,10 @@ pub struct Metrics {
     durations: [Histogram; 3],
     retries: [AtomicU64; 3],
     slack_rate_limited: AtomicU64,
+    /// Per lane, the setup fault it meets now (a refused token, a missing bus or
+    /// distribution), for `/readyz` and the `cutover_setup_fault` gauge. A std `Mutex`: held
+    /// only to copy a string.
+    setup_faults: std::sync::Mutex<[Option<String>; 3]>,
     otel: Instruments,
 }
 
@@ -136,6 +140,7 @@ impl Default for Metrics {
             durations: [Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS)],
             retries: Default::default(),
             slack_rate_limited: AtomicU64::new(0),
+            setup_faults: std::sync::Mutex::default(),
             otel: Instruments::new(),
         }
     }
@@ -183,6 +188,24 @@ impl Metrics {
         self.otel.slack_rate_limited.add(1, &[]);
     }
 
+    /// `lane` met a setup fault (`why`, a few words): its actions wait and are retried.
+    pub fn setup_fault(&self, lane: Lane, why: &str) {
+        let mut faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        faults[lane_index(lane)] = Some(why.to_owned());
+    }
+
+    /// An action of `lane` went through: whatever held it back is mended.
+    pub fn setup_ok(&self, lane: Lane) {
+        let mut faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        faults[lane_index(lane)] = None;
+    }
+
+    /// The lanes held back by a setup fault now, with why.
+    pub fn setup_faults(&self) -> Vec<(Lane, String)> {
+        let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        LANES.iter().zip(faults.iter()).filter_map(|(l, f)| Some((*l, f.clone()?))).collect()
+    }
+
     /// Appends the Prometheus text.
     pub fn render(&self, out: &mut String) {
         out.push_str("# HELP cutover_decisions_total Lifecycle events decided, by type.\n# TYPE cutover_decisions_total counter\n");
@@ -211,6 +234,11 @@ impl Metrics {
             "# HELP cutover_slack_rate_limited_total Slack 429 answers (never counted as sent).\n# TYPE cutover_slack_rate_limited_total counter\ncutover_slack_rate_limited_total {}",
             self.slack_rate_limited.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP cutover_setup_fault 1 while an executor's actions wait on a setup fault (a refused Slack token, a missing bus or distribution).\n# TYPE cutover_setup_fault gauge\n");
+        let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for (lane, fault) in LANES.iter().zip(faults.iter()) {
+            let _ = writeln!(out, "cutover_setup_fault{{lane=\"{}\"}} {}", lane.as_str(), u8::from(fault.is_some()));
+        }
     }
 }
 

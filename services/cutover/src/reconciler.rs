@@ -173,7 +173,7 @@ impl Reconciler {
             )
             .send()
             .await
-            .map_err(|e| aws_sdk_codepipeline::error::DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| crate::aws::describe(&e))?;
         let approval = out.action_execution_details().iter().find(|a| {
             a.status() == Some(&aws_sdk_codepipeline::types::ActionExecutionStatus::Succeeded)
                 && a.input()
@@ -197,7 +197,6 @@ impl Reconciler {
     /// executor may not have created it yet: asked again next round), then followed by id.
     pub async fn invalidation(&mut self, w: &InvalidationWanted) -> Result<Option<Observation>, String> {
         let Some(cf) = self.cloudfront.clone() else { return Ok(None) };
-        let display = |e: &dyn std::fmt::Display| e.to_string();
         let get = async |this: &mut Self, id: &str| {
             this.paced().await;
             cf.get_invalidation()
@@ -205,7 +204,7 @@ impl Reconciler {
                 .id(id)
                 .send()
                 .await
-                .map_err(|e| display(&aws_sdk_cloudfront::error::DisplayErrorContext(&e)))
+                .map_err(|e| crate::aws::describe(&e))
         };
         let found = match self.invalidation_ids.get(&w.caller_reference).cloned() {
             Some(id) => Some((id.clone(), get(self, &id).await?)),
@@ -300,7 +299,7 @@ impl Reconciler {
                 if tags {
                     call = call.include(aws_sdk_ecs::types::ServiceField::Tags);
                 }
-                let out = call.send().await.map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+                let out = call.send().await.map_err(|e| crate::aws::describe(&e))?;
                 answers.push((cluster, chunk.to_vec(), out));
             }
         }
@@ -317,7 +316,7 @@ impl Reconciler {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| crate::aws::describe(&e))?;
         let label = |labels: &HashMap<String, String>, key: &str| {
             labels.get(&format!("org.opencontainers.image.{key}")).filter(|v| !v.is_empty()).cloned()
         };
@@ -405,7 +404,7 @@ impl Reconciler {
             .deployment_group_name(group)
             .send()
             .await
-            .map_err(|e| aws_sdk_codedeploy::error::DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| crate::aws::describe(&e))?;
         Ok(out
             .deployment_group_info()
             .and_then(|g| g.ecs_services().first())
@@ -423,7 +422,7 @@ impl Reconciler {
             .deployment_id(deployment_id)
             .send()
             .await
-            .map_err(|e| aws_sdk_codedeploy::error::DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| crate::aws::describe(&e))?;
         let Some(info) = out.deployment_info() else { return Ok((None, None)) };
         let wait = info
             .blue_green_deployment_configuration()
@@ -469,7 +468,6 @@ impl Reconciler {
     /// `ListDeploymentTargets` (cached) and `GetDeploymentTarget`: the green task set's
     /// traffic weight, then the AllowTraffic lifecycle event once it succeeded.
     pub async fn observe(&mut self, deployment_id: &str) -> Result<Vec<Observation>, String> {
-        let display = |e: &dyn std::fmt::Display| e.to_string();
         if !self.targets.contains_key(deployment_id) {
             self.paced().await;
             let out = self
@@ -478,7 +476,7 @@ impl Reconciler {
                 .deployment_id(deployment_id)
                 .send()
                 .await
-                .map_err(|e| display(&aws_sdk_codedeploy::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| crate::aws::describe(&e))?;
             let ids = out.target_ids().to_vec();
             if ids.is_empty() {
                 // Not created yet: ask again next round.
@@ -497,7 +495,7 @@ impl Reconciler {
                 .target_id(&target)
                 .send()
                 .await
-                .map_err(|e| display(&aws_sdk_codedeploy::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| crate::aws::describe(&e))?;
             let Some(ecs) = out.deployment_target().and_then(|t| t.ecs_target()) else { continue };
             let green = ecs.task_sets_info().iter().find(|s| s.task_set_label() == Some(&TargetLabel::Green));
             if let (Some(green), Some(at)) = (green, aws_time(ecs.last_updated_at())) {
@@ -543,7 +541,7 @@ impl Reconciler {
                 .set_service_deployment_arns(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| aws_sdk_ecs::error::DisplayErrorContext(&e).to_string())?;
+                .map_err(|e| crate::aws::describe(&e))?;
             for sd in out.service_deployments() {
                 let Some(arn) = sd.service_deployment_arn() else { continue };
                 let reason = || sd.status_reason().unwrap_or("ECS service deployment did not finish").to_owned();
@@ -612,7 +610,6 @@ impl Reconciler {
     /// The running tasks of a service and who started them.
     pub async fn census(&mut self, req: &CensusRequest) -> Result<Observation, String> {
         let Some(ecs) = self.ecs.clone() else { return Err("no ECS client".into()) };
-        let display = |e: &dyn std::fmt::Display| e.to_string();
         let mut arns: Vec<String> = Vec::new();
         let mut token: Option<String> = None;
         // Bounded: 100 pages of 100 tasks.
@@ -626,7 +623,7 @@ impl Reconciler {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| display(&aws_sdk_ecs::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| crate::aws::describe(&e))?;
             arns.extend(out.task_arns().iter().cloned());
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -642,7 +639,7 @@ impl Reconciler {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| display(&aws_sdk_ecs::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| crate::aws::describe(&e))?;
             for t in out.tasks() {
                 let Some(arn) = t.task_arn() else { continue };
                 tasks.push(CensusTask {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cutover_correlator::{Correlator, State};
-use secrecy::SecretString;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,6 +17,7 @@ use crate::executors::cloudfront::CloudFrontExecutor;
 use crate::executors::eventbridge::EventBridgeExecutor;
 use crate::executors::lane;
 use crate::executors::slack::SlackExecutor;
+use crate::executors::slack::token::TokenSource;
 use crate::intake::{self, IntakeCounters, Owner};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
@@ -42,50 +42,6 @@ pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correl
         last_seq = entry.seq;
     }
     Ok((correlator, last_seq, replayed))
-}
-
-/// The Slack bot token: `SLACK_BOT_TOKEN`, else the Secrets Manager secret the config names.
-/// Errors name where it was looked for, never the value.
-async fn slack_token(config: &Config, sdk: &aws_config::SdkConfig) -> anyhow::Result<SecretString> {
-    match std::env::var("SLACK_BOT_TOKEN") {
-        Ok(token) if token.trim().is_empty() => {
-            anyhow::bail!(
-                "SLACK_BOT_TOKEN is empty: set it to the bot token (xoxb-…), or unset it to use [slack] token_secret_arn"
-            )
-        }
-        Ok(token) => return Ok(SecretString::from(token.trim().to_owned())),
-        // Never the value: it is the secret.
-        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("SLACK_BOT_TOKEN is not UTF-8"),
-        Err(std::env::VarError::NotPresent) => {}
-    }
-    let Some(arn) = &config.slack.token_secret_arn else {
-        anyhow::bail!("no Slack token: set SLACK_BOT_TOKEN or [slack] token_secret_arn");
-    };
-    let secret =
-        aws_sdk_secretsmanager::Client::new(sdk).get_secret_value().secret_id(arn).send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "reading the Slack token from {arn}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            )
-        })?;
-    let text = SecretString::from(secret.secret_string().unwrap_or_default().to_owned());
-    token_from_secret(&text).with_context(|| format!("the secret {arn} holds no Slack token"))
-}
-
-/// The token in a secret's text: the text itself, or a JSON object's `token`, `bot_token` or
-/// `SLACK_BOT_TOKEN`.
-pub fn token_from_secret(text: &SecretString) -> Option<SecretString> {
-    use secrecy::ExposeSecret;
-    let raw = text.expose_secret().trim();
-    if raw.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-        return ["token", "bot_token", "SLACK_BOT_TOKEN"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
-            .filter(|t| !t.is_empty())
-            .map(|t| SecretString::from(t.to_owned()));
-    }
-    (!raw.is_empty()).then(|| SecretString::from(raw.to_owned()))
 }
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
@@ -139,7 +95,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         StoreBackend::Dynamodb => None,
     };
     let sdk = crate::aws::sdk_config(&config.aws).await;
-    let token = slack_token(&config, &sdk).await?;
+    let tokens = TokenSource::new(aws_sdk_secretsmanager::Client::new(&sdk), config.slack.token_secret_arn.clone());
+    let token = tokens.read().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let (open, where_) = store_opener(&config, dynamodb)?;
@@ -154,6 +111,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config.slack.messages_per_second,
         Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
     )?
+    .with_token_source(tokens)
     .with_metrics(metrics.clone());
     if let Err(error) = slack.check().await {
         tracing::warn!(message = "Slack auth.test failed; posts will be retried.", %error);
@@ -161,17 +119,36 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let backoff = Backoff { initial_ms: config.executors.backoff_initial_ms, max_ms: config.executors.backoff_max_ms };
     let grace = Duration::from_secs(config.executors.shutdown_grace_secs);
     let lanes_stop = CancellationToken::new();
+    // The grace is a hard bound from the signal (ECS kills 30 s after SIGTERM): at its end the
+    // lanes stop, even mid-call, and what is left runs at the next start.
+    let hard_stop = CancellationToken::new();
+    tokio::spawn({
+        let (signal, hard_stop) = (shutdown.clone(), hard_stop.clone());
+        async move {
+            signal.cancelled().await;
+            tokio::time::sleep(grace).await;
+            hard_stop.cancel();
+        }
+    });
     let tracker = TaskTracker::new();
     let wake: Vec<(Lane, Arc<Notify>)> =
         [Lane::Slack, Lane::CloudFront, Lane::EventBridge].into_iter().map(|l| (l, Arc::new(Notify::new()))).collect();
     let notify = |lane: Lane| wake.iter().find(|(l, _)| *l == lane).map(|(_, n)| n.clone()).unwrap_or_default();
-    tracker.spawn(lane::run(slack, open()?, notify(Lane::Slack), lanes_stop.clone(), grace, backoff, metrics.clone()));
+    tracker.spawn(lane::run(
+        slack,
+        open()?,
+        notify(Lane::Slack),
+        lanes_stop.clone(),
+        hard_stop.clone(),
+        backoff,
+        metrics.clone(),
+    ));
     tracker.spawn(lane::run(
         CloudFrontExecutor::new(aws_sdk_cloudfront::Client::new(&sdk)),
         open()?,
         notify(Lane::CloudFront),
         lanes_stop.clone(),
-        grace,
+        hard_stop.clone(),
         backoff,
         metrics.clone(),
     ));
@@ -180,7 +157,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         open()?,
         notify(Lane::EventBridge),
         lanes_stop.clone(),
-        grace,
+        hard_stop.clone(),
         backoff,
         metrics.clone(),
     ));
@@ -264,7 +241,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));
     // Returns once every poller stopped (on shutdown) and the received batches are handled.
-    let result = owner.run(rx).await;
+    let result = tokio::select! {
+        result = owner.run(rx) => result,
+        // Past the grace, an intake still finishing is stopped like a crash: what it had not
+        // committed is redelivered by SQS, nothing committed is lost.
+        () = hard_stop.cancelled() => {
+            tracing::warn!(message = "Intake stopped at the end of the shutdown grace; uncommitted messages will be redelivered.");
+            Ok(())
+        }
+    };
     pollers.wait().await;
     tracing::info!(message = "Intake stopped; draining the executors.", grace_secs = grace.as_secs());
     lanes_stop.cancel();
@@ -273,22 +258,4 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     http_stop.cancel();
     let _ = http.await;
     result.map_err(anyhow::Error::from)
-}
-
-#[cfg(test)]
-mod tests {
-    use secrecy::ExposeSecret;
-
-    use super::*;
-
-    #[test]
-    fn tokens_come_plain_or_in_json() {
-        let t = |s: &str| token_from_secret(&SecretString::from(s.to_owned())).map(|t| t.expose_secret().to_owned());
-        assert_eq!(t("xoxb-1"), Some("xoxb-1".into()));
-        assert_eq!(t(" xoxb-1\n"), Some("xoxb-1".into()));
-        assert_eq!(t(r#"{"token": "xoxb-2"}"#), Some("xoxb-2".into()));
-        assert_eq!(t(r#"{"SLACK_BOT_TOKEN": "xoxb-3"}"#), Some("xoxb-3".into()));
-        assert_eq!(t(r#"{"other": "x"}"#), None);
-        assert_eq!(t(""), None);
-    }
 }

@@ -6,7 +6,9 @@
 //! metadata) and `conversations.replies`. Methods accept a JSON body, a form body or a query string, like Slack.
 //!
 //! It records every call and can be told, through `/_control/*`, to answer the next calls with
-//! 429 (with `Retry-After`) or 500, or to stall them. `GET /` shows the feed it received.
+//! 429 (with `Retry-After`), 500 or a Slack error code, or to stall them; it refuses blocks
+//! past Block Kit's limits (`invalid_blocks`) and tokens it was told are revoked, as Slack
+//! does. `GET /` shows the feed it received.
 //!
 //! # Layout
 //! - [`Standin`]: the state (messages per channel, recorded calls, injected faults).
@@ -70,6 +72,10 @@ pub struct Fault {
     pub after_processing: bool,
     #[serde(default)]
     pub methods: Vec<String>,
+    /// Answer `ok: false` with this Slack error code (HTTP 200, as Slack does), without
+    /// carrying the call out (`invalid_blocks`, `channel_not_found`, …).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +83,8 @@ struct Inner {
     messages: Vec<Message>,
     calls: Vec<Call>,
     faults: Vec<Fault>,
+    /// Tokens Slack refuses, with the error it answers (`token_revoked`, `invalid_auth`).
+    refused_tokens: BTreeMap<String, String>,
     next_ts: u64,
 }
 
@@ -108,6 +116,12 @@ impl Standin {
 
     pub fn inject(&self, fault: Fault) {
         lock(self).faults.push(fault);
+    }
+
+    /// Refuses `token` from now on with `error` (`token_revoked`, `invalid_auth`, …), as Slack
+    /// does once an app is uninstalled or its token rotated.
+    pub fn refuse_token(&self, token: &str, error: &str) {
+        lock(self).refused_tokens.insert(token.to_owned(), error.to_owned());
     }
 
     pub fn reset(&self) {
@@ -230,10 +244,24 @@ async fn api(
             500..=599 => return server_error(&s, &method, &p, f.status, received_at_us),
             _ => {}
         }
+        if let Some(code) = &f.error {
+            s.record(&method, &p, 200, false, received_at_us);
+            return (StatusCode::OK, axum::Json(json!({"ok": false, "error": code}))).into_response();
+        }
     }
-    let authed =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer xox"))
-            || str_param(&p, "token").is_some_and(|t| t.starts_with("xox"));
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| str_param(&p, "token"))
+        .unwrap_or_default()
+        .to_owned();
+    let refused = lock(&s).refused_tokens.get(&token).cloned();
+    if let Some(code) = refused {
+        s.record(&method, &p, 200, false, received_at_us);
+        return (StatusCode::OK, axum::Json(json!({"ok": false, "error": code}))).into_response();
+    }
+    let authed = token.starts_with("xox");
     let result = if authed {
         match method.as_str() {
             "auth.test" => Ok(json!({"ok": true, "url": "https://standin.slack.local/", "team": "Stand-in",
@@ -300,6 +328,7 @@ fn post_message(s: &Standin, p: &Value) -> Result<Value, &'static str> {
     if text.is_none() && blocks.is_none() {
         return Err("no_text");
     }
+    check_blocks(blocks.as_ref())?;
     let mut inner = lock(s);
     inner.next_ts += 1;
     let ts = format!("1700000000.{:06}", inner.next_ts);
@@ -328,6 +357,7 @@ fn update(s: &Standin, p: &Value) -> Result<Value, &'static str> {
     let (Some(channel), Some(ts)) = (str_param(p, "channel"), str_param(p, "ts")) else {
         return Err("message_not_found");
     };
+    check_blocks(p.get("blocks").filter(|b| !b.is_null()))?;
     let mut inner = lock(s);
     let Some(m) = inner.messages.iter_mut().find(|m| m.channel == channel && m.ts == ts) else {
         return Err("message_not_found");
@@ -343,6 +373,24 @@ fn update(s: &Standin, p: &Value) -> Result<Value, &'static str> {
     }
     m.updates += 1;
     Ok(json!({"ok": true, "channel": channel, "ts": ts, "text": m.text, "message": message_json(m)}))
+}
+
+/// Block Kit's limits, as Slack checks them: at most 50 blocks, a header's text at most 150
+/// characters, a section's 3,000, at most 10 fields of 2,000 each. A breach is `invalid_blocks`.
+fn check_blocks(blocks: Option<&Value>) -> Result<(), &'static str> {
+    let Some(blocks) = blocks else { return Ok(()) };
+    let Some(list) = blocks.as_array() else { return Err("invalid_blocks_format") };
+    let chars = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, |t| t.chars().count());
+    let bad = list.len() > 50
+        || list.iter().any(|b| {
+            let header = b["type"] == "header";
+            let text = chars(b.pointer("/text/text"));
+            let fields = b["fields"].as_array();
+            (header && text > 150)
+                || text > 3_000
+                || fields.is_some_and(|f| f.len() > 10 || f.iter().any(|f| chars(f.get("text")) > 2_000))
+        });
+    if bad { Err("invalid_blocks") } else { Ok(()) }
 }
 
 fn history(s: &Standin, p: &Value) -> Result<Value, &'static str> {

@@ -126,14 +126,13 @@ fn classify_create<R: std::fmt::Debug>(error: &SdkError<CreateInvalidationError,
         Some(E::TooManyInvalidationsInProgress(_)) => {
             Outcome::Retry { after_ms: None, error: "TooManyInvalidationsInProgress".into() }
         }
-        Some(
-            e @ (E::NoSuchDistribution(_)
-            | E::AccessDenied(_)
-            | E::InvalidArgument(_)
-            | E::BatchTooLarge(_)
-            | E::MissingBody(_)
-            | E::InconsistentQuantities(_)),
-        ) => Outcome::Failed(format!("CloudFront refused: {}", variant_name(e))),
+        // A setup fault: the invalidation waits for the distribution (or the permission).
+        Some(e @ (E::NoSuchDistribution(_) | E::AccessDenied(_))) => {
+            Outcome::SetupFault(format!("CloudFront refused: {}", variant_name(e)))
+        }
+        Some(e @ (E::InvalidArgument(_) | E::BatchTooLarge(_) | E::MissingBody(_) | E::InconsistentQuantities(_))) => {
+            Outcome::Failed(format!("CloudFront refused: {}", variant_name(e)))
+        }
         _ => classify(error),
     }
 }
@@ -159,9 +158,8 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(error
                 "TooManyInvalidationsInProgress" | "Throttling" | "ThrottlingException" | "ServiceUnavailable" => {
                     Outcome::Retry { after_ms: None, error: code }
                 }
-                "NoSuchDistribution"
-                | "AccessDenied"
-                | "InvalidArgument"
+                "NoSuchDistribution" | "AccessDenied" => Outcome::SetupFault(format!("CloudFront refused: {code}")),
+                "InvalidArgument"
                 | "MissingBody"
                 | "BatchTooLarge"
                 | "TooManyInvalidationsInProgressForPath"
@@ -170,7 +168,7 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(error
             }
         }
         // Never sent: safe to send again.
-        SdkError::ConstructionFailure(_) => Outcome::Failed(format!("{error:?}")),
+        SdkError::ConstructionFailure(_) => Outcome::Failed("the CloudFront request could not be built".to_owned()),
         SdkError::DispatchFailure(d) if d.is_io() => Outcome::Unknown { error: "connection failed".into() },
         SdkError::DispatchFailure(_) => Outcome::Retry { after_ms: None, error: "dispatch failed".into() },
         _ => Outcome::Unknown { error: "timeout or unreadable response".into() },
@@ -270,6 +268,6 @@ mod tests {
             .filter(|i| i.action.deployment_id() == "d-2")
             .collect();
         let out = executor.execute(&items, &mut store).await;
-        assert!(matches!(&out[0].1, Outcome::Failed(why) if why.contains("NoSuchDistribution")), "{out:?}");
+        assert!(matches!(&out[0].1, Outcome::SetupFault(why) if why.contains("NoSuchDistribution")), "{out:?}");
     }
 }

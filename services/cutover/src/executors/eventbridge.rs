@@ -82,7 +82,7 @@ impl EventBridgeExecutor {
             let messages = match received {
                 Ok(out) => out.messages.unwrap_or_default(),
                 Err(error) => {
-                    tracing::warn!(message = "Failed to read the receipts queue.", error = %aws_sdk_sqs::error::DisplayErrorContext(&error));
+                    tracing::warn!(message = "Failed to read the receipts queue.", error = %crate::aws::describe(&error));
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     continue;
                 }
@@ -201,6 +201,8 @@ impl Executor for EventBridgeExecutor {
                             let message = r.error_message().unwrap_or_default();
                             if retryable(&code) {
                                 Outcome::Retry { after_ms: None, error: format!("{code}: {message}") }
+                            } else if code.starts_with("NotAuthorized") || code.contains("AccessDenied") {
+                                Outcome::SetupFault(format!("EventBridge refused an entry on bus {}: {code}", self.bus))
                             } else {
                                 Outcome::Failed(format!("{code}: {message}"))
                             }
@@ -225,10 +227,12 @@ impl Executor for EventBridgeExecutor {
                         let code = s.err().code().unwrap_or("Unknown").to_owned();
                         if retryable(&code) || code.contains("Throttl") {
                             Outcome::Retry { after_ms: None, error: code }
-                        } else if matches!(
-                            code.as_str(),
-                            "ResourceNotFoundException" | "AccessDeniedException" | "ValidationException"
-                        ) {
+                        } else if code == "ResourceNotFoundException" {
+                            // A setup fault, not a reason to drop the event: it waits for the bus.
+                            Outcome::SetupFault(format!("EventBridge bus {} not found", self.bus))
+                        } else if matches!(code.as_str(), "AccessDeniedException" | "UnrecognizedClientException") {
+                            Outcome::SetupFault(format!("EventBridge refused PutEvents on bus {}: {code}", self.bus))
+                        } else if code == "ValidationException" {
                             Outcome::Failed(format!("EventBridge refused: {code}"))
                         } else {
                             Outcome::Unknown { error: code }

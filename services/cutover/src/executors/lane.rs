@@ -1,7 +1,8 @@
 //! One lane: takes the due actions of one executor from the outbox, in decision order, runs
 //! them, and records each outcome. Woken when the intake commits new actions, and by timers
-//! for retries. On shutdown it keeps running due actions for the grace period, then stops;
-//! what is left stays in the outbox for the next start.
+//! for retries. On shutdown it keeps running due actions until none is due or the grace
+//! (counted from the signal) is over, then stops; what is left stays in the outbox for the
+//! next start.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub fn record(store: &mut dyn Store, item: &OutboxItem, outcome: Outcome, backof
             tracing::warn!(message = "Action failed for good.", lane = ?Lane::of(&item.action), id = item.id, deployment_id = item.action.deployment_id(), error = %why);
             store.finish(item.id, Status::Failed, &why)
         }
+        Outcome::SetupFault(error) => {
+            tracing::warn!(message = "Action waits on a setup fault; will be retried.", lane = ?Lane::of(&item.action), id = item.id, attempts = item.attempts + 1, %error);
+            store.mark_retry(item.id, Status::Pending, retry_at(None), &error)
+        }
         Outcome::Retry { after_ms, error } => {
             tracing::info!(message = "Action will be retried.", lane = ?Lane::of(&item.action), id = item.id, attempts = item.attempts + 1, %error);
             store.mark_retry(item.id, Status::Pending, retry_at(after_ms), &error)
@@ -76,56 +81,82 @@ fn execute_span<E: Executor>(item: &OutboxItem) -> tracing::Span {
     span
 }
 
-/// Runs the lane until `shutdown`, then for up to `grace` while actions are due.
+/// Runs the lane until `shutdown` (the intake has stopped) and nothing is due, or until
+/// `hard_stop` (the end of the shutdown grace, counted from the signal), whichever comes first:
+/// a hard stop ends even a round in flight, whose actions are then found `attempting` and
+/// looked up at the next start, as after a crash.
 pub async fn run<E: Executor>(
     mut executor: E,
     mut store: Box<dyn Store>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
-    grace: Duration,
+    hard_stop: CancellationToken,
     backoff: Backoff,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
-    let mut deadline: Option<tokio::time::Instant> = None;
+    let stopped_at_grace = |store: &mut dyn Store| {
+        let waiting = store.next_due(E::LANE).ok().flatten().is_some();
+        tracing::info!(message = "Lane stopped at the end of the shutdown grace.", lane = ?E::LANE, actions_left = waiting);
+    };
     loop {
-        if shutdown.is_cancelled() {
-            let d = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
-            if tokio::time::Instant::now() >= d {
-                tracing::info!(message = "Lane stopped at the end of the grace period.", lane = ?E::LANE);
-                return;
-            }
+        if hard_stop.is_cancelled() {
+            stopped_at_grace(store.as_mut());
+            return;
         }
         let items = match store.due(E::LANE, now_ms(), E::BATCH) {
             Ok(items) => items,
             Err(error) => {
                 tracing::error!(message = "Failed to read the outbox.", lane = ?E::LANE, %error);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = hard_stop.cancelled() => {}
+                }
                 continue;
             }
         };
         if items.is_empty() {
+            let next = store.next_due(E::LANE).ok().flatten();
             if shutdown.is_cancelled() {
-                tracing::info!(message = "Lane drained.", lane = ?E::LANE);
+                match next {
+                    None => tracing::info!(message = "Lane drained.", lane = ?E::LANE),
+                    // Not drained: they wait for a retry, and run at the next start.
+                    Some(_) => {
+                        tracing::info!(message = "Lane stopped with actions waiting for a retry; they run at the next start.", lane = ?E::LANE)
+                    }
+                }
                 return;
             }
-            let wait_ms = match store.next_due(E::LANE) {
-                Ok(Some(next)) => (next - now_ms()).clamp(1, 1_000),
-                _ => 1_000,
+            let wait_ms = match next {
+                Some(next) => (next - now_ms()).clamp(1, 1_000),
+                None => 1_000,
             };
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(wait_ms.unsigned_abs())) => {}
                 () = shutdown.cancelled() => {}
+                () = hard_stop.cancelled() => {}
             }
             continue;
         }
         let spans: Vec<tracing::Span> = items.iter().map(execute_span::<E>).collect();
         let started = std::time::Instant::now();
-        let outcomes = executor.execute(&items, store.as_mut()).await;
+        let outcomes = tokio::select! {
+            outcomes = executor.execute(&items, store.as_mut()) => outcomes,
+            () = hard_stop.cancelled() => {
+                tracing::info!(message = "Lane stopped mid-round at the end of the shutdown grace; its actions are looked up at the next start.", lane = ?E::LANE);
+                return;
+            }
+        };
         metrics.call(E::LANE, started.elapsed().as_secs_f64());
         for (id, outcome) in outcomes {
-            if matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. }) {
-                metrics.retry(E::LANE);
+            match &outcome {
+                Outcome::Retry { .. } | Outcome::Unknown { .. } => metrics.retry(E::LANE),
+                Outcome::SetupFault(why) => {
+                    metrics.retry(E::LANE);
+                    metrics.setup_fault(E::LANE, why);
+                }
+                Outcome::Done(_) => metrics.setup_ok(E::LANE),
+                _ => {}
             }
             let Some(index) = items.iter().position(|i| i.id == id) else { continue };
             let item = &items[index];

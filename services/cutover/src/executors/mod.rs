@@ -22,8 +22,13 @@ pub enum Outcome {
     Retry { after_ms: Option<u64>, error: String },
     /// Maybe done (sent, no answer): look before the next attempt.
     Unknown { error: String },
-    /// Will never succeed (bad channel, missing distribution, access denied).
+    /// Will never succeed: an answer proves it (a deleted message for an update, a request
+    /// the API calls invalid). Logged and counted.
     Failed(String),
+    /// Not the action's failure but the setup's (a refused Slack token, a missing bus or
+    /// distribution, access denied): retried with backoff, and `/readyz` names it until an
+    /// action of the lane goes through. Nothing is dropped.
+    SetupFault(String),
     /// A later action makes this one pointless.
     Superseded(String),
     /// Another replica claimed it first (a shared store): left to that replica.
@@ -31,13 +36,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// A short label for traces: `done`, `retry`, `unknown`, `failed`, `superseded`.
+    /// A short label for traces: `done`, `retry`, `unknown`, `failed`, `setup_fault`,
+    /// `superseded`, `claimed`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Done(_) => "done",
             Self::Retry { .. } => "retry",
             Self::Unknown { .. } => "unknown",
             Self::Failed(_) => "failed",
+            Self::SetupFault(_) => "setup_fault",
             Self::Superseded(_) => "superseded",
             Self::Claimed => "claimed",
         }

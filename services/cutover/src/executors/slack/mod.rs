@@ -8,6 +8,13 @@
 //! - Each post carries message metadata naming its deployment. A post whose outcome is unknown
 //!   (a crash or a timeout after sending) is looked up in the channel's recent history before
 //!   it is posted again; a reply is looked up in its thread by its text.
+//! - Slack refusing the token (`invalid_auth`, `token_revoked`, …) is a setup fault: the
+//!   actions wait, `/readyz` says so, and the token is read again before the next round. A
+//!   channel the app is not in keeps that channel's actions waiting with a warning. A message
+//!   whose blocks Slack refuses (`invalid_blocks`) is sent as text alone. Only an answer that
+//!   proves an action can never succeed (a deleted message for an update) ends it.
+
+pub mod token;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -52,6 +59,10 @@ impl Pacer {
 pub struct SlackExecutor {
     client: SlackClient<Connector>,
     token: SlackApiToken,
+    /// Where the token is read again after Slack refused it.
+    tokens: Option<token::TokenSource>,
+    /// Slack refused the token: read it again before the next call.
+    reread_token: bool,
     pacer: Pacer,
     /// How long one call may take before its outcome counts as unknown.
     timeout: Duration,
@@ -97,11 +108,20 @@ impl SlackExecutor {
         Ok(Self {
             client: SlackClient::new(connector),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
+            tokens: None,
+            reread_token: false,
             pacer: Pacer::new(Duration::from_secs_f64(1.0 / per_second)),
             timeout,
             blocked_until: None,
             metrics: std::sync::Arc::default(),
         })
+    }
+
+    /// Reads the token again from `tokens` after Slack refused it (a rotated secret).
+    #[must_use]
+    pub fn with_token_source(mut self, tokens: token::TokenSource) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// Counts 429s into `metrics`.
@@ -130,14 +150,15 @@ impl SlackExecutor {
         }
     }
 
-    fn outcome(&mut self, failure: Failure) -> Outcome {
+    fn outcome(&mut self, failure: Failure, channel: &str) -> Outcome {
         match failure {
-            Failure::Slack(e) => self.classify(&e),
+            Failure::Slack(e) => self.classify(&e, channel),
             Failure::Timeout(t) => Outcome::Unknown { error: format!("no answer within {} ms", t.as_millis()) },
         }
     }
 
-    fn classify(&mut self, error: &SlackClientError) -> Outcome {
+    /// What Slack's answer proves about the action (see the module docs).
+    fn classify(&mut self, error: &SlackClientError, channel: &str) -> Outcome {
         match error {
             SlackClientError::RateLimitError(r) => {
                 self.metrics.rate_limited();
@@ -153,21 +174,68 @@ impl SlackExecutor {
                 "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
                     Outcome::Unknown { error: api.code.clone() }
                 }
-                code => Outcome::Failed(format!("Slack refused: {code}")),
+                code if TOKEN_REFUSED.contains(&code) => {
+                    self.reread_token = true;
+                    Outcome::SetupFault(format!(
+                        "Slack refused the bot token ({code}); it is read again before each retry"
+                    ))
+                }
+                code @ ("channel_not_found" | "not_in_channel" | "is_archived") => {
+                    tracing::warn!(
+                        message = "Slack cannot post to a channel; its messages wait. Invite the app to the channel (/invite), or fix the route's channel.",
+                        channel = %channel,
+                        error = code
+                    );
+                    Outcome::Retry { after_ms: None, error: format!("Slack: {code} ({channel})") }
+                }
+                code @ ("message_not_found" | "cant_update_message" | "edit_window_closed" | "thread_not_found") => {
+                    Outcome::Failed(format!("Slack refused: {code}"))
+                }
+                // Nothing proves it can never succeed: it waits, and the log says why.
+                code => Outcome::Retry { after_ms: None, error: format!("Slack refused: {code}") },
             },
             SlackClientError::HttpError(h) if h.status_code.is_server_error() => {
                 Outcome::Unknown { error: format!("HTTP {}", h.status_code.as_u16()) }
             }
-            SlackClientError::HttpError(h) => Outcome::Failed(format!("HTTP {}", h.status_code.as_u16())),
+            SlackClientError::HttpError(h) if matches!(h.status_code.as_u16(), 401 | 403 | 404) => Outcome::SetupFault(
+                format!("Slack answered HTTP {} (check [slack] api_url and the token)", h.status_code.as_u16()),
+            ),
+            SlackClientError::HttpError(h) => {
+                Outcome::Retry { after_ms: None, error: format!("HTTP {}", h.status_code.as_u16()) }
+            }
+            // A connection that was never made sent nothing: safe to send again, nothing to look up.
+            SlackClientError::HttpProtocolError(e) if never_connected(e) => {
+                Outcome::Retry { after_ms: None, error: "cannot connect to Slack".into() }
+            }
             other => Outcome::Unknown { error: describe(other) },
         }
     }
 
-    fn content(m: &SlackMessage) -> SlackMessageContent {
-        let blocks: Vec<SlackBlock> = m.blocks.iter().filter_map(|b| serde_json::from_value(b.clone()).ok()).collect();
+    /// Reads the token again if Slack refused it; a failure is the setup fault to report.
+    async fn refresh_token(&mut self) -> Result<(), Outcome> {
+        if !self.reread_token {
+            return Ok(());
+        }
+        let Some(tokens) = &self.tokens else { return Ok(()) };
+        match tokens.read().await {
+            Ok(t) => {
+                self.token = SlackApiToken::new(SlackApiTokenValue(t.expose_secret().to_owned()));
+                self.reread_token = false;
+                Ok(())
+            }
+            Err(e) => Err(Outcome::SetupFault(e.to_string())),
+        }
+    }
+
+    /// The message's content; as text alone once Slack refused its blocks.
+    fn content(m: &SlackMessage, blocks: bool) -> SlackMessageContent {
         let mut content = SlackMessageContent::new().with_text(m.text.clone());
-        if !blocks.is_empty() {
-            content = content.with_blocks(blocks);
+        if blocks {
+            let blocks: Vec<SlackBlock> =
+                m.blocks.iter().filter_map(|b| serde_json::from_value(b.clone()).ok()).collect();
+            if !blocks.is_empty() {
+                content = content.with_blocks(blocks);
+            }
         }
         content
     }
@@ -201,18 +269,25 @@ impl SlackExecutor {
             event_type: POST_EVENT_TYPE.to_owned(),
             event_payload: Some(HashMap::from([("deployment_id".to_owned(), m.deployment_id.clone())])),
         };
-        let req = SlackApiChatPostMessageRequest::new(
-            SlackChannelId(m.channel.clone()),
-            Self::content(m).with_metadata(metadata),
-        );
-        let result = timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&req)).await;
+        let request = |blocks| {
+            SlackApiChatPostMessageRequest::new(
+                SlackChannelId(m.channel.clone()),
+                Self::content(m, blocks).with_metadata(metadata.clone()),
+            )
+        };
+        let mut result =
+            timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(true))).await;
+        if blocks_refused(&result, &m.deployment_id) {
+            result =
+                timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(false))).await;
+        }
         match result {
             Ok(resp) => match store.set_slack_message(&m.deployment_id, &resp.channel.0, &resp.ts.0) {
                 Ok(()) => Outcome::Done(resp.ts.0),
                 // Posted but not recorded: the next attempt finds it by its metadata.
                 Err(e) => Outcome::Unknown { error: e.to_string() },
             },
-            Err(f) => self.outcome(f),
+            Err(f) => self.outcome(f, &m.channel),
         }
     }
 
@@ -225,7 +300,7 @@ impl SlackExecutor {
         let history = match timed(self.timeout, self.client.open_session(&self.token).conversations_history(&req)).await
         {
             Ok(h) => h,
-            Err(f) => return Err(self.outcome(f)),
+            Err(f) => return Err(self.outcome(f, channel)),
         };
         Ok(history.messages.iter().find_map(|msg| {
             let md = msg.content.metadata.as_ref()?;
@@ -254,11 +329,21 @@ impl SlackExecutor {
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
-        let req = SlackApiChatUpdateRequest::new(SlackChannelId(channel), Self::content(m), SlackTs(ts.clone()));
-        match timed(self.timeout, self.client.open_session(&self.token).chat_update(&req)).await {
+        let request = |blocks| {
+            SlackApiChatUpdateRequest::new(
+                SlackChannelId(channel.clone()),
+                Self::content(m, blocks),
+                SlackTs(ts.clone()),
+            )
+        };
+        let mut result = timed(self.timeout, self.client.open_session(&self.token).chat_update(&request(true))).await;
+        if blocks_refused(&result, &m.deployment_id) {
+            result = timed(self.timeout, self.client.open_session(&self.token).chat_update(&request(false))).await;
+        }
+        match result {
             Ok(_) => Outcome::Done(ts),
             // An update is idempotent: an unknown outcome is simply retried.
-            Err(f) => match self.outcome(f) {
+            Err(f) => match self.outcome(f, &channel) {
                 Outcome::Unknown { error } => Outcome::Retry { after_ms: None, error },
                 other => other,
             },
@@ -269,9 +354,6 @@ impl SlackExecutor {
         let parent = m.thread_of.as_deref().unwrap_or(&m.deployment_id);
         let (channel, parent_ts) = match store.slack_message(parent) {
             Ok(Some(found)) => found,
-            Ok(None) if item.attempts >= 60 => {
-                return Outcome::Failed(format!("the message of {parent} was never posted"));
-            }
             Ok(None) => {
                 return Outcome::Retry { after_ms: Some(1_000), error: format!("waiting for the message of {parent}") };
             }
@@ -291,23 +373,67 @@ impl SlackExecutor {
                         return Outcome::Done(r.origin.ts.0.clone());
                     }
                 }
-                Err(f) => return self.outcome(f),
+                Err(f) => return self.outcome(f, &channel),
             }
         }
         self.pace(&channel).await;
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
-        let mut req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(m))
-            .with_thread_ts(SlackTs(parent_ts));
-        if m.broadcast {
-            req = req.with_reply_broadcast(true);
+        let request = |blocks| {
+            let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.clone()), Self::content(m, blocks))
+                .with_thread_ts(SlackTs(parent_ts.clone()));
+            if m.broadcast { req.with_reply_broadcast(true) } else { req }
+        };
+        let mut result =
+            timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(true))).await;
+        if blocks_refused(&result, &m.deployment_id) {
+            result =
+                timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(false))).await;
         }
-        match timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&req)).await {
+        match result {
             Ok(resp) => Outcome::Done(resp.ts.0),
-            Err(f) => self.outcome(f),
+            Err(f) => self.outcome(f, &channel),
         }
     }
+}
+
+/// Slack's answers that a message's blocks are not acceptable; its text alone is.
+const BLOCKS_REFUSED: [&str; 3] = ["invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"];
+
+/// Slack's answers that the token is not good (the app was uninstalled, the token revoked or
+/// rotated, a scope is missing): nothing will go through until the token is mended.
+const TOKEN_REFUSED: [&str; 8] = [
+    "not_authed",
+    "invalid_auth",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+    "missing_scope",
+    "not_allowed_token_type",
+    "no_permission",
+];
+
+/// True (and logged) when Slack refused the blocks of a message: it is then sent as text alone,
+/// never dropped.
+fn blocks_refused<T>(result: &Result<T, Failure>, deployment_id: &str) -> bool {
+    let refused = matches!(result, Err(Failure::Slack(SlackClientError::ApiError(a))) if BLOCKS_REFUSED.contains(&a.code.as_str()));
+    if refused {
+        tracing::warn!(message = "Slack refused a message's blocks; sending its text alone.", deployment_id = %deployment_id);
+    }
+    refused
+}
+
+/// The call never reached Slack: the connection was refused or could not be made.
+fn never_connected(e: &errors::SlackClientHttpProtocolError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.cause.as_deref().map(|c| c as _);
+    while let Some(c) = cause {
+        if let Some(h) = c.downcast_ref::<hyper_util::client::legacy::Error>() {
+            return h.is_connect();
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Why a Slack call did not give an answer to use.
@@ -345,6 +471,11 @@ impl Executor for SlackExecutor {
 
     async fn execute(&mut self, items: &[OutboxItem], store: &mut dyn Store) -> Vec<(i64, Outcome)> {
         let mut out = Vec::with_capacity(items.len());
+        if let Err(outcome) = self.refresh_token().await
+            && let Some(first) = items.first()
+        {
+            return vec![(first.id, outcome)];
+        }
         for (i, item) in items.iter().enumerate() {
             let outcome = match &item.action {
                 Action::SlackUpdate(m)
@@ -359,7 +490,7 @@ impl Executor for SlackExecutor {
                 Action::SlackReply(m) => self.reply(item, m, store).await,
                 other => Outcome::Failed(format!("not a Slack action: {}", other.deployment_id())),
             };
-            let stop = matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. });
+            let stop = matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. } | Outcome::SetupFault(_));
             out.push((item.id, outcome));
             // Keep the order of a deployment's messages: nothing after a post or reply that
             // did not go through runs before it.
