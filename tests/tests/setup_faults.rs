@@ -5,17 +5,7 @@
 
 mod common;
 
-use common::{Moto, Service, Slack, Stack, eventually, scenario_lines, temp_dir, write_config};
-
-/// A free port, and the config's health endpoints moved onto it.
-fn on_port(config: &std::path::Path) -> u16 {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let text = std::fs::read_to_string(config)
-        .unwrap()
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
-    std::fs::write(config, text).unwrap();
-    port
-}
+use common::{Moto, Service, Slack, Stack, eventually, health_on_free_port, scenario_lines, temp_dir, write_config};
 
 fn add_to_section(config: &std::path::Path, header: &str, lines: &str) {
     let text =
@@ -46,7 +36,7 @@ async fn a_revoked_slack_token_holds_the_posts_until_the_rotated_secret_is_read(
     let dir = temp_dir("setup-token");
     let config = write_config(&dir, &moto, &stack, &slack, "");
     add_to_section(&config, "[slack]", &format!("token_secret_arn = \"{arn}\""));
-    let port = on_port(&config);
+    let port = health_on_free_port(&config);
     let service = Service::start_with_token(&config, &dir.join("cutover.log"), None);
     for line in scenario_lines("rolling") {
         stack.inject(&line).await;
@@ -101,7 +91,7 @@ async fn a_missing_bus_holds_the_events_until_it_exists() {
     stack.bus_name = "cutover-not-yet".to_owned();
     let dir = temp_dir("setup-bus");
     let config = write_config(&dir, &moto, &stack, &slack, "");
-    let port = on_port(&config);
+    let port = health_on_free_port(&config);
     let service = Service::start(&config, &dir.join("cutover.log"));
     for line in scenario_lines("rolling") {
         stack.inject(&line).await;

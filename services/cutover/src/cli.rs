@@ -308,6 +308,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                 c.templates.len(),
                 c.state.retention_hours
             );
+            if c.sqs.queue_url.is_none() {
+                println!("note: `cutover serve` also needs [sqs] queue_url (`replay` does not)");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(2, e),

@@ -338,3 +338,26 @@ fn a_second_serve_on_one_sqlite_file_exits_at_once_naming_the_holder() {
         "{err}"
     );
 }
+
+#[test]
+fn slack_markup_in_an_annotation_reaches_replay_output_as_text() {
+    let lines = demo_lines();
+    // The storefront deployment of the demo runs image tag v123.
+    let annotation = serde_json::json!({"version": "0", "id": "annotation-hostile", "detail-type": "Cutover Deploy Annotation",
+        "source": "cutover.annotate", "account": "123456789012", "time": "2026-03-14T09:29:00Z", "region": "eu-west-1",
+        "resources": [], "detail": {"cluster": "prod-eu", "service": "storefront", "image_tag": "v123",
+        "branch": "<!channel> main", "actor": "<!here>", "commit": "9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b",
+        "run_url": "https://evil.example/<!everyone>"}});
+    let input = format!("{annotation}\n{}\n", lines.join("\n"));
+    let out = replay(&input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let slack: Vec<String> = actions(&out)
+        .into_iter()
+        .filter(|a| a["action"].as_str().is_some_and(|n| n.starts_with("slack.")))
+        .map(|a| a.to_string())
+        .collect();
+    assert!(slack.iter().any(|s| s.contains("&lt;!channel&gt; main")), "the annotation was joined");
+    for s in &slack {
+        assert!(!s.contains("<!channel>") && !s.contains("<!here>") && !s.contains("<!everyone>"), "{s}");
+    }
+}

@@ -518,6 +518,16 @@ paths = ["/*"]
     path
 }
 
+/// Moves the health endpoints of `config` onto a free port, and says which.
+pub fn health_on_free_port(config: &Path) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let text = std::fs::read_to_string(config)
+        .expect("config")
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    std::fs::write(config, text).expect("write config");
+    port
+}
+
 /// `cutover serve` as a process of its own.
 pub struct Service {
     pub child: Child,

@@ -505,6 +505,37 @@ impl Executor for SlackExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A port on 127.0.0.1 that refuses connections: bound, then closed.
+    fn refused_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_sent_nothing_so_the_post_is_retried_without_a_lookup() {
+        let url = format!("http://127.0.0.1:{}/api", refused_port());
+        let mut slack =
+            SlackExecutor::new(&url, &SecretString::from("xoxb-test"), 50.0, Duration::from_secs(5)).unwrap();
+        let mut store = SqliteStore::in_memory().unwrap();
+        let post = Action::SlackPost(SlackMessage {
+            deployment_id: "ecs-svc/1".into(),
+            channel: "deployments".into(),
+            thread_of: None,
+            text: "hello".into(),
+            blocks: Vec::new(),
+            broadcast: false,
+        });
+        let ids = store.commit(&[], &[post.into()]).unwrap();
+        let items = store.due(Lane::Slack, i64::MAX, 10).unwrap();
+        assert_eq!(items.len(), 1);
+        let out = slack.execute(&items, &mut store).await;
+        assert_eq!(out.len(), 1);
+        assert!(
+            matches!(&out[0].1, Outcome::Retry { error, .. } if error == "cannot connect to Slack"),
+            "{out:?} {ids:?}"
+        );
+    }
 
     #[test]
     fn pacing_is_per_channel() {
