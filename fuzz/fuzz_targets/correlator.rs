@@ -147,6 +147,13 @@ fuzz_target!(|data: &[u8]| {
                             .into(),
                         tags: [("environment".to_owned(), if c % 2 == 0 { "prod" } else { "staging" }.to_owned())]
                             .into(),
+                        // With and without the ARN (journal entries written before it was kept).
+                        service_arn: (c % 3 == 0).then(|| {
+                            format!(
+                                "arn:aws:ecs:eu-west-1:123456789012:service/prod-eu/{}",
+                                d["group"].as_str().and_then(|g| g.strip_prefix("service:")).unwrap_or("storefront")
+                            )
+                        }),
                     },
                     12 => Observation::TaskDefinitionLabels {
                         task_definition: d["taskDefinitionArn"].as_str().unwrap_or("storefront:42").into(),

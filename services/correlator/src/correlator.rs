@@ -69,8 +69,15 @@ pub enum Observation {
     /// (`updatedBy`), or none when CodePipeline does not say.
     Approval { execution_id: String, approved_by: Option<String> },
     /// ECS `DescribeServices` (with tags): an ECS service's tags, for routes that select on
-    /// them; empty when it has none.
-    ServiceTags { cluster: String, service: String, tags: BTreeMap<String, String> },
+    /// them; empty when it has none. `service_arn` names its region and account (absent in
+    /// journal entries written before it was kept: they apply to every service of that name).
+    ServiceTags {
+        cluster: String,
+        service: String,
+        tags: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_arn: Option<String>,
+    },
     /// ECS `DescribeTaskDefinition`: the OCI image labels its containers carry as Docker
     /// labels (`org.opencontainers.image.revision`, `.source`, `.version`); empty when none.
     TaskDefinitionLabels { task_definition: String, labels: ImageLabels },
@@ -187,13 +194,14 @@ pub struct State {
     pipelines: BTreeMap<String, PipelineRecord>,
     pipeline_by_deployment: BTreeMap<String, String>,
     dedupe: Dedupe,
-    /// ECS service tags by `<cluster>/<service>`, read when routes select on tags.
+    /// ECS service tags by [`Deployment::tags_key`], read when routes select on tags.
     #[serde(default)]
     service_tags: BTreeMap<String, BTreeMap<String, String>>,
     /// OCI labels per task definition ARN, read once each (only those of deployments held).
     #[serde(default)]
     labels: BTreeMap<String, ImageLabels>,
-    /// CI's deploy annotations by `<cluster>/<service>`, newest last, until joined or expired.
+    /// CI's deploy annotations by `<cluster>/<service>` (each with the region and account it
+    /// names), newest last, until joined or expired.
     #[serde(default)]
     annotations: BTreeMap<String, Vec<AnnotationRecord>>,
     /// The latest AWS time seen.
@@ -239,6 +247,17 @@ struct AnnotationRecord {
     annotation: DeployAnnotation,
     at: Timestamp,
     joined_to: Option<String>,
+    /// Where its envelope says it comes from; it joins only deployments there.
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+impl AnnotationRecord {
+    fn in_scope(&self, d: &Deployment) -> bool {
+        d.in_scope(self.region.as_deref(), self.account.as_deref())
+    }
 }
 
 /// Annotations kept per service: CI annotates each deployment once.
@@ -568,26 +587,41 @@ impl Correlator {
                     }
                 }
             }
-            Input::Observed(Observation::ServiceTags { cluster, service, tags }) => {
-                let key = ecs_service(&cluster, &service);
-                if self.state.service_tags.get(&key) != Some(&tags) {
-                    self.state.service_tags.insert(key, tags);
-                    // A post held for these tags goes out now.
-                    let pending: Vec<String> = self
+            Input::Observed(Observation::ServiceTags { cluster, service, tags, service_arn }) => {
+                // Whose tags: the service the ARN names; without one (an older journal entry),
+                // every followed service of that cluster and name.
+                let mut keys: Vec<String> = match service_arn.as_deref().and_then(ServiceRef::from_service_arn) {
+                    Some(s) => vec![s.key],
+                    None => self
                         .state
                         .deployments
                         .values()
-                        .filter(|d| {
-                            d.post_pending
-                                && d.cluster.as_deref() == Some(&cluster)
-                                && d.service.as_deref() == Some(&service)
-                        })
-                        .map(|d| d.id.clone())
-                        .collect();
-                    for id in pending {
-                        self.fill_identity(&id);
-                        self.post(&id, &mut out);
+                        .filter(|d| d.cluster.as_deref() == Some(&cluster) && d.service.as_deref() == Some(&service))
+                        .filter_map(Deployment::tags_key)
+                        .collect(),
+                };
+                // A CodeDeploy deployment of that service knows neither region nor account.
+                keys.push(ecs_service(&cluster, &service));
+                keys.sort();
+                keys.dedup();
+                let mut changed = Vec::new();
+                for key in keys {
+                    if self.state.service_tags.get(&key) != Some(&tags) {
+                        self.state.service_tags.insert(key.clone(), tags.clone());
+                        changed.push(key);
                     }
+                }
+                // A post held for these tags goes out now.
+                let pending: Vec<String> = self
+                    .state
+                    .deployments
+                    .values()
+                    .filter(|d| d.post_pending && d.tags_key().is_some_and(|k| changed.contains(&k)))
+                    .map(|d| d.id.clone())
+                    .collect();
+                for id in pending {
+                    self.fill_identity(&id);
+                    self.post(&id, &mut out);
                 }
             }
             Input::Observed(Observation::TaskDefinitionLabels { task_definition, labels }) => {
@@ -728,7 +762,12 @@ impl Correlator {
                 self.settle(&id, observed, out);
             }
             Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
-            Fact::Annotation { annotation, at } => self.on_annotation(*annotation, at, out),
+            Fact::Annotation { annotation, at, region, account } => {
+                self.on_annotation(
+                    AnnotationRecord { annotation: *annotation, at, joined_to: None, region, account },
+                    out,
+                );
+            }
             Fact::Pipeline(p) => self.on_pipeline(p, out),
             Fact::TrafficWeight { deployment_id, percent, at } => {
                 let id = self.canonical(&deployment_id).to_owned();
@@ -1002,20 +1041,21 @@ impl Correlator {
 
     /// Keeps an annotation and joins it to its deployment if that is already known; a
     /// deployment already posted has its message updated with the context.
-    fn on_annotation(&mut self, annotation: DeployAnnotation, at: Timestamp, out: &mut Vec<Action>) {
-        let key = ecs_service(&annotation.cluster, &annotation.service);
-        let list = self.state.annotations.entry(key.clone()).or_default();
-        list.push(AnnotationRecord { annotation, at, joined_to: None });
-        if list.len() > ANNOTATIONS_PER_SERVICE {
-            list.remove(0);
-        }
+    fn on_annotation(&mut self, record: AnnotationRecord, out: &mut Vec<Action>) {
+        let key = ecs_service(&record.annotation.cluster, &record.annotation.service);
+        let in_scope = |d: &Deployment| record.in_scope(d);
         let mut candidates: Vec<(Timestamp, String)> = self
             .state
             .deployments
             .values()
-            .filter(|d| d.annotation.is_none() && d.ecs_service().as_ref() == Some(&key))
+            .filter(|d| d.annotation.is_none() && d.ecs_service().as_ref() == Some(&key) && in_scope(d))
             .map(|d| (d.first_seen, d.id.clone()))
             .collect();
+        let list = self.state.annotations.entry(key).or_default();
+        list.push(record);
+        if list.len() > ANNOTATIONS_PER_SERVICE {
+            list.remove(0);
+        }
         // The newest deployment first.
         candidates.sort_by(|a, b| b.cmp(a));
         for (_, id) in candidates {
@@ -1059,16 +1099,14 @@ impl Correlator {
         let Some(list) = d.ecs_service().and_then(|k| self.state.annotations.get_mut(&k)) else { return false };
         let unknown = d.version.is_none() && d.task_definition.is_none() && d.is_in_flight();
         let start = d.first_seen;
-        let pick =
-            list.iter().rposition(|r| r.joined_to.is_none() && annotation_matches(&r.annotation, d)).or_else(|| {
-                unknown
-                    .then(|| {
-                        list.iter().rposition(|r| {
-                            r.joined_to.is_none() && (r.at.millis() - start.millis()).abs() <= ANNOTATION_WINDOW_MS
-                        })
-                    })
-                    .flatten()
-            });
+        let free = |r: &AnnotationRecord| r.joined_to.is_none() && r.in_scope(d);
+        let pick = list.iter().rposition(|r| free(r) && annotation_matches(&r.annotation, d)).or_else(|| {
+            unknown
+                .then(|| {
+                    list.iter().rposition(|r| free(r) && (r.at.millis() - start.millis()).abs() <= ANNOTATION_WINDOW_MS)
+                })
+                .flatten()
+        });
         let Some(i) = pick else { return false };
         list[i].joined_to = Some(id.to_owned());
         let annotation = list[i].annotation.clone();
@@ -1457,13 +1495,13 @@ impl Correlator {
 
     /// Routes select on tags and this ECS service's have not been read.
     fn tags_pending(&self, d: &Deployment) -> bool {
-        self.routing.uses_tags() && d.ecs_service().is_some_and(|k| !self.state.service_tags.contains_key(&k))
+        self.routing.uses_tags() && d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k))
     }
 
     /// The deployment's identity for routing, with its service's tags once read.
     fn identity_of<'a>(&'a self, d: &'a Deployment) -> Identity<'a> {
         let mut id = d.identity();
-        id.tags = d.ecs_service().and_then(|k| self.state.service_tags.get(&k));
+        id.tags = d.tags_key().and_then(|k| self.state.service_tags.get(&k));
         id
     }
 
@@ -1478,8 +1516,8 @@ impl Correlator {
             .deployments
             .values()
             .filter(|d| d.is_in_flight())
+            .filter(|d| d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k)))
             .filter_map(|d| Some((d.cluster.clone()?, d.service.clone()?)))
-            .filter(|(c, s)| !self.state.service_tags.contains_key(&ecs_service(c, s)))
             .collect();
         out.sort();
         out.dedup();
@@ -1740,9 +1778,7 @@ impl Correlator {
         let deployments = &self.state.deployments;
         self.state.labels.retain(|td, _| deployments.values().any(|d| d.task_definition.as_deref() == Some(td)));
         self.state.service_tags.retain(|key, _| {
-            deployments.values().any(|d| {
-                matches!((&d.cluster, &d.service), (Some(c), Some(s)) if key.split_once('/') == Some((c.as_str(), s.as_str())))
-            })
+            deployments.values().any(|d| d.tags_key().as_ref() == Some(key) || d.ecs_service().as_ref() == Some(key))
         });
         let live = &self.state.pipelines;
         self.state.pipeline_by_deployment.retain(|_, e| live.contains_key(e));

@@ -161,10 +161,35 @@ impl Deployment {
         self.channel.is_some() && !self.history.is_empty()
     }
 
-    /// `<cluster>/<service>`, the key of its ECS service's tags and annotations, once both are
-    /// known.
+    /// `<cluster>/<service>`, the key of its ECS service's annotations, once both are known
+    /// (an annotation's region and account are matched on their own: [`Deployment::in_scope`]).
     pub fn ecs_service(&self) -> Option<String> {
         Some(ecs_service(self.cluster.as_deref()?, self.service.as_deref()?))
+    }
+
+    /// The key of its ECS service's tags: `<region>:<account>:<cluster>/<service>` when known
+    /// (so `prod/web` in two regions or accounts never share tags), else `<cluster>/<service>`
+    /// (CodeDeploy's target ids name neither region nor account).
+    pub fn tags_key(&self) -> Option<String> {
+        self.service_key.clone().or_else(|| self.ecs_service())
+    }
+
+    /// Its region and account, when its service's ARN named them.
+    pub fn region_account(&self) -> Option<(&str, &str)> {
+        let mut parts = self.service_key.as_deref()?.splitn(3, ':');
+        let (region, account) = (parts.next()?, parts.next()?);
+        (!region.is_empty() && !account.is_empty()).then_some((region, account))
+    }
+
+    /// Whether something said of `region` and `account` (either unknown: anything) can be
+    /// about this deployment.
+    pub fn in_scope(&self, region: Option<&str>, account: Option<&str>) -> bool {
+        match self.region_account() {
+            None => true,
+            Some((r, a)) => {
+                region.is_none_or(|x| x.is_empty() || x == r) && account.is_none_or(|x| x.is_empty() || x == a)
+            }
+        }
     }
 
     /// Percentages already reported.

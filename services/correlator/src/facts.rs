@@ -36,7 +36,7 @@ impl ServiceRef {
     }
 
     /// From `…:service/<cluster>/<service>`, or old-style `…:service/<service>` (cluster `default`).
-    fn from_service_arn(arn: &str) -> Option<Self> {
+    pub(crate) fn from_service_arn(arn: &str) -> Option<Self> {
         let (region, account) = arn_region_account(arn);
         let resource = arn.rsplit(':').next()?;
         let mut parts = resource.split('/');
@@ -84,8 +84,14 @@ pub enum Fact {
     Pipeline(PipelineFact),
     /// The reconciler (or a hook event) stated the share of production traffic on the new version.
     TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
-    /// CI's deploy annotation (`cutover annotate`), at the event's time.
-    Annotation { annotation: Box<cutover_events::annotation::DeployAnnotation>, at: Timestamp },
+    /// CI's deploy annotation (`cutover annotate`), at the event's time, with the region and
+    /// account its envelope names (the emulator omits the account).
+    Annotation {
+        annotation: Box<cutover_events::annotation::DeployAnnotation>,
+        at: Timestamp,
+        region: Option<String>,
+        account: Option<String>,
+    },
 }
 
 impl Fact {
@@ -204,9 +210,12 @@ pub fn normalise(message: &Inbound) -> Normalised {
         Event::CodeDeployTrigger { trigger, sns_timestamp } => codedeploy_trigger(trigger, *sns_timestamp),
         Event::Pipeline { envelope, detail } => pipeline(envelope, detail),
         Event::ApprovalNotification(_) => Normalised::Irrelevant("approval notification (no execution id)"),
-        Event::Annotation { envelope, detail } => {
-            one(Fact::Annotation { annotation: Box::new(detail.clone()), at: envelope.time })
-        }
+        Event::Annotation { envelope, detail } => one(Fact::Annotation {
+            annotation: Box::new(detail.clone()),
+            at: envelope.time,
+            region: envelope.region.clone(),
+            account: envelope.account.clone(),
+        }),
         Event::Other { .. } => Normalised::Irrelevant("event type not used"),
         Event::SnsControl { .. } => Normalised::Irrelevant("SNS control message"),
     }

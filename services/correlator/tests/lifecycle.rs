@@ -1025,6 +1025,7 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
         cluster: "prod-eu".into(),
         service: "storefront".into(),
         tags: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        service_arn: None,
     };
 
     // Started is emitted at once; its post waits for the tags, which route it.
@@ -1062,6 +1063,55 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
     h.feed(&lines[2]);
     assert!(h.correlator.tags_wanted().is_empty());
     assert_eq!(posts(&h.actions), vec!["deploys-prod"]);
+}
+
+#[test]
+fn the_same_cluster_and_service_in_two_regions_share_neither_tags_nor_annotations() {
+    use cutover_correlator::{Input, Observation};
+    let eu = scenario_lines("rolling");
+    // The same rollout of `prod-eu/storefront` in another region: other ids, the same names.
+    let us: Vec<String> = eu
+        .iter()
+        .map(|l| {
+            l.replace("eu-west-1", "us-east-1").replace("ecs-svc/", "ecs-svc/9").replace("\"id\":\"", "\"id\":\"us-")
+        })
+        .collect();
+    let mut routing = scenario_routing("rolling");
+    routing.routes.insert(0, route("tags = { team = \"web\" }\nchannel = \"web-deploys\"\n"));
+    let mut h = Harness::new(routing);
+    h.feed(&eu[2]);
+    h.feed(&us[2]);
+    let posts = |actions: &[Action]| -> Vec<(String, String)> {
+        actions
+            .iter()
+            .filter_map(|a| {
+                if let Action::SlackPost(m) = a { Some((m.deployment_id.clone(), m.channel.clone())) } else { None }
+            })
+            .collect()
+    };
+    assert!(posts(&h.actions).is_empty(), "both held for their tags");
+    // DescribeServices in eu-west-1 answers for its own service.
+    let tags = Observation::ServiceTags {
+        cluster: "prod-eu".into(),
+        service: "storefront".into(),
+        tags: [("team".to_owned(), "web".to_owned())].into(),
+        service_arn: Some("arn:aws:ecs:eu-west-1:123456789012:service/prod-eu/storefront".into()),
+    };
+    let now = h.now;
+    let out = h.correlator.handle(now, Input::Observed(tags));
+    assert_eq!(posts(&out), vec![("ecs-svc/5211643699352071000".to_owned(), "web-deploys".to_owned())]);
+    assert_eq!(
+        h.correlator.tags_wanted(),
+        vec![("prod-eu".to_owned(), "storefront".to_owned())],
+        "us-east-1's still unread"
+    );
+    // An annotation from eu-west-1 joins the eu-west-1 deployment only.
+    h.feed(&annotation(storefront(json!({"image_tag": "v123"})), "2026-03-14T09:31:00Z"));
+    h.feed_all(eu[3..].iter().chain(&us[3..]).map(String::as_str));
+    let eu_d = h.correlator.deployment("ecs-svc/5211643699352071000").unwrap();
+    let us_d = h.correlator.deployment("ecs-svc/95211643699352071000").unwrap();
+    assert!(eu_d.annotation.is_some(), "joined in its own region");
+    assert!(us_d.annotation.is_none(), "not joined across regions");
 }
 
 #[test]

@@ -615,6 +615,24 @@ mod tests {
     /// Journals outlive releases: a CodeDeploy observation as journaled before still reads
     /// back, and is written the same way.
     #[test]
+    fn a_service_tags_entry_written_before_the_arn_was_kept_reads_back_and_keeps_its_form() {
+        let old =
+            r#"{"cutover.observation":{"service_tags":{"cluster":"prod-eu","service":"web","tags":{"team":"web"}}}}"#;
+        let Some(Input::Observed(o @ Observation::ServiceTags { service_arn: None, .. })) = journal_input(old) else {
+            panic!("not read back as a tags observation without an ARN")
+        };
+        assert_eq!(observation_entry(&o), old, "written the same");
+        let arn = "arn:aws:ecs:eu-west-1:111122223333:service/prod-eu/web";
+        let new = Observation::ServiceTags {
+            cluster: "prod-eu".into(),
+            service: "web".into(),
+            tags: [("team".to_owned(), "web".to_owned())].into(),
+            service_arn: Some(arn.into()),
+        };
+        assert!(matches!(journal_input(&observation_entry(&new)), Some(Input::Observed(o)) if o == new));
+    }
+
+    #[test]
     fn a_codedeploy_observation_keeps_its_journal_form() {
         let journaled = r#"{"cutover.observation":{"code_deploy":{"deployment_id":"d-MAIN4XQ2Z","application":"AppECS-prod-eu-orders","target":["prod-eu","orders"],"change":{"failed":{"reason":"unhealthy"}},"at":"2026-03-14T09:37:32.000Z"}}}"#;
         let Some(Input::Observed(Observation::CodeDeploy(fact))) = journal_input(journaled) else {

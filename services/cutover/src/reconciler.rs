@@ -254,10 +254,8 @@ impl Reconciler {
         let mut found = Vec::new();
         for (cluster, names, out) in self.describe_services(&ecs, asked, true).await? {
             for name in names {
-                let tags = out
-                    .services()
-                    .iter()
-                    .find(|s| s.service_name() == Some(name))
+                let described = out.services().iter().find(|s| s.service_name() == Some(name));
+                let tags = described
                     .map(|s| {
                         s.tags()
                             .iter()
@@ -265,8 +263,15 @@ impl Reconciler {
                             .collect()
                     })
                     .unwrap_or_default();
+                // The ARN names the region and account: the tags are of that service only.
+                let service_arn = described.and_then(|s| s.service_arn()).map(str::to_owned);
                 self.tagged.insert((cluster.to_owned(), name.to_owned()));
-                found.push(Observation::ServiceTags { cluster: cluster.to_owned(), service: name.to_owned(), tags });
+                found.push(Observation::ServiceTags {
+                    cluster: cluster.to_owned(),
+                    service: name.to_owned(),
+                    tags,
+                    service_arn,
+                });
             }
         }
         Ok(found)
@@ -1284,9 +1289,15 @@ mod tests {
                     cluster: "prod-eu".into(),
                     service: "storefront".into(),
                     tags: tags(&[("environment", "prod"), ("team", "web")]),
+                    service_arn: Some("arn:aws:ecs:eu-west-1:123456789012:service/prod-eu/storefront".into()),
                 },
                 // Not found (deleted since): no tags, and not asked again.
-                Observation::ServiceTags { cluster: "prod-eu".into(), service: "gone".into(), tags: tags(&[]) },
+                Observation::ServiceTags {
+                    cluster: "prod-eu".into(),
+                    service: "gone".into(),
+                    tags: tags(&[]),
+                    service_arn: None,
+                },
             ]
         );
         assert!(r.round(&wanted, &mut Vec::new()).await.is_empty());
