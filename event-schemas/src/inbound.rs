@@ -161,34 +161,55 @@ impl Inbound {
     }
 }
 
-/// Why a message body was rejected. Its `Display` is the reason `replay` prints.
+/// Why a message body was rejected. Its `Display` is the reason `replay` prints and the
+/// dead-letter attribute carries; [`Malformed::kind`] is its label for metrics.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Malformed(pub String);
+pub enum Malformed {
+    /// Over SQS's own limit.
+    #[error("message of {bytes} bytes exceeds the {MAX_BODY_BYTES}-byte limit")]
+    TooLarge { bytes: usize },
+    /// Objects and arrays nested deeper than [`MAX_DEPTH`] (in the body, or in an SNS `Message`).
+    #[error("{}JSON nested deeper than {MAX_DEPTH} levels", sns(*in_sns))]
+    TooDeep { in_sns: bool },
+    #[error("{}not JSON: {error}", sns(*in_sns))]
+    NotJson { in_sns: bool, error: String },
+    #[error("{}not a JSON object", sns(*in_sns))]
+    NotAnObject { in_sns: bool },
+    /// Not a known envelope, or a broken one (the text says which).
+    #[error("{0}")]
+    BadEnvelope(String),
+    /// A known field of the wrong type or form, or a time or id without AWS's shape (the text
+    /// names the field).
+    #[error("{0}")]
+    InvalidField(String),
+}
+
+fn sns(in_sns: bool) -> &'static str {
+    if in_sns { "SNS Message: " } else { "" }
+}
 
 impl Malformed {
-    fn new(reason: impl Into<String>) -> Self {
-        Self(reason.into())
+    /// The kind of problem, a short label for metrics: `too_large`, `too_deep`, `not_json`,
+    /// `bad_envelope` or `invalid_field`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::TooDeep { .. } => "too_deep",
+            Self::NotJson { .. } | Self::NotAnObject { .. } => "not_json",
+            Self::BadEnvelope(_) => "bad_envelope",
+            Self::InvalidField(_) => "invalid_field",
+        }
     }
 
-    /// The kind of problem, a short label for metrics: `too_large`, `too_deep`, `not_json`,
-    /// `bad_envelope` or `invalid_field` (a known field of the wrong type or form).
-    pub fn kind(&self) -> &'static str {
-        let text = self.0.strip_prefix("SNS Message: ").unwrap_or(&self.0);
-        if text.starts_with("message of ") && text.contains("-byte limit") {
-            "too_large"
-        } else if text.starts_with("JSON nested deeper") {
-            "too_deep"
-        } else if text.starts_with("not JSON") || text.starts_with("not a JSON object") {
-            "not_json"
-        } else if text.starts_with("bad envelope")
-            || text.starts_with("not a known envelope")
-            || text.starts_with("SNS notification without")
-            || text.starts_with("SNS Message is itself")
-        {
-            "bad_envelope"
-        } else {
-            "invalid_field"
+    /// The same problem, found in an SNS notification's `Message`.
+    fn in_sns(self) -> Self {
+        match self {
+            Self::TooDeep { .. } => Self::TooDeep { in_sns: true },
+            Self::NotJson { error, .. } => Self::NotJson { in_sns: true, error },
+            Self::NotAnObject { .. } => Self::NotAnObject { in_sns: true },
+            Self::BadEnvelope(s) => Self::BadEnvelope(format!("SNS Message: {s}")),
+            Self::InvalidField(s) => Self::InvalidField(format!("SNS Message: {s}")),
+            other @ Self::TooLarge { .. } => other,
         }
     }
 }
@@ -279,10 +300,10 @@ pub fn parse_body_at(body: &str, wall: Timestamp) -> Result<Inbound, Malformed> 
 /// CodeDeploy triggers and "processed" notifications, which carry no id.
 pub fn parse_body(body: &str) -> Result<Inbound, Malformed> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(Malformed::new(format!("message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit", body.len())));
+        return Err(Malformed::TooLarge { bytes: body.len() });
     }
     if nesting_exceeds(body.as_bytes(), MAX_DEPTH) {
-        return Err(Malformed::new(format!("JSON nested deeper than {MAX_DEPTH} levels")));
+        return Err(Malformed::TooDeep { in_sns: false });
     }
     let probe = probe(body)?;
     if probe.message_id.is_some() && (probe.message.is_some() || probe.sns_type.is_some()) {
@@ -295,15 +316,15 @@ fn probe(body: &str) -> Result<Probe<'_>, Malformed> {
     let trimmed = body.trim_start();
     if !trimmed.starts_with('{') {
         return Err(match serde_json::from_str::<IgnoredAny>(body) {
-            Ok(_) => Malformed::new("not a JSON object"),
-            Err(e) => Malformed::new(format!("not JSON: {e}")),
+            Ok(_) => Malformed::NotAnObject { in_sns: false },
+            Err(e) => Malformed::NotJson { in_sns: false, error: e.to_string() },
         });
     }
     serde_json::from_str::<Probe<'_>>(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            Malformed::new(format!("not JSON: {e}"))
+            Malformed::NotJson { in_sns: false, error: e.to_string() }
         } else {
-            Malformed::new(format!("bad envelope: {e}"))
+            Malformed::BadEnvelope(format!("bad envelope: {e}"))
         }
     })
 }
@@ -311,7 +332,7 @@ fn probe(body: &str) -> Result<Probe<'_>, Malformed> {
 fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
     let message_id = probe.message_id.unwrap_or_default();
     let timestamp = match probe.timestamp.as_deref() {
-        Some(t) => Some(Timestamp::parse(t).map_err(|e| Malformed::new(format!("SNS Timestamp: {e}")))?),
+        Some(t) => Some(Timestamp::parse(t).map_err(|e| Malformed::InvalidField(format!("SNS Timestamp: {e}")))?),
         None => None,
     };
     let sns =
@@ -325,14 +346,14 @@ fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
         });
     }
     let Some(message) = probe.message else {
-        return Err(Malformed::new("SNS notification without a Message"));
+        return Err(Malformed::BadEnvelope("SNS notification without a Message".into()));
     };
     if nesting_exceeds(message.as_bytes(), MAX_DEPTH) {
-        return Err(Malformed::new(format!("SNS Message: JSON nested deeper than {MAX_DEPTH} levels")));
+        return Err(Malformed::TooDeep { in_sns: true });
     }
     let inner = probe_inner(&message)?;
     if inner.message_id.is_some() && inner.message.is_some() {
-        return Err(Malformed::new("SNS Message is itself an SNS envelope"));
+        return Err(Malformed::BadEnvelope("SNS Message is itself an SNS envelope".into()));
     }
     let (event, inner_key) = parse_unwrapped(&message, inner, timestamp)?;
     // An EventBridge event keeps its own id across paths; anything else is keyed by SNS.
@@ -347,7 +368,7 @@ fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
 }
 
 fn probe_inner(message: &str) -> Result<Probe<'_>, Malformed> {
-    probe(message).map_err(|e| Malformed::new(format!("SNS Message: {}", e.0)))
+    probe(message).map_err(Malformed::in_sns)
 }
 
 /// An EventBridge event, a processed notification, a trigger or an approval message.
@@ -360,15 +381,16 @@ fn parse_unwrapped(
     let detail_type = probe.detail_type.or(probe.detail_type_processed);
     if let (Some(detail_type), Some(source)) = (detail_type, probe.source.clone()) {
         let Some(detail) = probe.detail else {
-            return Err(Malformed::new(format!("EventBridge event {detail_type:?} without a detail")));
+            return Err(Malformed::InvalidField(format!("EventBridge event {detail_type:?} without a detail")));
         };
         if !detail.get().trim_start().starts_with('{') {
-            return Err(Malformed::new(format!("EventBridge event {detail_type:?}: detail is not an object")));
+            return Err(Malformed::InvalidField(format!("EventBridge event {detail_type:?}: detail is not an object")));
         }
         let Some(time) = probe.time.as_deref() else {
-            return Err(Malformed::new(format!("EventBridge event {detail_type:?} without a time")));
+            return Err(Malformed::InvalidField(format!("EventBridge event {detail_type:?} without a time")));
         };
-        let time = Timestamp::parse_rfc3339(time).map_err(|e| Malformed::new(format!("EventBridge time: {e}")))?;
+        let time =
+            Timestamp::parse_rfc3339(time).map_err(|e| Malformed::InvalidField(format!("EventBridge time: {e}")))?;
         let key = match &probe.id {
             Some(id) => format!("eb:{id}"),
             None => content_key(),
@@ -386,16 +408,16 @@ fn parse_unwrapped(
     }
     if probe.deployment_id.is_some() {
         let trigger: Trigger =
-            serde_json::from_str(body).map_err(|e| Malformed::new(format!("CodeDeploy trigger: {e}")))?;
+            serde_json::from_str(body).map_err(|e| Malformed::InvalidField(format!("CodeDeploy trigger: {e}")))?;
         return Ok((Event::CodeDeployTrigger { trigger, sns_timestamp }, content_key()));
     }
     if probe.approval.is_some() {
         let approval: ApprovalNotification =
-            serde_json::from_str(body).map_err(|e| Malformed::new(format!("approval notification: {e}")))?;
+            serde_json::from_str(body).map_err(|e| Malformed::InvalidField(format!("approval notification: {e}")))?;
         return Ok((Event::ApprovalNotification(approval), content_key()));
     }
-    Err(Malformed::new(
-        "not a known envelope (expected an EventBridge event, an SNS notification or a CodeDeploy trigger)",
+    Err(Malformed::BadEnvelope(
+        "not a known envelope (expected an EventBridge event, an SNS notification or a CodeDeploy trigger)".into(),
     ))
 }
 
@@ -438,7 +460,7 @@ fn typed_event(envelope: Envelope, detail: &RawValue, at: (usize, usize)) -> Res
         (crate::annotation::SOURCE, crate::annotation::DETAIL_TYPE) => {
             let detail: crate::annotation::DeployAnnotation = read_detail(&envelope, detail, at)?;
             if let Some(problem) = detail.problem() {
-                return Err(Malformed::new(format!("{} detail: {problem}", envelope.detail_type)));
+                return Err(Malformed::InvalidField(format!("{} detail: {problem}", envelope.detail_type)));
             }
             Event::Annotation { detail, envelope }
         }
@@ -458,7 +480,7 @@ fn read_detail<'a, T: Deserialize<'a>>(
         let text = e.to_string();
         let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
         let (line, column) = if e.line() <= 1 { (at.0 + 1, at.1 + e.column()) } else { (at.0 + e.line(), e.column()) };
-        Malformed::new(format!("{} detail: {what} at line {line} column {column}", envelope.detail_type))
+        Malformed::InvalidField(format!("{} detail: {what} at line {line} column {column}", envelope.detail_type))
     })
 }
 
@@ -477,7 +499,7 @@ mod tests {
     use super::*;
 
     fn reason(body: &str) -> String {
-        parse_body(body).unwrap_err().0
+        parse_body(body).unwrap_err().to_string()
     }
 
     #[test]
@@ -547,12 +569,12 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let body =
             format!(r#"{{"detail-type":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":{{"a":{deep}}}}}"#);
-        assert_eq!(parse_body(&body).unwrap_err().0, "JSON nested deeper than 64 levels");
+        assert_eq!(parse_body(&body).unwrap_err().to_string(), "JSON nested deeper than 64 levels");
         // Brackets inside strings do not count.
         let in_string = format!(r#"{{"hello":"{}"}}"#, "[".repeat(1000));
-        assert!(parse_body(&in_string).unwrap_err().0.starts_with("not a known envelope"));
+        assert!(parse_body(&in_string).unwrap_err().to_string().starts_with("not a known envelope"));
         let huge = format!(r#"{{"hello":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-        assert!(parse_body(&huge).unwrap_err().0.contains("exceeds"));
+        assert!(parse_body(&huge).unwrap_err().to_string().contains("exceeds"));
     }
 
     #[test]

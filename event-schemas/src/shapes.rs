@@ -98,9 +98,9 @@ struct Checker {
 impl Checker {
     fn fail(&self, field: &str, why: impl std::fmt::Display) -> Malformed {
         if self.context.is_empty() {
-            Malformed(format!("{field}: {why}"))
+            Malformed::InvalidField(format!("{field}: {why}"))
         } else {
-            Malformed(format!("{} {field}: {why}", self.context))
+            Malformed::InvalidField(format!("{} {field}: {why}", self.context))
         }
     }
 
@@ -251,7 +251,7 @@ mod tests {
     }
 
     fn reason(body: &str) -> Option<String> {
-        check(&parse_body(body).ok()?, WALL).err().map(|m| m.0)
+        check(&parse_body(body).ok()?, WALL).err().map(|m| m.to_string())
     }
 
     const SERVICE: &str = "arn:aws:ecs:eu-west-1:111122223333:service/prod/web";

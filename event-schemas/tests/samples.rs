@@ -68,7 +68,7 @@ fn check(name: &str, text: &str) -> Result<&'static str, String> {
         // Cutover input the message is malformed (DESIGN.md: a non-JSON SNS Message).
         serde_json::from_str::<SnsEnvelope>(text).map_err(|e| e.to_string())?;
         let reason = parse_body(text).err().ok_or("a plain-text SNS message was accepted")?;
-        return if reason.0.starts_with("SNS Message: not JSON") {
+        return if reason.to_string().starts_with("SNS Message: not JSON") {
             Ok("SNS envelope")
         } else {
             Err(format!("unexpected reason: {reason}"))

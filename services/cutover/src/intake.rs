@@ -367,7 +367,7 @@ impl Owner {
             }
             let parsed = tracing::info_span!(parent: &span, "parse").in_scope(|| {
                 parse_body_at(body, Timestamp::wall_clock())
-                    .map_err(|m| (m.kind(), m.0))
+                    .map_err(|m| (m.kind(), m.to_string()))
                     .and_then(|m| self.allow.admit(&m).map(|()| m).map_err(|reason| ("not_allowed", reason)))
             });
             match parsed {

@@ -78,7 +78,10 @@ pub fn run_with(
         if body.is_empty() {
             continue;
         }
-        match parse_body_at(body, Timestamp::wall_clock()).map_err(|m| m.0).and_then(|m| intake.admit(&m).map(|()| m)) {
+        match parse_body_at(body, Timestamp::wall_clock())
+            .map_err(|m| m.to_string())
+            .and_then(|m| intake.admit(&m).map(|()| m))
+        {
             Err(reason) => {
                 summary.rejected += 1;
                 writeln!(err, "line {}: {reason}", summary.lines)?;
