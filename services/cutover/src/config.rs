@@ -921,6 +921,60 @@ mod tests {
         assert!(e.to_string().contains("CUTOVER_SLACK__NOPE"), "{e}");
     }
 
+    /// The keys each table of the config accepts, as serde's `deny_unknown_fields` lists them
+    /// when refusing one it does not know.
+    fn accepted_keys(table: &str) -> Vec<String> {
+        let text = match table {
+            "" => "zz_unknown = 1\n".to_owned(),
+            t if t.starts_with("[[") => format!("{t}\nzz_unknown = 1\n"),
+            t => format!("{t}\nzz_unknown = 1\n"),
+        };
+        let message = toml::from_str::<Config>(&text).unwrap_err().to_string();
+        let list = message.split("expected one of ").nth(1).or_else(|| message.split("expected ").nth(1)).unwrap_or("");
+        list.split(',').filter_map(|k| k.split('`').nth(1)).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn docs_config_md_names_every_key_the_config_accepts() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
+        // Each `## `[table]`` section and the keys its table rows name.
+        let mut documented: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut current = String::new();
+        for line in docs.lines() {
+            if let Some(h) = line.strip_prefix("## `").or_else(|| line.strip_prefix("### `")) {
+                current = h.split('`').next().unwrap_or("").to_owned();
+                documented.entry(current.clone()).or_default();
+            } else if let Some(row) = line.strip_prefix("| `") {
+                // The first column names one key or several (`cluster`, `service`, …).
+                let first = row.split(" | ").next().unwrap_or("");
+                let keys = format!("`{first}").split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>();
+                documented.entry(current.clone()).or_default().extend(keys);
+            }
+        }
+        let top: Vec<String> = accepted_keys("");
+        assert!(top.len() > 10, "the top-level tables: {top:?}");
+        let mut missing = Vec::new();
+        for name in &top {
+            let table = if matches!(name.as_str(), "routes" | "invalidations") {
+                format!("[[{name}]]")
+            } else {
+                format!("[{name}]")
+            };
+            let Some(keys) = documented.get(&table) else {
+                missing.push(format!("no section `{table}`"));
+                continue;
+            };
+            for key in accepted_keys(&table) {
+                // A table of its own (`[slack.people]`) has a section of its own.
+                let own_section = documented.contains_key(&format!("[{name}.{key}]"));
+                if !keys.contains(&key) && !own_section {
+                    missing.push(format!("{table} {key}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "docs/config.md misses: {missing:?}");
+    }
+
     #[test]
     fn defaults_without_a_file() {
         let c = Config::load_with_env(None, Vec::new()).unwrap();
