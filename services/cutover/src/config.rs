@@ -61,63 +61,38 @@ pub struct Config {
 
 /// `[reconciler]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ReconcilerConfig {
     /// Ask CodeDeploy for the traffic weights of blue/green deployments in flight. Default true.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// Seconds between two rounds. Default 15.
-    #[serde(default = "default_reconcile_interval")]
     pub interval_secs: f64,
     /// At most this many API calls a second. Default 5.
-    #[serde(default = "default_calls_per_second")]
     pub calls_per_second: f64,
     /// Endpoint of the CodeDeploy API, over `[aws] endpoint_url` (a VPC endpoint, or a local
     /// stand-in: the emulator cannot move a deployment).
-    #[serde(default)]
     pub codedeploy_endpoint_url: Option<String>,
 }
 
 impl Default for ReconcilerConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            interval_secs: default_reconcile_interval(),
-            calls_per_second: default_calls_per_second(),
-            codedeploy_endpoint_url: None,
-        }
+        Self { enabled: true, interval_secs: 15.0, calls_per_second: 5.0, codedeploy_endpoint_url: None }
     }
-}
-
-const fn default_true() -> bool {
-    true
-}
-
-fn default_reconcile_interval() -> f64 {
-    15.0
-}
-
-fn default_calls_per_second() -> f64 {
-    5.0
 }
 
 /// `[telemetry]`: OpenTelemetry export over OTLP/HTTP (protobuf).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// The collector's base URL (`http://127.0.0.1:4318`): traces go to `/v1/traces`, metrics
     /// to `/v1/metrics`. Unset: `OTEL_EXPORTER_OTLP_ENDPOINT` if set, else nothing is exported
     /// (trace ids are still made, for emitted events and log lines).
-    #[serde(default)]
     pub otlp_endpoint: Option<String>,
     /// `service.name` of the exported resource. Default `cutover`.
-    #[serde(default = "default_service_name")]
     pub service_name: String,
     /// How often metrics are exported, in seconds. Default 60.
-    #[serde(default = "default_metrics_interval")]
     pub metrics_interval_secs: f64,
     /// Timeout of one export call, in seconds. Default 10.
-    #[serde(default = "default_export_timeout")]
     pub export_timeout_secs: f64,
 }
 
@@ -125,23 +100,11 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             otlp_endpoint: None,
-            service_name: default_service_name(),
-            metrics_interval_secs: default_metrics_interval(),
-            export_timeout_secs: default_export_timeout(),
+            service_name: "cutover".to_owned(),
+            metrics_interval_secs: 60.0,
+            export_timeout_secs: 10.0,
         }
     }
-}
-
-fn default_service_name() -> String {
-    "cutover".to_owned()
-}
-
-fn default_metrics_interval() -> f64 {
-    60.0
-}
-
-fn default_export_timeout() -> f64 {
-    10.0
 }
 
 /// `[intake]`: an allow-list of where events may come from. Empty lists allow everything.
@@ -214,31 +177,24 @@ pub struct AwsConfig {
 
 /// `[sqs]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SqsConfig {
     /// URL of the queue the EventBridge rules and SNS topics deliver to. Required by `serve`.
-    #[serde(default)]
     pub queue_url: Option<String>,
     /// Dead-letter queue for malformed messages (sent with the reason as the message
     /// attribute `cutover.rejection`, then deleted). Without it they are left for the queue's
     /// redrive policy.
-    #[serde(default)]
     pub dead_letter_queue_url: Option<String>,
     /// Concurrent long-polling receivers. Default 2.
-    #[serde(default = "default_pollers")]
     pub pollers: usize,
     /// Messages per receive, 1 to 10. Default 10.
-    #[serde(default = "default_max_messages")]
     pub max_messages: i32,
     /// Long-poll wait, 0 to 20 seconds. Default 20.
-    #[serde(default = "default_wait_time_secs")]
     pub wait_time_secs: i32,
     /// Visibility timeout asked for on receive, and by which a batch that waits is extended.
     /// Default 60.
-    #[serde(default = "default_visibility_timeout_secs")]
     pub visibility_timeout_secs: i32,
     /// Received batches that may wait for the correlator (the backpressure). Default 4.
-    #[serde(default = "default_buffer_batches")]
     pub buffer_batches: usize,
 }
 
@@ -247,83 +203,51 @@ impl Default for SqsConfig {
         Self {
             queue_url: None,
             dead_letter_queue_url: None,
-            pollers: default_pollers(),
-            max_messages: default_max_messages(),
-            wait_time_secs: default_wait_time_secs(),
-            visibility_timeout_secs: default_visibility_timeout_secs(),
-            buffer_batches: default_buffer_batches(),
+            pollers: 2,
+            max_messages: 10,
+            wait_time_secs: 20,
+            visibility_timeout_secs: 60,
+            buffer_batches: 4,
         }
     }
 }
 
-const fn default_pollers() -> usize {
-    2
-}
-const fn default_max_messages() -> i32 {
-    10
-}
-const fn default_wait_time_secs() -> i32 {
-    20
-}
-const fn default_visibility_timeout_secs() -> i32 {
-    60
-}
-const fn default_buffer_batches() -> usize {
-    4
-}
-
 /// `[eventbridge]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct EventBridgeConfig {
     /// Name or ARN of the bus lifecycle events go to. Default `cutover`.
-    #[serde(default = "default_bus")]
     pub bus_name: String,
     /// An SQS queue that a rule on the bus fills with Cutover's own events (the receipts). When
     /// a PutEvents had no known outcome (a crash or a timeout mid-call), Cutover looks there
     /// for the event before sending it again, so it is not emitted twice. Without it, such an
     /// event is sent again (at least once).
-    #[serde(default)]
     pub receipts_queue_url: Option<String>,
     /// How long to look for a receipt before sending again, in seconds. Default 10.
-    #[serde(default = "default_receipt_wait")]
     pub receipt_wait_secs: f64,
 }
 
 impl Default for EventBridgeConfig {
     fn default() -> Self {
-        Self { bus_name: default_bus(), receipts_queue_url: None, receipt_wait_secs: default_receipt_wait() }
+        Self { bus_name: "cutover".to_owned(), receipts_queue_url: None, receipt_wait_secs: 10.0 }
     }
-}
-
-fn default_receipt_wait() -> f64 {
-    10.0
-}
-
-fn default_bus() -> String {
-    "cutover".to_owned()
 }
 
 /// `[store]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The SQLite file. Default `cutover.db` in the working directory.
-    #[serde(default = "default_store_path")]
     pub path: PathBuf,
     /// Journal entries between two snapshots of the correlator state. Default 1000.
-    #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u32,
     /// `sqlite` (default: one process, the file at `path`) or `dynamodb` (several replicas
     /// sharing `table`).
-    #[serde(default)]
     pub backend: StoreBackend,
     /// The DynamoDB table (keys `pk` and `sk`, strings). Required with `backend = "dynamodb"`.
-    #[serde(default)]
     pub table: Option<String>,
     /// DynamoDB: how long a replica's claim on an action holds off the others, in seconds.
     /// Default 30.
-    #[serde(default = "default_lease")]
     pub lease_secs: f64,
 }
 
@@ -339,155 +263,97 @@ pub enum StoreBackend {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            path: default_store_path(),
-            snapshot_every: default_snapshot_every(),
+            path: "cutover.db".into(),
+            snapshot_every: 1000,
             backend: StoreBackend::default(),
             table: None,
-            lease_secs: default_lease(),
+            lease_secs: 30.0,
         }
     }
 }
 
-fn default_lease() -> f64 {
-    30.0
-}
-
-fn default_store_path() -> PathBuf {
-    "cutover.db".into()
-}
-const fn default_snapshot_every() -> u32 {
-    1000
-}
-
 /// `[http]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address of `/healthz`, `/readyz` and `/metrics`. Default `127.0.0.1:8080`.
-    #[serde(default = "default_listen")]
     pub listen: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: default_listen() }
+        Self { listen: "127.0.0.1:8080".to_owned() }
     }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_owned()
 }
 
 /// `[executors]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ExecutorsConfig {
     /// First retry delay in milliseconds; doubles per attempt, with jitter. Default 500.
-    #[serde(default = "default_backoff_ms")]
     pub backoff_initial_ms: u64,
     /// Longest retry delay in milliseconds. Default 60000.
-    #[serde(default = "default_backoff_max_ms")]
     pub backoff_max_ms: u64,
     /// How long shutdown keeps executing due actions before it exits. Default 20 seconds
     /// (ECS gives 30 after SIGTERM).
-    #[serde(default = "default_grace_secs")]
     pub shutdown_grace_secs: u64,
 }
 
 impl Default for ExecutorsConfig {
     fn default() -> Self {
-        Self {
-            backoff_initial_ms: default_backoff_ms(),
-            backoff_max_ms: default_backoff_max_ms(),
-            shutdown_grace_secs: default_grace_secs(),
-        }
+        Self { backoff_initial_ms: 500, backoff_max_ms: 60_000, shutdown_grace_secs: 20 }
     }
-}
-
-const fn default_backoff_ms() -> u64 {
-    500
-}
-const fn default_backoff_max_ms() -> u64 {
-    60_000
-}
-const fn default_grace_secs() -> u64 {
-    20
 }
 
 /// `[slack]`. The bot token is a secret: it comes only from the environment
 /// (`SLACK_BOT_TOKEN`), never from this file.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SlackConfig {
     /// The channel of deployments no route matches. Default `deployments`.
-    #[serde(default = "default_channel")]
     pub channel: String,
     /// The Web API base URL. Default `https://slack.com/api` (a stand-in in tests).
-    #[serde(default = "default_slack_api_url")]
     pub api_url: String,
     /// Messages per second per channel (Slack allows about one). Default 1.0.
-    #[serde(default = "default_per_second")]
     pub messages_per_second: f64,
     /// Seconds one Slack call may take; after that its outcome is unknown (a post is then
     /// looked up before it is sent again). Default 10.
-    #[serde(default = "default_slack_timeout")]
     pub timeout_secs: f64,
     /// ARN (or name) of an AWS Secrets Manager secret holding the bot token, used when
     /// `SLACK_BOT_TOKEN` is not set: the plain token, or a JSON object with a `token`,
     /// `bot_token` or `SLACK_BOT_TOKEN` key.
-    #[serde(default)]
     pub token_secret_arn: Option<String>,
     /// Deployers' names (a pipeline's trigger detail, an annotation's actor, an IAM user or
     /// role session name) → Slack user ids, for mentions on failure.
-    #[serde(default)]
     pub people: std::collections::BTreeMap<String, cutover_correlator::routing::SlackId>,
 }
 
 impl Default for SlackConfig {
     fn default() -> Self {
         Self {
-            channel: default_channel(),
-            api_url: default_slack_api_url(),
-            messages_per_second: default_per_second(),
-            timeout_secs: default_slack_timeout(),
+            channel: "deployments".to_owned(),
+            api_url: "https://slack.com/api".to_owned(),
+            messages_per_second: 1.0,
+            timeout_secs: 10.0,
             token_secret_arn: None,
             people: std::collections::BTreeMap::new(),
         }
     }
 }
 
-fn default_slack_api_url() -> String {
-    "https://slack.com/api".to_owned()
-}
-const fn default_per_second() -> f64 {
-    1.0
-}
-const fn default_slack_timeout() -> f64 {
-    10.0
-}
-
-fn default_channel() -> String {
-    "deployments".to_owned()
-}
-
 /// `[state]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     /// Retention in hours of event time after a deployment's last decision (or last activity,
     /// for one that never ends), and of dedupe keys. Default 168 (7 days).
-    #[serde(default = "default_retention_hours")]
     pub retention_hours: u32,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        Self { retention_hours: default_retention_hours() }
+        Self { retention_hours: 168 }
     }
-}
-
-const fn default_retention_hours() -> u32 {
-    168
 }
 
 /// Why a config could not be loaded; the message names the file, line and key.
