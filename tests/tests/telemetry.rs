@@ -42,6 +42,21 @@ async fn traces_and_metrics_reach_an_otlp_receiver_and_emitted_events_link_to_th
     })
     .await;
     assert!(drained, "metrics: {:?}", otlp.metric_names());
+    // What is exported is what docs/config.md's table names (the intake's counters always; the
+    // others once they have a value), and nothing else.
+    let docs = std::fs::read_to_string(common::workspace().join("docs/config.md")).unwrap();
+    let documented: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `cutover."))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| format!("cutover.{n}"))
+        .collect();
+    let exported = otlp.metric_names();
+    let undocumented: Vec<&String> = exported.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "exported but not documented: {undocumented:?}");
+    for c in &cutover::intake::COUNTERS {
+        assert!(exported.contains(c.name), "{} is not exported: {exported:?}", c.name);
+    }
     // SIGTERM flushes the span batch.
     assert!(service.terminate().await.success());
     assert!(otlp.received.errors.lock().unwrap().is_empty(), "{:?}", otlp.received.errors.lock().unwrap());

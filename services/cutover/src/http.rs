@@ -2,7 +2,6 @@
 //! held back by a setup fault: a refused Slack token, a missing bus) and `/metrics`
 //! (Prometheus text).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -55,25 +54,9 @@ async fn ready(State(h): State<Health>) -> (StatusCode, String) {
 async fn metrics(State(h): State<Health>) -> String {
     let c = &h.counters;
     let mut out = String::new();
-    for (name, help, value) in [
-        ("cutover_sqs_messages_received_total", "Messages received from SQS.", &c.received),
-        ("cutover_messages_accepted_total", "Relevant messages handled.", &c.accepted),
-        ("cutover_messages_ignored_total", "Well-formed messages Cutover does not use.", &c.ignored),
-        ("cutover_messages_duplicate_total", "Redeliveries absorbed.", &c.duplicates),
-        ("cutover_messages_dead_lettered_total", "Malformed messages sent to the dead-letter queue.", &c.dead_lettered),
-        ("cutover_sqs_messages_deleted_total", "Messages deleted after commit.", &c.deleted),
-        (
-            "cutover_sqs_delete_failures_total",
-            "Messages whose delete failed (redelivered, deduplicated).",
-            &c.delete_failures,
-        ),
-        ("cutover_sqs_receive_errors_total", "Failed receives.", &c.receive_errors),
-        ("cutover_actions_decided_total", "Actions decided and committed to the outbox.", &c.actions),
-    ] {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-            value.load(Ordering::Relaxed)
-        ));
+    for counter in &crate::intake::COUNTERS {
+        let name = crate::intake::prometheus_name(counter.name);
+        out.push_str(&format!("# HELP {name} {}\n# TYPE {name} counter\n{name} {}\n", counter.help, (counter.read)(c)));
     }
     out.push_str(
         "# HELP cutover_messages_rejected_total Messages rejected (malformed or not allowed), by reason.\n\

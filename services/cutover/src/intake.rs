@@ -32,6 +32,8 @@ pub struct IntakeCounters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub ignored: AtomicU64,
+    /// Of the ignored, those older than the retention behind the event clock.
+    pub stale: AtomicU64,
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub deleted: AtomicU64,
@@ -40,6 +42,74 @@ pub struct IntakeCounters {
     pub actions: AtomicU64,
     /// Rejections by [`REJECTION_REASONS`].
     pub rejected_reasons: [AtomicU64; 6],
+}
+
+/// One counter of the intake: its OpenTelemetry name, help and reader, written once; `/metrics`
+/// renders it as [`prometheus_name`] and OTLP exports it under `name`.
+#[derive(Debug)]
+pub struct Counter {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub read: fn(&IntakeCounters) -> u64,
+}
+
+/// The intake's counters (the rejections, by reason, are rendered beside them).
+pub const COUNTERS: [Counter; 10] = [
+    Counter {
+        name: "cutover.sqs.messages.received",
+        help: "Messages received from SQS.",
+        read: |c| c.received.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.accepted",
+        help: "Relevant messages handled.",
+        read: |c| c.accepted.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.ignored",
+        help: "Well-formed messages Cutover does not use (stale ones among them).",
+        read: |c| c.ignored.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.duplicate",
+        help: "Redeliveries absorbed.",
+        read: |c| c.duplicates.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.dead_lettered",
+        help: "Malformed messages sent to the dead-letter queue.",
+        read: |c| c.dead_lettered.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.messages.deleted",
+        help: "Messages deleted after commit.",
+        read: |c| c.deleted.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.delete_failures",
+        help: "Messages whose delete failed (redelivered, deduplicated).",
+        read: |c| c.delete_failures.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.receive_errors",
+        help: "Failed receives.",
+        read: |c| c.receive_errors.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.actions.decided",
+        help: "Actions decided and committed to the outbox.",
+        read: |c| c.actions.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.stale",
+        help: "Messages ignored as older than the retention behind the event clock.",
+        read: |c| c.stale.load(Ordering::Relaxed),
+    },
+];
+
+/// The Prometheus name of a counter: dots become underscores, and `_total` is added.
+pub fn prometheus_name(name: &str) -> String {
+    format!("{}_total", name.replace('.', "_"))
 }
 
 /// The labels of rejected messages: the parser's kinds, and `not_allowed` for the intake's
@@ -430,6 +500,7 @@ impl Owner {
         let c = &self.counters;
         c.accepted.fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
         c.ignored.fetch_add(after.ignored - before.ignored, Ordering::Relaxed);
+        c.stale.fetch_add(after.stale - before.stale, Ordering::Relaxed);
         c.duplicates.fetch_add(after.duplicates - before.duplicates, Ordering::Relaxed);
     }
 
@@ -614,6 +685,15 @@ mod tests {
 
     /// Journals outlive releases: a CodeDeploy observation as journaled before still reads
     /// back, and is written the same way.
+    #[test]
+    fn every_intake_counter_is_in_the_docs_table_under_its_name() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
+        for c in &COUNTERS {
+            assert!(docs.contains(&format!("| `{}` | counter |", c.name)), "docs/config.md misses {}", c.name);
+        }
+        assert_eq!(prometheus_name("cutover.sqs.receive_errors"), "cutover_sqs_receive_errors_total");
+    }
+
     #[test]
     fn a_service_tags_entry_written_before_the_arn_was_kept_reads_back_and_keeps_its_form() {
         let old =

@@ -16,7 +16,6 @@
 //! and the outbox depth are observed from their sources at each export.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -137,31 +136,14 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
 /// instruments, read at each export. A no-op without a meter provider.
 pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Store>>>) {
     let meter = global::meter("cutover");
-    let c = counters.clone();
-    let counter = |name: &'static str, description: &'static str, read: fn(&IntakeCounters) -> u64| {
-        let c = c.clone();
+    for counter in &crate::intake::COUNTERS {
+        let (c, read) = (counters.clone(), counter.read);
         meter
-            .u64_observable_counter(name)
-            .with_description(description)
+            .u64_observable_counter(counter.name)
+            .with_description(counter.help)
             .with_callback(move |o| o.observe(read(&c), &[]))
             .build();
-    };
-    counter("cutover.sqs.messages.received", "Messages received from SQS.", |c| c.received.load(Ordering::Relaxed));
-    counter("cutover.messages.accepted", "Relevant messages handled.", |c| c.accepted.load(Ordering::Relaxed));
-    counter("cutover.messages.ignored", "Well-formed messages Cutover does not use.", |c| {
-        c.ignored.load(Ordering::Relaxed)
-    });
-    counter("cutover.messages.duplicate", "Redeliveries absorbed.", |c| c.duplicates.load(Ordering::Relaxed));
-    counter("cutover.messages.dead_lettered", "Malformed messages sent to the dead-letter queue.", |c| {
-        c.dead_lettered.load(Ordering::Relaxed)
-    });
-    counter("cutover.sqs.messages.deleted", "Messages deleted after commit.", |c| c.deleted.load(Ordering::Relaxed));
-    counter("cutover.sqs.delete_failures", "Messages whose delete failed.", |c| {
-        c.delete_failures.load(Ordering::Relaxed)
-    });
-    counter("cutover.actions.decided", "Actions decided and committed to the outbox.", |c| {
-        c.actions.load(Ordering::Relaxed)
-    });
+    }
     let rejected = counters.clone();
     meter
         .u64_observable_counter("cutover.messages.rejected")
