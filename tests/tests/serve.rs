@@ -206,15 +206,19 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
     slack.stop();
 }
 
-/// The task that owns the correlator, in this process, on an in-memory store.
-fn test_owner(stack: &Stack, cfg: cutover::config::SqsConfig) -> cutover::intake::Owner {
-    cutover::intake::Owner::new(
+/// The driver, in this process, on an in-memory store, counting into `counters`.
+fn test_driver(
+    stack: &Stack,
+    cfg: cutover::config::SqsConfig,
+    counters: std::sync::Arc<cutover::intake::IntakeCounters>,
+) -> cutover::driver::Driver {
+    let queue = cutover::intake::Queue { sqs: stack.sqs.clone(), url: stack.queue_url.clone(), cfg };
+    cutover::driver::Driver::new(
         cutover_correlator::Correlator::new(cutover_correlator::Routing::default()),
         Box::new(cutover::store::sqlite::SqliteStore::in_memory().unwrap()),
-        stack.sqs.clone(),
-        stack.queue_url.clone(),
-        cfg,
+        queue,
     )
+    .with_counters(counters, std::sync::Arc::default())
 }
 
 /// A small deterministic generator for kill points.
@@ -494,9 +498,8 @@ async fn a_partial_delete_failure_is_handled_on_its_own() {
     // The second one's receipt handle is no longer valid (as after a visibility timeout).
     messages[1].receipt_handle = Some("no-longer-valid".to_owned());
     let counters = Arc::new(IntakeCounters::default());
-    let mut owner = test_owner(&stack, cutover::config::SqsConfig::default());
-    owner.counters = counters.clone();
-    owner.handle(Batch { messages, received_at: std::time::Instant::now() }).await.unwrap();
+    let mut driver = test_driver(&stack, cutover::config::SqsConfig::default(), counters.clone());
+    driver.handle(Batch { messages, received_at: std::time::Instant::now() }).await.unwrap();
     assert_eq!(counters.accepted.load(Ordering::Relaxed), 2, "both were decided and committed");
     assert_eq!(counters.deleted.load(Ordering::Relaxed), 1, "the good handle was deleted");
     assert_eq!(counters.delete_failures.load(Ordering::Relaxed), 1, "the bad one failed alone");
@@ -734,10 +737,10 @@ async fn a_batch_that_waited_long_has_its_visibility_extended() {
     let messages = received.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1);
     let cfg = cutover::config::SqsConfig { visibility_timeout_secs: 30, ..Default::default() };
-    let mut owner = test_owner(&stack, cfg);
+    let mut driver = test_driver(&stack, cfg, std::sync::Arc::default());
     // It waited 20 s in the channel: more than half the visibility timeout.
     let waited = std::time::Instant::now() - std::time::Duration::from_secs(20);
-    owner.handle(Batch { messages, received_at: waited }).await.unwrap();
+    driver.handle(Batch { messages, received_at: waited }).await.unwrap();
     // Past the 2 s it was received with, it is still invisible: extended to 30 s.
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let again = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.unwrap();

@@ -247,7 +247,7 @@ struct AnnotationRecord {
     annotation: DeployAnnotation,
     at: Timestamp,
     joined_to: Option<String>,
-    /// Where its envelope says it comes from; it joins only deployments there.
+    /// Where its envelope says it comes from; it joins only deployments of that account.
     #[serde(default)]
     region: Option<String>,
     #[serde(default)]
@@ -255,8 +255,11 @@ struct AnnotationRecord {
 }
 
 impl AnnotationRecord {
+    /// By account only: the envelope's region is where CI put the annotation, which a central
+    /// bus need not share with the service; the account is the one CI runs in, and EventBridge
+    /// keeps it when it forwards the event.
     fn in_scope(&self, d: &Deployment) -> bool {
-        d.in_scope(self.region.as_deref(), self.account.as_deref())
+        d.in_scope(None, self.account.as_deref())
     }
 }
 

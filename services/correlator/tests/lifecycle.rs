@@ -1066,14 +1066,18 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
 }
 
 #[test]
-fn the_same_cluster_and_service_in_two_regions_share_neither_tags_nor_annotations() {
+fn the_same_cluster_and_service_in_two_regions_and_accounts_share_neither_tags_nor_annotations() {
     use cutover_correlator::{Input, Observation};
     let eu = scenario_lines("rolling");
-    // The same rollout of `prod-eu/storefront` in another region: other ids, the same names.
+    // The same rollout of `prod-eu/storefront` in another region and account: other ids, the
+    // same names.
     let us: Vec<String> = eu
         .iter()
         .map(|l| {
-            l.replace("eu-west-1", "us-east-1").replace("ecs-svc/", "ecs-svc/9").replace("\"id\":\"", "\"id\":\"us-")
+            l.replace("eu-west-1", "us-east-1")
+                .replace("123456789012", "210987654321")
+                .replace("ecs-svc/", "ecs-svc/9")
+                .replace("\"id\":\"", "\"id\":\"us-")
         })
         .collect();
     let mut routing = scenario_routing("rolling");
@@ -1105,13 +1109,13 @@ fn the_same_cluster_and_service_in_two_regions_share_neither_tags_nor_annotation
         vec![("prod-eu".to_owned(), "storefront".to_owned())],
         "us-east-1's still unread"
     );
-    // An annotation from eu-west-1 joins the eu-west-1 deployment only.
+    // An annotation from account 123456789012 joins that account's deployment only.
     h.feed(&annotation(storefront(json!({"image_tag": "v123"})), "2026-03-14T09:31:00Z"));
     h.feed_all(eu[3..].iter().chain(&us[3..]).map(String::as_str));
     let eu_d = h.correlator.deployment("ecs-svc/5211643699352071000").unwrap();
     let us_d = h.correlator.deployment("ecs-svc/95211643699352071000").unwrap();
-    assert!(eu_d.annotation.is_some(), "joined in its own region");
-    assert!(us_d.annotation.is_none(), "not joined across regions");
+    assert!(eu_d.annotation.is_some(), "joined in its own account");
+    assert!(us_d.annotation.is_none(), "not joined across accounts");
 }
 
 #[test]

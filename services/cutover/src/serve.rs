@@ -6,43 +6,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use cutover_correlator::{Correlator, State};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, StoreBackend};
+use crate::driver::{Driver, recover};
 use crate::executors::Backoff;
 use crate::executors::cloudfront::CloudFrontExecutor;
 use crate::executors::eventbridge::EventBridgeExecutor;
 use crate::executors::lane;
 use crate::executors::slack::SlackExecutor;
 use crate::executors::slack::token::TokenSource;
-use crate::intake::{self, IntakeCounters, Owner};
+use crate::intake::{self, IntakeCounters};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Lane, Store};
-
-/// Rebuilds the correlator from the latest snapshot and the journal after it. The actions the
-/// replay decides are dropped: the outbox already holds them.
-pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
-    let recovery = store.recover().context("reading the journal")?;
-    let mut correlator = Correlator::new(config.routing()).with_retention_ms(config.retention_ms());
-    let mut last_seq = 0;
-    if let Some((seq, state)) = &recovery.snapshot {
-        let state: State = serde_json::from_str(state).context("reading the snapshot")?;
-        correlator = correlator.with_state(state);
-        last_seq = *seq;
-    }
-    let replayed = u32::try_from(recovery.journal.len()).unwrap_or(u32::MAX);
-    for entry in recovery.journal {
-        if let Some(input) = intake::journal_input(&entry.body) {
-            let _ = correlator.handle(entry.now, input);
-        }
-        last_seq = entry.seq;
-    }
-    Ok((correlator, last_seq, replayed))
-}
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
 /// checks), and says where it is.
@@ -199,21 +178,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // The rolling deployments in flight as recovered: the reconciler's first round reads
     // their rollout state.
     let rolling_at_start = correlator.rolling_in_flight();
-    let owner = Owner {
-        wake: wake.clone(),
-        counters,
-        metrics,
-        snapshot_every: config.store.snapshot_every.max(1),
-        allow: config.intake.clone(),
-        since_snapshot: replayed,
-        last_seq,
-        rebuild: Some(Arc::new({
-            let config = config.clone();
-            move |store: &mut dyn Store| recover(store, &config)
-        })),
-        ..Owner::new(correlator, store, sqs, queue_url, config.sqs.clone())
-    };
-    let owner = if config.reconciler.enabled {
+    let queue = intake::Queue { sqs: sqs.clone(), url: queue_url.clone(), cfg: config.sqs.clone() };
+    let driver = Driver::new(correlator, store, queue)
+        .with_wake(wake.clone())
+        .with_counters(counters, metrics)
+        .with_config(&config)
+        .recovered_at(last_seq, replayed);
+    let driver = if config.reconciler.enabled {
         let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(crate::reconciler::Wanted::default());
         let (observed_tx, observed_rx) = mpsc::channel(64);
         let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(&sdk);
@@ -235,14 +206,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Duration::from_secs_f64(config.reconciler.interval_secs.max(1.0)),
             shutdown.clone(),
         ));
-        Owner { observations: Some(observed_rx), in_flight: Some(in_flight_tx), ..owner }
+        driver.with_reconciler(observed_rx, in_flight_tx)
     } else {
-        owner
+        driver
     };
     tracing::info!(message = "Receiving.", pollers = config.sqs.pollers.max(1));
     // Returns once every poller stopped (on shutdown) and the received batches are handled.
     let result = tokio::select! {
-        result = owner.run(rx) => result,
+        result = driver.run(rx) => result,
         // Past the grace, an intake still finishing is stopped like a crash: what it had not
         // committed is redelivered by SQS, nothing committed is lost.
         () = hard_stop.cancelled() => {

@@ -1,0 +1,524 @@
+//! The driver: the service's core loop, and the one task that owns the correlator. For each
+//! batch the intake hands over (and each answer of the reconciler) it decides, journals the
+//! inputs that changed the state, commits them with the decided actions in one transaction,
+//! wakes the lanes, and only then lets the queue delete the messages. It snapshots every
+//! `[store] snapshot_every` entries; with replicas it catches up on what the others committed
+//! before deciding, and rebuilds from the store when it lost a commit race. [`recover`] is the
+//! one way state is rebuilt: at start, after a lost race, and from a compacted journal.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use cutover_correlator::{Action, Correlator, Input, Observation, State};
+use cutover_events::{Timestamp, parse_body, parse_body_at};
+use tokio::sync::{Notify, mpsc, watch};
+use tracing::Instrument as _;
+
+use crate::config::Config;
+use crate::executors::now_ms;
+use crate::intake::{Batch, IntakeCounters, Queue};
+use crate::store::{JournalEntry, Lane, NewAction, Store, StoreError};
+
+/// The one task that owns the correlator: decides each batch and observation, journals and
+/// commits it with its actions, wakes the lanes, snapshots, and catches up with (or rebuilds
+/// from) what other replicas committed.
+pub struct Driver {
+    correlator: Correlator,
+    store: Box<dyn Store>,
+    queue: Queue,
+    wake: Vec<(Lane, Arc<Notify>)>,
+    counters: Arc<IntakeCounters>,
+    /// Decisions, detection lag, receive lag.
+    metrics: Arc<crate::metrics::Metrics>,
+    snapshot_every: u32,
+    /// Where events may come from.
+    allow: crate::config::IntakeConfig,
+    /// Journal entries since the last snapshot, and the last journal seq.
+    since_snapshot: u32,
+    last_seq: i64,
+    /// Rebuilds the correlator from the store (snapshot + journal): `(correlator, last seq,
+    /// entries replayed)`. Needed with a shared store, after losing a commit race.
+    rebuild: Option<Rebuild>,
+    /// What the reconciler learned from the AWS APIs, handled between batches.
+    observations: Option<mpsc::Receiver<Observation>>,
+    /// Kept current after each batch: what the reconciler should ask about.
+    in_flight: Option<watch::Sender<crate::reconciler::Wanted>>,
+}
+
+/// The key of a journaled observation: `{"cutover.observation": <Observation>}`. No SQS body
+/// Cutover accepts has it.
+pub const OBSERVATION_KEY: &str = "cutover.observation";
+
+/// The journal entry of an observation.
+pub fn observation_entry(o: &Observation) -> String {
+    let mut entry = serde_json::Map::new();
+    entry.insert(OBSERVATION_KEY.to_owned(), serde_json::to_value(o).unwrap_or_default());
+    serde_json::Value::Object(entry).to_string()
+}
+
+/// A journal entry (an SQS body or an observation) back into the input it was.
+pub fn journal_input(body: &str) -> Option<Input> {
+    if body.starts_with(&format!("{{\"{OBSERVATION_KEY}\"")) {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        return serde_json::from_value(v.get(OBSERVATION_KEY)?.clone()).ok().map(Input::Observed);
+    }
+    parse_body(body).ok().map(|m| Input::Message(Box::new(m)))
+}
+
+/// Rebuilds the correlator from the store: `(correlator, last seq, entries replayed)`.
+pub type Rebuild = Arc<dyn Fn(&mut dyn Store) -> anyhow::Result<(Correlator, i64, u32)> + Send + Sync>;
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("queue_url", &self.queue.url)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the driver stopped: the store refused a commit several times. The process exits and a
+/// restart recovers; nothing uncommitted was deleted from the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot commit to the store")]
+pub struct CommitFailed(#[from] pub StoreError);
+
+impl Driver {
+    /// A driver over `correlator` and `store`, for `queue`: fresh counters and metrics, no
+    /// allow-list, nothing to wake, a snapshot every 1,000 journal entries, no reconciler.
+    pub fn new(correlator: Correlator, store: Box<dyn Store>, queue: Queue) -> Self {
+        Self {
+            correlator,
+            store,
+            queue,
+            wake: Vec::new(),
+            counters: Arc::default(),
+            metrics: Arc::default(),
+            snapshot_every: 1000,
+            allow: crate::config::IntakeConfig::default(),
+            since_snapshot: 0,
+            last_seq: 0,
+            rebuild: None,
+            observations: None,
+            in_flight: None,
+        }
+    }
+
+    /// The lanes to wake when actions of theirs are committed.
+    #[must_use]
+    pub fn with_wake(mut self, wake: Vec<(Lane, Arc<Notify>)>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// Counters and metrics shared with the health endpoints and telemetry.
+    #[must_use]
+    pub fn with_counters(mut self, counters: Arc<IntakeCounters>, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.counters = counters;
+        self.metrics = metrics;
+        self
+    }
+
+    /// `[store] snapshot_every` and `[intake]`, and how to rebuild from the store ([`recover`]
+    /// with this config) after losing a commit race.
+    #[must_use]
+    pub fn with_config(mut self, config: &Config) -> Self {
+        self.snapshot_every = config.store.snapshot_every.max(1);
+        self.allow = config.intake.clone();
+        let config = config.clone();
+        self.rebuild = Some(Arc::new(move |store: &mut dyn Store| recover(store, &config)));
+        self
+    }
+
+    /// Where the recovered state stands: the last journal seq and the entries since the
+    /// snapshot.
+    #[must_use]
+    pub fn recovered_at(mut self, last_seq: i64, since_snapshot: u32) -> Self {
+        self.last_seq = last_seq;
+        self.since_snapshot = since_snapshot;
+        self
+    }
+
+    /// The reconciler's answers in, and what it should ask about out.
+    #[must_use]
+    pub fn with_reconciler(
+        mut self,
+        observations: mpsc::Receiver<Observation>,
+        in_flight: watch::Sender<crate::reconciler::Wanted>,
+    ) -> Self {
+        self.observations = Some(observations);
+        self.in_flight = Some(in_flight);
+        self
+    }
+
+    /// Handles batches until every receiver has stopped and the channel is drained.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
+        let mut observations = self.observations.take();
+        self.publish_in_flight();
+        loop {
+            let (batch, observation) = match observations.as_mut() {
+                Some(o) => tokio::select! {
+                    b = rx.recv() => (Some(b), None),
+                    o = o.recv() => (None, Some(o)),
+                },
+                None => (Some(rx.recv().await), None),
+            };
+            match (batch, observation) {
+                (Some(Some(batch)), _) => self.handle(batch).await?,
+                (Some(None), _) => break,
+                (_, Some(Some(o))) => self.observe(o).await?,
+                (_, Some(None)) => observations = None,
+                (None, None) => {}
+            }
+            self.publish_in_flight();
+        }
+        self.snapshot();
+        Ok(())
+    }
+
+    fn publish_in_flight(&self) {
+        if let Some(tx) = &self.in_flight {
+            let wanted = crate::reconciler::Wanted {
+                in_flight: self.correlator.in_flight(),
+                census: self.correlator.census_wanted(),
+                invalidations: self.correlator.invalidations_wanted(),
+                labels: self.correlator.labels_wanted(),
+                tags: self.correlator.tags_wanted(),
+                approvals: self.correlator.approvals_wanted(),
+            };
+            tx.send_if_modified(|current| {
+                let changed = *current != wanted;
+                if changed {
+                    current.clone_from(&wanted);
+                }
+                changed
+            });
+        }
+    }
+
+    /// Handles one observation of the reconciler: decide, and journal it with what it decided
+    /// (only when it decided something: a weight already known changes nothing).
+    pub async fn observe(&mut self, o: Observation) -> Result<(), CommitFailed> {
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            let now = Timestamp(now_ms());
+            let body = observation_entry(&o);
+            let decided = self.correlator.handle(now, Input::Observed(o.clone()));
+            if decided.is_empty() {
+                return Ok(());
+            }
+            self.metrics.decided(&decided);
+            let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
+            match self.commit(&[(now, body)], &actions).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    self.rebuild()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Handles one received batch: decide, commit, dead-letter, delete. With a shared store
+    /// (replicas) it first catches up on what the others committed; when another replica
+    /// committed between that and this commit, it rebuilds its state from the store and
+    /// decides the batch again.
+    pub async fn handle(&mut self, batch: Batch) -> Result<(), CommitFailed> {
+        if batch.received_at.elapsed()
+            > Duration::from_secs(u64::try_from(self.queue.cfg.visibility_timeout_secs / 2).unwrap_or(30))
+        {
+            self.queue.extend_visibility(&batch.messages).await;
+        }
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            match self.handle_once(&batch).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    tracing::info!(message = "Another replica committed first; deciding the batch again.", attempt);
+                    self.rebuild()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Applies the journal entries other replicas committed since `last_seq`.
+    fn catch_up(&mut self) -> Result<(), CommitFailed> {
+        let since = tokio::task::block_in_place(|| self.store.journal_since(self.last_seq))?;
+        let Some(entries) = since else { return self.rebuild() };
+        self.since_snapshot += u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        if let Some(last) = apply(&mut self.correlator, entries) {
+            self.last_seq = last;
+        }
+        Ok(())
+    }
+
+    /// Replaces the state with the store's (snapshot + journal).
+    fn rebuild(&mut self) -> Result<(), CommitFailed> {
+        let Some(rebuild) = self.rebuild.clone() else {
+            return Err(CommitFailed(StoreError::Conflict { operation: "rebuild (no way to rebuild the state)" }));
+        };
+        let (correlator, last_seq, replayed) = tokio::task::block_in_place(|| rebuild(self.store.as_mut()))
+            .map_err(|e| CommitFailed(StoreError::Remote { operation: "rebuild", cause: format!("{e:#}") }))?;
+        self.correlator = correlator;
+        self.last_seq = last_seq;
+        self.since_snapshot = replayed;
+        Ok(())
+    }
+
+    async fn handle_once(&mut self, batch: &Batch) -> Result<(), CommitFailed> {
+        let mut entries: Vec<(Timestamp, String)> = Vec::new();
+        let mut actions: Vec<NewAction> = Vec::new();
+        let mut done: Vec<&Message> = Vec::new();
+        let mut rejected: Vec<(&Message, String, tracing::Span)> = Vec::new();
+        // One trace per message; the spans end once the batch is deleted.
+        let mut spans: Vec<tracing::Span> = Vec::with_capacity(batch.messages.len());
+        let mut journaled: Vec<usize> = Vec::new();
+        for msg in &batch.messages {
+            let body = msg.body().unwrap_or_default();
+            let span = tracing::info_span!(
+                "sqs.message",
+                otel.kind = "consumer",
+                messaging.system = "aws_sqs",
+                messaging.message.id = msg.message_id().unwrap_or_default(),
+                messaging.message.body.size = body.len(),
+                cutover.outcome = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+            );
+            let traceparent = crate::telemetry::traceparent(&span);
+            let trace_id = crate::telemetry::trace_id(&span);
+            if let Some(id) = &trace_id {
+                span.record("trace_id", id.as_str());
+            }
+            let sent_ms = msg
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse::<i64>().ok());
+            if let Some(sent) = sent_ms {
+                self.metrics.received((now_ms() - sent) as f64 / 1000.0);
+            }
+            let parsed = tracing::info_span!(parent: &span, "parse").in_scope(|| {
+                parse_body_at(body, Timestamp::wall_clock())
+                    .map_err(|m| (m.kind(), m.to_string()))
+                    .and_then(|m| self.allow.admit(&m).map(|()| m).map_err(|reason| ("not_allowed", reason)))
+            });
+            match parsed {
+                Err((kind, reason)) => {
+                    self.counters.reject(kind);
+                    span.record("cutover.outcome", "rejected");
+                    span.in_scope(|| {
+                        tracing::warn!(message = "Rejected a message.", message_id = msg.message_id().unwrap_or_default(), kind, reason = %reason);
+                    });
+                    rejected.push((msg, reason, span.clone()));
+                }
+                Ok(parsed) => {
+                    let now = Timestamp(now_ms());
+                    let before = self.correlator.stats();
+                    let decide = tracing::info_span!(parent: &span, "decide", cutover.actions = tracing::field::Empty);
+                    let decided = decide.in_scope(|| self.correlator.handle(now, Input::Message(Box::new(parsed))));
+                    decide.record("cutover.actions", decided.len());
+                    let after = self.correlator.stats();
+                    self.count(before, after);
+                    self.metrics.decided(&decided);
+                    span.record("cutover.outcome", outcome(before, after));
+                    // Only what changed the state is journaled; duplicates and irrelevant
+                    // messages replay to nothing.
+                    if after.accepted > before.accepted || !decided.is_empty() {
+                        entries.push((now, body.to_owned()));
+                        journaled.push(spans.len());
+                    }
+                    actions.extend(decided.into_iter().map(|mut action| {
+                        if let Action::Emit { detail, .. } = &mut action {
+                            detail.trace_id.clone_from(&trace_id);
+                        }
+                        NewAction { action, traceparent: traceparent.clone() }
+                    }));
+                    done.push(msg);
+                }
+            }
+            spans.push(span);
+        }
+        if !entries.is_empty() || !actions.is_empty() {
+            // The batch's one transaction, shown in the trace of each message it journals.
+            let commit: Vec<tracing::Span> = journaled
+                .iter()
+                .map(|i| {
+                    tracing::info_span!(parent: &spans[*i], "commit", cutover.batch.entries = entries.len(), cutover.batch.actions = actions.len())
+                })
+                .collect();
+            self.commit(&entries, &actions).await?;
+            drop(commit);
+        }
+        for (msg, reason, span) in rejected {
+            if self
+                .queue
+                .dead_letter(msg, &reason, &self.counters)
+                .instrument(tracing::info_span!(parent: &span, "dead_letter"))
+                .await
+            {
+                done.push(msg);
+            }
+        }
+        self.queue.delete(&done, &self.counters).await;
+        Ok(())
+    }
+
+    fn count(&self, before: cutover_correlator::Stats, after: cutover_correlator::Stats) {
+        let c = &self.counters;
+        c.accepted.fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
+        c.ignored.fetch_add(after.ignored - before.ignored, Ordering::Relaxed);
+        c.stale.fetch_add(after.stale - before.stale, Ordering::Relaxed);
+        c.duplicates.fetch_add(after.duplicates - before.duplicates, Ordering::Relaxed);
+    }
+
+    async fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<(), CommitFailed> {
+        let mut attempt = 0;
+        let seqs = loop {
+            match tokio::task::block_in_place(|| self.store.commit(entries, actions)) {
+                Ok(seqs) => break seqs,
+                // Another replica committed first: the caller rebuilds and decides again.
+                Err(error @ StoreError::Conflict { .. }) => return Err(CommitFailed(error)),
+                Err(error) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::error!(message = "Failed to commit; retrying.", %error, attempt);
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(error) => return Err(CommitFailed(error)),
+            }
+        };
+        self.counters.actions.fetch_add(actions.len() as u64, Ordering::Relaxed);
+        for (lane, notify) in &self.wake {
+            if actions.iter().any(|a| Lane::of(&a.action) == *lane) {
+                notify.notify_one();
+            }
+        }
+        if let Some(last) = seqs.last() {
+            self.last_seq = *last;
+            self.since_snapshot += u32::try_from(seqs.len()).unwrap_or(u32::MAX);
+            if self.since_snapshot >= self.snapshot_every {
+                self.snapshot();
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the correlator state and compacts the journal. A failure only delays compaction.
+    pub fn snapshot(&mut self) {
+        if self.since_snapshot == 0 {
+            return;
+        }
+        let state = match serde_json::to_string(self.correlator.state()) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(message = "Failed to serialise the state.", %error);
+                return;
+            }
+        };
+        match tokio::task::block_in_place(|| self.store.snapshot(self.last_seq, &state)) {
+            Ok(()) => self.since_snapshot = 0,
+            Err(error) => tracing::error!(message = "Failed to save a snapshot.", %error),
+        }
+    }
+}
+
+/// What became of an accepted message, from the correlator's counters around it.
+fn outcome(before: cutover_correlator::Stats, after: cutover_correlator::Stats) -> &'static str {
+    if after.duplicates > before.duplicates {
+        "duplicate"
+    } else if after.ignored > before.ignored {
+        "ignored"
+    } else {
+        "accepted"
+    }
+}
+
+/// Rebuilds the correlator from the latest snapshot and the journal after it. The actions the
+/// replay decides are dropped: the outbox already holds them. Returns the correlator, the last
+/// journal seq and how many entries were replayed.
+pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
+    use anyhow::Context as _;
+    let recovery = store.recover().context("reading the journal")?;
+    let mut correlator = Correlator::new(config.routing()).with_retention_ms(config.retention_ms());
+    let mut last_seq = 0;
+    if let Some((seq, state)) = &recovery.snapshot {
+        let state: State = serde_json::from_str(state).context("reading the snapshot")?;
+        correlator = correlator.with_state(state);
+        last_seq = *seq;
+    }
+    let replayed = u32::try_from(recovery.journal.len()).unwrap_or(u32::MAX);
+    last_seq = apply(&mut correlator, recovery.journal).unwrap_or(last_seq);
+    Ok((correlator, last_seq, replayed))
+}
+
+/// Applies journal entries to `correlator` (what they decided is already in the outbox); the
+/// last entry's seq, if any.
+fn apply(correlator: &mut Correlator, entries: Vec<JournalEntry>) -> Option<i64> {
+    let mut last = None;
+    for entry in entries {
+        if let Some(input) = journal_input(&entry.body) {
+            let _ = correlator.handle(entry.now, input);
+        }
+        last = Some(entry.seq);
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_journal_entry_reads_back_as_that_observation_and_never_as_a_message() {
+        let o =
+            Observation::TrafficWeight { deployment_id: "d-1".into(), percent: 10.0, at: Timestamp(1_773_481_000_000) };
+        let body = observation_entry(&o);
+        assert!(matches!(journal_input(&body), Some(Input::Observed(back)) if back == o), "{body}");
+        assert!(parse_body(&body).is_err(), "no SQS body Cutover accepts looks like an observation");
+        let message = include_str!("../../../event-schemas/fixtures/codedeploy-deployment.start.json");
+        assert!(matches!(journal_input(message), Some(Input::Message(_))));
+        assert!(journal_input("not json").is_none());
+    }
+
+    /// Journals outlive releases: a CodeDeploy observation as journaled before still reads
+    /// back, and is written the same way.
+    #[test]
+    fn a_service_tags_entry_written_before_the_arn_was_kept_reads_back_and_keeps_its_form() {
+        let old =
+            r#"{"cutover.observation":{"service_tags":{"cluster":"prod-eu","service":"web","tags":{"team":"web"}}}}"#;
+        let Some(Input::Observed(o @ Observation::ServiceTags { service_arn: None, .. })) = journal_input(old) else {
+            panic!("not read back as a tags observation without an ARN")
+        };
+        assert_eq!(observation_entry(&o), old, "written the same");
+        let arn = "arn:aws:ecs:eu-west-1:111122223333:service/prod-eu/web";
+        let new = Observation::ServiceTags {
+            cluster: "prod-eu".into(),
+            service: "web".into(),
+            tags: [("team".to_owned(), "web".to_owned())].into(),
+            service_arn: Some(arn.into()),
+        };
+        assert!(matches!(journal_input(&observation_entry(&new)), Some(Input::Observed(o)) if o == new));
+    }
+
+    #[test]
+    fn a_codedeploy_observation_keeps_its_journal_form() {
+        let journaled = r#"{"cutover.observation":{"code_deploy":{"deployment_id":"d-MAIN4XQ2Z","application":"AppECS-prod-eu-orders","target":["prod-eu","orders"],"change":{"failed":{"reason":"unhealthy"}},"at":"2026-03-14T09:37:32.000Z"}}}"#;
+        let Some(Input::Observed(Observation::CodeDeploy(fact))) = journal_input(journaled) else {
+            panic!("not read back as a CodeDeploy observation")
+        };
+        assert_eq!(fact.deployment_id, "d-MAIN4XQ2Z");
+        assert_eq!(fact.application.as_deref(), Some("AppECS-prod-eu-orders"));
+        assert_eq!(fact.deployment_group, None);
+        assert_eq!(fact.target, Some(("prod-eu".into(), "orders".into())));
+        assert_eq!(fact.change, cutover_correlator::CodeDeployChange::Failed { reason: Some("unhealthy".into()) });
+        assert_eq!(fact.at, Timestamp(1_773_481_052_000));
+        assert_eq!(observation_entry(&Observation::CodeDeploy(fact)), journaled);
+    }
+}
