@@ -285,14 +285,6 @@ struct Probe<'a> {
     approval: Option<IgnoredAny>,
 }
 
-/// [`parse_body`], then the shapes of its times and ids against `wall`, the wall clock
-/// ([`crate::shapes::check`]): what `replay` and the SQS intake admit.
-pub fn parse_body_at(body: &str, wall: Timestamp) -> Result<Inbound, Malformed> {
-    let message = parse_body(body)?;
-    crate::shapes::check(&message, wall)?;
-    Ok(message)
-}
-
 /// Parses one SQS message body.
 ///
 /// Deduplication keys: an EventBridge event's `id` (the inner event's when SNS wraps one),

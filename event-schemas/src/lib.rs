@@ -28,5 +28,6 @@ pub mod sns;
 pub mod time;
 pub mod wire;
 
-pub use inbound::{Event, Inbound, Malformed, Origin, parse_body, parse_body_at};
+pub use inbound::{Event, Inbound, Malformed, Origin, parse_body};
+pub use shapes::parse_body_at;
 pub use time::Timestamp;

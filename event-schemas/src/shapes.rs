@@ -7,7 +7,7 @@
 //! correlator, a log, a store key or a Slack message.
 //!
 //! The check needs the wall clock, so it runs at the edge (`replay` and the SQS intake both
-//! call [`crate::inbound::parse_body_at`]), never in the correlator.
+//! call [`parse_body_at`]), never in the correlator.
 
 use crate::codedeploy::Trigger;
 use crate::inbound::{Envelope, Event, Inbound, Malformed};
@@ -17,6 +17,14 @@ use crate::time::Timestamp;
 pub const MAX_NAME_CHARS: usize = 255;
 /// Longest ARN AWS writes.
 pub const MAX_ARN_CHARS: usize = 2048;
+
+/// [`crate::inbound::parse_body`], then the shapes of its times and ids against `wall`, the
+/// wall clock ([`check`]): what `replay` and the SQS intake admit.
+pub fn parse_body_at(body: &str, wall: Timestamp) -> Result<Inbound, Malformed> {
+    let message = crate::inbound::parse_body(body)?;
+    check(&message, wall)?;
+    Ok(message)
+}
 
 /// Checks every time and id of `message` against `wall`, the wall clock.
 pub fn check(message: &Inbound, wall: Timestamp) -> Result<(), Malformed> {

@@ -15,6 +15,7 @@ use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
+pub use crate::deployment::ImageLabels;
 use crate::deployment::{Deployment, InvalidationRecord, Step, ecs_service};
 pub use crate::facts::{CodeDeployChange, EcsDeploymentChange};
 use crate::facts::{CodeDeployFact, Fact, Normalised, PipelineFact, ServiceRef, TaskFact, normalise};
@@ -208,23 +209,6 @@ pub struct State {
     clock: Timestamp,
     next_sweep: Timestamp,
     stats: Stats,
-}
-
-/// The OCI labels of a task definition's image (`org.opencontainers.image.*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageLabels {
-    /// `.revision`: the commit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
-    /// `.source`: the repository URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// `.version`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// `.created`: when the image was built (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
 }
 
 /// How long (AWS time) the reconciler is asked about something after it happened: an

@@ -17,7 +17,9 @@
 //! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).
 //! - [`invariants`]: the lifecycle rules every run keeps (checked by tests and the fuzzer).
 //! - [`routing`]: routes, invalidation rules and their globs (config data).
-//! - `message`: the Slack message of a deployment (Block Kit + text).
+//! - [`message`]: the Slack message of a deployment (Block Kit + text), every event value
+//!   escaped, fitted to Block Kit's limits.
+//! - [`templates`]: the message templates (minijinja), the default rendered natively.
 
 pub mod action;
 pub mod correlator;

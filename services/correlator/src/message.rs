@@ -1,5 +1,5 @@
 //! The Slack message of a deployment, as Block Kit blocks plus a plain-text fallback: the
-//! context a template sees ([`MessageContext`]), rendered by [`crate::templates`]. Pure: the
+//! context a template sees ([`MessageContext`]), rendered by the templates module. Pure: the
 //! same deployment renders to the same bytes.
 
 use cutover_events::Timestamp;
@@ -83,7 +83,7 @@ fn state_name(t: DetailType) -> &'static str {
 pub(crate) fn context(
     d: &Deployment,
     pipeline: Option<&PipelineContext>,
-    labels: Option<&crate::correlator::ImageLabels>,
+    labels: Option<&crate::deployment::ImageLabels>,
 ) -> MessageContext {
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
     // or a link; the markup around them is Cutover's own.

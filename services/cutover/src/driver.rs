@@ -16,8 +16,8 @@ use cutover_events::{Timestamp, parse_body, parse_body_at};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::Instrument as _;
 
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::executors::now_ms;
 use crate::intake::{Batch, IntakeCounters, Queue};
 use crate::store::{JournalEntry, Lane, NewAction, Store, StoreError};
 

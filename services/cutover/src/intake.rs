@@ -1,5 +1,5 @@
 //! SQS intake: long-polling receivers send batches into a bounded channel (the wait is the
-//! backpressure) to the driver ([`crate::driver`]), which parses, decides, commits the journal
+//! backpressure) to the driver, which parses, decides, commits the journal
 //! and the decided actions, and only then has the [`Queue`] delete the messages.
 //!
 //! Malformed messages are logged with their reason, counted, sent to the dead-letter queue
@@ -7,7 +7,7 @@
 //! left for the queue's redrive policy. Irrelevant and duplicate messages are deleted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::Client;
@@ -20,111 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SqsConfig;
 
-/// Counters of what the intake saw; exposed on `/metrics`.
-#[derive(Debug, Default)]
-pub struct IntakeCounters {
-    pub received: AtomicU64,
-    pub accepted: AtomicU64,
-    pub rejected: AtomicU64,
-    pub ignored: AtomicU64,
-    /// Of the ignored, those older than the retention behind the event clock.
-    pub stale: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub deleted: AtomicU64,
-    pub delete_failures: AtomicU64,
-    pub receive_errors: AtomicU64,
-    pub actions: AtomicU64,
-    /// Rejections by [`REJECTION_REASONS`].
-    pub rejected_reasons: [AtomicU64; 6],
-}
-
-/// One counter of the intake: its OpenTelemetry name, help and reader, written once; `/metrics`
-/// renders it as [`prometheus_name`] and OTLP exports it under `name`.
-#[derive(Debug)]
-pub struct Counter {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub read: fn(&IntakeCounters) -> u64,
-}
-
-/// The intake's counters (the rejections, by reason, are rendered beside them).
-pub const COUNTERS: [Counter; 10] = [
-    Counter {
-        name: "cutover.sqs.messages.received",
-        help: "Messages received from SQS.",
-        read: |c| c.received.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.accepted",
-        help: "Relevant messages handled.",
-        read: |c| c.accepted.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.ignored",
-        help: "Well-formed messages Cutover does not use (stale ones among them).",
-        read: |c| c.ignored.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.duplicate",
-        help: "Redeliveries absorbed.",
-        read: |c| c.duplicates.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.dead_lettered",
-        help: "Malformed messages sent to the dead-letter queue.",
-        read: |c| c.dead_lettered.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.messages.deleted",
-        help: "Messages deleted after commit.",
-        read: |c| c.deleted.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.delete_failures",
-        help: "Messages whose delete failed (redelivered, deduplicated).",
-        read: |c| c.delete_failures.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.receive_errors",
-        help: "Failed receives.",
-        read: |c| c.receive_errors.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.actions.decided",
-        help: "Actions decided and committed to the outbox.",
-        read: |c| c.actions.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.stale",
-        help: "Messages ignored as older than the retention behind the event clock.",
-        read: |c| c.stale.load(Ordering::Relaxed),
-    },
-];
-
-/// The Prometheus name of a counter: dots become underscores, and `_total` is added.
-pub fn prometheus_name(name: &str) -> String {
-    format!("{}_total", name.replace('.', "_"))
-}
-
-/// The labels of rejected messages: the parser's kinds, and `not_allowed` for the intake's
-/// allow-list.
-pub const REJECTION_REASONS: [&str; 6] =
-    ["too_large", "too_deep", "not_json", "bad_envelope", "invalid_field", "not_allowed"];
-
-impl IntakeCounters {
-    /// Counts one rejection of `kind` (one of [`REJECTION_REASONS`]).
-    pub fn reject(&self, kind: &str) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-        let i = REJECTION_REASONS.iter().position(|r| *r == kind).unwrap_or(4);
-        self.rejected_reasons[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Rejections per reason, every reason listed.
-    pub fn rejected_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        REJECTION_REASONS.iter().zip(&self.rejected_reasons).map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
-    }
-}
+pub use crate::metrics::{COUNTERS, Counter, IntakeCounters, REJECTION_REASONS, prometheus_name};
 
 /// A received batch.
 #[derive(Debug)]
@@ -295,18 +191,4 @@ impl Queue {
 
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_intake_counter_is_in_the_docs_table_under_its_name() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
-        for c in &COUNTERS {
-            assert!(docs.contains(&format!("| `{}` | counter |", c.name)), "docs/config.md misses {}", c.name);
-        }
-        assert_eq!(prometheus_name("cutover.sqs.receive_errors"), "cutover_sqs_receive_errors_total");
-    }
 }

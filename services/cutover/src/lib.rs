@@ -3,19 +3,28 @@
 //! Says the moment production traffic moved to the new version of an ECS service.
 //!
 //! # Layout
-//! - [`annotate`]: `cutover annotate`, CI's deploy annotation onto EventBridge.
 //! - [`cli`]: the subcommands and their exit codes (`main.rs` only calls it).
-//! - [`config`]: the TOML config with environment overrides.
+//! - [`config`]: the TOML config with environment overrides, every value checked at load.
+//! - [`serve`]: `cutover serve`'s wiring and shutdown.
 //! - [`driver`]: the core loop: decide, journal, commit, wake the lanes, snapshot, catch up,
 //!   rebuild ([`driver::recover`]).
+//! - [`intake`]: SQS: long-polling receivers, and the [`intake::Queue`] that deletes,
+//!   dead-letters and extends visibility.
 //! - [`reconciler`]: what the AWS APIs say that events leave out.
+//! - [`executors`]: one lane per effect (Slack, CloudFront, EventBridge) over the outbox.
+//! - [`store`]: durable state: journal, snapshots, outbox, claims (SQLite, DynamoDB).
+//! - [`metrics`]: the counters and histograms, rendered to `/metrics` and OTLP.
+//! - [`telemetry`]: OpenTelemetry traces and the OTLP exporters.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
-//! - [`store`]: durable state: journal, snapshots, outbox (SQLite).
-//! - [`telemetry`]: OpenTelemetry traces and metrics (OTLP/HTTP).
+//! - [`annotate`]: `cutover annotate`, CI's deploy annotation onto EventBridge.
+//! - [`aws`]: the SDK configuration every client shares, and errors as people read them.
+//! - [`clock`]: the wall clock.
 
 pub mod annotate;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod driver;
 pub mod executors;

@@ -8,13 +8,14 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cutover_correlator::Action;
 use cutover_events::emitted::DetailType;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics as otel;
 
-use crate::store::Lane;
+use crate::store::{Lane, Store};
 
 /// A Prometheus histogram with fixed buckets (seconds).
 #[derive(Debug)]
@@ -77,7 +78,7 @@ pub struct Metrics {
     /// Per lane, the setup fault it meets now (a refused token, a missing bus or
     /// distribution), for `/readyz` and the `cutover_setup_fault` gauge. A std `Mutex`: held
     /// only to copy a string.
-    setup_faults: std::sync::Mutex<[Option<String>; 3]>,
+    setup_faults: Mutex<[Option<String>; 3]>,
     otel: Instruments,
 }
 
@@ -140,7 +141,7 @@ impl Default for Metrics {
             durations: [Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS)],
             retries: Default::default(),
             slack_rate_limited: AtomicU64::new(0),
-            setup_faults: std::sync::Mutex::default(),
+            setup_faults: Mutex::default(),
             otel: Instruments::new(),
         }
     }
@@ -242,6 +243,146 @@ impl Metrics {
     }
 }
 
+/// Counters of what the intake saw; exposed on `/metrics` and over OTLP from [`COUNTERS`].
+#[derive(Debug, Default)]
+pub struct IntakeCounters {
+    pub received: AtomicU64,
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub ignored: AtomicU64,
+    /// Of the ignored, those older than the retention behind the event clock.
+    pub stale: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub deleted: AtomicU64,
+    pub delete_failures: AtomicU64,
+    pub receive_errors: AtomicU64,
+    pub actions: AtomicU64,
+    /// Rejections by [`REJECTION_REASONS`].
+    pub rejected_reasons: [AtomicU64; 6],
+}
+
+/// One counter of the intake: its OpenTelemetry name, help and reader, written once; `/metrics`
+/// renders it as [`prometheus_name`] and OTLP exports it under `name`.
+#[derive(Debug)]
+pub struct Counter {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub read: fn(&IntakeCounters) -> u64,
+}
+
+/// The intake's counters (the rejections, by reason, are rendered beside them).
+pub const COUNTERS: [Counter; 10] = [
+    Counter {
+        name: "cutover.sqs.messages.received",
+        help: "Messages received from SQS.",
+        read: |c| c.received.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.accepted",
+        help: "Relevant messages handled.",
+        read: |c| c.accepted.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.ignored",
+        help: "Well-formed messages Cutover does not use (stale ones among them).",
+        read: |c| c.ignored.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.duplicate",
+        help: "Redeliveries absorbed.",
+        read: |c| c.duplicates.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.dead_lettered",
+        help: "Malformed messages sent to the dead-letter queue.",
+        read: |c| c.dead_lettered.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.messages.deleted",
+        help: "Messages deleted after commit.",
+        read: |c| c.deleted.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.delete_failures",
+        help: "Messages whose delete failed (redelivered, deduplicated).",
+        read: |c| c.delete_failures.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.sqs.receive_errors",
+        help: "Failed receives.",
+        read: |c| c.receive_errors.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.actions.decided",
+        help: "Actions decided and committed to the outbox.",
+        read: |c| c.actions.load(Ordering::Relaxed),
+    },
+    Counter {
+        name: "cutover.messages.stale",
+        help: "Messages ignored as older than the retention behind the event clock.",
+        read: |c| c.stale.load(Ordering::Relaxed),
+    },
+];
+
+/// The Prometheus name of a counter: dots become underscores, and `_total` is added.
+pub fn prometheus_name(name: &str) -> String {
+    format!("{}_total", name.replace('.', "_"))
+}
+
+/// The labels of rejected messages: the parser's kinds, and `not_allowed` for the intake's
+/// allow-list.
+pub const REJECTION_REASONS: [&str; 6] =
+    ["too_large", "too_deep", "not_json", "bad_envelope", "invalid_field", "not_allowed"];
+
+impl IntakeCounters {
+    /// Counts one rejection of `kind` (one of [`REJECTION_REASONS`]).
+    pub fn reject(&self, kind: &str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let i = REJECTION_REASONS.iter().position(|r| *r == kind).unwrap_or(4);
+        self.rejected_reasons[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rejections per reason, every reason listed.
+    pub fn rejected_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REJECTION_REASONS.iter().zip(&self.rejected_reasons).map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+    }
+}
+
+/// Registers the counters kept as atomics (the intake's) and the outbox depth as observable
+/// instruments, read at each export. A no-op without a meter provider.
+pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Store>>>) {
+    let meter = opentelemetry::global::meter("cutover");
+    for counter in &COUNTERS {
+        let (c, read) = (counters.clone(), counter.read);
+        meter
+            .u64_observable_counter(counter.name)
+            .with_description(counter.help)
+            .with_callback(move |o| o.observe(read(&c), &[]))
+            .build();
+    }
+    let rejected = counters.clone();
+    meter
+        .u64_observable_counter("cutover.messages.rejected")
+        .with_description("Malformed or not allowed messages, by reason.")
+        .with_callback(move |o| {
+            for (reason, n) in rejected.rejected_by_reason() {
+                o.observe(n, &[KeyValue::new("reason", reason)]);
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge("cutover.outbox.actions")
+        .with_description("Actions in the outbox by executor and status.")
+        .with_callback(move |o| {
+            let Some(counts) = store.lock().ok().and_then(|mut s| s.outbox_counts().ok()) else { return };
+            for (lane, status, n) in counts {
+                o.observe(n, &[KeyValue::new("lane", lane.as_str()), KeyValue::new("status", status.as_str())]);
+            }
+        })
+        .build();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +400,14 @@ mod tests {
         assert!(out.contains("x_seconds_bucket{lane=\"slack\",le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_seconds_count{lane=\"slack\"} 3\n"), "{out}");
         assert!(out.contains("x_seconds_sum{lane=\"slack\"} 7.55\n"), "{out}");
+    }
+
+    #[test]
+    fn every_intake_counter_is_in_the_docs_table_under_its_name() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
+        for c in &COUNTERS {
+            assert!(docs.contains(&format!("| `{}` | counter |", c.name)), "docs/config.md misses {}", c.name);
+        }
+        assert_eq!(prometheus_name("cutover.sqs.receive_errors"), "cutover_sqs_receive_errors_total");
     }
 }

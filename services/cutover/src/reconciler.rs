@@ -242,7 +242,7 @@ impl Reconciler {
             distribution_id: w.distribution_id.clone(),
             invalidation_id: id,
             created_at: aws_time(Some(inv.create_time())).unwrap_or(w.decided_at),
-            completed_by: Timestamp(crate::executors::now_ms()),
+            completed_by: Timestamp(crate::clock::now_ms()),
         }))
     }
 
@@ -657,7 +657,7 @@ impl Reconciler {
         }
         Ok(Observation::ServiceTasks {
             service_key: req.service_key.clone(),
-            at: Timestamp(crate::executors::now_ms()),
+            at: Timestamp(crate::clock::now_ms()),
             tasks,
         })
     }

@@ -16,7 +16,7 @@
 //! and the outbox depth are observed from their sources at each export.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -31,8 +31,6 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::TelemetryConfig;
-use crate::intake::IntakeCounters;
-use crate::store::Store;
 
 /// The installed providers; [`Telemetry::shutdown`] flushes them.
 #[derive(Debug)]
@@ -130,38 +128,4 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
     if cx.span().span_context().is_valid() {
         let _ = span.set_parent(cx);
     }
-}
-
-/// Registers the counters kept as atomics (the intake's) and the outbox depth as observable
-/// instruments, read at each export. A no-op without a meter provider.
-pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Store>>>) {
-    let meter = global::meter("cutover");
-    for counter in &crate::intake::COUNTERS {
-        let (c, read) = (counters.clone(), counter.read);
-        meter
-            .u64_observable_counter(counter.name)
-            .with_description(counter.help)
-            .with_callback(move |o| o.observe(read(&c), &[]))
-            .build();
-    }
-    let rejected = counters.clone();
-    meter
-        .u64_observable_counter("cutover.messages.rejected")
-        .with_description("Malformed or not allowed messages, by reason.")
-        .with_callback(move |o| {
-            for (reason, n) in rejected.rejected_by_reason() {
-                o.observe(n, &[KeyValue::new("reason", reason)]);
-            }
-        })
-        .build();
-    meter
-        .u64_observable_gauge("cutover.outbox.actions")
-        .with_description("Actions in the outbox by executor and status.")
-        .with_callback(move |o| {
-            let Some(counts) = store.lock().ok().and_then(|mut s| s.outbox_counts().ok()) else { return };
-            for (lane, status, n) in counts {
-                o.observe(n, &[KeyValue::new("lane", lane.as_str()), KeyValue::new("status", status.as_str())]);
-            }
-        })
-        .build();
 }

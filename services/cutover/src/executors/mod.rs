@@ -11,8 +11,6 @@ pub mod eventbridge;
 pub mod lane;
 pub mod slack;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// What an attempt ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -84,10 +82,7 @@ fn splitmix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -164,7 +164,7 @@ fn closed_pk(lane: Lane) -> String {
 }
 
 fn wall_ms() -> i64 {
-    crate::executors::now_ms()
+    crate::clock::now_ms()
 }
 
 fn corrupt(operation: &'static str, detail: String) -> StoreError {

@@ -110,7 +110,7 @@ impl WriterLock {
 }
 
 fn wall_ms() -> i64 {
-    crate::executors::now_ms()
+    crate::clock::now_ms()
 }
 
 fn err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
