@@ -98,16 +98,17 @@ fn block<T: Send + 'static>(
     rx.recv().map_err(|_| remote("the call was dropped"))?
 }
 
-fn remote<E: std::error::Error + Send + Sync + 'static>(
-    operation: &'static str,
-) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
-    move |e| {
-        let text = aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string();
-        if text.contains("ConditionalCheckFailed") || text.contains("TransactionCanceled") {
-            StoreError::Conflict { operation }
-        } else {
-            StoreError::Remote { operation, cause: text }
-        }
+/// A DynamoDB error as the store's: a conditional write that lost (the item changed, or the
+/// transaction was cancelled because one of its conditions did not hold) is a
+/// [`StoreError::Conflict`], told by its error code, never by searching the text.
+fn remote<E>(operation: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    move |e| match e.code() {
+        Some("ConditionalCheckFailedException" | "TransactionCanceledException") => StoreError::Conflict { operation },
+        _ => StoreError::Remote { operation, cause: crate::aws::describe(&e) },
     }
 }
 
