@@ -106,8 +106,63 @@ pub struct Reconciler {
     start_up: Vec<InFlight>,
     /// The pause between two calls.
     pace: Duration,
+    /// How much slower than `pace` after throttling (1 when not throttled).
+    slow: u32,
+    /// Items the role may not ask about, until what is wanted changes.
+    denied: std::collections::HashSet<String>,
+    /// What the last round was asked for.
+    last_wanted: Option<Wanted>,
     /// API calls made, for `/metrics` and the tests.
     pub calls: u64,
+}
+
+/// Why one of the reconciler's questions got no answer, as the reconciler acts on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// The API is throttling: the round stops asking, and the next goes slower.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The role may not ask this: the item is not asked again until what is wanted changes,
+    /// and the warning is given once.
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// Anything else: asked again next round.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AskError {
+    /// From an SDK error, by its AWS error code.
+    pub fn from_sdk<E: aws_sdk_ecs::error::ProvideErrorMetadata, R>(e: &aws_sdk_ecs::error::SdkError<E, R>) -> Self {
+        use aws_sdk_ecs::error::ProvideErrorMetadata as _;
+        let text = crate::aws::describe(e);
+        match e.code().unwrap_or_default() {
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ThrottledException"
+            | "RateExceeded" => Self::Throttled(text),
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnauthorizedOperation"
+            | "UnrecognizedClientException"
+            | "NotAuthorized" => Self::Denied(text),
+            _ => Self::Other(text),
+        }
+    }
+}
+
+impl From<String> for AskError {
+    fn from(text: String) -> Self {
+        Self::Other(text)
+    }
+}
+
+impl From<&str> for AskError {
+    fn from(text: &str) -> Self {
+        Self::Other(text.to_owned())
+    }
 }
 
 fn aws_time(t: Option<&DateTime>) -> Option<Timestamp> {
@@ -135,6 +190,9 @@ impl Reconciler {
             after_allow_traffic: HashMap::new(),
             groups: HashMap::new(),
             pace: Duration::from_secs_f64(1.0 / calls_per_second.clamp(0.1, 100.0)),
+            slow: 1,
+            denied: std::collections::HashSet::new(),
+            last_wanted: None,
             calls: 0,
         }
     }
@@ -160,7 +218,7 @@ impl Reconciler {
 
     /// `ListActionExecutions` of one execution: the approval action that succeeded and who
     /// updated it (`updatedBy`: the approver's ARN).
-    pub async fn approver(&mut self, pipeline: &str, execution_id: &str) -> Result<Option<Observation>, String> {
+    pub async fn approver(&mut self, pipeline: &str, execution_id: &str) -> Result<Option<Observation>, AskError> {
         let Some(cp) = self.codepipeline.clone() else { return Ok(None) };
         self.paced().await;
         let out = cp
@@ -173,7 +231,7 @@ impl Reconciler {
             )
             .send()
             .await
-            .map_err(|e| crate::aws::describe(&e))?;
+            .map_err(|e| AskError::from_sdk(&e))?;
         let approval = out.action_execution_details().iter().find(|a| {
             a.status() == Some(&aws_sdk_codepipeline::types::ActionExecutionStatus::Succeeded)
                 && a.input()
@@ -195,7 +253,7 @@ impl Reconciler {
     /// Has the invalidation been created, and has it completed? It is found by its caller
     /// reference among the distribution's invalidations created since its cut-over (the
     /// executor may not have created it yet: asked again next round), then followed by id.
-    pub async fn invalidation(&mut self, w: &InvalidationWanted) -> Result<Option<Observation>, String> {
+    pub async fn invalidation(&mut self, w: &InvalidationWanted) -> Result<Option<Observation>, AskError> {
         let Some(cf) = self.cloudfront.clone() else { return Ok(None) };
         let get = async |this: &mut Self, id: &str| {
             this.paced().await;
@@ -204,7 +262,7 @@ impl Reconciler {
                 .id(id)
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))
+                .map_err(|e| AskError::from_sdk(&e))
         };
         let found = match self.invalidation_ids.get(&w.caller_reference).cloned() {
             Some(id) => Some((id.clone(), get(self, &id).await?)),
@@ -248,7 +306,7 @@ impl Reconciler {
 
     /// `DescribeServices` with `include: TAGS`: each service's tags (empty for one without tags
     /// or not found, so it is not asked again).
-    pub async fn service_tags(&mut self, services: &[(String, String)]) -> Result<Vec<Observation>, String> {
+    pub async fn service_tags(&mut self, services: &[(String, String)]) -> Result<Vec<Observation>, AskError> {
         let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
         let asked = services.iter().map(|(c, s)| (c.as_str(), s.as_str()));
         let mut found = Vec::new();
@@ -285,7 +343,7 @@ impl Reconciler {
         ecs: &aws_sdk_ecs::Client,
         services: impl IntoIterator<Item = (&'a str, &'a str)>,
         tags: bool,
-    ) -> Result<Vec<(&'a str, Vec<&'a str>, DescribeServicesOutput)>, String> {
+    ) -> Result<Vec<(&'a str, Vec<&'a str>, DescribeServicesOutput)>, AskError> {
         let mut by_cluster: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
         for (cluster, service) in services {
             let names = by_cluster.entry(cluster).or_default();
@@ -304,7 +362,7 @@ impl Reconciler {
                 if tags {
                     call = call.include(aws_sdk_ecs::types::ServiceField::Tags);
                 }
-                let out = call.send().await.map_err(|e| crate::aws::describe(&e))?;
+                let out = call.send().await.map_err(|e| AskError::from_sdk(&e))?;
                 answers.push((cluster, chunk.to_vec(), out));
             }
         }
@@ -313,7 +371,7 @@ impl Reconciler {
 
     /// `DescribeTaskDefinition`: the OCI labels (`org.opencontainers.image.revision`,
     /// `.source`, `.version`) of the first container that carries any as Docker labels.
-    pub async fn task_definition_labels(&mut self, task_definition: &str) -> Result<Observation, String> {
+    pub async fn task_definition_labels(&mut self, task_definition: &str) -> Result<Observation, AskError> {
         let Some(ecs) = self.ecs.clone() else { return Err("no ECS client".into()) };
         self.paced().await;
         let out = ecs
@@ -321,7 +379,7 @@ impl Reconciler {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| crate::aws::describe(&e))?;
+            .map_err(|e| AskError::from_sdk(&e))?;
         let label = |labels: &HashMap<String, String>, key: &str| {
             labels.get(&format!("org.opencontainers.image.{key}")).filter(|v| !v.is_empty()).cloned()
         };
@@ -344,7 +402,28 @@ impl Reconciler {
 
     async fn paced(&mut self) {
         self.calls += 1;
-        tokio::time::sleep(self.pace).await;
+        tokio::time::sleep(self.pace * self.slow).await;
+    }
+
+    /// Acts on a failed ask of `item`: true when the round should stop (throttled).
+    fn failed(&mut self, item: &str, what: &'static str, error: AskError) -> bool {
+        match error {
+            AskError::Throttled(e) => {
+                self.slow = (self.slow * 2).min(64);
+                tracing::warn!(message = what, item, error = %e, then = "the rest of the round waits; the next goes slower");
+                true
+            }
+            AskError::Denied(e) => {
+                if self.denied.insert(item.to_owned()) {
+                    tracing::warn!(message = what, item, error = %e, then = "not asked again until what is wanted changes");
+                }
+                false
+            }
+            AskError::Other(e) => {
+                tracing::warn!(message = what, item, error = %e);
+                false
+            }
+        }
     }
 
     /// What the CodeDeploy API says now about a deployment in flight: its identity (while its
@@ -352,7 +431,7 @@ impl Reconciler {
     /// green task set's traffic weight and AllowTraffic (until it has cut over), its status.
     /// In lifecycle order, so that a status read in the same round never hides the earlier
     /// instant of the cut-over.
-    pub async fn observe_codedeploy(&mut self, d: &InFlight) -> Result<Vec<Observation>, String> {
+    pub async fn observe_codedeploy(&mut self, d: &InFlight) -> Result<Vec<Observation>, AskError> {
         let mut target = None;
         if d.cluster.is_none()
             && let (Some(app), Some(group)) = (&d.application, &d.deployment_group)
@@ -400,7 +479,7 @@ impl Reconciler {
         Ok(found)
     }
 
-    async fn deployment_group(&mut self, app: &str, group: &str) -> Result<Option<(String, String)>, String> {
+    async fn deployment_group(&mut self, app: &str, group: &str) -> Result<Option<(String, String)>, AskError> {
         self.paced().await;
         let out = self
             .client
@@ -409,7 +488,7 @@ impl Reconciler {
             .deployment_group_name(group)
             .send()
             .await
-            .map_err(|e| crate::aws::describe(&e))?;
+            .map_err(|e| AskError::from_sdk(&e))?;
         Ok(out
             .deployment_group_info()
             .and_then(|g| g.ecs_services().first())
@@ -419,7 +498,7 @@ impl Reconciler {
     /// `GetDeployment`: the status and its time, as the event it stands in for would say, and
     /// the minutes the old task set is kept after the traffic moved (none when it is kept
     /// alive or not configured).
-    async fn get_deployment(&mut self, deployment_id: &str) -> Result<(Option<Observation>, Option<i32>), String> {
+    async fn get_deployment(&mut self, deployment_id: &str) -> Result<(Option<Observation>, Option<i32>), AskError> {
         self.paced().await;
         let out = self
             .client
@@ -427,7 +506,7 @@ impl Reconciler {
             .deployment_id(deployment_id)
             .send()
             .await
-            .map_err(|e| crate::aws::describe(&e))?;
+            .map_err(|e| AskError::from_sdk(&e))?;
         let Some(info) = out.deployment_info() else { return Ok((None, None)) };
         let wait = info
             .blue_green_deployment_configuration()
@@ -472,7 +551,7 @@ impl Reconciler {
 
     /// `ListDeploymentTargets` (cached) and `GetDeploymentTarget`: the green task set's
     /// traffic weight, then the AllowTraffic lifecycle event once it succeeded.
-    pub async fn observe(&mut self, deployment_id: &str) -> Result<Vec<Observation>, String> {
+    pub async fn observe(&mut self, deployment_id: &str) -> Result<Vec<Observation>, AskError> {
         if !self.targets.contains_key(deployment_id) {
             self.paced().await;
             let out = self
@@ -481,7 +560,7 @@ impl Reconciler {
                 .deployment_id(deployment_id)
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))?;
+                .map_err(|e| AskError::from_sdk(&e))?;
             let ids = out.target_ids().to_vec();
             if ids.is_empty() {
                 // Not created yet: ask again next round.
@@ -500,7 +579,7 @@ impl Reconciler {
                 .target_id(&target)
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))?;
+                .map_err(|e| AskError::from_sdk(&e))?;
             let Some(ecs) = out.deployment_target().and_then(|t| t.ecs_target()) else { continue };
             let green = ecs.task_sets_info().iter().find(|s| s.task_set_label() == Some(&TargetLabel::Green));
             if let (Some(green), Some(at)) = (green, aws_time(ecs.last_updated_at())) {
@@ -536,7 +615,7 @@ impl Reconciler {
     }
 
     /// `DescribeServiceDeployments` for ECS-native deployments in flight (20 per call).
-    pub async fn observe_native(&mut self, arns: &[String]) -> Result<Vec<Observation>, String> {
+    pub async fn observe_native(&mut self, arns: &[String]) -> Result<Vec<Observation>, AskError> {
         let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
         let mut found = Vec::new();
         for chunk in arns.chunks(20) {
@@ -546,7 +625,7 @@ impl Reconciler {
                 .set_service_deployment_arns(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))?;
+                .map_err(|e| AskError::from_sdk(&e))?;
             for sd in out.service_deployments() {
                 let Some(arn) = sd.service_deployment_arn() else { continue };
                 let reason = || sd.status_reason().unwrap_or("ECS service deployment did not finish").to_owned();
@@ -591,7 +670,7 @@ impl Reconciler {
 
     /// `DescribeServices` for ECS rolling deployments in flight: the ones whose `rolloutState`
     /// says they finished.
-    pub async fn rollouts(&mut self, rolling: &[InFlight]) -> Result<Vec<Observation>, String> {
+    pub async fn rollouts(&mut self, rolling: &[InFlight]) -> Result<Vec<Observation>, AskError> {
         let Some(ecs) = self.ecs.clone() else { return Ok(Vec::new()) };
         let asked = rolling.iter().filter_map(|d| Some((d.cluster.as_deref()?, d.service.as_deref()?)));
         let mut found = Vec::new();
@@ -613,7 +692,7 @@ impl Reconciler {
     }
 
     /// The running tasks of a service and who started them.
-    pub async fn census(&mut self, req: &CensusRequest) -> Result<Observation, String> {
+    pub async fn census(&mut self, req: &CensusRequest) -> Result<Observation, AskError> {
         let Some(ecs) = self.ecs.clone() else { return Err("no ECS client".into()) };
         let mut arns: Vec<String> = Vec::new();
         let mut token: Option<String> = None;
@@ -628,7 +707,7 @@ impl Reconciler {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))?;
+                .map_err(|e| AskError::from_sdk(&e))?;
             arns.extend(out.task_arns().iter().cloned());
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -644,7 +723,7 @@ impl Reconciler {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| crate::aws::describe(&e))?;
+                .map_err(|e| AskError::from_sdk(&e))?;
             for t in out.tasks() {
                 let Some(arn) = t.task_arn() else { continue };
                 tasks.push(CensusTask {
@@ -663,25 +742,49 @@ impl Reconciler {
     }
 
     /// One round over what the intake wants (the first also reads the rollout state of the
-    /// ECS rolling deployments in flight at start-up). Failures are logged and asked again next
-    /// round.
+    /// ECS rolling deployments in flight at start-up). A failure is logged and asked again next
+    /// round; throttling stops the round and slows the next ([`AskError::Throttled`]); an item
+    /// the role may not ask about is not asked again until what is wanted changes
+    /// ([`AskError::Denied`]).
     pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>) -> Vec<Observation> {
         let ids: Vec<String> = wanted.in_flight.iter().map(|d| d.id.clone()).collect();
         self.targets.retain(|d, _| ids.contains(d));
         self.after_allow_traffic.retain(|d, _| ids.contains(d));
         counted.retain(|k| wanted.census.iter().any(|r| r.service_key == *k));
+        // A denial holds until what is wanted changes (a new deployment, a new permission
+        // maybe): then everything is asked again.
+        if self.last_wanted.as_ref() != Some(wanted) {
+            self.denied.clear();
+            self.last_wanted = Some(wanted.clone());
+        }
+        let slow = self.slow;
         let mut found = Vec::new();
+        if self.round_inner(wanted, counted, &mut found).await && self.slow == slow {
+            // A whole round without throttling: back to the configured pace.
+            self.slow = 1;
+        }
+        found
+    }
+
+    /// The asks of one round; false when throttling stopped it.
+    async fn round_inner(&mut self, wanted: &Wanted, counted: &mut Vec<String>, found: &mut Vec<Observation>) -> bool {
         if self.ecs.is_some() {
             let due: Vec<CensusRequest> =
                 wanted.census.iter().filter(|r| !counted.contains(&r.service_key)).cloned().collect();
             for req in &due {
+                let item = format!("census {}", req.service_key);
+                if self.denied.contains(&item) {
+                    continue;
+                }
                 match self.census(req).await {
                     Ok(o) => {
                         counted.push(req.service_key.clone());
                         found.push(o);
                     }
                     Err(error) => {
-                        tracing::warn!(message = "Failed to count a service's tasks.", cluster = %req.cluster, service = %req.service, %error);
+                        if self.failed(&item, "Failed to count a service's tasks.", error) {
+                            return false;
+                        }
                     }
                 }
             }
@@ -691,15 +794,29 @@ impl Reconciler {
                 .filter(|d| d.strategy != Strategy::CodedeployBlueGreen)
                 .filter_map(|d| d.service_deployment_arn.clone())
                 .collect();
-            match self.observe_native(&native).await {
-                Ok(o) => found.extend(o),
-                Err(error) => tracing::warn!(message = "Failed to ask ECS about its service deployments.", %error),
+            if !self.denied.contains("ecs:DescribeServiceDeployments") {
+                match self.observe_native(&native).await {
+                    Ok(o) => found.extend(o),
+                    Err(error) => {
+                        if self.failed(
+                            "ecs:DescribeServiceDeployments",
+                            "Failed to ask ECS about its service deployments.",
+                            error,
+                        ) {
+                            return false;
+                        }
+                    }
+                }
             }
             let rolling = std::mem::take(&mut self.start_up);
             if !rolling.is_empty() {
                 match self.rollouts(&rolling).await {
                     Ok(o) => found.extend(o),
-                    Err(error) => tracing::warn!(message = "Failed to read ECS rollout states.", %error),
+                    Err(error) => {
+                        if self.failed("ecs:DescribeServices rollouts", "Failed to read ECS rollout states.", error) {
+                            return false;
+                        }
+                    }
                 }
             }
         }
@@ -707,10 +824,14 @@ impl Reconciler {
         self.tagged.retain(|t| wanted.tags.contains(t));
         let untagged: Vec<(String, String)> =
             wanted.tags.iter().filter(|t| !self.tagged.contains(*t)).cloned().collect();
-        if !untagged.is_empty() {
+        if !untagged.is_empty() && !self.denied.contains("ecs:DescribeServices tags") {
             match self.service_tags(&untagged).await {
                 Ok(o) => found.extend(o),
-                Err(error) => tracing::warn!(message = "Failed to read ECS service tags.", %error),
+                Err(error) => {
+                    if self.failed("ecs:DescribeServices tags", "Failed to read ECS service tags.", error) {
+                        return false;
+                    }
+                }
             }
         }
         if self.ecs.is_some() {
@@ -720,37 +841,57 @@ impl Reconciler {
                 match self.task_definition_labels(&td).await {
                     Ok(o) => found.push(o),
                     Err(error) => {
-                        tracing::warn!(message = "Failed to read a task definition's labels.", task_definition = %td, %error);
+                        if self.failed(&format!("labels {td}"), "Failed to read a task definition's labels.", error) {
+                            return false;
+                        }
                     }
                 }
                 self.labels_read.insert(td);
             }
         }
         for (pipeline, execution) in &wanted.approvals {
+            let item = format!("approval {pipeline} {execution}");
+            if self.denied.contains(&item) {
+                continue;
+            }
             match self.approver(pipeline, execution).await {
                 Ok(o) => found.extend(o),
                 Err(error) => {
-                    tracing::warn!(message = "Failed to ask CodePipeline who approved an execution.", %pipeline, execution_id = %execution, %error);
+                    if self.failed(&item, "Failed to ask CodePipeline who approved an execution.", error) {
+                        return false;
+                    }
                 }
             }
         }
         for w in &wanted.invalidations {
+            let item = format!("invalidation {} {}", w.distribution_id, w.caller_reference);
+            if self.denied.contains(&item) {
+                continue;
+            }
             match self.invalidation(w).await {
                 Ok(o) => found.extend(o),
                 Err(error) => {
-                    tracing::warn!(message = "Failed to ask CloudFront about an invalidation.", distribution_id = %w.distribution_id, %error);
+                    if self.failed(&item, "Failed to ask CloudFront about an invalidation.", error) {
+                        return false;
+                    }
                 }
             }
         }
         for d in wanted.in_flight.iter().filter(|d| d.strategy == Strategy::CodedeployBlueGreen) {
+            let item = format!("codedeploy {}", d.id);
+            if self.denied.contains(&item) {
+                continue;
+            }
             match self.observe_codedeploy(d).await {
                 Ok(o) => found.extend(o),
                 Err(error) => {
-                    tracing::warn!(message = "Failed to ask CodeDeploy about a deployment.", deployment_id = %d.id, %error);
+                    if self.failed(&item, "Failed to ask CodeDeploy about a deployment.", error) {
+                        return false;
+                    }
                 }
             }
         }
-        found
+        true
     }
 }
 
@@ -908,6 +1049,43 @@ mod tests {
         );
         assert_eq!(tasks[0].started_by.as_deref(), Some("ecs-svc/4231880795355584839"));
         assert_eq!((list.num_calls(), describe.num_calls()), (1, 1));
+    }
+
+    /// An error answer as CodeDeploy's JSON protocol writes it.
+    fn aws_error(status: u16, code: &str) -> aws_sdk_codedeploy::config::http::HttpResponse {
+        let body = format!(r#"{{"__type":"{code}","message":"recorded {code}"}}"#);
+        aws_sdk_codedeploy::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_denied_ask_is_not_repeated_until_what_is_wanted_changes_and_throttling_stops_the_round() {
+        let denied = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-DENIED001"))
+            .then_http_response(|| aws_error(400, "AccessDeniedException"));
+        let throttled = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-THROTTLE1"))
+            .then_http_response(|| aws_error(400, "ThrottlingException"));
+        let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&denied, &throttled]);
+        let mut r = Reconciler::new(client, 100.0);
+        let wanted = |ids: &[&str]| Wanted {
+            in_flight: ids.iter().map(|id| in_flight(id, Strategy::CodedeployBlueGreen)).collect(),
+            ..Wanted::default()
+        };
+        let w = wanted(&["d-DENIED001"]);
+        assert!(r.round(&w, &mut Vec::new()).await.is_empty());
+        assert!(r.round(&w, &mut Vec::new()).await.is_empty());
+        assert_eq!(denied.num_calls(), 1, "denied once, not asked again for the same wants");
+        // What is wanted changes (a deployment is added): asked again. The throttled one first:
+        // the round stops there, and the denied one waits for the next round.
+        let w = wanted(&["d-THROTTLE1", "d-DENIED001"]);
+        assert!(r.round(&w, &mut Vec::new()).await.is_empty());
+        // (The SDK retries a throttled call itself before the error reaches the reconciler.)
+        assert!(throttled.num_calls() >= 1);
+        assert_eq!(denied.num_calls(), 1, "the round stopped at the throttling");
+        assert_eq!(r.slow, 2, "and the next goes slower");
     }
 
     #[tokio::test]
