@@ -275,12 +275,11 @@ impl SlackExecutor {
                 Self::content(m, blocks).with_metadata(metadata.clone()),
             )
         };
-        let mut result =
-            timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(true))).await;
-        if blocks_refused(&result, &m.deployment_id) {
-            result =
-                timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(false))).await;
-        }
+        let result = with_text_fallback(&m.deployment_id, |blocks| {
+            let (req, session, timeout) = (request(blocks), self.client.open_session(&self.token), self.timeout);
+            async move { timed(timeout, session.chat_post_message(&req)).await }
+        })
+        .await;
         match result {
             Ok(resp) => match store.set_slack_message(&m.deployment_id, &resp.channel.0, &resp.ts.0) {
                 Ok(()) => Outcome::Done(resp.ts.0),
@@ -336,10 +335,11 @@ impl SlackExecutor {
                 SlackTs(ts.clone()),
             )
         };
-        let mut result = timed(self.timeout, self.client.open_session(&self.token).chat_update(&request(true))).await;
-        if blocks_refused(&result, &m.deployment_id) {
-            result = timed(self.timeout, self.client.open_session(&self.token).chat_update(&request(false))).await;
-        }
+        let result = with_text_fallback(&m.deployment_id, |blocks| {
+            let (req, session, timeout) = (request(blocks), self.client.open_session(&self.token), self.timeout);
+            async move { timed(timeout, session.chat_update(&req)).await }
+        })
+        .await;
         match result {
             Ok(_) => Outcome::Done(ts),
             // An update is idempotent: an unknown outcome is simply retried.
@@ -385,12 +385,11 @@ impl SlackExecutor {
                 .with_thread_ts(SlackTs(parent_ts.clone()));
             if m.broadcast { req.with_reply_broadcast(true) } else { req }
         };
-        let mut result =
-            timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(true))).await;
-        if blocks_refused(&result, &m.deployment_id) {
-            result =
-                timed(self.timeout, self.client.open_session(&self.token).chat_post_message(&request(false))).await;
-        }
+        let result = with_text_fallback(&m.deployment_id, |blocks| {
+            let (req, session, timeout) = (request(blocks), self.client.open_session(&self.token), self.timeout);
+            async move { timed(timeout, session.chat_post_message(&req)).await }
+        })
+        .await;
         match result {
             Ok(resp) => Outcome::Done(resp.ts.0),
             Err(f) => self.outcome(f, &channel),
@@ -413,6 +412,16 @@ const TOKEN_REFUSED: [&str; 8] = [
     "not_allowed_token_type",
     "no_permission",
 ];
+
+/// Sends with blocks (`call(true)`); when Slack refuses the blocks, again as text alone
+/// (`call(false)`): a message is never dropped for its blocks.
+async fn with_text_fallback<T, F: Future<Output = Result<T, Failure>>>(
+    deployment_id: &str,
+    call: impl Fn(bool) -> F,
+) -> Result<T, Failure> {
+    let result = call(true).await;
+    if blocks_refused(&result, deployment_id) { call(false).await } else { result }
+}
 
 /// True (and logged) when Slack refused the blocks of a message: it is then sent as text alone,
 /// never dropped.
