@@ -201,8 +201,8 @@ pub struct State {
     /// OCI labels per task definition ARN, read once each (only those of deployments held).
     #[serde(default)]
     labels: BTreeMap<String, ImageLabels>,
-    /// CI's deploy annotations by `<cluster>/<service>` (each with the region and account it
-    /// names), newest last, until joined or expired.
+    /// CI's deploy annotations by `<cluster>/<service>` (each with the account it comes from),
+    /// newest last, until joined or expired.
     #[serde(default)]
     annotations: BTreeMap<String, Vec<AnnotationRecord>>,
     /// The latest AWS time seen.
@@ -231,9 +231,7 @@ struct AnnotationRecord {
     annotation: DeployAnnotation,
     at: Timestamp,
     joined_to: Option<String>,
-    /// Where its envelope says it comes from; it joins only deployments of that account.
-    #[serde(default)]
-    region: Option<String>,
+    /// The account its envelope names; it joins only deployments of that account.
     #[serde(default)]
     account: Option<String>,
 }
@@ -243,7 +241,7 @@ impl AnnotationRecord {
     /// bus need not share with the service; the account is the one CI runs in, and EventBridge
     /// keeps it when it forwards the event.
     fn in_scope(&self, d: &Deployment) -> bool {
-        d.in_scope(None, self.account.as_deref())
+        d.in_account(self.account.as_deref())
     }
 }
 
@@ -749,11 +747,8 @@ impl Correlator {
                 self.settle(&id, observed, out);
             }
             Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
-            Fact::Annotation { annotation, at, region, account } => {
-                self.on_annotation(
-                    AnnotationRecord { annotation: *annotation, at, joined_to: None, region, account },
-                    out,
-                );
+            Fact::Annotation { annotation, at, account } => {
+                self.on_annotation(AnnotationRecord { annotation: *annotation, at, joined_to: None, account }, out);
             }
             Fact::Pipeline(p) => self.on_pipeline(p, out),
             Fact::TrafficWeight { deployment_id, percent, at } => {

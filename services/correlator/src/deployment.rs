@@ -162,7 +162,7 @@ impl Deployment {
     }
 
     /// `<cluster>/<service>`, the key of its ECS service's annotations, once both are known
-    /// (an annotation's region and account are matched on their own: [`Deployment::in_scope`]).
+    /// (an annotation's account is matched on its own: [`Deployment::in_account`]).
     pub fn ecs_service(&self) -> Option<String> {
         Some(ecs_service(self.cluster.as_deref()?, self.service.as_deref()?))
     }
@@ -174,21 +174,16 @@ impl Deployment {
         self.service_key.clone().or_else(|| self.ecs_service())
     }
 
-    /// Its region and account, when its service's ARN named them.
-    pub fn region_account(&self) -> Option<(&str, &str)> {
-        let mut parts = self.service_key.as_deref()?.splitn(3, ':');
-        let (region, account) = (parts.next()?, parts.next()?);
-        (!region.is_empty() && !account.is_empty()).then_some((region, account))
+    /// Its AWS account, when its service's ARN named one.
+    pub fn account(&self) -> Option<&str> {
+        self.service_key.as_deref()?.split(':').nth(1).filter(|a| !a.is_empty())
     }
 
-    /// Whether something said of `region` and `account` (either unknown: anything) can be
-    /// about this deployment.
-    pub fn in_scope(&self, region: Option<&str>, account: Option<&str>) -> bool {
-        match self.region_account() {
-            None => true,
-            Some((r, a)) => {
-                region.is_none_or(|x| x.is_empty() || x == r) && account.is_none_or(|x| x.is_empty() || x == a)
-            }
+    /// Whether something from `account` (unknown: any) can be about this deployment.
+    pub fn in_account(&self, account: Option<&str>) -> bool {
+        match (self.account(), account.filter(|a| !a.is_empty())) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => true,
         }
     }
 

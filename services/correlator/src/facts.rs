@@ -84,14 +84,9 @@ pub enum Fact {
     Pipeline(PipelineFact),
     /// The reconciler (or a hook event) stated the share of production traffic on the new version.
     TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
-    /// CI's deploy annotation (`cutover annotate`), at the event's time, with the region and
-    /// account its envelope names (the emulator omits the account).
-    Annotation {
-        annotation: Box<cutover_events::annotation::DeployAnnotation>,
-        at: Timestamp,
-        region: Option<String>,
-        account: Option<String>,
-    },
+    /// CI's deploy annotation (`cutover annotate`), at the event's time, with the account its
+    /// envelope names (the emulator omits it).
+    Annotation { annotation: Box<cutover_events::annotation::DeployAnnotation>, at: Timestamp, account: Option<String> },
 }
 
 impl Fact {
@@ -213,7 +208,6 @@ pub fn normalise(message: &Inbound) -> Normalised {
         Event::Annotation { envelope, detail } => one(Fact::Annotation {
             annotation: Box::new(detail.clone()),
             at: envelope.time,
-            region: envelope.region.clone(),
             account: envelope.account.clone(),
         }),
         Event::Other { .. } => Normalised::Irrelevant("event type not used"),
