@@ -11,29 +11,31 @@
 //!
 //! # Layout
 //! - [`correlator`]: [`Correlator::handle`] / [`Correlator::handle_timeout`] /
-//!   [`Correlator::next_timeout`], the decisions, the ECS task census, retention.
+//!   [`Correlator::next_timeout`] / [`Correlator::wanted`] and the decisions; a folder of rooms,
+//!   each owning its records and rules (input, evidence, census, aliases, rollback, pipelines,
+//!   annotations, context, retention, wanted).
 //! - [`facts`]: typed events → normalised facts with their AWS time, or "irrelevant".
 //! - [`deployment`]: one deployment's identity, evidence and decided steps.
 //! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).
 //! - [`invariants`]: the lifecycle rules every run keeps (checked by tests and the fuzzer).
 //! - [`routing`]: routes, invalidation rules and their globs (config data).
-//! - [`message`]: the Slack message of a deployment (Block Kit + text), every event value
-//!   escaped, fitted to Block Kit's limits.
-//! - [`templates`]: the message templates (minijinja), the default rendered natively.
+//! - [`slack`]: everything written in Slack, no decisions: the message of a deployment
+//!   (Block Kit + text, every event value escaped, fitted to Block Kit's limits), its
+//!   templates (minijinja), and the words of its thread replies.
 
 pub mod action;
 pub mod correlator;
 pub mod deployment;
 pub mod facts;
 pub mod invariants;
-pub mod message;
 pub mod routing;
-pub mod templates;
+pub mod slack;
 
 pub use action::Action;
 pub use correlator::{
-    CensusRequest, CensusTask, CodeDeployChange, Correlator, EcsDeploymentChange, ImageLabels, InFlight, Input,
-    InvalidationWanted, NativeStatus, Observation, State, Stats,
+    CensusRequest, CensusTask, Correlator, InFlight, Input, InvalidationWanted, NativeStatus, Observation, State,
+    Stats, Wanted,
 };
-pub use facts::CodeDeployFact;
+pub use deployment::ImageLabels;
+pub use facts::{CodeDeployChange, CodeDeployFact, EcsDeploymentChange};
 pub use routing::Routing;

@@ -11,6 +11,17 @@ use cutover_events::emitted::{DetailType::*, Strategy};
 use harness::{Harness, decisions, per_deployment, scenario_lines, scenario_routing, ts};
 use serde_json::json;
 
+/// The CodeDeploy deployments in flight that have not cut over: what the reconciler asks
+/// CodeDeploy about.
+fn codedeploy_in_flight(c: &cutover_correlator::Correlator) -> Vec<String> {
+    c.wanted()
+        .in_flight
+        .into_iter()
+        .filter(|d| d.strategy == Strategy::CodedeployBlueGreen && !d.cut_over)
+        .map(|d| d.id)
+        .collect()
+}
+
 const T0: &str = "2026-03-14T09:30:00Z";
 
 fn sorted(mut ev: Vec<Timed>) -> Vec<String> {
@@ -458,7 +469,7 @@ fn codedeploy_traffic_weights_from_the_reconciler_are_traffic_shifted_steps_and_
     // CREATED and IN_PROGRESS: in flight, not cut over, so the reconciler asks about it.
     h.feed(&lines[0]);
     h.feed(&lines[1]);
-    assert_eq!(h.correlator.codedeploy_in_flight(), vec!["d-7QHX0M2PB".to_owned()]);
+    assert_eq!(codedeploy_in_flight(&h.correlator), vec!["d-7QHX0M2PB".to_owned()]);
     let weight = |percent: f64, at: &str| {
         Input::Observed(Observation::TrafficWeight { deployment_id: "d-7QHX0M2PB".into(), percent, at: ts(at) })
     };
@@ -493,7 +504,7 @@ fn codedeploy_traffic_weights_from_the_reconciler_are_traffic_shifted_steps_and_
         ],
         "each new percentage once, in AWS's time; 100 % is the cut-over"
     );
-    assert!(h.correlator.codedeploy_in_flight().is_empty(), "cut over: nothing left to ask");
+    assert!(codedeploy_in_flight(&h.correlator).is_empty(), "cut over: nothing left to ask");
 }
 
 #[test]
@@ -527,7 +538,7 @@ fn a_census_of_old_tasks_at_the_start_proves_the_cut_over_when_their_running_eve
 
     let mut with = Harness::new(scenario_routing("rolling"));
     with.feed(&lines[2]);
-    let wanted = with.correlator.census_wanted();
+    let wanted = with.correlator.wanted().census;
     assert_eq!(wanted.len(), 1, "{wanted:?}");
     assert_eq!((wanted[0].cluster.as_str(), wanted[0].service.as_str()), ("prod-eu", "storefront"));
     let census = Observation::ServiceTasks {
@@ -537,7 +548,7 @@ fn a_census_of_old_tasks_at_the_start_proves_the_cut_over_when_their_running_eve
     };
     let now = with.now;
     assert!(with.correlator.handle(now, Input::Observed(census)).is_empty(), "a census alone decides nothing");
-    assert!(with.correlator.census_wanted().is_empty(), "one census per service");
+    assert!(with.correlator.wanted().census.is_empty(), "one census per service");
     for l in &lines[3..] {
         with.feed(l);
     }
@@ -566,7 +577,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
     // Only CREATED and IN_PROGRESS arrive: the AllowTraffic and SUCCEEDED triggers are lost.
     h.feed(&lines[0]);
     h.feed(&lines[1]);
-    let in_flight = h.correlator.in_flight();
+    let in_flight = h.correlator.wanted().in_flight;
     assert_eq!(in_flight.len(), 1);
     assert_eq!(in_flight[0].application.as_deref(), Some("AppECS-prod-eu-checkout"));
     let observe = |change: CodeDeployChange, target: Option<(String, String)>, at: &str| {
@@ -603,7 +614,7 @@ fn lost_codedeploy_events_are_stood_in_for_by_get_deployment_target_and_get_depl
     );
     let cut = emits(&actions)[0];
     assert_eq!((cut.cluster.as_deref(), cut.service.as_deref()), (Some("prod-eu"), Some("checkout")));
-    assert!(h.correlator.in_flight().is_empty(), "completed: nothing left to ask");
+    assert!(h.correlator.wanted().in_flight.is_empty(), "completed: nothing left to ask");
 
     // An observation about a deployment Cutover does not follow changes nothing.
     let stray = Input::Observed(Observation::CodeDeploy(CodeDeployFact {
@@ -627,7 +638,7 @@ fn a_rollout_state_read_at_start_up_finishes_an_ecs_rolling_deployment_whose_eve
     // The deployment started; Cutover was down for the rest.
     h.feed(&lines[2]);
     let id = "ecs-svc/5211643699352071000";
-    assert!(h.correlator.in_flight().is_empty(), "not asked about every round");
+    assert!(h.correlator.wanted().in_flight.is_empty(), "not asked about every round");
     let rolling = h.correlator.rolling_in_flight();
     assert_eq!(rolling.len(), 1);
     assert_eq!((rolling[0].cluster.as_deref(), rolling[0].service.as_deref()), (Some("prod-eu"), Some("storefront")));
@@ -665,7 +676,7 @@ fn describe_service_deployments_gives_an_ecs_native_deployment_its_weights_cut_o
     let arn = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod-eu/gateway/EZe5RNVLH6PPzHXINuP28";
     // The first hook event arrives; every later event is lost.
     h.feed(&lines[0]);
-    let wanted = h.correlator.in_flight();
+    let wanted = h.correlator.wanted().in_flight;
     assert_eq!(wanted[0].service_deployment_arn.as_deref(), Some(arn));
     let observe = |past: bool, weight: Option<f64>, status: NativeStatus, at: &str| {
         Input::Observed(Observation::ServiceDeployment {
@@ -940,7 +951,7 @@ fn a_completed_invalidation_is_one_reply_with_its_id_and_times() {
     use cutover_correlator::{Input, Observation};
     let mut h = Harness::new(scenario_routing("rolling"));
     h.feed_all(scenario_lines("rolling").iter().map(String::as_str));
-    let wanted = h.correlator.invalidations_wanted();
+    let wanted = h.correlator.wanted().invalidations;
     assert_eq!(wanted.len(), 1, "{wanted:?}");
     assert_eq!(wanted[0].distribution_id, "E2QWRUHAPOMQZL");
     let invalidate = h.actions.iter().find_map(|a| if let Action::Invalidate(i) = a { Some(i) } else { None }).unwrap();
@@ -961,7 +972,7 @@ fn a_completed_invalidation_is_one_reply_with_its_id_and_times() {
         ]
     );
     assert!(h.correlator.handle(now, Input::Observed(done)).is_empty(), "reported once");
-    assert!(h.correlator.invalidations_wanted().is_empty());
+    assert!(h.correlator.wanted().invalidations.is_empty());
 }
 
 #[test]
@@ -972,7 +983,7 @@ fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_versi
     // Until a new task names the task definition, there is nothing to read.
     h.feed_all(lines[..4].iter().map(String::as_str));
     let td = "arn:aws:ecs:eu-west-1:123456789012:task-definition/storefront:42";
-    assert_eq!(h.correlator.labels_wanted(), vec![td.to_owned()]);
+    assert_eq!(h.correlator.wanted().labels, vec![td.to_owned()]);
     let labels = ImageLabels {
         revision: Some("9f1c2ab7e4d35c8b1a0f6e2d9c7b5a3f1e0d8c6b".into()),
         source: Some("https://github.com/example/storefront.git".into()),
@@ -990,7 +1001,7 @@ fn oci_labels_of_the_task_definition_give_the_message_its_commit_and_image_versi
         ),
         "{blocks}"
     );
-    assert!(h.correlator.labels_wanted().is_empty(), "read once");
+    assert!(h.correlator.wanted().labels.is_empty(), "read once");
     assert!(h.correlator.handle(now, Input::Observed(o)).is_empty(), "the same labels again change nothing");
     h.feed_all(lines[4..].iter().map(String::as_str));
     let last =
@@ -1033,12 +1044,12 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
     h.feed(&lines[2]);
     assert_eq!(emits(&h.actions).len(), 1);
     assert!(posts(&h.actions).is_empty(), "held for the tags");
-    assert_eq!(h.correlator.tags_wanted(), vec![("prod-eu".to_owned(), "storefront".to_owned())]);
+    assert_eq!(h.correlator.wanted().tags, vec![("prod-eu".to_owned(), "storefront".to_owned())]);
     let now = h.now;
     let out = h.correlator.handle(now, Input::Observed(tags(&[("team", "web"), ("environment", "production")])));
     assert_eq!(posts(&out), vec!["web-deploys"]);
     h.actions.extend(out);
-    assert!(h.correlator.tags_wanted().is_empty());
+    assert!(h.correlator.wanted().tags.is_empty());
     h.feed_all(lines[3..].iter().map(String::as_str));
     assert_eq!(posts(&h.actions).len(), 1, "never posted again");
 
@@ -1061,7 +1072,7 @@ fn a_route_on_service_tags_holds_the_post_until_the_tags_are_read() {
     // Routes without tags read none, and the post is not held.
     let mut h = Harness::new(scenario_routing("rolling"));
     h.feed(&lines[2]);
-    assert!(h.correlator.tags_wanted().is_empty());
+    assert!(h.correlator.wanted().tags.is_empty());
     assert_eq!(posts(&h.actions), vec!["deploys-prod"]);
 }
 
@@ -1105,7 +1116,7 @@ fn the_same_cluster_and_service_in_two_regions_and_accounts_share_neither_tags_n
     let out = h.correlator.handle(now, Input::Observed(tags));
     assert_eq!(posts(&out), vec![("ecs-svc/5211643699352071000".to_owned(), "web-deploys".to_owned())]);
     assert_eq!(
-        h.correlator.tags_wanted(),
+        h.correlator.wanted().tags,
         vec![("prod-eu".to_owned(), "storefront".to_owned())],
         "us-east-1's still unread"
     );
@@ -1125,7 +1136,7 @@ fn the_approver_joins_the_message_and_the_pipeline_context_once_read() {
     let mut h = Harness::new(scenario_routing("pipeline-linked"));
     h.feed_all(lines.iter().map(String::as_str));
     let exec = "e17b5773-cc0d-4db2-9ad7-594c73888de8";
-    assert_eq!(h.correlator.approvals_wanted(), vec![("storefront-release".to_owned(), exec.to_owned())]);
+    assert_eq!(h.correlator.wanted().approvals, vec![("storefront-release".to_owned(), exec.to_owned())]);
     let approval = Observation::Approval {
         execution_id: exec.into(),
         approved_by: Some("arn:aws:iam::123456789012:user/mary.major".into()),
@@ -1138,7 +1149,7 @@ fn the_approver_joins_the_message_and_the_pipeline_context_once_read() {
         blocks.contains("*Approved*\\n09:50:00 UTC by mary.major for execution `e17b5773`"),
         "who approved which execution: {blocks}"
     );
-    assert!(h.correlator.approvals_wanted().is_empty(), "asked once");
+    assert!(h.correlator.wanted().approvals.is_empty(), "asked once");
     assert!(h.correlator.handle(now, Input::Observed(approval)).is_empty());
 }
 

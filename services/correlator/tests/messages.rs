@@ -149,7 +149,7 @@ fn annotated_by_ci_with_the_deployer_mentioned_on_failure() {
 
 #[test]
 fn the_default_template_file_renders_exactly_what_cutover_sends_in_every_state() {
-    use cutover_correlator::templates::{DEFAULT, Templates, render_default, samples};
+    use cutover_correlator::slack::templates::{DEFAULT, Templates, render_default, samples};
     let (templates, errors) = Templates::new(&Default::default());
     assert!(errors.is_empty(), "{errors:?}");
     templates.check(DEFAULT).unwrap();
@@ -227,7 +227,7 @@ fn a_route_template_that_extends_the_default_overrides_one_block() {
 
 #[test]
 fn template_errors_name_the_block_and_line() {
-    use cutover_correlator::templates::Templates;
+    use cutover_correlator::slack::templates::Templates;
     let check = |source: &str| {
         let sources = std::collections::BTreeMap::from([("t.j2".to_owned(), source.to_owned())]);
         let (templates, errors) = Templates::new(&sources);

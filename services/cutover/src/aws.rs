@@ -40,7 +40,7 @@ where
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("an unnamed error");
             match s.err().message().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-                Some(m) => format!("{code}: {}", cutover_correlator::message::shorten(m, 300)),
+                Some(m) => format!("{code}: {}", cutover_correlator::slack::message::shorten(m, 300)),
                 None => code.to_owned(),
             }
         }

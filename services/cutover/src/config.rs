@@ -405,13 +405,13 @@ impl Config {
         for (i, route) in self.routes.iter().enumerate() {
             let Some(file) = &route.template else { continue };
             let err = |message: String| template_error(shown, i, file, message);
-            if file == cutover_correlator::templates::DEFAULT {
+            if file == cutover_correlator::slack::templates::DEFAULT {
                 continue;
             }
             let source = std::fs::read_to_string(base.join(file)).map_err(|e| err(format!("cannot read it: {e}")))?;
             sources.insert(file.clone(), source);
         }
-        let (templates, errors) = cutover_correlator::templates::Templates::new(&sources);
+        let (templates, errors) = cutover_correlator::slack::templates::Templates::new(&sources);
         for (i, route) in self.routes.iter().enumerate() {
             let Some(file) = &route.template else { continue };
             let err = |message: String| template_error(shown, i, file, message);
@@ -650,7 +650,7 @@ fn template_error(shown: &Path, route: usize, file: &str, message: String) -> Co
 }
 
 /// `block blocks, line 7: undefined value (…)` from a template error.
-fn describe_template_error(e: &cutover_correlator::templates::TemplateError) -> String {
+fn describe_template_error(e: &cutover_correlator::slack::templates::TemplateError) -> String {
     let mut out = String::new();
     if let Some(part) = e.part {
         out.push_str(&format!("block {part}, "));

@@ -44,7 +44,7 @@ pub struct Driver {
     /// What the reconciler learned from the AWS APIs, handled between batches.
     observations: Option<mpsc::Receiver<Observation>>,
     /// Kept current after each batch: what the reconciler should ask about.
-    in_flight: Option<watch::Sender<crate::reconciler::Wanted>>,
+    in_flight: Option<watch::Sender<cutover_correlator::Wanted>>,
 }
 
 /// The key of a journaled observation: `{"cutover.observation": <Observation>}`. No SQS body
@@ -146,7 +146,7 @@ impl Driver {
     pub fn with_reconciler(
         mut self,
         observations: mpsc::Receiver<Observation>,
-        in_flight: watch::Sender<crate::reconciler::Wanted>,
+        in_flight: watch::Sender<cutover_correlator::Wanted>,
     ) -> Self {
         self.observations = Some(observations);
         self.in_flight = Some(in_flight);
@@ -180,14 +180,7 @@ impl Driver {
 
     fn publish_in_flight(&self) {
         if let Some(tx) = &self.in_flight {
-            let wanted = crate::reconciler::Wanted {
-                in_flight: self.correlator.in_flight(),
-                census: self.correlator.census_wanted(),
-                invalidations: self.correlator.invalidations_wanted(),
-                labels: self.correlator.labels_wanted(),
-                tags: self.correlator.tags_wanted(),
-                approvals: self.correlator.approvals_wanted(),
-            };
+            let wanted = self.correlator.wanted();
             tx.send_if_modified(|current| {
                 let changed = *current != wanted;
                 if changed {

@@ -42,45 +42,12 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceDeploymentLifecycleStage
 use aws_smithy_types::DateTime;
 use cutover_correlator::{
     CensusRequest, CensusTask, CodeDeployChange, CodeDeployFact, EcsDeploymentChange, ImageLabels, InFlight,
-    InvalidationWanted, NativeStatus, Observation,
+    InvalidationWanted, NativeStatus, Observation, Wanted,
 };
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-
-/// What the intake wants the reconciler to ask about, kept current after each batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wanted {
-    /// The deployments in flight.
-    pub in_flight: Vec<InFlight>,
-    /// Services whose tasks should be counted.
-    pub census: Vec<CensusRequest>,
-    /// CloudFront invalidations whose completion is not reported yet.
-    pub invalidations: Vec<InvalidationWanted>,
-    /// Task definitions whose OCI labels are not known yet.
-    pub labels: Vec<String>,
-    /// ECS services `(cluster, service)` whose tags routes need.
-    pub tags: Vec<(String, String)>,
-    /// Pipeline executions `(pipeline, execution id)` whose approver is not known.
-    pub approvals: Vec<(String, String)>,
-}
-
-impl Wanted {
-    /// What is worth a round at once rather than at the next interval: a census or tags not
-    /// asked yet (a rolling cut-over and a held Slack post wait for them). Asked once at once;
-    /// a failure is asked again at the interval.
-    fn urgent(&self, asked: &std::collections::HashSet<String>) -> bool {
-        self.urgent_keys().any(|k| !asked.contains(&k))
-    }
-
-    fn urgent_keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.census
-            .iter()
-            .map(|r| format!("census:{}", r.service_key))
-            .chain(self.tags.iter().map(|(c, s)| format!("tags:{c}/{s}")))
-    }
-}
 
 /// The reconciler.
 #[derive(Debug)]

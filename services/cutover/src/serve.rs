@@ -185,7 +185,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_config(&config)
         .recovered_at(last_seq, replayed);
     let driver = if config.reconciler.enabled {
-        let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(crate::reconciler::Wanted::default());
+        let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(cutover_correlator::Wanted::default());
         let (observed_tx, observed_rx) = mpsc::channel(64);
         let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(&sdk);
         if let Some(url) = &config.reconciler.codedeploy_endpoint_url {

@@ -15,12 +15,12 @@ use cutover_events::emitted::PipelineContext;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::message::{DeploymentContext, Field, MessageContext, StepContext};
+use crate::slack::message::{DeploymentContext, Field, MessageContext, StepContext};
 
 /// The name of the default template.
 pub const DEFAULT: &str = "default";
 /// The default template's source.
-pub const DEFAULT_SOURCE: &str = include_str!("../templates/message.j2");
+pub const DEFAULT_SOURCE: &str = include_str!("../../templates/message.j2");
 
 /// Why a template cannot be used: which template, which part, which line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

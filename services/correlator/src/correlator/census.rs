@@ -1,0 +1,250 @@
+//! The ECS task census: what Cutover knows of each service's tasks, from their events and the
+//! reconciler's `ListTasks` census, and the rolling cut-over rule over it
+//! ([`Correlator::rolling_proof`], the one place it is written).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cutover_events::Timestamp;
+use cutover_events::ecs::TaskStatus;
+use cutover_events::emitted::Strategy;
+use serde::{Deserialize, Serialize};
+
+use super::{CensusTask, Correlator};
+use crate::action::Action;
+use crate::deployment::Deployment;
+use crate::facts::TaskFact;
+use crate::slack::wording;
+
+/// What the census knows of one service task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct TaskRecord {
+    pub(super) service_key: String,
+    pub(super) deployment: Option<String>,
+    pub(super) task_definition: Option<String>,
+    pub(super) version: u64,
+    pub(super) last_status: TaskStatus,
+    /// AWS time of its first RUNNING event.
+    pub(super) running_at: Option<Timestamp>,
+    /// Seen RUNNING: it served traffic. A task first seen while it drains is not counted
+    /// (DESIGN.md: old tasks are the ones *seen running*).
+    pub(super) seen_running: bool,
+    /// AWS time it was told to stop (`desiredStatus` STOPPED).
+    pub(super) stop_requested_at: Option<Timestamp>,
+    pub(super) failure_reported: bool,
+    pub(super) last_at: Timestamp,
+}
+
+/// One ECS service: its tasks and deployments.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(super) struct ServiceRecord {
+    /// The reconciler's census of its tasks has been applied.
+    #[serde(default)]
+    pub(super) censused: bool,
+    pub(super) tasks: BTreeSet<String>,
+    /// Deployments of the service, in the order Cutover first saw them.
+    pub(super) deployments: Vec<String>,
+}
+
+/// The census: every service task Cutover knows of, and each service's tasks and deployments.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Census {
+    pub(super) tasks: HashMap<String, TaskRecord>,
+    pub(super) services: BTreeMap<String, ServiceRecord>,
+}
+
+impl Correlator {
+    pub(super) fn on_task(&mut self, observed: Timestamp, t: TaskFact, out: &mut Vec<Action>) -> bool {
+        let dep = t.deployment_id.as_deref().map(|d| self.canonical(d).to_owned());
+        let is_new = !self.state.census.tasks.contains_key(&t.task_arn);
+        let rec = self.state.census.tasks.entry(t.task_arn.clone()).or_insert_with(|| TaskRecord {
+            service_key: t.service.key.clone(),
+            deployment: dep.clone(),
+            task_definition: t.task_definition.clone(),
+            version: 0,
+            last_status: t.last_status.clone(),
+            running_at: None,
+            seen_running: false,
+            stop_requested_at: None,
+            failure_reported: false,
+            last_at: t.at,
+        });
+        if !is_new && t.version <= rec.version {
+            return false;
+        }
+        rec.version = t.version;
+        rec.last_status = t.last_status.clone();
+        rec.last_at = t.at;
+        if t.last_status == TaskStatus::Running && rec.running_at.is_none() {
+            rec.running_at = Some(t.at);
+        }
+        if t.last_status == TaskStatus::Running {
+            rec.seen_running = true;
+        }
+        if t.desired_status == TaskStatus::Stopped && rec.stop_requested_at.is_none() {
+            rec.stop_requested_at = Some(t.at);
+        }
+        let report_failure = t.failure.is_some() && !rec.failure_reported;
+        self.state.census.services.entry(t.service.key.clone()).or_default().tasks.insert(t.task_arn.clone());
+
+        if let Some(dep) = &dep {
+            let starting =
+                matches!(t.last_status, TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating)
+                    && t.desired_status == TaskStatus::Running;
+            if !self.state.deployments.contains_key(dep)
+                && is_new
+                && starting
+                && self.replaces_running_tasks(&t.service.key, dep)
+            {
+                self.create(dep, Strategy::EcsRolling, Some(&t.service), t.at);
+            }
+            if let Some(d) = self.state.deployments.get_mut(dep) {
+                d.touch(t.at);
+                if d.task_definition.is_none() {
+                    d.task_definition.clone_from(&t.task_definition);
+                }
+                if d.version.is_none() {
+                    d.version.clone_from(&t.image_tag);
+                }
+                if report_failure && d.is_in_flight() {
+                    if let Some(rec) = self.state.census.tasks.get_mut(&t.task_arn) {
+                        rec.failure_reported = true;
+                    }
+                    let dep = dep.clone();
+                    self.ensure_started(&dep, t.at, observed, out);
+                    self.reply(&dep, wording::task_stopped(&t.task_arn, t.at, t.failure.as_deref()), false, out);
+                }
+            }
+        }
+        self.settle_service(&t.service.key, observed, out);
+        true
+    }
+
+    /// A new task of `dep` starts while tasks of another deployment serve: a rollout.
+    pub(super) fn replaces_running_tasks(&self, service_key: &str, dep: &str) -> bool {
+        let Some(svc) = self.state.census.services.get(service_key) else { return false };
+        svc.tasks.iter().filter_map(|arn| self.state.census.tasks.get(arn)).any(|r| {
+            r.seen_running
+                && r.stop_requested_at.is_none()
+                && r.deployment.as_deref().map(|d| self.canonical(d)) != Some(dep)
+        })
+    }
+
+    /// Applies a census: running tasks Cutover has not seen become known running tasks of the
+    /// deployment that started them (old tasks, for the rolling cut-over rule).
+    pub(super) fn on_census(
+        &mut self,
+        observed: Timestamp,
+        key: &str,
+        at: Timestamp,
+        tasks: Vec<CensusTask>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(svc) = self.state.census.services.get_mut(key) else { return };
+        if svc.censused {
+            return;
+        }
+        svc.censused = true;
+        for t in tasks.into_iter().filter(|t| t.running) {
+            if self.state.census.tasks.contains_key(&t.task_arn) {
+                continue;
+            }
+            let deployment = t.started_by.as_deref().map(|d| self.canonical(d).to_owned());
+            self.state.census.tasks.insert(
+                t.task_arn.clone(),
+                TaskRecord {
+                    service_key: key.to_owned(),
+                    deployment,
+                    task_definition: t.task_definition,
+                    version: 0,
+                    last_status: TaskStatus::Running,
+                    running_at: None,
+                    seen_running: true,
+                    stop_requested_at: None,
+                    failure_reported: false,
+                    last_at: at,
+                },
+            );
+            if let Some(svc) = self.state.census.services.get_mut(key) {
+                svc.tasks.insert(t.task_arn);
+            }
+        }
+        self.settle_service(key, observed, out);
+    }
+
+    /// Rolling cut-over: a RUNNING task of the new deployment, and every older task that
+    /// served traffic told to stop. `at` is the latest of those events' times. A deployment
+    /// that a newer one has overtaken does not cut over this way.
+    pub(super) fn rolling_proof(&self, d: &Deployment) -> Option<Timestamp> {
+        if d.strategy != Strategy::EcsRolling {
+            return None;
+        }
+        let svc = self.state.census.services.get(d.service_key.as_deref()?)?;
+        // Once a newer deployment of the service has started, it takes the traffic over:
+        // this one can no longer be the version that production runs on.
+        let superseded = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
+        if superseded {
+            return None;
+        }
+        // Each new task that ran: when it started running, and when it was told to stop.
+        let mut new_tasks: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
+        let mut last_stop: Option<Timestamp> = None;
+        let mut any_old = false;
+        for rec in svc.tasks.iter().filter_map(|arn| self.state.census.tasks.get(arn)) {
+            let owner = rec.deployment.as_deref().map(|o| self.canonical(o));
+            if owner == Some(d.id.as_str()) {
+                if let Some(r) = rec.running_at {
+                    new_tasks.push((r, rec.stop_requested_at));
+                }
+                continue;
+            }
+            if !rec.seen_running {
+                continue;
+            }
+            let older = owner.and_then(|o| self.state.deployments.get(o)).is_none_or(|o| o.first_seen <= d.first_seen);
+            if !older {
+                continue;
+            }
+            any_old = true;
+            last_stop = last_stop.max(Some(rec.stop_requested_at?));
+        }
+        if !any_old {
+            return None;
+        }
+        // The instant the last old task is told to stop, a new task must be running (started,
+        // not yet told to stop): a deployment whose tasks all stopped before that (it failed,
+        // and a rollback is stopping the old ones) never had the traffic.
+        new_tasks
+            .iter()
+            .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
+            .filter(|(at, stop)| stop.is_none_or(|s| s > *at))
+            .map(|(at, _)| at)
+            .min()
+    }
+
+    pub(super) fn previous_task_definition(&self, d: &Deployment) -> Option<String> {
+        if let Some(undone) = d.rollback_of.as_deref().and_then(|f| self.state.deployments.get(f)) {
+            return undone.task_definition.clone();
+        }
+        let svc = self.state.census.services.get(d.service_key.as_deref()?)?;
+        let older = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .filter(|o| o.id != d.id && o.first_seen <= d.first_seen && o.task_definition.is_some())
+            .max_by_key(|o| o.first_seen);
+        if let Some(o) = older {
+            return o.task_definition.clone();
+        }
+        // Old tasks from before Cutover saw any deployment: the latest to have run.
+        svc.tasks
+            .iter()
+            .filter_map(|arn| self.state.census.tasks.get(arn))
+            .filter(|r| r.seen_running && r.deployment.as_deref().map(|o| self.canonical(o)) != Some(d.id.as_str()))
+            .max_by_key(|r| (r.running_at, r.last_at))
+            .and_then(|r| r.task_definition.clone())
+    }
+}

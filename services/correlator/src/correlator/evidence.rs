@@ -1,0 +1,123 @@
+//! What each kind of event proves about a deployment: ECS deployment state changes (rolling),
+//! CodeDeploy lifecycle events and answers, ECS-native hooks and service deployments, traffic
+//! weights. Each records the AWS time of its first proof in the deployment's evidence and lets
+//! [`Correlator::settle`] decide.
+
+use cutover_events::Timestamp;
+use cutover_events::emitted::Strategy;
+
+use super::{Correlator, NativeStatus};
+use crate::action::Action;
+use crate::facts::{CodeDeployChange, CodeDeployFact, EcsDeploymentChange, Fact, ServiceRef};
+
+impl Correlator {
+    pub(super) fn on_ecs_deployment(
+        &mut self,
+        observed: Timestamp,
+        service: &ServiceRef,
+        deployment_id: &str,
+        change: EcsDeploymentChange,
+        at: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let id = self.ensure_ecs(service, deployment_id, at);
+        match change {
+            EcsDeploymentChange::InProgress { rollback, rollback_target } => {
+                self.dep_mut(&id).evidence.started.get_or_insert(at);
+                if rollback {
+                    self.link_ecs_rollback(&id, &service.key, rollback_target, at);
+                }
+            }
+            EcsDeploymentChange::Completed => {
+                self.dep_mut(&id).evidence.succeeded.get_or_insert(at);
+            }
+            EcsDeploymentChange::Failed { reason } => {
+                let reason = reason.unwrap_or_else(|| "ECS deployment failed".to_owned());
+                self.dep_mut(&id).evidence.failed.get_or_insert((at, reason));
+            }
+        }
+        self.settle_service(&service.key, observed, out);
+    }
+
+    pub(super) fn on_codedeploy(&mut self, observed: Timestamp, c: CodeDeployFact, out: &mut Vec<Action>) {
+        let id = self.canonical(&c.deployment_id).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            self.create(&id, Strategy::CodedeployBlueGreen, None, c.at);
+        }
+        let d = self.dep_mut(&id);
+        d.touch(c.at);
+        if d.application.is_none() {
+            d.application.clone_from(&c.application);
+        }
+        if d.deployment_group.is_none() {
+            d.deployment_group.clone_from(&c.deployment_group);
+        }
+        if let Some((cluster, service)) = &c.target {
+            d.cluster.get_or_insert_with(|| cluster.clone());
+            d.service.get_or_insert_with(|| service.clone());
+        }
+        if let Some(undone) = c.rollback_of.as_deref().filter(|f| *f != id) {
+            self.link_codedeploy_rollback(&id, undone);
+        }
+        let d = self.dep_mut(&id);
+        match c.change {
+            CodeDeployChange::Started => {
+                d.evidence.started.get_or_insert(c.at);
+            }
+            CodeDeployChange::TargetCutOver => {
+                d.evidence.cut_over.get_or_insert(c.at);
+            }
+            CodeDeployChange::Succeeded => {
+                d.evidence.succeeded.get_or_insert(c.at);
+            }
+            CodeDeployChange::Failed { reason } => {
+                let reason = reason.unwrap_or_else(|| "CodeDeploy deployment failed".to_owned());
+                d.evidence.failed.get_or_insert((c.at, reason));
+            }
+            CodeDeployChange::Stopped => {
+                d.evidence.failed.get_or_insert((c.at, "CodeDeploy deployment stopped".to_owned()));
+            }
+            CodeDeployChange::Ready | CodeDeployChange::TargetFailed | CodeDeployChange::Other => {}
+        }
+        self.settle(&id, observed, out);
+    }
+
+    /// What DescribeServiceDeployments says about an ECS-native deployment Cutover follows.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_service_deployment(
+        &mut self,
+        now: Timestamp,
+        arn: &str,
+        past_production_shift: bool,
+        weight: Option<f64>,
+        status: NativeStatus,
+        at: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let id = self.canonical(arn).to_owned();
+        if !self.state.deployments.contains_key(&id) {
+            return;
+        }
+        self.advance(at);
+        if let Some(percent) = weight.filter(|w| *w > 0.0) {
+            self.apply(now, Fact::TrafficWeight { deployment_id: id.clone(), percent, at }, out);
+        }
+        let observed = now.max(self.state.clock);
+        let d = self.dep_mut(&id);
+        d.touch(at);
+        d.evidence.started.get_or_insert(at);
+        if past_production_shift {
+            d.evidence.cut_over.get_or_insert(at);
+        }
+        match status {
+            NativeStatus::InProgress => {}
+            NativeStatus::Successful => {
+                d.evidence.succeeded.get_or_insert(at);
+            }
+            NativeStatus::Failed { reason } => {
+                d.evidence.failed.get_or_insert((at, reason));
+            }
+        }
+        self.settle(&id, observed, out);
+    }
+}

@@ -1,0 +1,630 @@
+//! The state machine: facts in, lifecycle decisions and their actions out.
+//!
+//! Each fact updates the evidence of the deployments it concerns, then [`Correlator::settle`]
+//! takes every decision that evidence now proves, in lifecycle order. The first proof wins
+//! and a decision is never taken back; `at` is the AWS time of the proof (the latest of the
+//! times when several events prove it together).
+//!
+//! The rooms beside this file each own their records and the rules over them: [`input`] (what
+//! comes in), [`evidence`] (what each kind of event proves), [`census`] (tasks and services, the
+//! rolling cut-over rule), [`aliases`] (the ids that name one rollout), [`rollback`] (the
+//! rollback relation and superseding), [`pipelines`], [`annotations`], [`context`] (what the
+//! reconciler adds to a message: tags, labels, rollback windows, invalidations), [`retention`]
+//! (dedupe keys, the event clock, sweeping) and [`wanted`] (what the reconciler is asked). This
+//! file keeps the types, the dispatch, and the decisions with the Slack actions they make; the
+//! words are in [`crate::slack`].
+
+mod aliases;
+mod annotations;
+mod census;
+mod context;
+mod evidence;
+pub mod input;
+mod pipelines;
+mod retention;
+mod rollback;
+pub mod wanted;
+
+use std::collections::BTreeMap;
+
+use cutover_events::emitted::{DetailType, SOURCE, Strategy};
+use cutover_events::{Inbound, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
+use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, Step};
+use crate::facts::{Fact, Normalised, ServiceRef, normalise};
+use crate::routing::{Broadcast, Identity, Routing};
+use crate::slack::templates::{self, Templates};
+use crate::slack::{message, wording};
+
+use self::aliases::Aliases;
+use self::annotations::{AnnotationRecord, Annotations};
+use self::census::Census;
+pub use self::input::{CensusTask, Input, NativeStatus, Observation};
+use self::pipelines::Pipelines;
+use self::retention::Dedupe;
+pub use self::wanted::{CensusRequest, InFlight, InvalidationWanted, Wanted};
+
+/// Default retention in event time: 7 days.
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Counters over everything handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Relevant messages handled.
+    pub accepted: u64,
+    /// Redeliveries (same dedupe key, or an ECS task version already seen).
+    pub duplicates: u64,
+    /// Well-formed messages Cutover does not use.
+    pub ignored: u64,
+    /// Deployments followed.
+    pub deployments: u64,
+    /// Of the ignored, those older than the retention behind the event clock.
+    #[serde(default)]
+    pub stale: u64,
+}
+
+/// The pure deployment state machine. No IO and no clock: `now` is passed in.
+///
+/// Its methods are of four kinds, called in this order by whoever drives it:
+/// 1. **Building**: [`Correlator::new`], then [`Correlator::with_retention_ms`] and, when
+///    resuming, [`Correlator::with_state`].
+/// 2. **Inputs**: [`Correlator::handle`] for each parsed message or reconciler observation, in
+///    the order they are journaled; it returns the actions decided, in decision order.
+/// 3. **Timers**: [`Correlator::next_timeout`] says when [`Correlator::handle_timeout`] has
+///    work (expiring what is past the retention); `serve` calls it when that time passes with
+///    no input, and journals the call, so a rebuild expires the same state at the same point.
+/// 4. **Reading**: [`Correlator::wanted`] (what the reconciler should ask AWS), the
+///    deployments, the clock, the stats and the state (for snapshots). Reading never changes
+///    anything, so it may come between any two inputs.
+#[derive(Debug)]
+pub struct Correlator {
+    routing: Routing,
+    templates: Templates,
+    retention_ms: i64,
+    state: State,
+}
+
+/// Everything the correlator remembers; serde, so the service can persist it. Each room's
+/// records are flattened in, so a snapshot keeps the shape it had before the rooms.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    deployments: BTreeMap<String, Deployment>,
+    aliases: Aliases,
+    #[serde(flatten)]
+    census: Census,
+    #[serde(flatten)]
+    pipelines: Pipelines,
+    dedupe: Dedupe,
+    /// ECS service tags by [`Deployment::tags_key`], read when routes select on tags.
+    #[serde(default)]
+    service_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// OCI labels per task definition ARN, read once each (only those of deployments held).
+    #[serde(default)]
+    labels: BTreeMap<String, ImageLabels>,
+    #[serde(default)]
+    annotations: Annotations,
+    /// The latest AWS time seen.
+    clock: Timestamp,
+    next_sweep: Timestamp,
+    stats: Stats,
+}
+
+impl Correlator {
+    /// A correlator with the given routing and the default retention.
+    pub fn new(routing: Routing) -> Self {
+        // Templates that do not compile were reported by the config check; their routes use
+        // the default.
+        let (templates, _) = Templates::new(&routing.templates);
+        Self { routing, templates, retention_ms: DEFAULT_RETENTION_MS, state: State::default() }
+    }
+
+    /// Overrides the retention (event time) of finished deployments and dedupe keys.
+    #[must_use]
+    pub fn with_retention_ms(mut self, retention_ms: i64) -> Self {
+        self.retention_ms = retention_ms;
+        self
+    }
+
+    /// Resumes from persisted state.
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The state, for persistence.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats
+    }
+
+    /// Deployments held in memory now (in flight, or finished within the retention).
+    pub fn deployments_held(&self) -> usize {
+        self.state.deployments.len()
+    }
+
+    /// A deployment, by any of its ids.
+    pub fn deployment(&self, id: &str) -> Option<&Deployment> {
+        self.state.deployments.get(self.canonical(id))
+    }
+
+    /// The latest AWS time seen.
+    pub fn clock(&self) -> Timestamp {
+        self.state.clock
+    }
+
+    /// Handles one input and returns the actions it decided, in decision order: per decision,
+    /// `emit`, then the Slack action, then `cloudfront.invalidate`.
+    #[must_use]
+    pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Message(m) => self.on_message(now, &m, &mut out),
+            Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
+                self.advance(at);
+                self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);
+            }
+            Input::Observed(Observation::ServiceTasks { service_key, at, tasks }) => {
+                // `at` is Cutover's clock at the answer, not an AWS event time: it must not move
+                // the event clock (a clock ahead of the events would expire state and dedupe
+                // keys early, and a redelivery would be decided again).
+                self.on_census(now, &service_key, at, tasks, &mut out);
+            }
+            Input::Observed(Observation::CodeDeploy(fact)) => {
+                // Only about deployments Cutover follows: the reconciler asks about no other.
+                if self.deployment(&fact.deployment_id).is_some() {
+                    self.advance(fact.at);
+                    self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
+                }
+            }
+            Input::Observed(Observation::Approval { execution_id, approved_by }) => {
+                self.on_approval(&execution_id, approved_by, &mut out);
+            }
+            Input::Observed(Observation::ServiceTags { cluster, service, tags, service_arn }) => {
+                self.on_service_tags(&cluster, &service, &tags, service_arn.as_deref(), &mut out);
+            }
+            Input::Observed(Observation::TaskDefinitionLabels { task_definition, labels }) => {
+                self.on_labels(&task_definition, labels, &mut out);
+            }
+            Input::Observed(Observation::InvalidationDone {
+                deployment_id,
+                distribution_id,
+                invalidation_id,
+                created_at,
+                completed_by,
+            }) => {
+                self.on_invalidation_done(
+                    &deployment_id,
+                    &distribution_id,
+                    &invalidation_id,
+                    created_at,
+                    completed_by,
+                    &mut out,
+                );
+            }
+            Input::Observed(Observation::RollbackWindow { deployment_id, until }) => {
+                self.on_rollback_window(&deployment_id, until, &mut out);
+            }
+            Input::Observed(Observation::EcsRollout { deployment_id, change, at }) => {
+                let known = self.deployment(&deployment_id).and_then(|d| {
+                    let key = d.service_key.clone()?;
+                    Some(ServiceRef { key, cluster: d.cluster.clone()?, service: d.service.clone()? })
+                });
+                if let Some(service) = known {
+                    self.advance(at);
+                    self.apply(now, Fact::EcsDeployment { service, deployment_id, change, at }, &mut out);
+                }
+            }
+            Input::Observed(Observation::ServiceDeployment {
+                deployment_arn,
+                past_production_shift,
+                production_weight,
+                status,
+                at,
+            }) => {
+                self.on_service_deployment(
+                    now,
+                    &deployment_arn,
+                    past_production_shift,
+                    production_weight,
+                    status,
+                    at,
+                    &mut out,
+                );
+            }
+        }
+        if self.state.clock >= self.state.next_sweep {
+            self.sweep(self.state.clock);
+        }
+        out
+    }
+
+    fn on_message(&mut self, now: Timestamp, m: &Inbound, out: &mut Vec<Action>) {
+        let facts = match normalise(m) {
+            Normalised::Irrelevant(_) => {
+                self.state.stats.ignored += 1;
+                return;
+            }
+            Normalised::Facts(facts) => facts,
+        };
+        let at = facts.iter().map(Fact::at).max().unwrap_or(self.state.clock);
+        // Older than the retention behind the event clock: its dedupe key may be forgotten, so
+        // it cannot be told from a redelivery, and must not open a deployment or post.
+        if at < self.state.clock.plus_millis(-self.retention_ms) {
+            self.state.stats.ignored += 1;
+            self.state.stats.stale += 1;
+            return;
+        }
+        if !self.state.dedupe.insert(&m.dedupe_key, at.plus_millis(self.retention_ms)) {
+            self.state.stats.duplicates += 1;
+            return;
+        }
+        self.advance(at);
+        let mut duplicate = false;
+        for fact in facts {
+            duplicate |= !self.apply(now, fact, out);
+        }
+        if duplicate {
+            self.state.stats.duplicates += 1;
+        } else {
+            self.state.stats.accepted += 1;
+        }
+    }
+
+    /// Applies one fact; false when it was a duplicate.
+    fn apply(&mut self, now: Timestamp, fact: Fact, out: &mut Vec<Action>) -> bool {
+        let observed = now.max(self.state.clock);
+        match fact {
+            Fact::Task(t) => return self.on_task(observed, t, out),
+            Fact::EcsDeployment { service, deployment_id, change, at } => {
+                self.on_ecs_deployment(observed, &service, &deployment_id, change, at, out);
+            }
+            Fact::EcsHook { service, deployment_arn, stage_after_production_shift, at } => {
+                let id = self.ensure_native(&service, &deployment_arn, at);
+                let d = self.dep_mut(&id);
+                d.evidence.started.get_or_insert(at);
+                if stage_after_production_shift {
+                    d.evidence.cut_over.get_or_insert(at);
+                }
+                self.settle(&id, observed, out);
+            }
+            Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
+            Fact::Annotation { annotation, at, account } => {
+                self.on_annotation(AnnotationRecord::new(*annotation, at, account), out);
+            }
+            Fact::Pipeline(p) => self.on_pipeline(p, out),
+            Fact::TrafficWeight { deployment_id, percent, at } => {
+                let id = self.canonical(&deployment_id).to_owned();
+                let Some(d) = self.state.deployments.get_mut(&id) else { return true };
+                d.touch(at);
+                if d.is_in_flight() && d.cut_over_at().is_none() && percent > 0.0 && !d.shifted(percent) {
+                    self.ensure_started(&id, at, observed, out);
+                    self.decide(&id, DetailType::TrafficShifted, at, Some(percent), observed, out);
+                }
+                if percent >= 100.0 {
+                    self.dep_mut(&id).evidence.cut_over.get_or_insert(at);
+                }
+                self.settle(&id, observed, out);
+            }
+        }
+        true
+    }
+
+    fn settle_service(&mut self, service_key: &str, observed: Timestamp, out: &mut Vec<Action>) {
+        let ids: Vec<String> =
+            self.state.census.services.get(service_key).map(|s| s.deployments.clone()).unwrap_or_default();
+        for id in ids {
+            self.settle(&id, observed, out);
+        }
+    }
+
+    /// Takes every decision the evidence proves, in lifecycle order.
+    fn settle(&mut self, id: &str, observed: Timestamp, out: &mut Vec<Action>) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        if d.started_at().is_none()
+            && let Some(at) = d.evidence.started
+        {
+            self.decide(id, DetailType::Started, at, None, observed, out);
+        }
+        let d = &self.state.deployments[id];
+        if d.cut_over_at().is_none() && d.is_in_flight() {
+            let proof = [d.evidence.cut_over, self.rolling_proof(d), d.evidence.succeeded].into_iter().flatten().min();
+            if let Some(at) = proof {
+                self.ensure_started(id, at, observed, out);
+                self.decide(id, DetailType::CutOver, at, None, observed, out);
+                self.after_cut_over(id, at, observed, out);
+            }
+        }
+        let d = &self.state.deployments[id];
+        if d.is_in_flight() {
+            if let Some(at) = d.evidence.succeeded {
+                self.decide(id, DetailType::Completed, at, None, observed, out);
+            } else if let Some((at, _)) = d.evidence.failed.clone() {
+                self.ensure_started(id, at, observed, out);
+                self.decide(id, DetailType::Failed, at, None, observed, out);
+            }
+        }
+        let d = &self.state.deployments[id];
+        if d.terminal().is_some_and(|(t, _)| t == DetailType::Failed) && d.decided(DetailType::RolledBack).is_none() {
+            let by = d.rolled_back_by.as_deref().and_then(|r| self.state.deployments.get(r));
+            if let Some(at) = by.and_then(Deployment::cut_over_at) {
+                self.decide(id, DetailType::RolledBack, at, None, observed, out);
+            }
+        }
+    }
+
+    fn ensure_started(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        if d.started_at().is_none() {
+            let at = d.evidence.started.unwrap_or(d.first_seen).min(at);
+            self.decide(id, DetailType::Started, at, None, observed, out);
+        }
+    }
+
+    /// Records a decision and pushes its actions: `emit`, the Slack action, invalidations.
+    fn decide(
+        &mut self,
+        id: &str,
+        detail_type: DetailType,
+        at: Timestamp,
+        percent: Option<f64>,
+        observed: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        self.fill_identity(id);
+        self.join_annotation(id);
+        let step = Step { detail_type, at, percent };
+        let pipeline = self.pipeline_of(id);
+        let d = self.dep_mut(id);
+        d.history.push(step.clone());
+        let detail = d.detail(&step, observed, pipeline);
+        out.push(Action::Emit { source: SOURCE.to_owned(), detail_type, detail: Box::new(detail) });
+
+        let d = &self.state.deployments[id];
+        let is_rollback = d.rollback_of.is_some() || d.rollback_target.is_some();
+        let thread_parent = d
+            .rollback_of
+            .as_deref()
+            .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
+        let in_own_thread = thread_parent.is_none();
+        if is_rollback && d.channel.is_none() && thread_parent.is_none() {
+            // A rollback reports only in the thread of the deployment it undoes; until that
+            // one has a message (it may arrive later), its steps make no Slack call.
+        } else if let Some(parent) = thread_parent {
+            // The parent's route says who hears of a rollback, and what goes to the channel.
+            let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&self.identity_of(p)));
+            let broadcast = route.is_some_and(|r| r.broadcast.contains(&Broadcast::RolledBack));
+            let text = match detail_type {
+                DetailType::Started => Some((
+                    wording::rollback_started(
+                        id,
+                        at,
+                        d.rollback_target.as_deref(),
+                        route.map(|r| r.mention_on_rollback.as_slice()).unwrap_or_default(),
+                    ),
+                    false,
+                )),
+                DetailType::CutOver => Some((wording::rollback_cut_over(id, at, d.version.as_deref()), broadcast)),
+                DetailType::Failed => Some((
+                    wording::rollback_failed(
+                        id,
+                        at,
+                        route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(),
+                    ),
+                    route.is_some_and(|r| r.broadcast.contains(&Broadcast::Failed)),
+                )),
+                _ => None,
+            };
+            if let Some((text, broadcast)) = text {
+                self.reply(id, text, broadcast, out);
+            }
+        } else if d.channel.is_none() && detail_type == DetailType::Started && self.tags_pending(d) {
+            // Routes select on service tags the reconciler has not read yet: the post waits for
+            // them, or for the deployment's next step, whichever comes first.
+            self.dep_mut(id).post_pending = true;
+        } else if d.channel.is_none() {
+            self.post(id, out);
+        } else {
+            out.push(Action::SlackUpdate(self.message_of(id)));
+        }
+        if in_own_thread && self.state.deployments[id].channel.is_some() {
+            self.step_reply(id, &step, out);
+        }
+
+        if detail_type == DetailType::CutOver {
+            let d = &self.state.deployments[id];
+            let identity = self.identity_of(d);
+            let mut records = Vec::new();
+            for inv in self.routing.invalidations(&identity) {
+                let inv = Invalidation {
+                    deployment_id: id.to_owned(),
+                    distribution_id: inv.distribution_id.clone(),
+                    paths: inv.paths.clone(),
+                    caller_reference: caller_reference(id, &inv.distribution_id),
+                };
+                records.push(InvalidationRecord {
+                    distribution_id: inv.distribution_id.clone(),
+                    paths: inv.paths.clone(),
+                    caller_reference: inv.caller_reference.clone(),
+                    decided_at: at,
+                    reported: false,
+                });
+                out.push(Action::Invalidate(inv));
+            }
+            self.dep_mut(id).invalidations.extend(records);
+        }
+    }
+
+    /// Posts the deployment's one message, in the channel its annotation or route names.
+    fn post(&mut self, id: &str, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let channel = d
+            .annotation
+            .as_ref()
+            .and_then(|a| a.channel.clone())
+            .or_else(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.channel.clone()))
+            .unwrap_or_else(|| self.routing.default_channel.clone());
+        let d = self.dep_mut(id);
+        d.channel = Some(channel);
+        d.post_pending = false;
+        out.push(Action::SlackPost(self.message_of(id)));
+    }
+
+    /// Routes select on tags and this ECS service's have not been read.
+    fn tags_pending(&self, d: &Deployment) -> bool {
+        self.routing.uses_tags() && d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k))
+    }
+
+    /// The deployment's identity for routing, with its service's tags once read.
+    fn identity_of<'a>(&'a self, d: &'a Deployment) -> Identity<'a> {
+        let mut id = d.identity();
+        id.tags = d.tags_key().and_then(|k| self.state.service_tags.get(&k));
+        id
+    }
+
+    /// The thread reply of a step of a deployment with its own message: each traffic step,
+    /// the failure with its reason (and mentions), the cut-over when the route broadcasts it.
+    fn step_reply(&self, id: &str, step: &Step, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let route = self.routing.route(&self.identity_of(d));
+        let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
+        let version = d.version.as_deref();
+        let (text, broadcast) = match step.detail_type {
+            DetailType::TrafficShifted => {
+                (wording::traffic_shifted(step.percent.unwrap_or(0.0), version, step.at), false)
+            }
+            DetailType::CutOver if broadcasts(Broadcast::CutOver) => (wording::cut_over(version, step.at), true),
+            DetailType::Failed => {
+                let reason = d.evidence.failed.as_ref().map_or("failed", |(_, r)| r.as_str());
+                // A deployment replaced before it finished failed by no one's doing: no mentions.
+                let who = if d.superseded_by.is_some() {
+                    String::new()
+                } else {
+                    let deployer = route
+                        .is_none_or(|r| r.mention_deployer)
+                        .then(|| self.deployer(id))
+                        .flatten()
+                        .and_then(|who| self.routing.person(&who).cloned());
+                    wording::mentions(
+                        route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(),
+                        deployer.as_ref(),
+                    )
+                };
+                (wording::failed(step.at, reason, &who), broadcasts(Broadcast::Failed))
+            }
+            _ => return,
+        };
+        self.reply(id, text, broadcast, out);
+    }
+
+    /// Who started the deployment, as AWS or CI names them: the annotation's actor, else the
+    /// pipeline's trigger detail.
+    fn deployer(&self, id: &str) -> Option<String> {
+        let d = self.state.deployments.get(id)?;
+        d.annotation
+            .as_ref()
+            .and_then(|a| a.actor.clone())
+            .or_else(|| self.pipeline_of(id).and_then(|p| p.trigger_detail))
+    }
+
+    /// A reply in the deployment's own thread (or, for a rollback, its parent's).
+    fn reply(&self, id: &str, text: String, broadcast: bool, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let parent = if d.channel.is_some() { id } else { d.rollback_of.as_deref().unwrap_or(id) };
+        let Some(channel) = self.state.deployments.get(parent).and_then(|p| p.channel.clone()) else { return };
+        let (text, blocks) = message::reply(text);
+        out.push(Action::SlackReply(SlackMessage {
+            deployment_id: id.to_owned(),
+            channel,
+            thread_of: Some(parent.to_owned()),
+            text,
+            blocks,
+            broadcast,
+        }));
+    }
+
+    /// The template context of a deployment's message, as its next update would see it.
+    pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
+        let d = self.deployment(id)?;
+        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), labels))
+    }
+
+    fn message_of(&self, id: &str) -> SlackMessage {
+        let d = &self.state.deployments[id];
+        let pipeline = self.pipeline_of(id);
+        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        let ctx = message::context(d, pipeline.as_ref(), labels);
+        let template =
+            self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
+        // A route's template that fails on this deployment falls back to the default, and that
+        // (tested on every state) to the plain status line.
+        let (text, blocks) = message::fit(
+            self.templates
+                .render(template, &ctx)
+                .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
+                .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status))),
+        );
+        SlackMessage {
+            deployment_id: id.to_owned(),
+            channel: d.channel.clone().unwrap_or_else(|| self.routing.default_channel.clone()),
+            thread_of: None,
+            text,
+            blocks,
+            broadcast: false,
+        }
+    }
+
+    /// Fills what other records know: the environment from the routes, the previous task
+    /// definition from older deployments or old tasks of the service, a rollback's identity.
+    fn fill_identity(&mut self, id: &str) {
+        let d = &self.state.deployments[id];
+        let environment = d
+            .environment
+            .is_none()
+            .then(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.environment.clone()))
+            .flatten();
+        let previous = if d.previous_task_definition.is_none() { self.previous_task_definition(d) } else { None };
+        let target_td = d
+            .rollback_target
+            .as_deref()
+            .and_then(|t| self.state.deployments.get(self.canonical(t)))
+            .and_then(|t| t.task_definition.clone());
+        let d = self.dep_mut(id);
+        if environment.is_some() {
+            d.environment = environment;
+        }
+        if previous.is_some() {
+            d.previous_task_definition = previous;
+        }
+        if d.task_definition.is_none() {
+            d.task_definition = target_td;
+        }
+    }
+
+    fn create(&mut self, id: &str, strategy: Strategy, service: Option<&ServiceRef>, at: Timestamp) {
+        let mut d = Deployment::new(id, strategy, at);
+        if let Some(s) = service {
+            d.service_key = Some(s.key.clone());
+            d.cluster = Some(s.cluster.clone());
+            d.service = Some(s.service.clone());
+            self.state.census.services.entry(s.key.clone()).or_default().deployments.push(id.to_owned());
+        }
+        d.pipeline_execution = self.state.pipelines.by_deployment.get(id).cloned();
+        self.state.deployments.insert(id.to_owned(), d);
+        self.state.stats.deployments += 1;
+        // CodeDeploy: a rollback that named this deployment before it was seen.
+        self.link_named_rollback(id);
+        if strategy == Strategy::EcsRolling {
+            self.link_late_rollback(id);
+        }
+    }
+
+    fn dep_mut(&mut self, id: &str) -> &mut Deployment {
+        self.state.deployments.get_mut(id).unwrap_or_else(|| unreachable!("deployment {id} is created before use"))
+    }
+}

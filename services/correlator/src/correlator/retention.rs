@@ -1,0 +1,116 @@
+//! Dedupe keys, the event clock and sweeping: what is past the retention (in AWS time) is
+//! forgotten, so memory is bounded by the retention, not by history.
+
+use std::collections::{HashSet, VecDeque};
+
+use cutover_events::Timestamp;
+use cutover_events::ecs::TaskStatus;
+use serde::{Deserialize, Serialize};
+
+use super::Correlator;
+use crate::action::Action;
+
+/// How often (event time) state past its retention is swept.
+const SWEEP_EVERY_MS: i64 = 3600 * 1000;
+
+/// Dedupe keys with their expiry, oldest first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Dedupe {
+    keys: HashSet<String>,
+    order: VecDeque<(Timestamp, String)>,
+}
+
+impl Dedupe {
+    /// False if the key was already seen.
+    pub(super) fn insert(&mut self, key: &str, expires: Timestamp) -> bool {
+        if self.keys.contains(key) {
+            return false;
+        }
+        self.keys.insert(key.to_owned());
+        self.order.push_back((expires, key.to_owned()));
+        true
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub(super) fn expire(&mut self, now: Timestamp) {
+        while self.order.front().is_some_and(|(t, _)| *t <= now) {
+            if let Some((_, key)) = self.order.pop_front() {
+                self.keys.remove(&key);
+            }
+        }
+    }
+}
+
+impl Correlator {
+    /// When [`Correlator::handle_timeout`] next has work (expiring old state).
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        (!self.state.deployments.is_empty() || !self.state.dedupe.is_empty()).then_some(self.state.next_sweep)
+    }
+
+    /// Expires state past its retention.
+    #[must_use]
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Vec<Action> {
+        let clock = self.state.clock.max(now);
+        self.sweep(clock);
+        Vec::new()
+    }
+
+    pub(super) fn advance(&mut self, at: Timestamp) {
+        if at > self.state.clock {
+            self.state.clock = at;
+        }
+        if self.state.next_sweep == Timestamp::default() {
+            self.state.next_sweep = at.plus_millis(SWEEP_EVERY_MS);
+        }
+    }
+
+    /// Forgets what is past the retention in event time: finished deployments, deployments
+    /// with no activity, stopped tasks, pipeline executions, dedupe keys.
+    pub(super) fn sweep(&mut self, clock: Timestamp) {
+        let horizon = clock.plus_millis(-self.retention_ms);
+        let expired: Vec<String> =
+            self.state.deployments.values().filter(|d| d.settled_at() < horizon).map(|d| d.id.clone()).collect();
+        for id in &expired {
+            if let Some(d) = self.state.deployments.remove(id) {
+                self.state.aliases.forget(&d);
+                self.state.pipelines.by_deployment.remove(id);
+                if let Some(svc) = d.service_key.as_deref().and_then(|k| self.state.census.services.get_mut(k)) {
+                    svc.deployments.retain(|x| x != id);
+                }
+            }
+        }
+        let stopped: Vec<String> = self
+            .state
+            .census
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.last_status == TaskStatus::Stopped && r.last_at < horizon)
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        for arn in stopped {
+            if let Some(r) = self.state.census.tasks.remove(&arn)
+                && let Some(svc) = self.state.census.services.get_mut(&r.service_key)
+            {
+                svc.tasks.remove(&arn);
+            }
+        }
+        self.state.census.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
+        self.state.pipelines.executions.retain(|_, p| p.last_at >= horizon);
+        for list in self.state.annotations.by_service.values_mut() {
+            list.retain(|r| r.at >= horizon);
+        }
+        self.state.annotations.by_service.retain(|_, l| !l.is_empty());
+        let deployments = &self.state.deployments;
+        self.state.labels.retain(|td, _| deployments.values().any(|d| d.task_definition.as_deref() == Some(td)));
+        self.state.service_tags.retain(|key, _| {
+            deployments.values().any(|d| d.tags_key().as_ref() == Some(key) || d.ecs_service().as_ref() == Some(key))
+        });
+        let live = &self.state.pipelines.executions;
+        self.state.pipelines.by_deployment.retain(|_, e| live.contains_key(e));
+        self.state.dedupe.expire(clock);
+        self.state.next_sweep = clock.plus_millis(SWEEP_EVERY_MS);
+    }
+}

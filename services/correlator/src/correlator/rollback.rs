@@ -1,0 +1,156 @@
+//! The rollback relation (`rollback_of` on the rollback, `rolled_back_by` on what it undoes),
+//! written by one function, [`Correlator::link_rollback`], and superseding: a rolling
+//! deployment overtaken by a newer one before it finished.
+
+use cutover_events::Timestamp;
+use cutover_events::emitted::{DetailType, Strategy};
+
+use super::Correlator;
+use crate::action::Action;
+use crate::deployment::Deployment;
+
+impl Correlator {
+    /// The one writer of the rollback relation: `rollback` undoes `undone` (which Cutover may
+    /// not know yet: CodeDeploy names it before its events arrive). The rollback keeps the first
+    /// deployment it was linked to, the undone deployment the first rollback of it, and the
+    /// rollback returns to the undone deployment's task definition unless it knows its own.
+    /// True when `rollback` was linked now (it undid nothing before).
+    pub(super) fn link_rollback(&mut self, rollback: &str, undone: &str) -> bool {
+        let undone_td = self.state.deployments.get_mut(undone).and_then(|u| {
+            u.rolled_back_by.get_or_insert_with(|| rollback.to_owned());
+            u.task_definition.clone()
+        });
+        let Some(r) = self.state.deployments.get_mut(rollback) else { return false };
+        if r.previous_task_definition.is_none() {
+            r.previous_task_definition = undone_td;
+        }
+        if r.rollback_of.is_some() {
+            return false;
+        }
+        r.rollback_of = Some(undone.to_owned());
+        true
+    }
+
+    /// A CodeDeploy rollback names the deployment it undoes (`rollbackInfo`): link them, and the
+    /// rollback is about the same application, group, service and environment.
+    pub(super) fn link_codedeploy_rollback(&mut self, id: &str, undone: &str) {
+        let known = self.state.deployments.get(self.canonical(undone)).cloned();
+        let undone_key = known.as_ref().map_or(undone, |u| u.id.as_str()).to_owned();
+        if self.link_rollback(id, &undone_key)
+            && let (Some(u), Some(d)) = (known, self.state.deployments.get_mut(id))
+        {
+            inherit_identity(d, &u);
+        }
+    }
+
+    /// A deployment just created that a rollback seen earlier named (CodeDeploy): linked.
+    pub(super) fn link_named_rollback(&mut self, id: &str) {
+        let named =
+            self.state.deployments.values().find(|r| r.rollback_of.as_deref() == Some(id)).map(|r| r.id.clone());
+        if let Some(r) = named {
+            self.link_rollback(&r, id);
+        }
+    }
+
+    /// The circuit breaker's rollback undoes the newest other deployment of the service that
+    /// has not finished well (in flight, or failed).
+    pub(super) fn link_ecs_rollback(&mut self, id: &str, service_key: &str, target: Option<String>, at: Timestamp) {
+        let target = target.map(|t| self.canonical(&t).to_owned());
+        {
+            let d = self.dep_mut(id);
+            if d.rollback_of.is_some() {
+                return;
+            }
+            d.rollback_target.clone_from(&target);
+        }
+        let Some(svc) = self.state.census.services.get(service_key) else { return };
+        let undone = svc.deployments.iter().rev().find(|other| {
+            let Some(o) = self.state.deployments.get(*other) else { return false };
+            o.id != id
+                && Some(&o.id) != target.as_ref()
+                && o.rolled_back_by.is_none()
+                && o.rollback_of.is_none()
+                && o.first_seen <= at
+                && o.terminal().is_none_or(|(t, _)| t == DetailType::Failed)
+        });
+        if let Some(undone) = undone.cloned() {
+            self.link_rollback(id, &undone);
+        }
+    }
+
+    /// A rollback whose undone deployment was not known yet: `id`, now created, is it when it
+    /// is older and is not the deployment the rollback returns to.
+    pub(super) fn link_late_rollback(&mut self, id: &str) {
+        let d = &self.state.deployments[id];
+        let (Some(key), first_seen) = (d.service_key.clone(), d.first_seen) else { return };
+        let waiting = self.state.census.services.get(&key).and_then(|svc| {
+            svc.deployments.iter().find(|r| {
+                self.state.deployments.get(*r).is_some_and(|r| {
+                    r.id != id
+                        && r.rollback_target.is_some()
+                        && r.rollback_of.is_none()
+                        && r.rollback_target.as_deref() != Some(id)
+                        && first_seen <= r.first_seen
+                })
+            })
+        });
+        if let Some(r) = waiting.cloned() {
+            self.link_rollback(&r, id);
+        }
+    }
+
+    /// A cut-over settles the deployment it rolls back, and ends older rolling deployments
+    /// of the service that never finished (superseded).
+    pub(super) fn after_cut_over(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
+        let d = &self.state.deployments[id];
+        let rollback_of = d.rollback_of.clone();
+        if d.strategy == Strategy::EcsRolling {
+            let first_seen = d.first_seen;
+            let superseded: Vec<String> = d
+                .service_key
+                .as_deref()
+                .and_then(|k| self.state.census.services.get(k))
+                .map(|s| s.deployments.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| {
+                    let Some(o) = self.state.deployments.get(o) else { return false };
+                    o.id != id
+                        && Some(&o.id) != rollback_of.as_ref()
+                        && o.strategy == Strategy::EcsRolling
+                        && o.is_in_flight()
+                        && o.evidence.succeeded.is_none()
+                        && o.evidence.failed.is_none()
+                        && o.first_seen < first_seen
+                })
+                .collect();
+            for o in superseded {
+                let od = self.dep_mut(&o);
+                od.superseded_by = Some(id.to_owned());
+                od.evidence.failed = Some((at, format!("superseded by {id}")));
+                self.settle(&o, observed, out);
+            }
+        }
+        if let Some(f) = rollback_of {
+            self.settle(&f, observed, out);
+        }
+    }
+}
+
+/// A rollback deployment is about the same service as the one it undoes.
+fn inherit_identity(d: &mut Deployment, undone: &Deployment) {
+    for (slot, value) in [
+        (&mut d.cluster, &undone.cluster),
+        (&mut d.service, &undone.service),
+        (&mut d.application, &undone.application),
+        (&mut d.deployment_group, &undone.deployment_group),
+        (&mut d.environment, &undone.environment),
+    ] {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    }
+    if d.previous_task_definition.is_none() {
+        d.previous_task_definition.clone_from(&undone.task_definition);
+    }
+}
