@@ -7,28 +7,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::routing::Identity;
 
-/// A deployment followed by the correlator, keyed by its AWS id.
+/// A deployment followed by the correlator, keyed by its AWS id. Its parts are types: where it
+/// deploys ([`Target`]), what it deploys ([`Release`]), its place in a rollback
+/// ([`RollbackRelation`]), its Slack thread ([`SlackThread`]), the evidence in hand and the
+/// steps decided. Serialised (snapshots), the parts are flattened: the fields keep the names
+/// they had when they were one flat struct.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
     pub strategy: Strategy,
-    /// The ECS service (`ServiceRef::key`), once known.
-    pub service_key: Option<String>,
-    pub cluster: Option<String>,
-    pub service: Option<String>,
-    pub application: Option<String>,
-    pub deployment_group: Option<String>,
-    pub task_definition: Option<String>,
-    pub previous_task_definition: Option<String>,
-    pub version: Option<String>,
-    /// The deployment this one undoes.
-    pub rollback_of: Option<String>,
-    /// ECS circuit breaker: the deployment this rollback returns to.
-    pub rollback_target: Option<String>,
-    /// The deployment that undoes this one.
-    pub rolled_back_by: Option<String>,
-    /// The deployment that replaced this one before it finished.
-    pub superseded_by: Option<String>,
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(flatten)]
+    pub release: Release,
+    #[serde(flatten)]
+    pub rollback: RollbackRelation,
     /// The CodePipeline execution that ran it.
     pub pipeline_execution: Option<String>,
     /// Other ids of the same rollout (`ecs-svc/…` ↔ service-deployment ARN).
@@ -40,9 +33,8 @@ pub struct Deployment {
     pub evidence: Evidence,
     /// What was decided, in order.
     pub history: Vec<Step>,
-    /// Where its top-level Slack message went, once posted; it never moves.
-    pub channel: Option<String>,
-    pub environment: Option<String>,
+    #[serde(flatten)]
+    pub slack: SlackThread,
     /// CI's deploy annotation joined to it.
     #[serde(default)]
     pub annotation: Option<DeployAnnotation>,
@@ -52,9 +44,125 @@ pub struct Deployment {
     /// The CloudFront invalidations decided at its cut-over.
     #[serde(default)]
     pub invalidations: Vec<InvalidationRecord>,
-    /// Its post waits for its service's tags (routes select on them).
+}
+
+/// Where a deployment deploys: its ECS service and CodeDeploy group, and the environment its
+/// route names. Each is filled once known and never changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Target {
+    /// The ECS service (`ServiceRef::key`: region, account, cluster and name), once known.
+    pub service_key: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// What a deployment deploys, and what it replaces.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Release {
+    pub task_definition: Option<String>,
+    pub previous_task_definition: Option<String>,
+    /// The image tag.
+    pub version: Option<String>,
+}
+
+/// A deployment's place in a rollback, and whether a newer one replaced it. Written only by
+/// the correlator's rollback room (`link_rollback`, the circuit breaker's target, superseding);
+/// everything else reads it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RollbackRelation {
+    /// The deployment this one undoes.
+    #[serde(rename = "rollback_of")]
+    pub(crate) of: Option<String>,
+    /// ECS circuit breaker: the deployment this rollback returns to.
+    #[serde(rename = "rollback_target")]
+    pub(crate) target: Option<String>,
+    /// The deployment that undoes this one.
+    #[serde(rename = "rolled_back_by")]
+    pub(crate) by: Option<String>,
+    /// The deployment that replaced this one before it finished.
+    pub(crate) superseded_by: Option<String>,
+}
+
+impl RollbackRelation {
+    /// The deployment this one undoes.
+    pub fn of(&self) -> Option<&str> {
+        self.of.as_deref()
+    }
+
+    /// ECS circuit breaker: the deployment this rollback returns to.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// The deployment that undoes this one.
+    pub fn by(&self) -> Option<&str> {
+        self.by.as_deref()
+    }
+
+    /// The deployment that replaced this one before it finished.
+    pub fn superseded_by(&self) -> Option<&str> {
+        self.superseded_by.as_deref()
+    }
+
+    /// It is a rollback: it undoes a deployment, or the circuit breaker named where it returns.
+    pub fn is_rollback(&self) -> bool {
+        self.of.is_some() || self.target.is_some()
+    }
+}
+
+/// Where a deployment stands in Slack.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SlackFields", into = "SlackFields")]
+pub enum SlackThread {
+    /// Nothing posted: no step decided yet, or a rollback that reports in the thread of the
+    /// deployment it undoes.
+    #[default]
+    Unposted,
+    /// Its post waits for its service's tags (routes select on them), or its next step.
+    Held,
+    /// Its own message is in `channel`; it never moves.
+    Posted { channel: String },
+}
+
+impl SlackThread {
+    /// The channel of its own message, once posted.
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Self::Posted { channel } => Some(channel),
+            Self::Unposted | Self::Held => None,
+        }
+    }
+}
+
+/// [`SlackThread`] as snapshots have always written it: `channel`, `post_pending`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SlackFields {
+    channel: Option<String>,
     #[serde(default)]
-    pub post_pending: bool,
+    post_pending: bool,
+}
+
+impl From<SlackFields> for SlackThread {
+    fn from(f: SlackFields) -> Self {
+        match (f.channel, f.post_pending) {
+            (Some(channel), _) => Self::Posted { channel },
+            (None, true) => Self::Held,
+            (None, false) => Self::Unposted,
+        }
+    }
+}
+
+impl From<SlackThread> for SlackFields {
+    fn from(t: SlackThread) -> Self {
+        match t {
+            SlackThread::Unposted => Self::default(),
+            SlackThread::Held => Self { channel: None, post_pending: true },
+            SlackThread::Posted { channel } => Self { channel: Some(channel), post_pending: false },
+        }
+    }
 }
 
 /// A CloudFront invalidation decided at a cut-over, until its completion is reported.
@@ -99,30 +207,19 @@ impl Deployment {
         Self {
             id: id.to_owned(),
             strategy,
-            service_key: None,
-            cluster: None,
-            service: None,
-            application: None,
-            deployment_group: None,
-            task_definition: None,
-            previous_task_definition: None,
-            version: None,
-            rollback_of: None,
-            rollback_target: None,
-            rolled_back_by: None,
-            superseded_by: None,
+            target: Target::default(),
+            release: Release::default(),
+            rollback: RollbackRelation::default(),
             pipeline_execution: None,
             aliases: Vec::new(),
             first_seen: at,
             last_activity: at,
             evidence: Evidence::default(),
             history: Vec::new(),
-            channel: None,
-            environment: None,
+            slack: SlackThread::default(),
             annotation: None,
             rollback_window_until: None,
             invalidations: Vec::new(),
-            post_pending: false,
         }
     }
 
@@ -158,25 +255,25 @@ impl Deployment {
 
     /// Its own Slack message has been posted (it has a channel and a step): an update applies.
     pub fn has_message(&self) -> bool {
-        self.channel.is_some() && !self.history.is_empty()
+        self.slack.channel().is_some() && !self.history.is_empty()
     }
 
     /// `<cluster>/<service>`, the key of its ECS service's annotations, once both are known
     /// (an annotation's account is matched on its own: [`Deployment::in_account`]).
     pub fn ecs_service(&self) -> Option<String> {
-        Some(ecs_service(self.cluster.as_deref()?, self.service.as_deref()?))
+        Some(ecs_service(self.target.cluster.as_deref()?, self.target.service.as_deref()?))
     }
 
     /// The key of its ECS service's tags: `<region>:<account>:<cluster>/<service>` when known
     /// (so `prod/web` in two regions or accounts never share tags), else `<cluster>/<service>`
     /// (CodeDeploy's target ids name neither region nor account).
     pub fn tags_key(&self) -> Option<String> {
-        self.service_key.clone().or_else(|| self.ecs_service())
+        self.target.service_key.clone().or_else(|| self.ecs_service())
     }
 
     /// Its AWS account, when its service's ARN named one.
     pub fn account(&self) -> Option<&str> {
-        self.service_key.as_deref()?.split(':').nth(1).filter(|a| !a.is_empty())
+        self.target.service_key.as_deref()?.split(':').nth(1).filter(|a| !a.is_empty())
     }
 
     /// Whether something from `account` (unknown: any) can be about this deployment.
@@ -200,11 +297,11 @@ impl Deployment {
 
     pub fn identity(&self) -> Identity<'_> {
         Identity {
-            cluster: self.cluster.as_deref(),
-            service: self.service.as_deref(),
-            application: self.application.as_deref(),
-            deployment_group: self.deployment_group.as_deref(),
-            environment: self.environment.as_deref(),
+            cluster: self.target.cluster.as_deref(),
+            service: self.target.service.as_deref(),
+            application: self.target.application.as_deref(),
+            deployment_group: self.target.deployment_group.as_deref(),
+            environment: self.target.environment.as_deref(),
             tags: None,
         }
     }
@@ -218,24 +315,24 @@ impl Deployment {
     ) -> LifecycleDetail {
         LifecycleDetail {
             deployment_id: self.id.clone(),
-            cluster: self.cluster.clone(),
-            service: self.service.clone(),
-            environment: self.environment.clone(),
+            cluster: self.target.cluster.clone(),
+            service: self.target.service.clone(),
+            environment: self.target.environment.clone(),
             strategy: self.strategy,
-            task_definition: self.task_definition.clone(),
-            previous_task_definition: self.previous_task_definition.clone(),
-            version: self.version.clone(),
+            task_definition: self.release.task_definition.clone(),
+            previous_task_definition: self.release.previous_task_definition.clone(),
+            version: self.release.version.clone(),
             at: step.at,
             observed_at,
             traffic_percent: step.percent.map(Percent),
-            application: self.application.clone(),
-            deployment_group: self.deployment_group.clone(),
-            rollback_of: self.rollback_of.clone(),
+            application: self.target.application.clone(),
+            deployment_group: self.target.deployment_group.clone(),
+            rollback_of: self.rollback.of.clone(),
             pipeline,
             reason: (step.detail_type == DetailType::Failed)
                 .then(|| self.evidence.failed.as_ref().map(|(_, r)| r.clone()))
                 .flatten(),
-            rolled_back_by: (step.detail_type == DetailType::RolledBack).then(|| self.rolled_back_by.clone()).flatten(),
+            rolled_back_by: (step.detail_type == DetailType::RolledBack).then(|| self.rollback.by.clone()).flatten(),
             trace_id: None,
             annotation: self.annotation.as_ref().map(AnnotationContext::from),
         }

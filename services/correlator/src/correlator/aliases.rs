@@ -52,7 +52,9 @@ impl Correlator {
             }
             self.create(&id, Strategy::EcsRolling, Some(service), at);
         }
-        self.dep_mut(&id).touch(at);
+        if let Some(d) = self.state.deployments.get_mut(&id) {
+            d.touch(at);
+        }
         id
     }
 
@@ -62,18 +64,21 @@ impl Correlator {
         let id = self.canonical(arn).to_owned();
         if !self.state.deployments.contains_key(&id) {
             let rolling = self.in_flight_of(&service.key, |d| {
-                d.id.starts_with("ecs-svc/") && d.rollback_of.is_none() && !has_alias(d, "arn:") && d.first_seen <= at
+                d.id.starts_with("ecs-svc/") && d.rollback.of.is_none() && !has_alias(d, "arn:") && d.first_seen <= at
             });
             if let Some(rolling) = rolling {
                 self.add_alias(arn, &rolling);
-                let d = self.dep_mut(&rolling);
-                d.strategy = Strategy::Unknown;
-                d.touch(at);
+                if let Some(d) = self.state.deployments.get_mut(&rolling) {
+                    d.strategy = Strategy::Unknown;
+                    d.touch(at);
+                }
                 return rolling;
             }
             self.create(&id, Strategy::Unknown, Some(service), at);
         }
-        self.dep_mut(&id).touch(at);
+        if let Some(d) = self.state.deployments.get_mut(&id) {
+            d.touch(at);
+        }
         id
     }
 
@@ -88,8 +93,9 @@ impl Correlator {
     }
 
     pub(super) fn add_alias(&mut self, alias: &str, key: &str) {
+        let Some(d) = self.state.deployments.get_mut(key) else { return };
         self.state.aliases.insert(alias, key);
-        self.dep_mut(key).aliases.push(alias.to_owned());
+        d.aliases.push(alias.to_owned());
     }
 }
 

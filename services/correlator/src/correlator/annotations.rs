@@ -44,9 +44,12 @@ const ANNOTATION_WINDOW_MS: i64 = 30 * 60 * 1000;
 /// The annotation names the deployment's image tag or task definition (ARN, or
 /// `family:revision`).
 fn annotation_matches(a: &DeployAnnotation, d: &Deployment) -> bool {
-    let tag = a.image_tag.as_deref().is_some_and(|t| d.version.as_deref() == Some(t));
+    let tag = a.image_tag.as_deref().is_some_and(|t| d.release.version.as_deref() == Some(t));
     let td = a.task_definition.as_deref().is_some_and(|t| {
-        d.task_definition.as_deref().is_some_and(|dt| dt == t || dt.strip_suffix(t).is_some_and(|p| p.ends_with('/')))
+        d.release
+            .task_definition
+            .as_deref()
+            .is_some_and(|dt| dt == t || dt.strip_suffix(t).is_some_and(|p| p.ends_with('/')))
     });
     tag || td
 }
@@ -81,9 +84,7 @@ impl Correlator {
         candidates.sort_by(|a, b| b.cmp(a));
         for (_, id) in candidates {
             if self.join_annotation(&id) {
-                if self.state.deployments[&id].has_message() {
-                    out.push(Action::SlackUpdate(self.message_of(&id)));
-                }
+                self.update(&id, out);
                 break;
             }
         }
@@ -96,13 +97,14 @@ impl Correlator {
     /// start: a guess, dropped as soon as the version or task definition contradicts it.
     /// True when one was joined.
     pub(super) fn join_annotation(&mut self, id: &str) -> bool {
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return false };
         if let Some(a) = &d.annotation {
             // A guess (joined while the version was unknown) that the version now contradicts
             // is dropped, and the annotation is free for its own deployment.
-            let named_tag = a.image_tag.as_deref().zip(d.version.as_deref()).is_some_and(|(t, v)| t != v);
-            let named_td = a.task_definition.is_some() && d.task_definition.is_some() && !annotation_matches(a, d);
-            let tag_ok = a.image_tag.as_deref().is_some_and(|t| d.version.as_deref() == Some(t));
+            let named_tag = a.image_tag.as_deref().zip(d.release.version.as_deref()).is_some_and(|(t, v)| t != v);
+            let named_td =
+                a.task_definition.is_some() && d.release.task_definition.is_some() && !annotation_matches(a, d);
+            let tag_ok = a.image_tag.as_deref().is_some_and(|t| d.release.version.as_deref() == Some(t));
             if !(named_tag || named_td) || tag_ok {
                 return false;
             }
@@ -115,13 +117,15 @@ impl Correlator {
             {
                 r.joined_to = None;
             }
-            self.dep_mut(id).annotation = None;
+            if let Some(d) = self.state.deployments.get_mut(id) {
+                d.annotation = None;
+            }
         }
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return false };
         let Some(list) = d.ecs_service().and_then(|k| self.state.annotations.by_service.get_mut(&k)) else {
             return false;
         };
-        let unknown = d.version.is_none() && d.task_definition.is_none() && d.is_in_flight();
+        let unknown = d.release.version.is_none() && d.release.task_definition.is_none() && d.is_in_flight();
         let start = d.first_seen;
         let free = |r: &AnnotationRecord| r.joined_to.is_none() && r.in_scope(d);
         let pick = list.iter().rposition(|r| free(r) && annotation_matches(&r.annotation, d)).or_else(|| {
@@ -134,7 +138,9 @@ impl Correlator {
         let Some(i) = pick else { return false };
         list[i].joined_to = Some(id.to_owned());
         let annotation = list[i].annotation.clone();
-        self.dep_mut(id).annotation = Some(annotation);
+        if let Some(d) = self.state.deployments.get_mut(id) {
+            d.annotation = Some(annotation);
+        }
         true
     }
 }

@@ -99,11 +99,11 @@ impl Correlator {
             }
             if let Some(d) = self.state.deployments.get_mut(dep) {
                 d.touch(t.at);
-                if d.task_definition.is_none() {
-                    d.task_definition.clone_from(&t.task_definition);
+                if d.release.task_definition.is_none() {
+                    d.release.task_definition.clone_from(&t.task_definition);
                 }
-                if d.version.is_none() {
-                    d.version.clone_from(&t.image_tag);
+                if d.release.version.is_none() {
+                    d.release.version.clone_from(&t.image_tag);
                 }
                 if report_failure && d.is_in_flight() {
                     if let Some(rec) = self.state.census.tasks.get_mut(&t.task_arn) {
@@ -178,7 +178,7 @@ impl Correlator {
         if d.strategy != Strategy::EcsRolling {
             return None;
         }
-        let svc = self.state.census.services.get(d.service_key.as_deref()?)?;
+        let svc = self.state.census.services.get(d.target.service_key.as_deref()?)?;
         // Once a newer deployment of the service has started, it takes the traffic over:
         // this one can no longer be the version that production runs on.
         let superseded = svc
@@ -226,18 +226,18 @@ impl Correlator {
     }
 
     pub(super) fn previous_task_definition(&self, d: &Deployment) -> Option<String> {
-        if let Some(undone) = d.rollback_of.as_deref().and_then(|f| self.state.deployments.get(f)) {
-            return undone.task_definition.clone();
+        if let Some(undone) = d.rollback.of.as_deref().and_then(|f| self.state.deployments.get(f)) {
+            return undone.release.task_definition.clone();
         }
-        let svc = self.state.census.services.get(d.service_key.as_deref()?)?;
+        let svc = self.state.census.services.get(d.target.service_key.as_deref()?)?;
         let older = svc
             .deployments
             .iter()
             .filter_map(|o| self.state.deployments.get(o))
-            .filter(|o| o.id != d.id && o.first_seen <= d.first_seen && o.task_definition.is_some())
+            .filter(|o| o.id != d.id && o.first_seen <= d.first_seen && o.release.task_definition.is_some())
             .max_by_key(|o| o.first_seen);
         if let Some(o) = older {
-            return o.task_definition.clone();
+            return o.release.task_definition.clone();
         }
         // Old tasks from before Cutover saw any deployment: the latest to have run.
         svc.tasks

@@ -8,7 +8,7 @@ use cutover_events::Timestamp;
 
 use super::Correlator;
 use crate::action::Action;
-use crate::deployment::{Deployment, ImageLabels, ecs_service};
+use crate::deployment::{Deployment, ImageLabels, SlackThread, ecs_service};
 use crate::facts::ServiceRef;
 use crate::slack::wording;
 
@@ -32,7 +32,9 @@ impl Correlator {
                 .state
                 .deployments
                 .values()
-                .filter(|d| d.cluster.as_deref() == Some(cluster) && d.service.as_deref() == Some(service))
+                .filter(|d| {
+                    d.target.cluster.as_deref() == Some(cluster) && d.target.service.as_deref() == Some(service)
+                })
                 .filter_map(Deployment::tags_key)
                 .collect(),
         };
@@ -50,7 +52,7 @@ impl Correlator {
             .state
             .deployments
             .values()
-            .filter(|d| d.post_pending && d.tags_key().is_some_and(|k| changed.contains(&k)))
+            .filter(|d| d.slack == SlackThread::Held && d.tags_key().is_some_and(|k| changed.contains(&k)))
             .map(|d| d.id.clone())
             .collect();
         for id in pending {
@@ -62,7 +64,8 @@ impl Correlator {
     /// A task definition's OCI labels: kept while a deployment of it is held, and the messages
     /// of those in flight updated with them.
     pub(super) fn on_labels(&mut self, task_definition: &str, labels: ImageLabels, out: &mut Vec<Action>) {
-        let known = self.state.deployments.values().any(|d| d.task_definition.as_deref() == Some(task_definition));
+        let known =
+            self.state.deployments.values().any(|d| d.release.task_definition.as_deref() == Some(task_definition));
         if !known || self.state.labels.get(task_definition) == Some(&labels) {
             return;
         }
@@ -71,12 +74,12 @@ impl Correlator {
             .state
             .deployments
             .values()
-            .filter(|d| d.task_definition.as_deref() == Some(task_definition))
-            .filter(|d| d.is_in_flight() && d.has_message() && d.rollback_of.is_none())
+            .filter(|d| d.release.task_definition.as_deref() == Some(task_definition))
+            .filter(|d| d.is_in_flight() && d.has_message() && d.rollback.of.is_none())
             .map(|d| d.id.clone())
             .collect();
         for id in posted {
-            out.push(Action::SlackUpdate(self.message_of(&id)));
+            self.update(&id, out);
         }
     }
 
@@ -88,8 +91,8 @@ impl Correlator {
             return;
         }
         d.rollback_window_until = Some(until);
-        if d.has_message() && d.rollback_of.is_none() {
-            out.push(Action::SlackUpdate(self.message_of(&id)));
+        if d.has_message() && d.rollback.of.is_none() {
+            self.update(&id, out);
         }
     }
 

@@ -21,19 +21,20 @@ impl Correlator {
         out: &mut Vec<Action>,
     ) {
         let id = self.ensure_ecs(service, deployment_id, at);
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
         match change {
             EcsDeploymentChange::InProgress { rollback, rollback_target } => {
-                self.dep_mut(&id).evidence.started.get_or_insert(at);
+                d.evidence.started.get_or_insert(at);
                 if rollback {
                     self.link_ecs_rollback(&id, &service.key, rollback_target, at);
                 }
             }
             EcsDeploymentChange::Completed => {
-                self.dep_mut(&id).evidence.succeeded.get_or_insert(at);
+                d.evidence.succeeded.get_or_insert(at);
             }
             EcsDeploymentChange::Failed { reason } => {
                 let reason = reason.unwrap_or_else(|| "ECS deployment failed".to_owned());
-                self.dep_mut(&id).evidence.failed.get_or_insert((at, reason));
+                d.evidence.failed.get_or_insert((at, reason));
             }
         }
         self.settle_service(&service.key, observed, out);
@@ -44,22 +45,22 @@ impl Correlator {
         if !self.state.deployments.contains_key(&id) {
             self.create(&id, Strategy::CodedeployBlueGreen, None, c.at);
         }
-        let d = self.dep_mut(&id);
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
         d.touch(c.at);
-        if d.application.is_none() {
-            d.application.clone_from(&c.application);
+        if d.target.application.is_none() {
+            d.target.application.clone_from(&c.application);
         }
-        if d.deployment_group.is_none() {
-            d.deployment_group.clone_from(&c.deployment_group);
+        if d.target.deployment_group.is_none() {
+            d.target.deployment_group.clone_from(&c.deployment_group);
         }
         if let Some((cluster, service)) = &c.target {
-            d.cluster.get_or_insert_with(|| cluster.clone());
-            d.service.get_or_insert_with(|| service.clone());
+            d.target.cluster.get_or_insert_with(|| cluster.clone());
+            d.target.service.get_or_insert_with(|| service.clone());
         }
         if let Some(undone) = c.rollback_of.as_deref().filter(|f| *f != id) {
             self.link_codedeploy_rollback(&id, undone);
         }
-        let d = self.dep_mut(&id);
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
         match c.change {
             CodeDeployChange::Started => {
                 d.evidence.started.get_or_insert(c.at);
@@ -103,7 +104,7 @@ impl Correlator {
             self.apply(now, Fact::TrafficWeight { deployment_id: id.clone(), percent, at }, out);
         }
         let observed = now.max(self.state.clock);
-        let d = self.dep_mut(&id);
+        let Some(d) = self.state.deployments.get_mut(&id) else { return };
         d.touch(at);
         d.evidence.started.get_or_insert(at);
         if past_production_shift {

@@ -32,7 +32,7 @@ use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
-use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, Step};
+use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, SlackThread, Step};
 use crate::facts::{Fact, Normalised, ServiceRef, normalise};
 use crate::routing::{Broadcast, Identity, Routing};
 use crate::slack::templates::{self, Templates};
@@ -211,8 +211,8 @@ impl Correlator {
             }
             Input::Observed(Observation::EcsRollout { deployment_id, change, at }) => {
                 let known = self.deployment(&deployment_id).and_then(|d| {
-                    let key = d.service_key.clone()?;
-                    Some(ServiceRef { key, cluster: d.cluster.clone()?, service: d.service.clone()? })
+                    let key = d.target.service_key.clone()?;
+                    Some(ServiceRef { key, cluster: d.target.cluster.clone()?, service: d.target.service.clone()? })
                 });
                 if let Some(service) = known {
                     self.advance(at);
@@ -285,10 +285,11 @@ impl Correlator {
             }
             Fact::EcsHook { service, deployment_arn, stage_after_production_shift, at } => {
                 let id = self.ensure_native(&service, &deployment_arn, at);
-                let d = self.dep_mut(&id);
-                d.evidence.started.get_or_insert(at);
-                if stage_after_production_shift {
-                    d.evidence.cut_over.get_or_insert(at);
+                if let Some(d) = self.state.deployments.get_mut(&id) {
+                    d.evidence.started.get_or_insert(at);
+                    if stage_after_production_shift {
+                        d.evidence.cut_over.get_or_insert(at);
+                    }
                 }
                 self.settle(&id, observed, out);
             }
@@ -305,8 +306,10 @@ impl Correlator {
                     self.ensure_started(&id, at, observed, out);
                     self.decide(&id, DetailType::TrafficShifted, at, Some(percent), observed, out);
                 }
-                if percent >= 100.0 {
-                    self.dep_mut(&id).evidence.cut_over.get_or_insert(at);
+                if percent >= 100.0
+                    && let Some(d) = self.state.deployments.get_mut(&id)
+                {
+                    d.evidence.cut_over.get_or_insert(at);
                 }
                 self.settle(&id, observed, out);
             }
@@ -330,7 +333,7 @@ impl Correlator {
         {
             self.decide(id, DetailType::Started, at, None, observed, out);
         }
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         if d.cut_over_at().is_none() && d.is_in_flight() {
             let proof = [d.evidence.cut_over, self.rolling_proof(d), d.evidence.succeeded].into_iter().flatten().min();
             if let Some(at) = proof {
@@ -339,7 +342,7 @@ impl Correlator {
                 self.after_cut_over(id, at, observed, out);
             }
         }
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         if d.is_in_flight() {
             if let Some(at) = d.evidence.succeeded {
                 self.decide(id, DetailType::Completed, at, None, observed, out);
@@ -348,9 +351,9 @@ impl Correlator {
                 self.decide(id, DetailType::Failed, at, None, observed, out);
             }
         }
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         if d.terminal().is_some_and(|(t, _)| t == DetailType::Failed) && d.decided(DetailType::RolledBack).is_none() {
-            let by = d.rolled_back_by.as_deref().and_then(|r| self.state.deployments.get(r));
+            let by = d.rollback.by.as_deref().and_then(|r| self.state.deployments.get(r));
             if let Some(at) = by.and_then(Deployment::cut_over_at) {
                 self.decide(id, DetailType::RolledBack, at, None, observed, out);
             }
@@ -358,7 +361,7 @@ impl Correlator {
     }
 
     fn ensure_started(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         if d.started_at().is_none() {
             let at = d.evidence.started.unwrap_or(d.first_seen).min(at);
             self.decide(id, DetailType::Started, at, None, observed, out);
@@ -379,99 +382,115 @@ impl Correlator {
         self.join_annotation(id);
         let step = Step { detail_type, at, percent };
         let pipeline = self.pipeline_of(id);
-        let d = self.dep_mut(id);
+        let Some(d) = self.state.deployments.get_mut(id) else { return };
         d.history.push(step.clone());
         let detail = d.detail(&step, observed, pipeline);
         out.push(Action::Emit { source: SOURCE.to_owned(), detail_type, detail: Box::new(detail) });
+        self.tell_slack(id, &step, out);
+        if detail_type == DetailType::CutOver {
+            self.invalidate(id, at, out);
+        }
+    }
 
-        let d = &self.state.deployments[id];
-        let is_rollback = d.rollback_of.is_some() || d.rollback_target.is_some();
-        let thread_parent = d
-            .rollback_of
-            .as_deref()
-            .filter(|f| d.channel.is_none() && self.state.deployments.get(*f).is_some_and(|p| p.channel.is_some()));
-        let in_own_thread = thread_parent.is_none();
-        if is_rollback && d.channel.is_none() && thread_parent.is_none() {
-            // A rollback reports only in the thread of the deployment it undoes; until that
-            // one has a message (it may arrive later), its steps make no Slack call.
-        } else if let Some(parent) = thread_parent {
-            // The parent's route says who hears of a rollback, and what goes to the channel.
-            let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&self.identity_of(p)));
-            let broadcast = route.is_some_and(|r| r.broadcast.contains(&Broadcast::RolledBack));
-            let text = match detail_type {
-                DetailType::Started => Some((
-                    wording::rollback_started(
-                        id,
-                        at,
-                        d.rollback_target.as_deref(),
-                        route.map(|r| r.mention_on_rollback.as_slice()).unwrap_or_default(),
-                    ),
-                    false,
-                )),
-                DetailType::CutOver => Some((wording::rollback_cut_over(id, at, d.version.as_deref()), broadcast)),
-                DetailType::Failed => Some((
-                    wording::rollback_failed(
-                        id,
-                        at,
-                        route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(),
-                    ),
-                    route.is_some_and(|r| r.broadcast.contains(&Broadcast::Failed)),
-                )),
-                _ => None,
-            };
-            if let Some((text, broadcast)) = text {
-                self.reply(id, text, broadcast, out);
+    /// The Slack action of a decided step, by where the deployment stands in Slack: its own
+    /// message updated (and a thread reply for the step), a rollback's reply in the thread of
+    /// the deployment it undoes, or its first post (held while routes wait for its tags).
+    fn tell_slack(&mut self, id: &str, step: &Step, out: &mut Vec<Action>) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let posted_parent =
+            d.rollback.of().filter(|f| self.state.deployments.get(*f).is_some_and(|p| p.slack.channel().is_some()));
+        match (&d.slack, posted_parent) {
+            (SlackThread::Posted { .. }, _) => {
+                self.update(id, out);
+                self.step_reply(id, step, out);
             }
-        } else if d.channel.is_none() && detail_type == DetailType::Started && self.tags_pending(d) {
+            (_, Some(parent)) => self.rollback_reply(id, parent, step, out),
+            // A rollback reports only in the thread of the deployment it undoes; until that one
+            // has a message (it may arrive later), its steps make no Slack call.
+            (_, None) if d.rollback.is_rollback() => {}
             // Routes select on service tags the reconciler has not read yet: the post waits for
             // them, or for the deployment's next step, whichever comes first.
-            self.dep_mut(id).post_pending = true;
-        } else if d.channel.is_none() {
-            self.post(id, out);
-        } else {
-            out.push(Action::SlackUpdate(self.message_of(id)));
-        }
-        if in_own_thread && self.state.deployments[id].channel.is_some() {
-            self.step_reply(id, &step, out);
-        }
-
-        if detail_type == DetailType::CutOver {
-            let d = &self.state.deployments[id];
-            let identity = self.identity_of(d);
-            let mut records = Vec::new();
-            for inv in self.routing.invalidations(&identity) {
-                let inv = Invalidation {
-                    deployment_id: id.to_owned(),
-                    distribution_id: inv.distribution_id.clone(),
-                    paths: inv.paths.clone(),
-                    caller_reference: caller_reference(id, &inv.distribution_id),
-                };
-                records.push(InvalidationRecord {
-                    distribution_id: inv.distribution_id.clone(),
-                    paths: inv.paths.clone(),
-                    caller_reference: inv.caller_reference.clone(),
-                    decided_at: at,
-                    reported: false,
-                });
-                out.push(Action::Invalidate(inv));
+            (_, None) if step.detail_type == DetailType::Started && self.tags_pending(d) => {
+                if let Some(d) = self.state.deployments.get_mut(id) {
+                    d.slack = SlackThread::Held;
+                }
             }
-            self.dep_mut(id).invalidations.extend(records);
+            (SlackThread::Unposted | SlackThread::Held, None) => {
+                self.post(id, out);
+                self.step_reply(id, step, out);
+            }
+        }
+    }
+
+    /// A rollback's step, in the thread of the deployment it undoes: that one's route says who
+    /// hears of it, and what also goes to the channel.
+    fn rollback_reply(&self, id: &str, parent: &str, step: &Step, out: &mut Vec<Action>) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let route = self.state.deployments.get(parent).and_then(|p| self.routing.route(&self.identity_of(p)));
+        let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
+        let at = step.at;
+        let (text, broadcast) = match step.detail_type {
+            DetailType::Started => (
+                wording::rollback_started(
+                    id,
+                    at,
+                    d.rollback.target(),
+                    route.map(|r| r.mention_on_rollback.as_slice()).unwrap_or_default(),
+                ),
+                false,
+            ),
+            DetailType::CutOver => {
+                (wording::rollback_cut_over(id, at, d.release.version.as_deref()), broadcasts(Broadcast::RolledBack))
+            }
+            DetailType::Failed => (
+                wording::rollback_failed(id, at, route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default()),
+                broadcasts(Broadcast::Failed),
+            ),
+            _ => return,
+        };
+        self.reply(id, text, broadcast, out);
+    }
+
+    /// The CloudFront invalidations the routes ask for at a cut-over at `at`.
+    fn invalidate(&mut self, id: &str, at: Timestamp, out: &mut Vec<Action>) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let mut records = Vec::new();
+        for inv in self.routing.invalidations(&self.identity_of(d)) {
+            let inv = Invalidation {
+                deployment_id: id.to_owned(),
+                distribution_id: inv.distribution_id.clone(),
+                paths: inv.paths.clone(),
+                caller_reference: caller_reference(id, &inv.distribution_id),
+            };
+            records.push(InvalidationRecord {
+                distribution_id: inv.distribution_id.clone(),
+                paths: inv.paths.clone(),
+                caller_reference: inv.caller_reference.clone(),
+                decided_at: at,
+                reported: false,
+            });
+            out.push(Action::Invalidate(inv));
+        }
+        if let Some(d) = self.state.deployments.get_mut(id) {
+            d.invalidations.extend(records);
         }
     }
 
     /// Posts the deployment's one message, in the channel its annotation or route names.
     fn post(&mut self, id: &str, out: &mut Vec<Action>) {
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         let channel = d
             .annotation
             .as_ref()
             .and_then(|a| a.channel.clone())
             .or_else(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.channel.clone()))
             .unwrap_or_else(|| self.routing.default_channel.clone());
-        let d = self.dep_mut(id);
-        d.channel = Some(channel);
-        d.post_pending = false;
-        out.push(Action::SlackPost(self.message_of(id)));
+        if let Some(d) = self.state.deployments.get_mut(id) {
+            d.slack = SlackThread::Posted { channel };
+        }
+        if let Some(m) = self.message_of(id) {
+            out.push(Action::SlackPost(m));
+        }
     }
 
     /// Routes select on tags and this ECS service's have not been read.
@@ -489,10 +508,10 @@ impl Correlator {
     /// The thread reply of a step of a deployment with its own message: each traffic step,
     /// the failure with its reason (and mentions), the cut-over when the route broadcasts it.
     fn step_reply(&self, id: &str, step: &Step, out: &mut Vec<Action>) {
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         let route = self.routing.route(&self.identity_of(d));
         let broadcasts = |b: Broadcast| route.is_some_and(|r| r.broadcast.contains(&b));
-        let version = d.version.as_deref();
+        let version = d.release.version.as_deref();
         let (text, broadcast) = match step.detail_type {
             DetailType::TrafficShifted => {
                 (wording::traffic_shifted(step.percent.unwrap_or(0.0), version, step.at), false)
@@ -501,7 +520,7 @@ impl Correlator {
             DetailType::Failed => {
                 let reason = d.evidence.failed.as_ref().map_or("failed", |(_, r)| r.as_str());
                 // A deployment replaced before it finished failed by no one's doing: no mentions.
-                let who = if d.superseded_by.is_some() {
+                let who = if d.rollback.superseded_by.is_some() {
                     String::new()
                 } else {
                     let deployer = route
@@ -533,9 +552,12 @@ impl Correlator {
 
     /// A reply in the deployment's own thread (or, for a rollback, its parent's).
     fn reply(&self, id: &str, text: String, broadcast: bool, out: &mut Vec<Action>) {
-        let d = &self.state.deployments[id];
-        let parent = if d.channel.is_some() { id } else { d.rollback_of.as_deref().unwrap_or(id) };
-        let Some(channel) = self.state.deployments.get(parent).and_then(|p| p.channel.clone()) else { return };
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let parent = if d.slack.channel().is_some() { id } else { d.rollback.of().unwrap_or(id) };
+        let Some(channel) = self.state.deployments.get(parent).and_then(|p| p.slack.channel()).map(str::to_owned)
+        else {
+            return;
+        };
         let (text, blocks) = message::reply(text);
         out.push(Action::SlackReply(SlackMessage {
             deployment_id: id.to_owned(),
@@ -550,14 +572,14 @@ impl Correlator {
     /// The template context of a deployment's message, as its next update would see it.
     pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
         let d = self.deployment(id)?;
-        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
         Some(message::context(d, self.pipeline_of(&d.id).as_ref(), labels))
     }
 
-    fn message_of(&self, id: &str) -> SlackMessage {
-        let d = &self.state.deployments[id];
+    fn message_of(&self, id: &str) -> Option<SlackMessage> {
+        let d = self.state.deployments.get(id)?;
         let pipeline = self.pipeline_of(id);
-        let labels = d.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
         let ctx = message::context(d, pipeline.as_ref(), labels);
         let template =
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
@@ -569,49 +591,61 @@ impl Correlator {
                 .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
                 .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status))),
         );
-        SlackMessage {
+        Some(SlackMessage {
             deployment_id: id.to_owned(),
-            channel: d.channel.clone().unwrap_or_else(|| self.routing.default_channel.clone()),
+            channel: d.slack.channel().map_or_else(|| self.routing.default_channel.clone(), str::to_owned),
             thread_of: None,
             text,
             blocks,
             broadcast: false,
+        })
+    }
+
+    /// Brings the deployment's message up to date, when it has one.
+    fn update(&self, id: &str, out: &mut Vec<Action>) {
+        if self.state.deployments.get(id).is_some_and(Deployment::has_message)
+            && let Some(m) = self.message_of(id)
+        {
+            out.push(Action::SlackUpdate(m));
         }
     }
 
     /// Fills what other records know: the environment from the routes, the previous task
     /// definition from older deployments or old tasks of the service, a rollback's identity.
     fn fill_identity(&mut self, id: &str) {
-        let d = &self.state.deployments[id];
+        let Some(d) = self.state.deployments.get(id) else { return };
         let environment = d
+            .target
             .environment
             .is_none()
             .then(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.environment.clone()))
             .flatten();
-        let previous = if d.previous_task_definition.is_none() { self.previous_task_definition(d) } else { None };
+        let previous =
+            if d.release.previous_task_definition.is_none() { self.previous_task_definition(d) } else { None };
         let target_td = d
-            .rollback_target
+            .rollback
+            .target
             .as_deref()
             .and_then(|t| self.state.deployments.get(self.canonical(t)))
-            .and_then(|t| t.task_definition.clone());
-        let d = self.dep_mut(id);
+            .and_then(|t| t.release.task_definition.clone());
+        let Some(d) = self.state.deployments.get_mut(id) else { return };
         if environment.is_some() {
-            d.environment = environment;
+            d.target.environment = environment;
         }
         if previous.is_some() {
-            d.previous_task_definition = previous;
+            d.release.previous_task_definition = previous;
         }
-        if d.task_definition.is_none() {
-            d.task_definition = target_td;
+        if d.release.task_definition.is_none() {
+            d.release.task_definition = target_td;
         }
     }
 
     fn create(&mut self, id: &str, strategy: Strategy, service: Option<&ServiceRef>, at: Timestamp) {
         let mut d = Deployment::new(id, strategy, at);
         if let Some(s) = service {
-            d.service_key = Some(s.key.clone());
-            d.cluster = Some(s.cluster.clone());
-            d.service = Some(s.service.clone());
+            d.target.service_key = Some(s.key.clone());
+            d.target.cluster = Some(s.cluster.clone());
+            d.target.service = Some(s.service.clone());
             self.state.census.services.entry(s.key.clone()).or_default().deployments.push(id.to_owned());
         }
         d.pipeline_execution = self.state.pipelines.by_deployment.get(id).cloned();
@@ -622,9 +656,5 @@ impl Correlator {
         if strategy == Strategy::EcsRolling {
             self.link_late_rollback(id);
         }
-    }
-
-    fn dep_mut(&mut self, id: &str) -> &mut Deployment {
-        self.state.deployments.get_mut(id).unwrap_or_else(|| unreachable!("deployment {id} is created before use"))
     }
 }

@@ -50,7 +50,7 @@ impl Correlator {
         if let Some(id) = linked
             && self.state.deployments.get(&id).is_some_and(Deployment::has_message)
         {
-            out.push(Action::SlackUpdate(self.message_of(&id)));
+            self.update(&id, out);
         }
     }
 
@@ -88,9 +88,9 @@ impl Correlator {
         let id = self.canonical(&dep).to_owned();
         let Some(d) = self.state.deployments.get_mut(&id) else { return };
         d.pipeline_execution = Some(p.execution_id);
-        if changed && d.channel.is_some() {
+        if changed && d.slack.channel().is_some() {
             // Context that arrives after a lifecycle event updates the message.
-            out.push(Action::SlackUpdate(self.message_of(&id)));
+            self.update(&id, out);
         }
     }
 

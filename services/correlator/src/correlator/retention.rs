@@ -77,7 +77,7 @@ impl Correlator {
             if let Some(d) = self.state.deployments.remove(id) {
                 self.state.aliases.forget(&d);
                 self.state.pipelines.by_deployment.remove(id);
-                if let Some(svc) = d.service_key.as_deref().and_then(|k| self.state.census.services.get_mut(k)) {
+                if let Some(svc) = d.target.service_key.as_deref().and_then(|k| self.state.census.services.get_mut(k)) {
                     svc.deployments.retain(|x| x != id);
                 }
             }
@@ -104,7 +104,9 @@ impl Correlator {
         }
         self.state.annotations.by_service.retain(|_, l| !l.is_empty());
         let deployments = &self.state.deployments;
-        self.state.labels.retain(|td, _| deployments.values().any(|d| d.task_definition.as_deref() == Some(td)));
+        self.state
+            .labels
+            .retain(|td, _| deployments.values().any(|d| d.release.task_definition.as_deref() == Some(td)));
         self.state.service_tags.retain(|key, _| {
             deployments.values().any(|d| d.tags_key().as_ref() == Some(key) || d.ecs_service().as_ref() == Some(key))
         });

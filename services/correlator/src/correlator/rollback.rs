@@ -17,17 +17,17 @@ impl Correlator {
     /// True when `rollback` was linked now (it undid nothing before).
     pub(super) fn link_rollback(&mut self, rollback: &str, undone: &str) -> bool {
         let undone_td = self.state.deployments.get_mut(undone).and_then(|u| {
-            u.rolled_back_by.get_or_insert_with(|| rollback.to_owned());
-            u.task_definition.clone()
+            u.rollback.by.get_or_insert_with(|| rollback.to_owned());
+            u.release.task_definition.clone()
         });
         let Some(r) = self.state.deployments.get_mut(rollback) else { return false };
-        if r.previous_task_definition.is_none() {
-            r.previous_task_definition = undone_td;
+        if r.release.previous_task_definition.is_none() {
+            r.release.previous_task_definition = undone_td;
         }
-        if r.rollback_of.is_some() {
+        if r.rollback.of.is_some() {
             return false;
         }
-        r.rollback_of = Some(undone.to_owned());
+        r.rollback.of = Some(undone.to_owned());
         true
     }
 
@@ -46,7 +46,7 @@ impl Correlator {
     /// A deployment just created that a rollback seen earlier named (CodeDeploy): linked.
     pub(super) fn link_named_rollback(&mut self, id: &str) {
         let named =
-            self.state.deployments.values().find(|r| r.rollback_of.as_deref() == Some(id)).map(|r| r.id.clone());
+            self.state.deployments.values().find(|r| r.rollback.of.as_deref() == Some(id)).map(|r| r.id.clone());
         if let Some(r) = named {
             self.link_rollback(&r, id);
         }
@@ -56,20 +56,18 @@ impl Correlator {
     /// has not finished well (in flight, or failed).
     pub(super) fn link_ecs_rollback(&mut self, id: &str, service_key: &str, target: Option<String>, at: Timestamp) {
         let target = target.map(|t| self.canonical(&t).to_owned());
-        {
-            let d = self.dep_mut(id);
-            if d.rollback_of.is_some() {
-                return;
-            }
-            d.rollback_target.clone_from(&target);
+        let Some(d) = self.state.deployments.get_mut(id) else { return };
+        if d.rollback.of.is_some() {
+            return;
         }
+        d.rollback.target.clone_from(&target);
         let Some(svc) = self.state.census.services.get(service_key) else { return };
         let undone = svc.deployments.iter().rev().find(|other| {
             let Some(o) = self.state.deployments.get(*other) else { return false };
             o.id != id
                 && Some(&o.id) != target.as_ref()
-                && o.rolled_back_by.is_none()
-                && o.rollback_of.is_none()
+                && o.rollback.by.is_none()
+                && o.rollback.of.is_none()
                 && o.first_seen <= at
                 && o.terminal().is_none_or(|(t, _)| t == DetailType::Failed)
         });
@@ -81,15 +79,15 @@ impl Correlator {
     /// A rollback whose undone deployment was not known yet: `id`, now created, is it when it
     /// is older and is not the deployment the rollback returns to.
     pub(super) fn link_late_rollback(&mut self, id: &str) {
-        let d = &self.state.deployments[id];
-        let (Some(key), first_seen) = (d.service_key.clone(), d.first_seen) else { return };
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let (Some(key), first_seen) = (d.target.service_key.clone(), d.first_seen) else { return };
         let waiting = self.state.census.services.get(&key).and_then(|svc| {
             svc.deployments.iter().find(|r| {
                 self.state.deployments.get(*r).is_some_and(|r| {
                     r.id != id
-                        && r.rollback_target.is_some()
-                        && r.rollback_of.is_none()
-                        && r.rollback_target.as_deref() != Some(id)
+                        && r.rollback.target.is_some()
+                        && r.rollback.of.is_none()
+                        && r.rollback.target.as_deref() != Some(id)
                         && first_seen <= r.first_seen
                 })
             })
@@ -102,11 +100,12 @@ impl Correlator {
     /// A cut-over settles the deployment it rolls back, and ends older rolling deployments
     /// of the service that never finished (superseded).
     pub(super) fn after_cut_over(&mut self, id: &str, at: Timestamp, observed: Timestamp, out: &mut Vec<Action>) {
-        let d = &self.state.deployments[id];
-        let rollback_of = d.rollback_of.clone();
+        let Some(d) = self.state.deployments.get(id) else { return };
+        let rollback_of = d.rollback.of.clone();
         if d.strategy == Strategy::EcsRolling {
             let first_seen = d.first_seen;
             let superseded: Vec<String> = d
+                .target
                 .service_key
                 .as_deref()
                 .and_then(|k| self.state.census.services.get(k))
@@ -125,9 +124,10 @@ impl Correlator {
                 })
                 .collect();
             for o in superseded {
-                let od = self.dep_mut(&o);
-                od.superseded_by = Some(id.to_owned());
-                od.evidence.failed = Some((at, format!("superseded by {id}")));
+                if let Some(od) = self.state.deployments.get_mut(&o) {
+                    od.rollback.superseded_by = Some(id.to_owned());
+                    od.evidence.failed = Some((at, format!("superseded by {id}")));
+                }
                 self.settle(&o, observed, out);
             }
         }
@@ -140,17 +140,17 @@ impl Correlator {
 /// A rollback deployment is about the same service as the one it undoes.
 fn inherit_identity(d: &mut Deployment, undone: &Deployment) {
     for (slot, value) in [
-        (&mut d.cluster, &undone.cluster),
-        (&mut d.service, &undone.service),
-        (&mut d.application, &undone.application),
-        (&mut d.deployment_group, &undone.deployment_group),
-        (&mut d.environment, &undone.environment),
+        (&mut d.target.cluster, &undone.target.cluster),
+        (&mut d.target.service, &undone.target.service),
+        (&mut d.target.application, &undone.target.application),
+        (&mut d.target.deployment_group, &undone.target.deployment_group),
+        (&mut d.target.environment, &undone.target.environment),
     ] {
         if slot.is_none() {
             slot.clone_from(value);
         }
     }
-    if d.previous_task_definition.is_none() {
-        d.previous_task_definition.clone_from(&undone.task_definition);
+    if d.release.previous_task_definition.is_none() {
+        d.release.previous_task_definition.clone_from(&undone.release.task_definition);
     }
 }

@@ -121,10 +121,10 @@ impl Correlator {
                     id: d.id.clone(),
                     strategy: d.strategy,
                     cut_over: d.cut_over_at().is_some(),
-                    cluster: d.cluster.clone(),
-                    service: d.service.clone(),
-                    application: d.application.clone(),
-                    deployment_group: d.deployment_group.clone(),
+                    cluster: d.target.cluster.clone(),
+                    service: d.target.service.clone(),
+                    application: d.target.application.clone(),
+                    deployment_group: d.target.deployment_group.clone(),
                     service_deployment_arn: arn.cloned(),
                     rollback_window: d.rollback_window_until.is_some(),
                 })
@@ -141,7 +141,11 @@ impl Correlator {
             if d.strategy != Strategy::EcsRolling || !d.is_in_flight() || d.cut_over_at().is_some() {
                 continue;
             }
-            let (Some(key), Some(cluster), Some(service)) = (&d.service_key, &d.cluster, &d.service) else { continue };
+            let (Some(key), Some(cluster), Some(service)) =
+                (&d.target.service_key, &d.target.cluster, &d.target.service)
+            else {
+                continue;
+            };
             if self.state.census.services.get(key).is_some_and(|s| s.censused)
                 || out.iter().any(|r| r.service_key == *key)
             {
@@ -172,7 +176,7 @@ impl Correlator {
             .deployments
             .values()
             .filter(|d| d.is_in_flight())
-            .filter_map(|d| d.task_definition.clone())
+            .filter_map(|d| d.release.task_definition.clone())
             .filter(|td| !self.state.labels.contains_key(td))
             .collect();
         out.sort();
@@ -210,7 +214,7 @@ impl Correlator {
             .values()
             .filter(|d| d.is_in_flight())
             .filter(|d| d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k)))
-            .filter_map(|d| Some((d.cluster.clone()?, d.service.clone()?)))
+            .filter_map(|d| Some((d.target.cluster.clone()?, d.target.service.clone()?)))
             .collect();
         out.sort();
         out.dedup();

@@ -87,16 +87,22 @@ pub(crate) fn context(
 ) -> MessageContext {
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
     // or a link; the markup around them is Cutover's own.
-    let name = d.service.as_deref().or(d.deployment_group.as_deref()).or(d.application.as_deref()).unwrap_or(&d.id);
-    let title = match &d.environment {
+    let name = d
+        .target
+        .service
+        .as_deref()
+        .or(d.target.deployment_group.as_deref())
+        .or(d.target.application.as_deref())
+        .unwrap_or(&d.id);
+    let title = match &d.target.environment {
         Some(env) => format!("{} · {}", escape(name), escape(env)),
         None => escape(name).into_owned(),
     };
     let (emoji, status) = status(d);
     let annotation = d.annotation.as_ref();
     // The image's own version label, when it says more than the tag.
-    let label_version = labels.and_then(|l| l.version.as_deref()).filter(|v| d.version.as_deref() != Some(*v));
-    let version = match (d.version.as_deref(), label_version) {
+    let label_version = labels.and_then(|l| l.version.as_deref()).filter(|v| d.release.version.as_deref() != Some(*v));
+    let version = match (d.release.version.as_deref(), label_version) {
         (Some(tag), Some(v)) => format!("`{}` ({})", escape(tag), escape(v)),
         (Some(tag), None) => format!("`{}`", escape(tag)),
         (None, Some(v)) => escape(v).into_owned(),
@@ -118,7 +124,7 @@ pub(crate) fn context(
     if let Some(b) = &branch {
         fields.push(field("Branch or tag", escape(b).into_owned()));
     }
-    if let Some(cluster) = &d.cluster {
+    if let Some(cluster) = &d.target.cluster {
         fields.push(field("Cluster", escape(cluster).into_owned()));
     }
     fields.push(field("Strategy", d.strategy.as_str().to_owned()));
@@ -134,7 +140,7 @@ pub(crate) fn context(
         fields.push(field("Pipeline", s));
         if let Some(at) = p.approved_at {
             // Which execution and version the approval was for: linear pipelines queue several.
-            let version = d.version.as_deref().map(|v| format!(" of `{}`", escape(v))).unwrap_or_default();
+            let version = d.release.version.as_deref().map(|v| format!(" of `{}`", escape(v))).unwrap_or_default();
             let by = p.approved_by.as_deref().map(|a| format!(" by {}", escape(person(a)))).unwrap_or_default();
             fields.push(field(
                 "Approved",
@@ -142,18 +148,18 @@ pub(crate) fn context(
             ));
         }
     }
-    if let Some(app) = &d.application {
-        let group = d.deployment_group.as_deref().unwrap_or("?");
+    if let Some(app) = &d.target.application {
+        let group = d.target.deployment_group.as_deref().unwrap_or("?");
         fields.push(field("CodeDeploy", format!("{} / {}", escape(app), escape(group))));
     }
-    if let Some(td) = &d.task_definition {
+    if let Some(td) = &d.release.task_definition {
         fields.push(field("Task definition", escape(short_arn(td)).into_owned()));
     }
     let run_url = annotation.and_then(|a| a.run_url.clone());
     if let Some(url) = &run_url {
         fields.push(field("CI run", link(url, &link_text(url)).unwrap_or_else(|| escape(url).into_owned())));
     }
-    if let Some(of) = &d.rollback_of {
+    if let Some(of) = &d.rollback.of {
         fields.push(field("Rolls back", format!("`{}`", escape(of))));
     }
     // The rollback window: while it runs the old version can take the traffic back at once.
@@ -178,16 +184,16 @@ pub(crate) fn context(
         ),
         deployment: DeploymentContext {
             id: escape(&d.id).into_owned(),
-            service: escaped(d.service.as_deref()),
-            cluster: escaped(d.cluster.as_deref()),
-            environment: escaped(d.environment.as_deref()),
+            service: escaped(d.target.service.as_deref()),
+            cluster: escaped(d.target.cluster.as_deref()),
+            environment: escaped(d.target.environment.as_deref()),
             strategy: d.strategy.as_str(),
-            version: escaped(d.version.as_deref()),
-            task_definition: escaped(d.task_definition.as_deref()),
-            previous_task_definition: escaped(d.previous_task_definition.as_deref()),
-            application: escaped(d.application.as_deref()),
-            deployment_group: escaped(d.deployment_group.as_deref()),
-            rollback_of: escaped(d.rollback_of.as_deref()),
+            version: escaped(d.release.version.as_deref()),
+            task_definition: escaped(d.release.task_definition.as_deref()),
+            previous_task_definition: escaped(d.release.previous_task_definition.as_deref()),
+            application: escaped(d.target.application.as_deref()),
+            deployment_group: escaped(d.target.deployment_group.as_deref()),
+            rollback_of: escaped(d.rollback.of.as_deref()),
             commit: escaped(commit.as_deref()),
             commit_link,
             branch_or_tag: escaped(branch.as_deref()),
