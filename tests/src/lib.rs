@@ -1,23 +1,14 @@
 //! # cutover-e2e
 //!
-//! End-to-end material shared by the test suites and the benchmark: builders for SQS
-//! message bodies in AWS's exact shapes, whole deployments as AWS sequences their events,
-//! the recorded scenarios, and the large benchmark stream.
+//! End-to-end material: the service under test wrapped as a binary, the polling baseline's ECS
+//! stand-in, and (re-exported from `cutover-testkit`, which the correlator's tests use without
+//! the service) the event builders, scenarios and benchmark stream.
 //!
 //! # Layout
-//! - [`shapes`]: one SQS body per AWS event kind, modelled on `shared/event-samples/`.
 //! - [`ecs_standin`]: `DescribeServices` served from a scenario's timeline (the polling baseline).
-//! - [`fixtures`]: the files in `event-schemas/fixtures/`.
-//! - [`rollout`]: whole ECS rolling deployments (with the circuit breaker) as event sequences.
-//! - [`scenarios`]: the definitions behind `tests/scenarios/*/input.jsonl`.
-//! - [`stream`]: the large benchmark stream (about 200k events over 1,000 services).
-
-// Event builders take every field AWS varies as an argument, like the events themselves.
-#![allow(clippy::too_many_arguments)]
+//!
+//! `fixtures`, `rollout`, `scenarios`, `shapes` and `stream` are `cutover-testkit`'s, re-exported.
 
 pub mod ecs_standin;
-pub mod fixtures;
-pub mod rollout;
-pub mod scenarios;
-pub mod shapes;
-pub mod stream;
+
+pub use cutover_testkit::{fixtures, rollout, scenarios, shapes, stream};

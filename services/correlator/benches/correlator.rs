@@ -37,8 +37,8 @@ fn bench(c: &mut Criterion) {
         });
     }
     let mut lines = Vec::new();
-    cutover_e2e::stream::generate(
-        &cutover_e2e::stream::Params { services: 200, events: 20_000, spacing_secs: 20 },
+    cutover_testkit::stream::generate(
+        &cutover_testkit::stream::Params { services: 200, events: 20_000, spacing_secs: 20 },
         |l| lines.push(l.to_owned()),
     );
     let messages = parsed(&lines);

@@ -4,10 +4,10 @@ mod harness;
 
 use cutover_correlator::Action;
 use cutover_correlator::routing::Routing;
-use cutover_e2e::rollout::{Ids, Outcome, Service, Timed};
-use cutover_e2e::shapes::Fleet;
 use cutover_events::Timestamp;
 use cutover_events::emitted::{DetailType::*, Strategy};
+use cutover_testkit::rollout::{Ids, Outcome, Service, Timed};
+use cutover_testkit::shapes::Fleet;
 use harness::{Harness, decisions, per_deployment, scenario_lines, scenario_routing, ts};
 use serde_json::json;
 

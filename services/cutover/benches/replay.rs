@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cutover::config::Config;
 use cutover::replay;
 use cutover_correlator::Correlator;
-use cutover_e2e::stream::{Params, generate};
+use cutover_testkit::stream::{Params, generate};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -1,10 +1,11 @@
 //! The house (DESIGN.md): each library crate's `lib.rs` opens with a `# Layout` that names
-//! every module it declares, and no top-level module imports one that imports it back.
+//! every module it declares, no top-level module imports one that imports it back, and the
+//! correlator builds (with its tests) without the service.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 3] = ["event-schemas", "services/correlator", "services/cutover"];
+const CRATES: [&str; 5] = ["event-schemas", "services/correlator", "services/cutover", "tests/testkit", "tests"];
 
 fn src(krate: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(krate).join("src")
@@ -120,6 +121,26 @@ fn no_module_imports_one_that_imports_it_back() {
                         stack.push(longer);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `cargo test -p cutover-correlator` must not build tokio, axum, rusqlite or the AWS SDK: the
+/// correlator and its test kit depend, normally or for tests, on no crate that does.
+#[test]
+fn the_correlator_and_its_test_kit_depend_on_nothing_of_the_service() {
+    let io = ["cutover", "cutover-e2e", "tokio", "axum", "rusqlite", "slack-morphism", "slack-standin"];
+    for krate in ["services/correlator", "tests/testkit", "event-schemas"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(krate).join("Cargo.toml");
+        let manifest: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            let Some(deps) = manifest.get(section).and_then(toml::Value::as_table) else { continue };
+            for name in deps.keys() {
+                assert!(
+                    !io.contains(&name.as_str()) && !name.starts_with("aws-"),
+                    "{krate} [{section}] depends on {name}, which builds the service's IO"
+                );
             }
         }
     }

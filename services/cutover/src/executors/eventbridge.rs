@@ -256,7 +256,7 @@ mod tests {
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use cutover_events::Timestamp;
-    use cutover_events::emitted::{DetailType, LifecycleDetail, SOURCE, Strategy};
+    use cutover_events::emitted::{DetailType, SOURCE};
 
     use super::*;
     use crate::executors::Backoff;
@@ -268,27 +268,7 @@ mod tests {
         Action::Emit {
             source: SOURCE.to_owned(),
             detail_type: DetailType::CutOver,
-            detail: Box::new(LifecycleDetail {
-                deployment_id: id.to_owned(),
-                cluster: Some("prod".into()),
-                service: Some("web".into()),
-                environment: None,
-                strategy: Strategy::EcsRolling,
-                task_definition: None,
-                previous_task_definition: None,
-                version: None,
-                at: Timestamp(1_700_000_000_000),
-                observed_at: Timestamp(1_700_000_000_500),
-                traffic_percent: None,
-                application: None,
-                deployment_group: None,
-                rollback_of: None,
-                pipeline: None,
-                reason: None,
-                rolled_back_by: None,
-                trace_id: None,
-                annotation: None,
-            }),
+            detail: Box::new(cutover_testkit::example::detail(id)),
         }
     }
 
