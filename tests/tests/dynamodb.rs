@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use common::Moto;
 use cutover::store::dynamodb::DynamoStore;
-use cutover::store::{Lane, Status, Store, StoreError, conformance};
+use cutover::store::{Health as _, Journal as _, Lane, Outbox as _, Status, StoreError, conformance};
 use cutover_events::Timestamp;
 
 fn store(moto: &Moto, table: &str) -> DynamoStore {
@@ -77,4 +77,60 @@ async fn two_writers_never_hand_out_one_sequence_number_or_finish_one_action_twi
         let done = s.outbox_counts().unwrap();
         assert!(done.contains(&(Lane::CloudFront, Status::Done, 1)), "{done:?}");
     });
+}
+
+/// A scrape does not read the finished actions (7 days of them on a busy fleet): each lane's
+/// counts item is kept by `finish`, in the transaction that closes the action. Deleting every
+/// closed item (what the TTL does after 7 days) leaves the counts as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_counts_come_from_counts_items_not_from_the_finished_actions() {
+    let moto = Moto::start().await;
+    let client = aws_sdk_dynamodb::Client::new(&common::sdk(&moto.url));
+    let mut s = store(&moto, "cutover-counts");
+    let counts = tokio::task::block_in_place(|| {
+        s.create_table().unwrap();
+        let actions: Vec<_> = (0..5).map(|i| conformance::invalidation(&format!("d-{i}")).into()).collect();
+        s.commit(&[(Timestamp(1), "entry".into())], &actions).unwrap();
+        let due = s.due(Lane::CloudFront, i64::MAX, 100).unwrap();
+        assert_eq!(due.len(), 5);
+        for item in &due[..3] {
+            s.finish(item.id, Status::Done, "I1").unwrap();
+        }
+        s.finish(due[3].id, Status::Failed, "NoSuchDistribution").unwrap();
+        s.outbox_counts().unwrap()
+    });
+    let expected = [
+        (Lane::CloudFront, Status::Pending, 1),
+        (Lane::CloudFront, Status::Done, 3),
+        (Lane::CloudFront, Status::Failed, 1),
+    ];
+    for e in &expected {
+        assert!(counts.contains(e), "{e:?} in {counts:?}");
+    }
+    // The TTL's work, done at once: every closed item gone.
+    let closed = client
+        .query()
+        .table_name("cutover-counts")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("closed#cloudfront".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert_eq!(closed.len(), 4, "the finished actions are closed items");
+    for item in closed {
+        client
+            .delete_item()
+            .table_name("cutover-counts")
+            .key("pk", item["pk"].clone())
+            .key("sk", item["sk"].clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = tokio::task::block_in_place(|| s.outbox_counts().unwrap());
+    for e in &expected {
+        assert!(after.contains(e), "{e:?} still in {after:?} with no closed item left");
+    }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use common::{Moto, Service, Slack, Stack, eventually, expected_lifecycle, scenario_lines, temp_dir, write_config};
 use cutover::store::conformance::invalidation;
 use cutover::store::sqlite::SqliteStore;
-use cutover::store::{Lane, Store};
+use cutover::store::{Journal as _, Lane, Outbox as _};
 use cutover_events::Timestamp;
 
 /// A tmpfs of `size_kib`, unmounted when dropped.

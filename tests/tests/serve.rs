@@ -755,7 +755,7 @@ async fn a_batch_that_waited_long_has_its_visibility_extended() {
 async fn an_older_slack_update_waiting_for_a_retry_never_overwrites_a_newer_one() {
     use cutover::executors::lane::{Executor as _, record};
     use cutover::executors::{Backoff, now_ms, slack::SlackExecutor};
-    use cutover::store::{Lane, Status, Store as _, sqlite::SqliteStore};
+    use cutover::store::{Journal as _, Lane, Outbox as _, Status, sqlite::SqliteStore};
     use cutover_correlator::{Action, action::SlackMessage};
 
     let slack = Slack::start().await;
@@ -823,7 +823,7 @@ fn emit_action(deployment: &str) -> cutover_correlator::Action {
 async fn an_event_whose_put_events_outcome_is_unknown_is_found_by_its_receipt_not_sent_twice() {
     use cutover::executors::lane::Executor as _;
     use cutover::executors::{Outcome, eventbridge::EventBridgeExecutor};
-    use cutover::store::{Lane, Status, Store as _, sqlite::SqliteStore};
+    use cutover::store::{Claim as _, Journal as _, Lane, Outbox as _, Status, sqlite::SqliteStore};
 
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;

@@ -19,14 +19,14 @@ use tracing::Instrument as _;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::intake::{Batch, IntakeCounters, Queue};
-use crate::store::{JournalEntry, Lane, NewAction, Store, StoreError};
+use crate::store::{Journal, JournalEntry, Lane, NewAction, StoreError};
 
 /// The one task that owns the correlator: decides each batch and observation, journals and
 /// commits it with its actions, wakes the lanes, snapshots, and catches up with (or rebuilds
 /// from) what other replicas committed.
 pub struct Driver {
     correlator: Correlator,
-    store: Box<dyn Store>,
+    store: Box<dyn Journal>,
     queue: Queue,
     wake: Vec<(Lane, Arc<Notify>)>,
     counters: Arc<IntakeCounters>,
@@ -68,7 +68,7 @@ pub fn journal_input(body: &str) -> Option<Input> {
 }
 
 /// Rebuilds the correlator from the store: `(correlator, last seq, entries replayed)`.
-pub type Rebuild = Arc<dyn Fn(&mut dyn Store) -> anyhow::Result<(Correlator, i64, u32)> + Send + Sync>;
+pub type Rebuild = Arc<dyn Fn(&mut dyn Journal) -> anyhow::Result<(Correlator, i64, u32)> + Send + Sync>;
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,7 +88,7 @@ pub struct CommitFailed(#[from] pub StoreError);
 impl Driver {
     /// A driver over `correlator` and `store`, for `queue`: fresh counters and metrics, no
     /// allow-list, nothing to wake, a snapshot every 1,000 journal entries, no reconciler.
-    pub fn new(correlator: Correlator, store: Box<dyn Store>, queue: Queue) -> Self {
+    pub fn new(correlator: Correlator, store: Box<dyn Journal>, queue: Queue) -> Self {
         Self {
             correlator,
             store,
@@ -128,7 +128,7 @@ impl Driver {
         self.snapshot_every = config.store.snapshot_every.max(1);
         self.allow = config.intake.clone();
         let config = config.clone();
-        self.rebuild = Some(Arc::new(move |store: &mut dyn Store| recover(store, &config)));
+        self.rebuild = Some(Arc::new(move |store: &mut dyn Journal| recover(store, &config)));
         self
     }
 
@@ -436,7 +436,7 @@ fn outcome(before: cutover_correlator::Stats, after: cutover_correlator::Stats) 
 /// Rebuilds the correlator from the latest snapshot and the journal after it. The actions the
 /// replay decides are dropped: the outbox already holds them. Returns the correlator, the last
 /// journal seq and how many entries were replayed.
-pub fn recover(store: &mut dyn Store, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
+pub fn recover(store: &mut dyn Journal, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
     use anyhow::Context as _;
     let recovery = store.recover().context("reading the journal")?;
     let mut correlator = Correlator::new(config.routing()).with_retention_ms(config.retention_ms());

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::intake::IntakeCounters;
-use crate::store::Store;
+use crate::store::Health as StoreHealth;
 
 /// What the endpoints look at.
 #[derive(Clone, Debug)]
@@ -18,7 +18,7 @@ pub struct Health {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     /// A connection of its own; a std `Mutex` because a check holds it only for a query.
-    pub store: Arc<Mutex<Box<dyn Store>>>,
+    pub store: Arc<Mutex<Box<dyn StoreHealth>>>,
     pub counters: Arc<IntakeCounters>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -15,7 +15,7 @@ use cutover_events::emitted::DetailType;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics as otel;
 
-use crate::store::{Lane, Store};
+use crate::store::{Health, Lane};
 
 /// A Prometheus histogram with fixed buckets (seconds).
 #[derive(Debug)]
@@ -351,7 +351,7 @@ impl IntakeCounters {
 
 /// Registers the counters kept as atomics (the intake's) and the outbox depth as observable
 /// instruments, read at each export. A no-op without a meter provider.
-pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Store>>>) {
+pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Health>>>) {
     let meter = opentelemetry::global::meter("cutover");
     for counter in &COUNTERS {
         let (c, read) = (counters.clone(), counter.read);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use cutover::config::Config;
 use cutover::driver::recover;
 use cutover::store::sqlite::SqliteStore;
-use cutover::store::{Lane, Status, Store};
+use cutover::store::{Lane, Outbox as _, Status};
 use cutover_correlator::{Action, Correlator, Input};
 use cutover_events::parse_body;
 

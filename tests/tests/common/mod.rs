@@ -587,7 +587,7 @@ impl Service {
 /// The unfinished actions of a service's SQLite store, a line each, for a failure message: what
 /// was still due, in which state, after how many attempts, and when it would be tried next.
 pub fn unfinished_actions(db: &Path) -> String {
-    use cutover::store::{Lane, Store as _, sqlite::SqliteStore};
+    use cutover::store::{Lane, Outbox as _, sqlite::SqliteStore};
     let Ok(mut store) = SqliteStore::open(db) else { return format!("{}: cannot open", db.display()) };
     let now = cutover::executors::now_ms();
     let mut lines = vec![format!("unfinished actions in {} at {now}:", db.display())];

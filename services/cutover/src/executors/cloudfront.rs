@@ -200,6 +200,7 @@ mod tests {
 
     use super::*;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{Journal, Outbox};
 
     fn action(dep: &str) -> Action {
         Action::Invalidate(Invalidation {

@@ -261,8 +261,8 @@ mod tests {
     use super::*;
     use crate::executors::Backoff;
     use crate::executors::lane::record;
-    use crate::store::StoreError;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{Claim, Health, Journal, Outbox, SlackMessages, StoreError};
 
     fn emit(id: &str) -> Action {
         Action::Emit {
@@ -276,10 +276,11 @@ mod tests {
     #[derive(Debug)]
     struct ClaimedElsewhere(SqliteStore);
 
-    impl Store for ClaimedElsewhere {
+    impl Journal for ClaimedElsewhere {
         fn recover(&mut self) -> Result<crate::store::Recovery, StoreError> {
             self.0.recover()
         }
+
         fn commit(
             &mut self,
             entries: &[(Timestamp, String)],
@@ -287,36 +288,55 @@ mod tests {
         ) -> Result<Vec<i64>, StoreError> {
             self.0.commit(entries, actions)
         }
+
         fn journal_since(&mut self, seq: i64) -> Result<Option<Vec<crate::store::JournalEntry>>, StoreError> {
             self.0.journal_since(seq)
         }
+
         fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
             self.0.snapshot(seq, state)
         }
+    }
+
+    impl Outbox for ClaimedElsewhere {
         fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
             self.0.due(lane, now_ms, limit)
         }
+
         fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
             self.0.next_due(lane)
         }
-        fn mark_attempting(&mut self, _id: i64) -> Result<(), StoreError> {
-            Err(StoreError::Conflict { operation: "mark_attempting" })
-        }
+
         fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
             self.0.mark_retry(id, status, next_attempt_ms, error)
         }
+
         fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {
             self.0.finish(id, status, result)
         }
+    }
+
+    impl Claim for ClaimedElsewhere {
+        fn mark_attempting(&mut self, _id: i64) -> Result<(), StoreError> {
+            Err(StoreError::Conflict { operation: "mark_attempting" })
+        }
+    }
+
+    impl SlackMessages for ClaimedElsewhere {
         fn slack_message(&mut self, deployment_id: &str) -> Result<Option<(String, String)>, StoreError> {
             self.0.slack_message(deployment_id)
         }
+
         fn set_slack_message(&mut self, deployment_id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
             self.0.set_slack_message(deployment_id, channel, ts)
         }
+    }
+
+    impl Health for ClaimedElsewhere {
         fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
             self.0.outbox_counts()
         }
+
         fn ping(&mut self) -> Result<(), StoreError> {
             self.0.ping()
         }

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Backoff, Outcome, now_ms};
-use crate::store::{Lane, OutboxItem, Status, Store, StoreError};
+use crate::store::{Lane, Outbox, OutboxItem, Status, Store, StoreError};
 
 /// Runs the actions of one lane.
 pub trait Executor: Send {
@@ -30,7 +30,12 @@ pub trait Executor: Send {
 }
 
 /// Records `outcome` of `item`.
-pub fn record(store: &mut dyn Store, item: &OutboxItem, outcome: Outcome, backoff: &Backoff) -> Result<(), StoreError> {
+pub fn record(
+    store: &mut dyn Outbox,
+    item: &OutboxItem,
+    outcome: Outcome,
+    backoff: &Backoff,
+) -> Result<(), StoreError> {
     let retry_at = |after: Option<u64>| {
         let delay =
             after.unwrap_or_else(|| backoff.delay_ms(item.attempts, item.id.unsigned_abs() ^ now_ms().unsigned_abs()));

@@ -12,6 +12,7 @@
 //! | an unfinished action | `open#<lane>` | id | `action`, `status`, `attempts`, `next_attempt_ms`, `version`, ... |
 //! | a finished action | `closed#<lane>` | id | the same, `finished_ms`, `expires_at` (a TTL attribute, 7 days) |
 //! | a Slack message | `slack` | deployment id | `channel`, `ts` |
+//! | a lane's finished count | `counts` | lane | one number per final status (`done`, `failed`, `superseded`) |
 //!
 //! Writes that two writers could race on are conditional on a version attribute: a commit on
 //! the head's `version` (journal sequence numbers and outbox ids are handed out once, and two
@@ -26,6 +27,12 @@
 //! replicas, and an action whose claimer died is taken over (as `attempting`: its effect is
 //! looked for first) when its lease ends.
 //!
+//! Counting the outbox reads no finished action: each `finish` adds one to its lane's count of
+//! that status in the same transaction that closes the action, and `outbox_counts` reads those
+//! three items and the open partitions (the backlog, empty in steady state). The counts are of
+//! every action finished since the table was created, as SQLite's are (a finished item expires
+//! after 7 days; its count stays).
+//!
 //! An outbox id carries its lane in its two low bits, so `mark_*` and `finish`, which get only
 //! the id, find the item.
 //!
@@ -37,11 +44,14 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use cutover_correlator::Action;
 use cutover_events::Timestamp;
 
-use super::{JournalEntry, Lane, NewAction, OutboxItem, Recovery, Status, Store, StoreError};
+use super::{
+    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SlackMessages, Status,
+    StoreError,
+};
 
 /// A transaction holds at most 100 items; one is the head.
 const MAX_COMMIT_ITEMS: usize = 99;
@@ -321,7 +331,7 @@ impl DynamoStore {
     }
 }
 
-impl Store for DynamoStore {
+impl Journal for DynamoStore {
     fn recover(&mut self) -> Result<Recovery, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         let recovery = block("recover", async move {
@@ -515,7 +525,9 @@ impl Store for DynamoStore {
             delete_all(&client, &table, stale).await
         })
     }
+}
 
+impl Outbox for DynamoStore {
     fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let (client, table, owner) = (self.client.clone(), self.table.clone(), self.owner.clone());
         let items = block("due", async move { query_all(&client, &table, &open_pk(lane), None).await })?;
@@ -559,25 +571,6 @@ impl Store for DynamoStore {
         })
     }
 
-    fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
-        let now = wall_ms();
-        let mut values = vec![
-            (":status", s(Status::Attempting.as_str())),
-            (":now", n(now)),
-            (":owner", s(self.owner.clone())),
-            (":until", n(now + self.lease_ms)),
-        ];
-        let set =
-            "#status = :status, attempts = attempts + :one, started_ms = :now, #owner = :owner, lease_until = :until";
-        match self.seen.remove(&id) {
-            Some(version) => {
-                values.push((":seen", n(version)));
-                self.update_action("mark_attempting", id, set, "attribute_exists(pk) AND version = :seen", values)
-            }
-            None => self.update_action("mark_attempting", id, set, "attribute_exists(pk)", values),
-        }
-    }
-
     fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
         self.update_action(
             "mark_retry",
@@ -611,17 +604,49 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":v", n(version))
                 .build()
                 .map_err(|e| corrupt("finish", e.to_string()))?;
+            let count = Update::builder()
+                .table_name(&table)
+                .set_key(Some(key("counts", lane.as_str())))
+                .update_expression("ADD #status :one")
+                .expression_attribute_names("#status", status.as_str())
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(|e| corrupt("finish", e.to_string()))?;
             client
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().delete(delete).build())
                 .transact_items(put(&table, item)?)
+                .transact_items(TransactWriteItem::builder().update(count).build())
                 .send()
                 .await
                 .map_err(remote("finish"))?;
             Ok(())
         })
     }
+}
 
+impl Claim for DynamoStore {
+    fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
+        let now = wall_ms();
+        let mut values = vec![
+            (":status", s(Status::Attempting.as_str())),
+            (":now", n(now)),
+            (":owner", s(self.owner.clone())),
+            (":until", n(now + self.lease_ms)),
+        ];
+        let set =
+            "#status = :status, attempts = attempts + :one, started_ms = :now, #owner = :owner, lease_until = :until";
+        match self.seen.remove(&id) {
+            Some(version) => {
+                values.push((":seen", n(version)));
+                self.update_action("mark_attempting", id, set, "attribute_exists(pk) AND version = :seen", values)
+            }
+            None => self.update_action("mark_attempting", id, set, "attribute_exists(pk)", values),
+        }
+    }
+}
+
+impl SlackMessages for DynamoStore {
     fn slack_message(&mut self, deployment_id: &str) -> Result<Option<(String, String)>, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         let dep = deployment_id.to_owned();
@@ -647,19 +672,34 @@ impl Store for DynamoStore {
             Ok(())
         })
     }
+}
 
+impl Health for DynamoStore {
     fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         block("counts", async move {
             let mut counts: Vec<(Lane, Status, u64)> = Vec::new();
+            let mut add = |lane: Lane, status: Status, by: u64| match counts
+                .iter_mut()
+                .find(|(l, s, _)| *l == lane && *s == status)
+            {
+                Some(c) => c.2 += by,
+                None => counts.push((lane, status, by)),
+            };
             for lane in LANES {
-                for pk in [open_pk(lane), closed_pk(lane)] {
-                    for item in query_all(&client, &table, &pk, None).await? {
-                        let Some(status) = get_s(&item, "status").and_then(Status::parse) else { continue };
-                        match counts.iter_mut().find(|(l, s, _)| *l == lane && *s == status) {
-                            Some(c) => c.2 += 1,
-                            None => counts.push((lane, status, 1)),
-                        }
+                // Unfinished: the open partition, as long as the backlog.
+                for item in query_all(&client, &table, &open_pk(lane), None).await? {
+                    if let Some(status) = get_s(&item, "status").and_then(Status::parse) {
+                        add(lane, status, 1);
+                    }
+                }
+                // Finished: the lane's counts item, kept by `finish`.
+                let Some(item) = get(&client, &table, key("counts", lane.as_str()), "counts").await? else { continue };
+                for status in [Status::Done, Status::Failed, Status::Superseded] {
+                    if let Some(n) =
+                        get_n(&item, status.as_str()).and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0)
+                    {
+                        add(lane, status, n);
                     }
                 }
             }

@@ -8,7 +8,10 @@ use cutover_correlator::Action;
 use cutover_events::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{JournalEntry, Lane, NewAction, OutboxItem, Recovery, Status, Store, StoreError};
+use super::{
+    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SlackMessages, Status,
+    StoreError,
+};
 
 /// A connection to the store file.
 #[derive(Debug)]
@@ -187,7 +190,7 @@ fn row_item(
     })
 }
 
-impl Store for SqliteStore {
+impl Journal for SqliteStore {
     fn recover(&mut self) -> Result<Recovery, StoreError> {
         let snapshot: Option<(i64, String)> = self
             .conn
@@ -249,7 +252,9 @@ impl Store for SqliteStore {
         tx.execute("DELETE FROM journal WHERE seq <= ?1", [seq]).map_err(err("snapshot"))?;
         tx.commit().map_err(err("snapshot"))
     }
+}
 
+impl Outbox for SqliteStore {
     fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self
             .conn
@@ -290,16 +295,6 @@ impl Store for SqliteStore {
             .map_err(err("next_due"))
     }
 
-    fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET status = 'attempting', attempts = attempts + 1, started_ms = ?2 WHERE id = ?1",
-                params![id, wall_ms()],
-            )
-            .map(drop)
-            .map_err(err("mark_attempting"))
-    }
-
     fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -319,7 +314,21 @@ impl Store for SqliteStore {
             .map(drop)
             .map_err(err("finish"))
     }
+}
 
+impl Claim for SqliteStore {
+    fn mark_attempting(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET status = 'attempting', attempts = attempts + 1, started_ms = ?2 WHERE id = ?1",
+                params![id, wall_ms()],
+            )
+            .map(drop)
+            .map_err(err("mark_attempting"))
+    }
+}
+
+impl SlackMessages for SqliteStore {
     fn slack_message(&mut self, deployment_id: &str) -> Result<Option<(String, String)>, StoreError> {
         self.conn
             .query_row("SELECT channel, ts FROM slack_messages WHERE deployment_id = ?1", [deployment_id], |r| {
@@ -339,7 +348,9 @@ impl Store for SqliteStore {
             .map(drop)
             .map_err(err("set_slack_message"))
     }
+}
 
+impl Health for SqliteStore {
     fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
         let mut stmt = self
             .conn

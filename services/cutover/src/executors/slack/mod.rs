@@ -515,6 +515,7 @@ impl Executor for SlackExecutor {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{Journal, Outbox};
 
     /// A port on 127.0.0.1 that refuses connections: bound, then closed.
     fn refused_port() -> u16 {
