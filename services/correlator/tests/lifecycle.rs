@@ -1210,3 +1210,24 @@ fn a_deployment_whose_tasks_all_stopped_never_cuts_over_when_the_old_tasks_stop_
     );
     harness::assert_consistent(&h.decisions(), "held back");
 }
+
+/// A quiet stretch past the retention (`serve` calls `handle_timeout` with the event time it
+/// has reached): every deployment is forgotten, and the same messages redelivered after it are
+/// stale (counted, deciding nothing), never new deployments posted again.
+#[test]
+fn a_timeout_past_the_retention_forgets_everything_and_a_late_redelivery_is_stale() {
+    let lines = scenario_lines("rolling");
+    let mut h = Harness::new(scenario_routing("rolling"));
+    h.feed_all(lines.iter().map(String::as_str));
+    assert!(h.correlator.deployments_held() > 0);
+    let Some(next) = h.correlator.next_timeout() else { panic!("state to expire, so a timeout") };
+    assert!(next > h.correlator.clock(), "the next sweep is ahead of the event clock");
+    let eight_days = h.correlator.clock().plus_millis(8 * 24 * 3600 * 1000);
+    assert!(h.correlator.handle_timeout(eight_days).is_empty(), "a timeout decides nothing");
+    assert_eq!(h.correlator.clock(), eight_days, "the event clock follows the quiet stretch");
+    assert_eq!(h.correlator.deployments_held(), 0, "past the retention: forgotten");
+    let (n, stale) = (h.actions.len(), h.correlator.stats().stale);
+    h.feed_all(lines.iter().map(String::as_str));
+    assert_eq!(h.actions.len(), n, "a redelivery after the timeout decides nothing");
+    assert_eq!(h.correlator.stats().stale - stale, lines.len() as u64, "each line counted stale");
+}

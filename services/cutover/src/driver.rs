@@ -45,6 +45,9 @@ pub struct Driver {
     observations: Option<mpsc::Receiver<Observation>>,
     /// Kept current after each batch: what the reconciler should ask about.
     in_flight: Option<watch::Sender<cutover_correlator::Wanted>>,
+    /// The wall clock (ms) and the event clock when the last input was handled: while no input
+    /// comes, the event clock is taken to run with the wall clock from there.
+    quiet_since: (i64, Timestamp),
 }
 
 /// The key of a journaled observation: `{"cutover.observation": <Observation>}`. No SQS body
@@ -58,6 +61,28 @@ pub fn observation_entry(o: &Observation) -> String {
     serde_json::Value::Object(entry).to_string()
 }
 
+/// The journal entry of a timeout: `{"cutover.timeout": {}}`, its `now` the entry's own. No SQS
+/// body Cutover accepts has the key.
+pub const TIMEOUT_ENTRY: &str = r#"{"cutover.timeout":{}}"#;
+
+/// What a journal entry was.
+#[derive(Debug)]
+pub enum Entry {
+    /// An SQS body or an observation, for [`Correlator::handle`].
+    Input(Input),
+    /// Time passed with no input: [`Correlator::handle_timeout`].
+    Timeout,
+}
+
+/// A journal entry back into what it was; `None` for a body this version cannot read (it is
+/// skipped, as an earlier version skips a timeout entry).
+pub fn journal_entry(body: &str) -> Option<Entry> {
+    if body == TIMEOUT_ENTRY {
+        return Some(Entry::Timeout);
+    }
+    journal_input(body).map(Entry::Input)
+}
+
 /// A journal entry (an SQS body or an observation) back into the input it was.
 pub fn journal_input(body: &str) -> Option<Input> {
     if body.starts_with(&format!("{{\"{OBSERVATION_KEY}\"")) {
@@ -68,7 +93,7 @@ pub fn journal_input(body: &str) -> Option<Input> {
 }
 
 /// Rebuilds the correlator from the store: `(correlator, last seq, entries replayed)`.
-pub type Rebuild = Arc<dyn Fn(&mut dyn Journal) -> anyhow::Result<(Correlator, i64, u32)> + Send + Sync>;
+pub type Rebuild = Arc<dyn Fn(&mut dyn Journal) -> Result<(Correlator, i64, u32), RecoverError> + Send + Sync>;
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,6 +128,7 @@ impl Driver {
             rebuild: None,
             observations: None,
             in_flight: None,
+            quiet_since: (now_ms(), Timestamp::default()),
         }
     }
 
@@ -153,29 +179,80 @@ impl Driver {
         self
     }
 
-    /// Handles batches until every receiver has stopped and the channel is drained.
+    /// Handles batches until every receiver has stopped and the channel is drained; when no
+    /// input comes until the correlator's next timeout, handles that.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
         let mut observations = self.observations.take();
+        self.quiet_since = (now_ms(), self.correlator.clock());
         self.publish_in_flight();
         loop {
-            let (batch, observation) = match observations.as_mut() {
-                Some(o) => tokio::select! {
-                    b = rx.recv() => (Some(b), None),
-                    o = o.recv() => (None, Some(o)),
-                },
-                None => (Some(rx.recv().await), None),
+            let timer = self.timeout_in();
+            let sleep = async move {
+                match timer {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
             };
-            match (batch, observation) {
-                (Some(Some(batch)), _) => self.handle(batch).await?,
-                (Some(None), _) => break,
-                (_, Some(Some(o))) => self.observe(o).await?,
-                (_, Some(None)) => observations = None,
-                (None, None) => {}
+            let next = match observations.as_mut() {
+                Some(o) => tokio::select! {
+                    b = rx.recv() => Next::Batch(b),
+                    o = o.recv() => Next::Observation(o),
+                    () = sleep => Next::Timeout,
+                },
+                None => tokio::select! {
+                    b = rx.recv() => Next::Batch(b),
+                    () = sleep => Next::Timeout,
+                },
+            };
+            match next {
+                Next::Batch(Some(batch)) => self.handle(batch).await?,
+                Next::Batch(None) => break,
+                Next::Observation(Some(o)) => self.observe(o).await?,
+                Next::Observation(None) => observations = None,
+                Next::Timeout => self.timeout().await?,
             }
+            self.quiet_since = (now_ms(), self.correlator.clock());
             self.publish_in_flight();
         }
         self.snapshot();
         Ok(())
+    }
+
+    /// The event time now, had the event clock run with the wall clock since the last input.
+    fn quiet_clock(&self) -> Timestamp {
+        let (wall, clock) = self.quiet_since;
+        clock.plus_millis((now_ms() - wall).max(0))
+    }
+
+    /// How long until the correlator's next timeout, counted on the wall clock from the last
+    /// input (`None`: it has nothing to expire).
+    fn timeout_in(&self) -> Option<Duration> {
+        let next = self.correlator.next_timeout()?;
+        let ahead = next.millis() - self.quiet_clock().millis();
+        Some(Duration::from_millis(u64::try_from(ahead).unwrap_or(0)))
+    }
+
+    /// No input came until the correlator's next timeout: it expires what is past the retention
+    /// at the event time the quiet stretch has reached, and the timeout is journaled (so a
+    /// rebuild expires the same state at the same point) with whatever it decided.
+    pub async fn timeout(&mut self) -> Result<(), CommitFailed> {
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            let now = self.quiet_clock();
+            let decided = self.correlator.handle_timeout(now);
+            self.metrics.decided(&decided);
+            let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
+            match self.commit(&[(now, TIMEOUT_ENTRY.to_owned())], &actions).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    self.rebuild()?;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn publish_in_flight(&self) {
@@ -259,8 +336,13 @@ impl Driver {
         let Some(rebuild) = self.rebuild.clone() else {
             return Err(CommitFailed(StoreError::Conflict { operation: "rebuild (no way to rebuild the state)" }));
         };
-        let (correlator, last_seq, replayed) = tokio::task::block_in_place(|| rebuild(self.store.as_mut()))
-            .map_err(|e| CommitFailed(StoreError::Remote { operation: "rebuild", cause: format!("{e:#}") }))?;
+        let (correlator, last_seq, replayed) =
+            tokio::task::block_in_place(|| rebuild(self.store.as_mut())).map_err(|e| match e {
+                RecoverError::Store(e) => CommitFailed(e),
+                RecoverError::Snapshot(e) => {
+                    CommitFailed(StoreError::Corrupt { operation: "rebuild", detail: format!("the snapshot: {e}") })
+                }
+            })?;
         self.correlator = correlator;
         self.last_seq = last_seq;
         self.since_snapshot = replayed;
@@ -433,16 +515,24 @@ fn outcome(before: cutover_correlator::Stats, after: cutover_correlator::Stats) 
     }
 }
 
+/// Why the state could not be rebuilt from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("reading the journal")]
+    Store(#[source] StoreError),
+    #[error("reading the snapshot")]
+    Snapshot(#[source] serde_json::Error),
+}
+
 /// Rebuilds the correlator from the latest snapshot and the journal after it. The actions the
 /// replay decides are dropped: the outbox already holds them. Returns the correlator, the last
 /// journal seq and how many entries were replayed.
-pub fn recover(store: &mut dyn Journal, config: &Config) -> anyhow::Result<(Correlator, i64, u32)> {
-    use anyhow::Context as _;
-    let recovery = store.recover().context("reading the journal")?;
+pub fn recover(store: &mut dyn Journal, config: &Config) -> Result<(Correlator, i64, u32), RecoverError> {
+    let recovery = store.recover().map_err(RecoverError::Store)?;
     let mut correlator = Correlator::new(config.routing()).with_retention_ms(config.retention_ms());
     let mut last_seq = 0;
     if let Some((seq, state)) = &recovery.snapshot {
-        let state: State = serde_json::from_str(state).context("reading the snapshot")?;
+        let state: State = serde_json::from_str(state).map_err(RecoverError::Snapshot)?;
         correlator = correlator.with_state(state);
         last_seq = *seq;
     }
@@ -456,12 +546,21 @@ pub fn recover(store: &mut dyn Journal, config: &Config) -> anyhow::Result<(Corr
 fn apply(correlator: &mut Correlator, entries: Vec<JournalEntry>) -> Option<i64> {
     let mut last = None;
     for entry in entries {
-        if let Some(input) = journal_input(&entry.body) {
-            let _ = correlator.handle(entry.now, input);
-        }
+        let _ = match journal_entry(&entry.body) {
+            Some(Entry::Input(input)) => correlator.handle(entry.now, input),
+            Some(Entry::Timeout) => correlator.handle_timeout(entry.now),
+            None => Vec::new(),
+        };
         last = Some(entry.seq);
     }
     last
+}
+
+/// What the driver's loop woke for.
+enum Next {
+    Batch(Option<Batch>),
+    Observation(Option<Observation>),
+    Timeout,
 }
 
 #[cfg(test)]
@@ -513,5 +612,69 @@ mod tests {
         assert_eq!(fact.change, cutover_correlator::CodeDeployChange::Failed { reason: Some("unhealthy".into()) });
         assert_eq!(fact.at, Timestamp(1_773_481_052_000));
         assert_eq!(observation_entry(&Observation::CodeDeploy(fact)), journaled);
+    }
+
+    /// A driver over an SQLite store in memory that has journaled the rolling scenario, as
+    /// `serve` would have, and its correlator (the queue is never called).
+    fn quiet_driver() -> (Driver, Vec<String>) {
+        let lines: Vec<String> =
+            include_str!("../../../tests/scenarios/rolling/input.jsonl").lines().map(str::to_owned).collect();
+        let mut store = crate::store::sqlite::SqliteStore::in_memory().expect("store");
+        let mut correlator = Correlator::new(Config::default().routing());
+        for line in &lines {
+            let now = correlator.clock().plus_millis(250);
+            let decided = correlator.handle(now, journal_input(line).expect("a scenario line reads back"));
+            let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
+            Journal::commit(&mut store, &[(now, line.clone())], &actions).expect("commit");
+        }
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let queue = Queue { sqs, url: "http://127.0.0.1:9/queue".into(), cfg: Config::default().sqs };
+        let last = i64::try_from(lines.len()).expect("few lines");
+        let driver = Driver::new(correlator, Box::new(store), queue).recovered_at(last, 0);
+        (driver, lines)
+    }
+
+    #[test]
+    fn a_quiet_queue_times_out_at_the_next_sweep_counted_from_the_last_input() {
+        let (mut driver, _) = quiet_driver();
+        let clock = driver.correlator.clock();
+        let next = driver.correlator.next_timeout().expect("state to expire");
+        driver.quiet_since = (now_ms(), clock);
+        let wait = driver.timeout_in().expect("a timer").as_millis();
+        let gap = u128::try_from(next.millis() - clock.millis()).expect("ahead");
+        assert!(wait <= gap && wait + 5_000 >= gap, "waits {wait} ms for a sweep {gap} ms of event time ahead");
+        // Quiet for longer than that: due now.
+        driver.quiet_since = (now_ms() - i64::try_from(gap).expect("small") - 1, clock);
+        assert_eq!(driver.timeout_in(), Some(Duration::ZERO));
+    }
+
+    /// Eight quiet days: the timeout expires everything, is journaled, and a rebuild from the
+    /// store (snapshot-less, journal only) comes to the same state: the scenario's lines
+    /// redelivered decide nothing on either.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timeout_is_journaled_so_a_rebuild_expires_the_same_state() {
+        let (mut driver, lines) = quiet_driver();
+        assert!(driver.correlator.deployments_held() > 0);
+        let clock = driver.correlator.clock();
+        driver.quiet_since = (now_ms() - 8 * 24 * 3600 * 1000, clock);
+        driver.timeout().await.expect("the timeout commits");
+        assert_eq!(driver.correlator.deployments_held(), 0, "eight quiet days: all past the retention");
+        let recovery = tokio::task::block_in_place(|| driver.store.recover()).expect("recover");
+        assert_eq!(recovery.journal.last().map(|e| e.body.as_str()), Some(TIMEOUT_ENTRY), "journaled last");
+        let (mut rebuilt, last_seq, _) =
+            tokio::task::block_in_place(|| recover(driver.store.as_mut(), &Config::default())).expect("rebuild");
+        assert_eq!(last_seq, i64::try_from(lines.len() + 1).expect("few"), "the timeout has its seq");
+        assert_eq!(rebuilt.deployments_held(), 0, "the rebuild expired the same state");
+        assert_eq!(rebuilt.clock(), driver.correlator.clock());
+        for line in &lines {
+            let input = || journal_input(line).expect("reads back");
+            assert!(rebuilt.handle(rebuilt.clock(), input()).is_empty(), "stale after the rebuild: {line}");
+            assert!(driver.correlator.handle(rebuilt.clock(), input()).is_empty(), "stale in the driver");
+        }
     }
 }

@@ -50,11 +50,15 @@ impl Correlator {
         (!self.state.deployments.is_empty() || !self.state.dedupe.is_empty()).then_some(self.state.next_sweep)
     }
 
-    /// Expires state past its retention.
+    /// Time passed with no input until `now`, an event time (`serve` runs the event clock with
+    /// the wall clock while the queue is quiet): the event clock moves to `now`, as an event of
+    /// that time would move it, and what is past the retention behind it is expired. A message
+    /// older than the retention behind the clock is stale from then on, so nothing expired here
+    /// can come back as new. It decides nothing today.
     #[must_use]
     pub fn handle_timeout(&mut self, now: Timestamp) -> Vec<Action> {
-        let clock = self.state.clock.max(now);
-        self.sweep(clock);
+        self.advance(now);
+        self.sweep(self.state.clock);
         Vec::new()
     }
 
