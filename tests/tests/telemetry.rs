@@ -55,8 +55,9 @@ async fn traces_and_metrics_reach_an_otlp_receiver_and_emitted_events_link_to_th
     let undocumented: Vec<&String> = exported.difference(&documented).collect();
     assert!(undocumented.is_empty(), "exported but not documented: {undocumented:?}");
     for c in &cutover::intake::COUNTERS {
-        assert!(exported.contains(c.name), "{} is not exported: {exported:?}", c.name);
+        assert!(exported.contains(c.def.name), "{} is not exported: {exported:?}", c.def.name);
     }
+    assert!(exported.contains(cutover::metrics::SETUP_FAULT.name), "the setup-fault gauge: {exported:?}");
     // SIGTERM flushes the span batch.
     assert!(service.terminate().await.success());
     assert!(otlp.received.errors.lock().unwrap().is_empty(), "{:?}", otlp.received.errors.lock().unwrap());

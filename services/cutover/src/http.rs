@@ -52,30 +52,6 @@ async fn ready(State(h): State<Health>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(h): State<Health>) -> String {
-    let c = &h.counters;
-    let mut out = String::new();
-    for counter in &crate::intake::COUNTERS {
-        let name = crate::intake::prometheus_name(counter.name);
-        out.push_str(&format!("# HELP {name} {}\n# TYPE {name} counter\n{name} {}\n", counter.help, (counter.read)(c)));
-    }
-    out.push_str(
-        "# HELP cutover_messages_rejected_total Messages rejected (malformed or not allowed), by reason.\n\
-         # TYPE cutover_messages_rejected_total counter\n",
-    );
-    for (reason, n) in c.rejected_by_reason() {
-        out.push_str(&format!("cutover_messages_rejected_total{{reason=\"{reason}\"}} {n}\n"));
-    }
-    h.metrics.render(&mut out);
     let counts = tokio::task::block_in_place(|| h.store.lock().ok().and_then(|mut s| s.outbox_counts().ok()));
-    if let Some(counts) = counts {
-        out.push_str("# HELP cutover_outbox_actions Actions in the outbox by executor and status.\n# TYPE cutover_outbox_actions gauge\n");
-        for (lane, status, n) in counts {
-            out.push_str(&format!(
-                "cutover_outbox_actions{{lane=\"{}\",status=\"{}\"}} {n}\n",
-                lane.as_str(),
-                status.as_str()
-            ));
-        }
-    }
-    out
+    crate::metrics::prometheus(&h.counters, &h.metrics, counts)
 }

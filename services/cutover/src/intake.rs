@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SqsConfig;
 
-pub use crate::metrics::{COUNTERS, Counter, IntakeCounters, REJECTION_REASONS, prometheus_name};
+pub use crate::metrics::{COUNTERS, Counter, IntakeCounters, REJECTION_REASONS};
 
 /// A received batch.
 #[derive(Debug)]

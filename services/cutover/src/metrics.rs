@@ -1,10 +1,13 @@
-//! Operator metrics beyond the intake counters, rendered as Prometheus text on `/metrics`:
-//! decisions by lifecycle type, detection lag (`observed_at - at`), SQS receive lag, action
-//! duration and retries per executor, Slack 429s. Lock-free: atomics only.
+//! Operator metrics, from one registry: [`REGISTRY`] names each metric once, with its kind,
+//! unit, attributes and help. `/metrics` renders it as Prometheus text ([`prometheus`]), the
+//! OTLP exporter registers its instruments under the same name and help, and docs/config.md's
+//! table lists it (a test fails when any of the three differ). Lock-free: atomics only.
 //!
-//! Each figure is also recorded into an OpenTelemetry instrument of the global meter (exported
-//! over OTLP when `[telemetry]` names a collector, a no-op otherwise): make [`Metrics`] after
-//! [`crate::telemetry::Telemetry::init`].
+//! The figures: the intake's counters, decisions by lifecycle type, detection lag
+//! (`observed_at - at`), SQS receive lag, action duration and retries per executor, Slack 429s,
+//! setup faults, the outbox by lane and status. Each is also recorded into an OpenTelemetry
+//! instrument of the global meter (exported over OTLP when `[telemetry]` names a collector, a
+//! no-op otherwise): make [`Metrics`] after [`crate::telemetry::Telemetry::init`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +18,134 @@ use cutover_events::emitted::DetailType;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics as otel;
 
-use crate::store::{Health, Lane};
+use crate::store::{Health, Lane, Status};
+
+/// What kind of instrument a metric is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    /// In seconds.
+    Histogram,
+    Gauge,
+}
+
+/// One metric: its OpenTelemetry name, kind, attributes and help, written once.
+#[derive(Debug)]
+pub struct Def {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+impl Def {
+    /// The Prometheus name: dots become underscores, and counters get `_total`, histograms
+    /// `_seconds`.
+    pub fn prometheus(&self) -> String {
+        let base = self.name.replace('.', "_");
+        match self.kind {
+            Kind::Counter => format!("{base}_total"),
+            Kind::Histogram => format!("{base}_seconds"),
+            Kind::Gauge => base,
+        }
+    }
+
+    /// How docs/config.md's table writes its kind.
+    pub fn docs_kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram (s)",
+            Kind::Gauge => "gauge",
+        }
+    }
+
+    /// The `# HELP` and `# TYPE` lines.
+    fn header(&self, out: &mut String) {
+        let kind = match self.kind {
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+            Kind::Gauge => "gauge",
+        };
+        let name = self.prometheus();
+        let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", self.help);
+    }
+}
+
+const fn def(name: &'static str, kind: Kind, labels: &'static [&'static str], help: &'static str) -> Def {
+    Def { name, kind, labels, help }
+}
+
+pub const RECEIVED: Def = def("cutover.sqs.messages.received", Kind::Counter, &[], "Messages received from SQS.");
+pub const ACCEPTED: Def = def("cutover.messages.accepted", Kind::Counter, &[], "Relevant messages handled.");
+pub const IGNORED: Def = def(
+    "cutover.messages.ignored",
+    Kind::Counter,
+    &[],
+    "Well-formed messages Cutover does not use (stale ones among them).",
+);
+pub const STALE: Def = def(
+    "cutover.messages.stale",
+    Kind::Counter,
+    &[],
+    "Messages ignored as older than the retention behind the event clock.",
+);
+pub const DUPLICATE: Def = def("cutover.messages.duplicate", Kind::Counter, &[], "Redeliveries absorbed.");
+pub const REJECTED: Def =
+    def("cutover.messages.rejected", Kind::Counter, &["reason"], "Malformed or not allowed messages, by reason.");
+pub const DEAD_LETTERED: Def =
+    def("cutover.messages.dead_lettered", Kind::Counter, &[], "Malformed messages sent to the dead-letter queue.");
+pub const DELETED: Def = def("cutover.sqs.messages.deleted", Kind::Counter, &[], "Messages deleted after commit.");
+pub const DELETE_FAILURES: Def =
+    def("cutover.sqs.delete_failures", Kind::Counter, &[], "Messages whose delete failed (redelivered, deduplicated).");
+pub const RECEIVE_ERRORS: Def = def("cutover.sqs.receive_errors", Kind::Counter, &[], "Failed receives.");
+pub const ACTIONS: Def =
+    def("cutover.actions.decided", Kind::Counter, &[], "Actions decided and committed to the outbox.");
+pub const DECISIONS: Def = def("cutover.decisions", Kind::Counter, &["type"], "Lifecycle events decided, by type.");
+pub const DETECTION_LAG: Def = def(
+    "cutover.detection_lag",
+    Kind::Histogram,
+    &[],
+    "Decision time minus the AWS time of the step (observed_at - at).",
+);
+pub const RECEIVE_LAG: Def =
+    def("cutover.sqs.receive_lag", Kind::Histogram, &[], "Receipt time minus the message's SQS SentTimestamp.");
+pub const DURATION: Def =
+    def("cutover.action.duration", Kind::Histogram, &["lane"], "Duration of one executor round of calls.");
+pub const RETRIES: Def =
+    def("cutover.action.retries", Kind::Counter, &["lane"], "Actions put back for a retry, by executor.");
+pub const RATE_LIMITED: Def =
+    def("cutover.slack.rate_limited", Kind::Counter, &[], "Slack 429 answers (never counted as sent).");
+pub const SETUP_FAULT: Def = def(
+    "cutover.setup_fault",
+    Kind::Gauge,
+    &["lane"],
+    "1 while an executor's actions wait on a setup fault (a refused Slack token, a missing bus or distribution).",
+);
+pub const OUTBOX: Def =
+    def("cutover.outbox.actions", Kind::Gauge, &["lane", "status"], "Actions in the outbox by executor and status.");
+
+/// Every metric Cutover has, in the order `/metrics` renders them.
+pub const REGISTRY: [&Def; 19] = [
+    &RECEIVED,
+    &ACCEPTED,
+    &IGNORED,
+    &DUPLICATE,
+    &DEAD_LETTERED,
+    &DELETED,
+    &DELETE_FAILURES,
+    &RECEIVE_ERRORS,
+    &ACTIONS,
+    &STALE,
+    &REJECTED,
+    &DECISIONS,
+    &DETECTION_LAG,
+    &RECEIVE_LAG,
+    &DURATION,
+    &RETRIES,
+    &RATE_LIMITED,
+    &SETUP_FAULT,
+    &OUTBOX,
+];
 
 /// A Prometheus histogram with fixed buckets (seconds).
 #[derive(Debug)]
@@ -96,38 +226,17 @@ struct Instruments {
 impl Instruments {
     fn new() -> Self {
         let meter = opentelemetry::global::meter("cutover");
-        let histogram = |name: &'static str, description: &'static str, bounds: &[f64]| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(bounds.to_vec())
-                .build()
+        let histogram = |d: &Def, bounds: &[f64]| {
+            meter.f64_histogram(d.name).with_unit("s").with_description(d.help).with_boundaries(bounds.to_vec()).build()
         };
+        let counter = |d: &Def| meter.u64_counter(d.name).with_description(d.help).build();
         Self {
-            decisions: meter
-                .u64_counter("cutover.decisions")
-                .with_description("Lifecycle events decided, by type.")
-                .build(),
-            detection_lag: histogram(
-                "cutover.detection_lag",
-                "Decision time minus the AWS time of the step (observed_at - at).",
-                LAG_BOUNDS,
-            ),
-            receive_lag: histogram(
-                "cutover.sqs.receive_lag",
-                "Receipt time minus the message's SQS SentTimestamp.",
-                LAG_BOUNDS,
-            ),
-            duration: histogram("cutover.action.duration", "Duration of one executor round of calls.", CALL_BOUNDS),
-            retries: meter
-                .u64_counter("cutover.action.retries")
-                .with_description("Actions put back for a retry, by executor.")
-                .build(),
-            slack_rate_limited: meter
-                .u64_counter("cutover.slack.rate_limited")
-                .with_description("Slack 429 answers (never counted as sent).")
-                .build(),
+            decisions: counter(&DECISIONS),
+            detection_lag: histogram(&DETECTION_LAG, LAG_BOUNDS),
+            receive_lag: histogram(&RECEIVE_LAG, LAG_BOUNDS),
+            duration: histogram(&DURATION, CALL_BOUNDS),
+            retries: counter(&RETRIES),
+            slack_rate_limited: counter(&RATE_LIMITED),
         }
     }
 }
@@ -207,40 +316,67 @@ impl Metrics {
         LANES.iter().zip(faults.iter()).filter_map(|(l, f)| Some((*l, f.clone()?))).collect()
     }
 
-    /// Appends the Prometheus text.
+    /// Appends the Prometheus text of the figures it keeps.
     pub fn render(&self, out: &mut String) {
-        out.push_str("# HELP cutover_decisions_total Lifecycle events decided, by type.\n# TYPE cutover_decisions_total counter\n");
+        DECISIONS.header(out);
         for (t, n) in DetailType::ALL.iter().zip(&self.decisions) {
-            let _ = writeln!(out, "cutover_decisions_total{{type=\"{}\"}} {}", t.as_str(), n.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "{}{{type=\"{}\"}} {}", DECISIONS.prometheus(), t.as_str(), n.load(Ordering::Relaxed));
         }
-        out.push_str("# HELP cutover_detection_lag_seconds Decision time minus the AWS time of the step (observed_at - at).\n# TYPE cutover_detection_lag_seconds histogram\n");
-        self.detection_lag.render(out, "cutover_detection_lag_seconds", "");
-        out.push_str("# HELP cutover_sqs_receive_lag_seconds Receipt time minus the message's SQS SentTimestamp.\n# TYPE cutover_sqs_receive_lag_seconds histogram\n");
-        self.receive_lag.render(out, "cutover_sqs_receive_lag_seconds", "");
-        out.push_str("# HELP cutover_action_duration_seconds Duration of one executor round of calls.\n# TYPE cutover_action_duration_seconds histogram\n");
+        DETECTION_LAG.header(out);
+        self.detection_lag.render(out, &DETECTION_LAG.prometheus(), "");
+        RECEIVE_LAG.header(out);
+        self.receive_lag.render(out, &RECEIVE_LAG.prometheus(), "");
+        DURATION.header(out);
         for (lane, h) in LANES.iter().zip(&self.durations) {
-            h.render(out, "cutover_action_duration_seconds", &format!("lane=\"{}\"", lane.as_str()));
+            h.render(out, &DURATION.prometheus(), &format!("lane=\"{}\"", lane.as_str()));
         }
-        out.push_str("# HELP cutover_action_retries_total Actions put back for a retry, by executor.\n# TYPE cutover_action_retries_total counter\n");
+        RETRIES.header(out);
         for (lane, n) in LANES.iter().zip(&self.retries) {
-            let _ = writeln!(
-                out,
-                "cutover_action_retries_total{{lane=\"{}\"}} {}",
-                lane.as_str(),
-                n.load(Ordering::Relaxed)
-            );
+            let _ =
+                writeln!(out, "{}{{lane=\"{}\"}} {}", RETRIES.prometheus(), lane.as_str(), n.load(Ordering::Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP cutover_slack_rate_limited_total Slack 429 answers (never counted as sent).\n# TYPE cutover_slack_rate_limited_total counter\ncutover_slack_rate_limited_total {}",
-            self.slack_rate_limited.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP cutover_setup_fault 1 while an executor's actions wait on a setup fault (a refused Slack token, a missing bus or distribution).\n# TYPE cutover_setup_fault gauge\n");
-        let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        for (lane, fault) in LANES.iter().zip(faults.iter()) {
-            let _ = writeln!(out, "cutover_setup_fault{{lane=\"{}\"}} {}", lane.as_str(), u8::from(fault.is_some()));
+        RATE_LIMITED.header(out);
+        let _ = writeln!(out, "{} {}", RATE_LIMITED.prometheus(), self.slack_rate_limited.load(Ordering::Relaxed));
+        SETUP_FAULT.header(out);
+        for (lane, faulty) in self.setup_fault_flags() {
+            let _ = writeln!(out, "{}{{lane=\"{}\"}} {}", SETUP_FAULT.prometheus(), lane.as_str(), u8::from(faulty));
         }
     }
+
+    /// Per lane, whether a setup fault holds it back now.
+    fn setup_fault_flags(&self) -> Vec<(Lane, bool)> {
+        let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        LANES.iter().zip(faults.iter()).map(|(l, f)| (*l, f.is_some())).collect()
+    }
+}
+
+/// The whole `/metrics` text: the intake's counters, the rejections, what [`Metrics`] keeps,
+/// and the outbox (when the store answered).
+pub fn prometheus(counters: &IntakeCounters, metrics: &Metrics, outbox: Option<Vec<(Lane, Status, u64)>>) -> String {
+    let mut out = String::new();
+    for counter in &COUNTERS {
+        counter.def.header(&mut out);
+        let _ = writeln!(out, "{} {}", counter.def.prometheus(), (counter.read)(counters));
+    }
+    REJECTED.header(&mut out);
+    for (reason, n) in counters.rejected_by_reason() {
+        let _ = writeln!(out, "{}{{reason=\"{reason}\"}} {n}", REJECTED.prometheus());
+    }
+    metrics.render(&mut out);
+    if let Some(counts) = outbox {
+        OUTBOX.header(&mut out);
+        for (lane, status, n) in counts {
+            let _ = writeln!(
+                out,
+                "{}{{lane=\"{}\",status=\"{}\"}} {n}",
+                OUTBOX.prometheus(),
+                lane.as_str(),
+                status.as_str()
+            );
+        }
+    }
+    out
 }
 
 /// Counters of what the intake saw; exposed on `/metrics` and over OTLP from [`COUNTERS`].
@@ -262,73 +398,26 @@ pub struct IntakeCounters {
     pub rejected_reasons: [AtomicU64; 6],
 }
 
-/// One counter of the intake: its OpenTelemetry name, help and reader, written once; `/metrics`
-/// renders it as [`prometheus_name`] and OTLP exports it under `name`.
+/// One counter of the intake: its metric and how to read it.
 #[derive(Debug)]
 pub struct Counter {
-    pub name: &'static str,
-    pub help: &'static str,
+    pub def: &'static Def,
     pub read: fn(&IntakeCounters) -> u64,
 }
 
 /// The intake's counters (the rejections, by reason, are rendered beside them).
 pub const COUNTERS: [Counter; 10] = [
-    Counter {
-        name: "cutover.sqs.messages.received",
-        help: "Messages received from SQS.",
-        read: |c| c.received.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.accepted",
-        help: "Relevant messages handled.",
-        read: |c| c.accepted.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.ignored",
-        help: "Well-formed messages Cutover does not use (stale ones among them).",
-        read: |c| c.ignored.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.duplicate",
-        help: "Redeliveries absorbed.",
-        read: |c| c.duplicates.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.dead_lettered",
-        help: "Malformed messages sent to the dead-letter queue.",
-        read: |c| c.dead_lettered.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.messages.deleted",
-        help: "Messages deleted after commit.",
-        read: |c| c.deleted.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.delete_failures",
-        help: "Messages whose delete failed (redelivered, deduplicated).",
-        read: |c| c.delete_failures.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.sqs.receive_errors",
-        help: "Failed receives.",
-        read: |c| c.receive_errors.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.actions.decided",
-        help: "Actions decided and committed to the outbox.",
-        read: |c| c.actions.load(Ordering::Relaxed),
-    },
-    Counter {
-        name: "cutover.messages.stale",
-        help: "Messages ignored as older than the retention behind the event clock.",
-        read: |c| c.stale.load(Ordering::Relaxed),
-    },
+    Counter { def: &RECEIVED, read: |c| c.received.load(Ordering::Relaxed) },
+    Counter { def: &ACCEPTED, read: |c| c.accepted.load(Ordering::Relaxed) },
+    Counter { def: &IGNORED, read: |c| c.ignored.load(Ordering::Relaxed) },
+    Counter { def: &DUPLICATE, read: |c| c.duplicates.load(Ordering::Relaxed) },
+    Counter { def: &DEAD_LETTERED, read: |c| c.dead_lettered.load(Ordering::Relaxed) },
+    Counter { def: &DELETED, read: |c| c.deleted.load(Ordering::Relaxed) },
+    Counter { def: &DELETE_FAILURES, read: |c| c.delete_failures.load(Ordering::Relaxed) },
+    Counter { def: &RECEIVE_ERRORS, read: |c| c.receive_errors.load(Ordering::Relaxed) },
+    Counter { def: &ACTIONS, read: |c| c.actions.load(Ordering::Relaxed) },
+    Counter { def: &STALE, read: |c| c.stale.load(Ordering::Relaxed) },
 ];
-
-/// The Prometheus name of a counter: dots become underscores, and `_total` is added.
-pub fn prometheus_name(name: &str) -> String {
-    format!("{}_total", name.replace('.', "_"))
-}
 
 /// The labels of rejected messages: the parser's kinds, and `not_allowed` for the intake's
 /// allow-list.
@@ -351,29 +440,39 @@ impl IntakeCounters {
 
 /// Registers the counters kept as atomics (the intake's) and the outbox depth as observable
 /// instruments, read at each export. A no-op without a meter provider.
-pub fn observe(counters: &Arc<IntakeCounters>, store: Arc<Mutex<Box<dyn Health>>>) {
+pub fn observe(counters: &Arc<IntakeCounters>, metrics: &Arc<Metrics>, store: Arc<Mutex<Box<dyn Health>>>) {
     let meter = opentelemetry::global::meter("cutover");
     for counter in &COUNTERS {
         let (c, read) = (counters.clone(), counter.read);
         meter
-            .u64_observable_counter(counter.name)
-            .with_description(counter.help)
+            .u64_observable_counter(counter.def.name)
+            .with_description(counter.def.help)
             .with_callback(move |o| o.observe(read(&c), &[]))
             .build();
     }
     let rejected = counters.clone();
     meter
-        .u64_observable_counter("cutover.messages.rejected")
-        .with_description("Malformed or not allowed messages, by reason.")
+        .u64_observable_counter(REJECTED.name)
+        .with_description(REJECTED.help)
         .with_callback(move |o| {
             for (reason, n) in rejected.rejected_by_reason() {
                 o.observe(n, &[KeyValue::new("reason", reason)]);
             }
         })
         .build();
+    let faults = metrics.clone();
     meter
-        .u64_observable_gauge("cutover.outbox.actions")
-        .with_description("Actions in the outbox by executor and status.")
+        .u64_observable_gauge(SETUP_FAULT.name)
+        .with_description(SETUP_FAULT.help)
+        .with_callback(move |o| {
+            for (lane, faulty) in faults.setup_fault_flags() {
+                o.observe(u64::from(faulty), &[KeyValue::new("lane", lane.as_str())]);
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge(OUTBOX.name)
+        .with_description(OUTBOX.help)
         .with_callback(move |o| {
             let Some(counts) = store.lock().ok().and_then(|mut s| s.outbox_counts().ok()) else { return };
             for (lane, status, n) in counts {
@@ -402,12 +501,59 @@ mod tests {
         assert!(out.contains("x_seconds_sum{lane=\"slack\"} 7.55\n"), "{out}");
     }
 
-    #[test]
-    fn every_intake_counter_is_in_the_docs_table_under_its_name() {
+    /// docs/config.md's table: `(instrument, kind, attributes)` of each row.
+    fn docs_rows() -> Vec<(String, String, Vec<String>)> {
         let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
-        for c in &COUNTERS {
-            assert!(docs.contains(&format!("| `{}` | counter |", c.name)), "docs/config.md misses {}", c.name);
+        docs.lines()
+            .filter(|l| l.starts_with("| `cutover."))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').skip(1).map(str::trim).collect();
+                let name = cells[0].trim_matches('`').to_owned();
+                // `lane`, `status`; `reason`: `too_large`, … (the values after a colon).
+                let names = cells[2].split(':').next().unwrap_or("");
+                let labels = names.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+                (name, cells[1].to_owned(), labels)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_registry_and_the_docs_table_name_the_same_metrics_with_the_same_kind_and_attributes() {
+        let rows = docs_rows();
+        for d in REGISTRY {
+            let row = rows.iter().find(|(n, _, _)| n == d.name);
+            let Some((_, kind, labels)) = row else { panic!("docs/config.md misses {}", d.name) };
+            assert_eq!(kind, d.docs_kind(), "{}: kind", d.name);
+            assert_eq!(labels, &d.labels.to_vec(), "{}: attributes", d.name);
         }
-        assert_eq!(prometheus_name("cutover.sqs.receive_errors"), "cutover_sqs_receive_errors_total");
+        for (name, _, _) in &rows {
+            assert!(REGISTRY.iter().any(|d| d.name == name), "docs/config.md names {name}, which Cutover has not");
+        }
+        let names: std::collections::BTreeSet<&str> = REGISTRY.iter().map(|d| d.name).collect();
+        assert_eq!(names.len(), REGISTRY.len(), "each metric once");
+    }
+
+    /// `/metrics` has exactly the registry's metrics, each with its help and type once, and
+    /// every sample line under a name the registry gives.
+    #[test]
+    fn the_prometheus_text_renders_every_registered_metric_and_nothing_else() {
+        let metrics = Metrics::default();
+        metrics.setup_fault(Lane::Slack, "token_revoked");
+        let text = prometheus(&IntakeCounters::default(), &metrics, Some(vec![(Lane::Slack, Status::Done, 2)]));
+        for d in REGISTRY {
+            let help = format!("# HELP {} {}\n", d.prometheus(), d.help);
+            assert_eq!(text.matches(&help).count(), 1, "{} once, with its help:\n{text}", d.prometheus());
+        }
+        let helped = text.lines().filter(|l| l.starts_with("# HELP ")).count();
+        assert_eq!(helped, REGISTRY.len(), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let base = name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
+            assert!(REGISTRY.iter().any(|d| d.prometheus() == base || d.prometheus() == name), "{line}");
+        }
+        assert!(text.contains("cutover_setup_fault{lane=\"slack\"} 1\n"), "{text}");
+        assert!(text.contains("cutover_outbox_actions{lane=\"slack\",status=\"done\"} 2\n"), "{text}");
+        assert_eq!(RECEIVE_ERRORS.prometheus(), "cutover_sqs_receive_errors_total");
+        assert_eq!(DETECTION_LAG.prometheus(), "cutover_detection_lag_seconds");
     }
 }

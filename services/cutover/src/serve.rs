@@ -147,7 +147,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("binding the health endpoints to {}", config.http.listen))?;
     tracing::info!(message = "Health endpoints listening.", address = %listener.local_addr()?);
     let checks: Arc<Mutex<Box<dyn crate::store::Health>>> = Arc::new(Mutex::new(open()?));
-    crate::metrics::observe(&counters, checks.clone());
+    crate::metrics::observe(&counters, &metrics, checks.clone());
     let health = crate::http::Health {
         sqs: sqs.clone(),
         queue_url: queue_url.clone(),
