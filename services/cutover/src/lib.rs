@@ -10,10 +10,12 @@
 //!   rebuild ([`driver::recover`]).
 //! - [`intake`]: SQS: long-polling receivers, and the [`intake::Queue`] that deletes,
 //!   dead-letters and extends visibility.
-//! - [`reconciler`]: what the AWS APIs say that events leave out.
+//! - [`reconciler`]: what the AWS APIs say that events leave out: one asker per AWS service,
+//!   typed errors (throttled, denied, other), the paced rounds.
 //! - [`executors`]: one lane per effect (Slack, CloudFront, EventBridge) over the outbox.
-//! - [`store`]: durable state: journal, snapshots, outbox, claims (SQLite, DynamoDB).
-//! - [`metrics`]: the counters and histograms, rendered to `/metrics` and OTLP.
+//! - [`store`]: durable state, split by caller: journal (driver), outbox and claim (lanes),
+//!   Slack messages, health; SQLite and DynamoDB implement all of it.
+//! - [`metrics`]: one registry of every metric, rendered to `/metrics` and OTLP.
 //! - [`telemetry`]: OpenTelemetry traces and the OTLP exporters.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
