@@ -11,6 +11,7 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Moto, Service, Slack, Stack, temp_dir, write_config};
+use cutover_e2e::shapes::CodeDeployShape;
 use cutover_e2e::shapes::Fleet;
 use cutover_events::Timestamp;
 
@@ -98,11 +99,13 @@ async fn main() {
             .codedeploy(
                 &format!("bench-{i}"),
                 Timestamp(1_773_480_600_000 + i as i64 * 1000),
-                "AppECS-prod-eu-web",
-                "DgpECS-prod-eu-web",
-                &dep,
-                "SUCCESS",
-                None,
+                &CodeDeployShape {
+                    app: "AppECS-prod-eu-web",
+                    group: "DgpECS-prod-eu-web",
+                    deployment_id: &dep,
+                    state: "SUCCESS",
+                    instance: None,
+                },
             )
             .to_string();
         let t0 = now_us();

@@ -6,8 +6,9 @@ use cutover_correlator::Action;
 use cutover_correlator::routing::Routing;
 use cutover_events::Timestamp;
 use cutover_events::emitted::{DetailType::*, Strategy};
-use cutover_testkit::rollout::{Ids, Outcome, Service, Timed};
+use cutover_testkit::rollout::{Ids, Outcome, Release, Service, Timed};
 use cutover_testkit::shapes::Fleet;
+use cutover_testkit::shapes::{EcsDeploymentShape, HookShape, TriggerShape};
 use harness::{Harness, decisions, per_deployment, scenario_lines, scenario_routing, ts};
 use serde_json::json;
 
@@ -47,9 +48,24 @@ fn emits(actions: &[Action]) -> Vec<&cutover_events::emitted::LifecycleDetail> {
 #[test]
 fn rolling_update_cuts_over_when_the_last_old_task_is_told_to_stop() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 3, ts(T0).plus_millis(-600_000));
-    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 3, ts(T0), Outcome::Completes, ""));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 3,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 3, at: ts(T0) },
+        Outcome::Completes,
+        "",
+    ));
     let mut h = Harness::new(Routing::default());
     h.feed_all(sorted(ev).iter().map(String::as_str));
     let d = h.decisions();
@@ -72,9 +88,24 @@ fn rolling_update_cuts_over_when_the_last_old_task_is_told_to_stop() {
 #[test]
 fn no_cut_over_while_an_old_task_still_serves() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
-    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 2, ts(T0), Outcome::Completes, ""));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 2,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 2, at: ts(T0) },
+        Outcome::Completes,
+        "",
+    ));
     let lines = sorted(ev);
     let old_ids: Vec<String> = lines
         .iter()
@@ -95,16 +126,21 @@ fn no_cut_over_while_an_old_task_still_serves() {
 #[test]
 fn circuit_breaker_fails_and_the_rollback_rolls_it_back() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 2,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/2",
-        &td(2),
-        "repo/web:v2",
-        2,
-        ts(T0),
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 2, at: ts(T0) },
         Outcome::CircuitBreaker,
         "ecs-svc/3",
     ));
@@ -139,17 +175,32 @@ fn circuit_breaker_fails_and_the_rollback_rolls_it_back() {
 #[test]
 fn a_deployment_replaced_before_it_finished_fails_as_superseded() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 1, ts(T0).plus_millis(-600_000));
-    ev.extend(svc.start_only(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 1, ts(T0)));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 1,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
+    ev.extend(svc.start_only(
+        &fleet,
+        &mut ids,
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 1, at: ts(T0) },
+    ));
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/3",
-        &td(3),
-        "repo/web:v3",
-        1,
-        ts(T0).plus_millis(300_000),
+        &Release {
+            deployment: "ecs-svc/3",
+            task_definition: &td(3),
+            image: "repo/web:v3",
+            count: 1,
+            at: ts(T0).plus_millis(300_000),
+        },
         Outcome::Completes,
         "",
     ));
@@ -164,7 +215,17 @@ fn a_deployment_replaced_before_it_finished_fails_as_superseded() {
 }
 
 fn trigger_body(fleet: &Fleet, dep: &str, status: &str, created: Timestamp, completed: Option<Timestamp>) -> String {
-    fleet.trigger("app", "group", dep, status, created, completed, &[]).to_string()
+    fleet
+        .trigger(&TriggerShape {
+            app: "app",
+            group: "group",
+            deployment_id: dep,
+            status,
+            created,
+            completed,
+            extra: &[],
+        })
+        .to_string()
 }
 
 #[test]
@@ -217,11 +278,13 @@ fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
             .ecs_deployment(
                 &ids.event_id(),
                 t,
-                "prod",
-                "web",
-                "SERVICE_DEPLOYMENT_IN_PROGRESS",
-                "ecs-svc/77",
-                "ECS deployment ecs-svc/77 in progress.",
+                &EcsDeploymentShape {
+                    cluster: "prod",
+                    service: "web",
+                    event_name: "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                    deployment_id: "ecs-svc/77",
+                    reason: "ECS deployment ecs-svc/77 in progress.",
+                },
             )
             .to_string(),
     );
@@ -230,11 +293,13 @@ fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
             .hook(
                 &ids.event_id(),
                 t.plus_millis(40_000),
-                "prod",
-                "web",
-                "AbC",
-                "HOOK_AWAITING_ACTION",
-                "POST_TEST_TRAFFIC_SHIFT",
+                &HookShape {
+                    cluster: "prod",
+                    service: "web",
+                    deployment: "AbC",
+                    event_name: "HOOK_AWAITING_ACTION",
+                    stage: "POST_TEST_TRAFFIC_SHIFT",
+                },
             )
             .to_string(),
     );
@@ -243,11 +308,13 @@ fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
             .hook(
                 &ids.event_id(),
                 t.plus_millis(90_000),
-                "prod",
-                "web",
-                "AbC",
-                "HOOK_IN_PROGRESS",
-                "POST_PRODUCTION_TRAFFIC_SHIFT",
+                &HookShape {
+                    cluster: "prod",
+                    service: "web",
+                    deployment: "AbC",
+                    event_name: "HOOK_IN_PROGRESS",
+                    stage: "POST_PRODUCTION_TRAFFIC_SHIFT",
+                },
             )
             .to_string(),
     );
@@ -256,11 +323,13 @@ fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
             .ecs_deployment(
                 &ids.event_id(),
                 t.plus_millis(600_000),
-                "prod",
-                "web",
-                "SERVICE_DEPLOYMENT_COMPLETED",
-                "ecs-svc/77",
-                "done",
+                &EcsDeploymentShape {
+                    cluster: "prod",
+                    service: "web",
+                    event_name: "SERVICE_DEPLOYMENT_COMPLETED",
+                    deployment_id: "ecs-svc/77",
+                    reason: "done",
+                },
             )
             .to_string(),
     );
@@ -276,19 +345,30 @@ fn ecs_native_rollout_seen_first_as_ecs_svc_is_one_deployment() {
 #[test]
 fn finished_deployments_retire_after_the_retention_and_state_stays_bounded() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/0", &td(0), "repo/web:v0", 2, ts(T0).plus_millis(-600_000));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/0",
+            task_definition: &td(0),
+            image: "repo/web:v0",
+            count: 2,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
     let day = 86_400_000;
     for n in 1..=40u32 {
         let id = format!("ecs-svc/{n}");
         ev.extend(svc.rolling(
             &fleet,
             &mut ids,
-            &id,
-            &td(n),
-            &format!("repo/web:v{n}"),
-            2,
-            ts(T0).plus_millis(i64::from(n) * day),
+            &Release {
+                deployment: &id,
+                task_definition: &td(n),
+                image: &format!("repo/web:v{n}"),
+                count: 2,
+                at: ts(T0).plus_millis(i64::from(n) * day),
+            },
             Outcome::Completes,
             "",
         ));
@@ -344,9 +424,24 @@ fn every_scenario_decides_each_lifecycle_event_at_most_once_and_in_order() {
 #[test]
 fn without_any_old_task_seen_running_cut_over_waits_for_completed() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
-    ev.extend(svc.rolling(&fleet, &mut ids, "ecs-svc/2", &td(2), "repo/web:v2", 2, ts(T0), Outcome::Completes, ""));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 2,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
+    ev.extend(svc.rolling(
+        &fleet,
+        &mut ids,
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 2, at: ts(T0) },
+        Outcome::Completes,
+        "",
+    ));
     // Cutover started watching after the old tasks were running: their RUNNING events are gone.
     let lines: Vec<String> = sorted(ev)
         .into_iter()
@@ -365,17 +460,33 @@ fn ecs_native_failure_comes_from_its_ecs_svc_alias() {
     let (fleet, mut ids, _) = web();
     let t = ts(T0);
     let mut h = Harness::new(Routing::default());
-    h.feed(&fleet.hook(&ids.event_id(), t, "prod", "web", "XyZ", "HOOK_AWAITING_ACTION", "POST_SCALE_UP").to_string());
+    h.feed(
+        &fleet
+            .hook(
+                &ids.event_id(),
+                t,
+                &HookShape {
+                    cluster: "prod",
+                    service: "web",
+                    deployment: "XyZ",
+                    event_name: "HOOK_AWAITING_ACTION",
+                    stage: "POST_SCALE_UP",
+                },
+            )
+            .to_string(),
+    );
     h.feed(
         &fleet
             .hook(
                 &ids.event_id(),
                 t.plus_millis(60_000),
-                "prod",
-                "web",
-                "XyZ",
-                "HOOK_FAILED",
-                "POST_TEST_TRAFFIC_SHIFT",
+                &HookShape {
+                    cluster: "prod",
+                    service: "web",
+                    deployment: "XyZ",
+                    event_name: "HOOK_FAILED",
+                    stage: "POST_TEST_TRAFFIC_SHIFT",
+                },
             )
             .to_string(),
     );
@@ -384,11 +495,13 @@ fn ecs_native_failure_comes_from_its_ecs_svc_alias() {
             .ecs_deployment(
                 &ids.event_id(),
                 t.plus_millis(70_000),
-                "prod",
-                "web",
-                "SERVICE_DEPLOYMENT_FAILED",
-                "ecs-svc/5",
-                "hook failed",
+                &EcsDeploymentShape {
+                    cluster: "prod",
+                    service: "web",
+                    event_name: "SERVICE_DEPLOYMENT_FAILED",
+                    deployment_id: "ecs-svc/5",
+                    reason: "hook failed",
+                },
             )
             .to_string(),
     );
@@ -402,8 +515,17 @@ fn ecs_native_failure_comes_from_its_ecs_svc_alias() {
 fn hook_events_are_timed_by_their_envelope() {
     let (fleet, mut ids, _) = web();
     let t = ts(T0);
-    let mut hook =
-        fleet.hook(&ids.event_id(), t, "prod", "web", "AbC", "HOOK_IN_PROGRESS", "POST_PRODUCTION_TRAFFIC_SHIFT");
+    let mut hook = fleet.hook(
+        &ids.event_id(),
+        t,
+        &HookShape {
+            cluster: "prod",
+            service: "web",
+            deployment: "AbC",
+            event_name: "HOOK_IN_PROGRESS",
+            stage: "POST_PRODUCTION_TRAFFIC_SHIFT",
+        },
+    );
     hook["detail"]["updatedAt"] = json!("2026-03-14T09:30:00.618059641Z");
     let mut h = Harness::new(Routing::default());
     h.feed(&hook.to_string());
@@ -414,16 +536,21 @@ fn hook_events_are_timed_by_their_envelope() {
 #[test]
 fn a_rollback_seen_before_the_deployment_it_undoes_is_linked_and_never_posts() {
     let (fleet, mut ids, mut svc) = web();
-    let mut ev =
-        svc.seed_running(&fleet, &mut ids, "ecs-svc/1", &td(1), "repo/web:v1", 2, ts(T0).plus_millis(-600_000));
+    let mut ev = svc.seed_running(
+        &fleet,
+        &mut ids,
+        &Release {
+            deployment: "ecs-svc/1",
+            task_definition: &td(1),
+            image: "repo/web:v1",
+            count: 2,
+            at: ts(T0).plus_millis(-600_000),
+        },
+    );
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/2",
-        &td(2),
-        "repo/web:v2",
-        2,
-        ts(T0),
+        &Release { deployment: "ecs-svc/2", task_definition: &td(2), image: "repo/web:v2", count: 2, at: ts(T0) },
         Outcome::CircuitBreaker,
         "ecs-svc/3",
     ));

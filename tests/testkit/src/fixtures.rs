@@ -5,6 +5,7 @@
 use cutover_events::Timestamp;
 use serde_json::{Value, json};
 
+use crate::shapes::{CodeDeployShape, EcsDeploymentShape, HookShape, TriggerShape};
 use crate::shapes::{Fleet, PipelineShape, TaskShape};
 
 fn t(s: &str) -> Timestamp {
@@ -54,7 +55,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
     out.push(("ecs-task.run-task.json", run_task));
     let dep = "ecs-svc/5211643699352071000";
     let d = |id: &str, name, reason: &str| {
-        f.ecs_deployment(id, t("2026-03-14T09:30:00.250Z"), "prod-eu", "web", name, dep, reason)
+        f.ecs_deployment(
+            id,
+            t("2026-03-14T09:30:00.250Z"),
+            &EcsDeploymentShape { cluster: "prod-eu", service: "web", event_name: name, deployment_id: dep, reason },
+        )
     };
     out.push((
         "ecs-deployment.in-progress.json",
@@ -93,11 +98,13 @@ pub fn all() -> Vec<(&'static str, Value)> {
         f.hook(
             "9c5bdfcc-8e63-4adf-b1aa-6f708192a3b4",
             at,
-            "prod-eu",
-            "web",
-            "EZe5RNVLH6PPzHXINuP28",
-            "HOOK_IN_PROGRESS",
-            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            &HookShape {
+                cluster: "prod-eu",
+                service: "web",
+                deployment: "EZe5RNVLH6PPzHXINuP28",
+                event_name: "HOOK_IN_PROGRESS",
+                stage: "POST_PRODUCTION_TRAFFIC_SHIFT",
+            },
         ),
     ));
     out.push((
@@ -107,14 +114,33 @@ pub fn all() -> Vec<(&'static str, Value)> {
     let (app, group, cd) = ("AppECS-prod-eu-web", "DgpECS-prod-eu-web", "d-7QHX0M2PB");
     out.push((
         "codedeploy-deployment.start.json",
-        f.codedeploy("be7df1ee-a085-4cf1-93cc-8192a3b4c5d6", at, app, group, cd, "START", None),
+        f.codedeploy(
+            "be7df1ee-a085-4cf1-93cc-8192a3b4c5d6",
+            at,
+            &CodeDeployShape { app, group, deployment_id: cd, state: "START", instance: None },
+        ),
     ));
     out.push((
         "codedeploy-instance.success.json",
-        f.codedeploy("cf8e02ff-b196-4d02-a4dd-92a3b4c5d6e7", at, app, group, cd, "SUCCESS", Some("prod-eu:web")),
+        f.codedeploy(
+            "cf8e02ff-b196-4d02-a4dd-92a3b4c5d6e7",
+            at,
+            &CodeDeployShape { app, group, deployment_id: cd, state: "SUCCESS", instance: Some("prod-eu:web") },
+        ),
     ));
     let created = t("2022-10-13T15:50:45Z");
-    out.push(("codedeploy-trigger.created.captured.json", f.trigger(app, group, cd, "CREATED", created, None, &[])));
+    out.push((
+        "codedeploy-trigger.created.captured.json",
+        f.trigger(&TriggerShape {
+            app,
+            group,
+            deployment_id: cd,
+            status: "CREATED",
+            created,
+            completed: None,
+            extra: &[],
+        }),
+    ));
     let documented = json!({
         "region": "eu-west-1", "accountId": "123456789012", "eventTriggerName": "deploy-failed",
         "applicationName": app, "deploymentId": "d-75I7MBT7C", "deploymentGroupName": group,
@@ -132,10 +158,10 @@ pub fn all() -> Vec<(&'static str, Value)> {
         "codedeploy-trigger.instance.allow-traffic.json",
         f.instance_trigger(cd, "prod-eu:web", "Succeeded", t("2026-03-14T09:31:30Z"), &lifecycle),
     ));
-    let rollback = f.trigger(app, group, "d-RBCK7TT0P", "IN_PROGRESS", created, None, &[(
+    let rollback = f.trigger(&TriggerShape { app, group, deployment_id: "d-RBCK7TT0P", status: "IN_PROGRESS", created, completed: None, extra: &[(
         "rollbackInformation",
         json!("{\"RollbackMessage\":\"Deployment d-RBCK7TT0P is triggered to roll back deployment d-7QHX0M2PB.\",\"RollbackTriggeringDeploymentId\":\"d-7QHX0M2PB\"}"),
-    )]);
+    )] });
     out.push((
         "sns.codedeploy-trigger.rollback.json",
         f.sns(

@@ -13,9 +13,6 @@
 //! - [`stream`]: the large benchmark stream (about 200k events over 1,000 services).
 //! - [`example`]: an emitted lifecycle detail to start a test's own from.
 
-// Event builders take every field AWS varies as an argument, like the events themselves.
-#![allow(clippy::too_many_arguments)]
-
 pub mod example;
 pub mod fixtures;
 pub mod rollout;

@@ -3,6 +3,7 @@
 use cutover_events::Timestamp;
 use serde_json::Value;
 
+use crate::shapes::EcsDeploymentShape;
 use crate::shapes::{Fleet, TaskShape, uuid};
 
 /// A timed SQS body.
@@ -26,6 +27,25 @@ pub struct Service {
     pub cluster: String,
     pub name: String,
     pub running: Vec<Task>,
+}
+
+/// One ECS deployment's release: its id (`ecs-svc/…`), what it runs, how many tasks, and when
+/// it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Release<'a> {
+    pub deployment: &'a str,
+    pub task_definition: &'a str,
+    pub image: &'a str,
+    pub count: usize,
+    pub at: Timestamp,
+}
+
+/// The states a task moves through, from a time, a fixed step apart.
+#[derive(Clone, Copy, Debug)]
+struct Steps<'a> {
+    states: &'a [(&'a str, &'a str)],
+    from: Timestamp,
+    every_ms: i64,
 }
 
 /// What goes wrong in a rolling deployment.
@@ -64,16 +84,8 @@ fn task_id(seed: u64) -> String {
 impl Service {
     /// Tasks already running under `deployment` before anything is recorded: their RUNNING
     /// events (the census) at `t`.
-    pub fn seed_running(
-        &mut self,
-        fleet: &Fleet,
-        ids: &mut Ids,
-        deployment: &str,
-        task_definition: &str,
-        image: &str,
-        count: usize,
-        t: Timestamp,
-    ) -> Vec<Timed> {
+    pub fn seed_running(&mut self, fleet: &Fleet, ids: &mut Ids, release: &Release<'_>) -> Vec<Timed> {
+        let Release { deployment, task_definition, image, count, at: t } = *release;
         let mut out = Vec::new();
         for i in 0..count {
             let seed = ids.bump();
@@ -123,11 +135,10 @@ impl Service {
         fleet: &Fleet,
         ids: &mut Ids,
         task: &mut Task,
-        states: &[(&str, &str)],
-        t: Timestamp,
-        step_ms: i64,
+        steps: &Steps<'_>,
         stop: Option<(&str, &str)>,
     ) -> Vec<Timed> {
+        let Steps { states, from: t, every_ms: step_ms } = *steps;
         let mut out = Vec::new();
         for (i, (last, desired)) in states.iter().enumerate() {
             task.version += 1;
@@ -140,43 +151,28 @@ impl Service {
 
     /// A deployment that starts (IN_PROGRESS, `count` tasks to RUNNING) and stops there, its
     /// tasks joining the running ones: the next deployment supersedes it.
-    pub fn start_only(
-        &mut self,
-        fleet: &Fleet,
-        ids: &mut Ids,
-        deployment: &str,
-        task_definition: &str,
-        image: &str,
-        count: usize,
-        t0: Timestamp,
-    ) -> Vec<Timed> {
-        let (out, tasks) = self.start(fleet, ids, deployment, task_definition, image, count, t0);
+    pub fn start_only(&mut self, fleet: &Fleet, ids: &mut Ids, release: &Release<'_>) -> Vec<Timed> {
+        let (out, tasks) = self.start(fleet, ids, release);
         self.running.extend(tasks);
         out
     }
 
     /// IN_PROGRESS at `t0`, then `count` new tasks from PROVISIONING to RUNNING.
-    fn start(
-        &self,
-        fleet: &Fleet,
-        ids: &mut Ids,
-        deployment: &str,
-        task_definition: &str,
-        image: &str,
-        count: usize,
-        t0: Timestamp,
-    ) -> (Vec<Timed>, Vec<Task>) {
+    fn start(&self, fleet: &Fleet, ids: &mut Ids, release: &Release<'_>) -> (Vec<Timed>, Vec<Task>) {
+        let Release { deployment, task_definition, image, count, at: t0 } = *release;
         let reason = format!("ECS deployment {deployment} in progress.");
         let mut out = vec![(
             t0,
             fleet.ecs_deployment(
                 &ids.event_id(),
                 t0,
-                &self.cluster,
-                &self.name,
-                "SERVICE_DEPLOYMENT_IN_PROGRESS",
-                deployment,
-                &reason,
+                &EcsDeploymentShape {
+                    cluster: &self.cluster,
+                    service: &self.name,
+                    event_name: "SERVICE_DEPLOYMENT_IN_PROGRESS",
+                    deployment_id: deployment,
+                    reason: &reason,
+                },
             ),
         )];
         let starting =
@@ -194,7 +190,13 @@ impl Service {
                 seed,
             };
             let first = task.created_at.plus_millis(1_000);
-            out.extend(self.walk(fleet, ids, &mut task, &starting, first, 21_000, None));
+            out.extend(self.walk(
+                fleet,
+                ids,
+                &mut task,
+                &Steps { states: &starting, from: first, every_ms: 21_000 },
+                None,
+            ));
             tasks.push(task);
         }
         (out, tasks)
@@ -207,16 +209,13 @@ impl Service {
         &mut self,
         fleet: &Fleet,
         ids: &mut Ids,
-        deployment: &str,
-        task_definition: &str,
-        image: &str,
-        count: usize,
-        t0: Timestamp,
+        release: &Release<'_>,
         outcome: Outcome,
         rollback_id: &str,
     ) -> Vec<Timed> {
+        let Release { deployment, count, at: t0, .. } = *release;
         let scaling = format!("Scaling activity initiated by (deployment {deployment})");
-        let (mut out, new_tasks) = self.start(fleet, ids, deployment, task_definition, image, count, t0);
+        let (mut out, new_tasks) = self.start(fleet, ids, release);
         let running_done = t0.plus_millis(4_000 + count as i64 * 700 + 1_000 + 3 * 21_000);
         let draining = [
             ("DEACTIVATING", "STOPPED"),
@@ -233,9 +232,7 @@ impl Service {
                         fleet,
                         ids,
                         &mut task,
-                        &draining,
-                        at,
-                        30_000,
+                        &Steps { states: &draining, from: at, every_ms: 30_000 },
                         Some(("ServiceSchedulerInitiated", &scaling)),
                     ));
                 }
@@ -246,11 +243,13 @@ impl Service {
                     fleet.ecs_deployment(
                         &ids.event_id(),
                         done,
-                        &self.cluster,
-                        &self.name,
-                        "SERVICE_DEPLOYMENT_COMPLETED",
-                        deployment,
-                        &format!("ECS deployment {deployment} completed."),
+                        &EcsDeploymentShape {
+                            cluster: &self.cluster,
+                            service: &self.name,
+                            event_name: "SERVICE_DEPLOYMENT_COMPLETED",
+                            deployment_id: deployment,
+                            reason: &format!("ECS deployment {deployment} completed."),
+                        },
                     ),
                 ));
             }
@@ -265,9 +264,7 @@ impl Service {
                         fleet,
                         ids,
                         &mut task,
-                        &draining,
-                        at,
-                        20_000,
+                        &Steps { states: &draining, from: at, every_ms: 20_000 },
                         Some(("ServiceSchedulerInitiated", &reason)),
                     ));
                 }
@@ -277,19 +274,26 @@ impl Service {
                     fleet.ecs_deployment(
                         &ids.event_id(),
                         failed,
-                        &self.cluster,
-                        &self.name,
-                        "SERVICE_DEPLOYMENT_FAILED",
-                        deployment,
-                        "ECS deployment circuit breaker: task failed to start.",
+                        &EcsDeploymentShape {
+                            cluster: &self.cluster,
+                            service: &self.name,
+                            event_name: "SERVICE_DEPLOYMENT_FAILED",
+                            deployment_id: deployment,
+                            reason: "ECS deployment circuit breaker: task failed to start.",
+                        },
                     ),
                 ));
                 let previous =
                     self.running.first().map(|t| (t.deployment.clone(), t.task_definition.clone(), t.image.clone()));
                 let (prev_dep, prev_td, prev_image) = previous.unwrap_or_default();
                 let r0 = failed.plus_millis(1_000);
-                let mut rolled =
-                    self.rolling(fleet, ids, rollback_id, &prev_td, &prev_image, count, r0, Outcome::Completes, "");
+                let mut rolled = self.rolling(
+                    fleet,
+                    ids,
+                    &Release { deployment: rollback_id, task_definition: &prev_td, image: &prev_image, count, at: r0 },
+                    Outcome::Completes,
+                    "",
+                );
                 // The rollback's IN_PROGRESS names the deployment it returns to.
                 if let Some((_, first)) = rolled.first_mut() {
                     first["detail"]["reason"] = Value::from(format!(

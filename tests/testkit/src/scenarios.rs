@@ -7,7 +7,8 @@ use cutover_events::Timestamp;
 use cutover_events::canonical::sort_keys;
 use serde_json::{Value, json};
 
-use crate::rollout::{Ids, Outcome, Service, Timed};
+use crate::rollout::{Ids, Outcome, Release, Service, Timed};
+use crate::shapes::{CodeDeployShape, EcsDeploymentShape, HookShape, TriggerShape};
 use crate::shapes::{ECS_LIFECYCLE, Fleet, PipelineShape};
 
 /// One scenario's input.
@@ -109,20 +110,24 @@ fn rolling() -> Scenario {
     let mut ev = svc.seed_running(
         &fleet,
         &mut ids,
-        "ecs-svc/4231880795355584839",
-        &td("storefront", 41),
-        &ecr("storefront", "v122"),
-        2,
-        base().plus_millis(-secs(7200)),
+        &Release {
+            deployment: "ecs-svc/4231880795355584839",
+            task_definition: &td("storefront", 41),
+            image: &ecr("storefront", "v122"),
+            count: 2,
+            at: base().plus_millis(-secs(7200)),
+        },
     );
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/5211643699352071000",
-        &td("storefront", 42),
-        &ecr("storefront", "v123"),
-        2,
-        base(),
+        &Release {
+            deployment: "ecs-svc/5211643699352071000",
+            task_definition: &td("storefront", 42),
+            image: &ecr("storefront", "v123"),
+            count: 2,
+            at: base(),
+        },
         Outcome::Completes,
         "",
     ));
@@ -135,20 +140,24 @@ fn rolling_circuit_breaker() -> Scenario {
     let mut ev = svc.seed_running(
         &fleet,
         &mut ids,
-        "ecs-svc/1111111111111111111",
-        &td("payments", 7),
-        &ecr("payments", "2.3.0"),
-        2,
-        base().plus_millis(-secs(3600)),
+        &Release {
+            deployment: "ecs-svc/1111111111111111111",
+            task_definition: &td("payments", 7),
+            image: &ecr("payments", "2.3.0"),
+            count: 2,
+            at: base().plus_millis(-secs(3600)),
+        },
     );
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/2222222222222222222",
-        &td("payments", 8),
-        &ecr("payments", "2.4.0"),
-        2,
-        base(),
+        &Release {
+            deployment: "ecs-svc/2222222222222222222",
+            task_definition: &td("payments", 8),
+            image: &ecr("payments", "2.4.0"),
+            count: 2,
+            at: base(),
+        },
         Outcome::CircuitBreaker,
         "ecs-svc/3333333333333333333",
     ));
@@ -177,8 +186,24 @@ fn codedeploy_sns() -> Scenario {
     let (app, group, dep) = ("AppECS-prod-eu-checkout", "DgpECS-prod-eu-checkout", "d-7QHX0M2PB");
     let t = base();
     let topic = "codedeploy-checkout";
-    let created = fleet.trigger(app, group, dep, "CREATED", t, None, &[]);
-    let in_progress = fleet.trigger(app, group, dep, "IN_PROGRESS", t, None, &[]);
+    let created = fleet.trigger(&TriggerShape {
+        app,
+        group,
+        deployment_id: dep,
+        status: "CREATED",
+        created: t,
+        completed: None,
+        extra: &[],
+    });
+    let in_progress = fleet.trigger(&TriggerShape {
+        app,
+        group,
+        deployment_id: dep,
+        status: "IN_PROGRESS",
+        created: t,
+        completed: None,
+        extra: &[],
+    });
     let instance = fleet.instance_trigger(
         dep,
         "prod-eu:checkout",
@@ -187,7 +212,15 @@ fn codedeploy_sns() -> Scenario {
         &lifecycle(t.plus_millis(secs(10)), None),
     );
     let done = t.plus_millis(secs(480));
-    let succeeded = fleet.trigger(app, group, dep, "SUCCEEDED", t, Some(done), &[]);
+    let succeeded = fleet.trigger(&TriggerShape {
+        app,
+        group,
+        deployment_id: dep,
+        status: "SUCCEEDED",
+        created: t,
+        completed: Some(done),
+        extra: &[],
+    });
     let subject = |s: &str| format!("{s}: AWS CodeDeploy {dep} in eu-west-1 to {app}");
     let ev = vec![
         (
@@ -245,7 +278,10 @@ fn codedeploy_eventbridge() -> Scenario {
     let t = base();
     let mut e = |at: i64, state: &str, instance: Option<&str>| {
         let at = t.plus_millis(secs(at));
-        (at, fleet.codedeploy(&ids.event_id(), at, app, group, dep, state, instance))
+        (
+            at,
+            fleet.codedeploy(&ids.event_id(), at, &CodeDeployShape { app, group, deployment_id: dep, state, instance }),
+        )
     };
     let ev = vec![
         e(0, "START", None),
@@ -272,8 +308,30 @@ fn codedeploy_rollback() -> Scenario {
         "{{\"RollbackMessage\":\"Deployment {rollback} is triggered to roll back deployment {main}.\",\"RollbackTriggeringDeploymentId\":\"{main}\"}}"
     ));
     let ev: Vec<Timed> = vec![
-        (t, fleet.trigger(app, group, main, "CREATED", t, None, &[])),
-        (t.plus_millis(1), fleet.trigger(app, group, main, "IN_PROGRESS", t, None, &[])),
+        (
+            t,
+            fleet.trigger(&TriggerShape {
+                app,
+                group,
+                deployment_id: main,
+                status: "CREATED",
+                created: t,
+                completed: None,
+                extra: &[],
+            }),
+        ),
+        (
+            t.plus_millis(1),
+            fleet.trigger(&TriggerShape {
+                app,
+                group,
+                deployment_id: main,
+                status: "IN_PROGRESS",
+                created: t,
+                completed: None,
+                extra: &[],
+            }),
+        ),
         (
             failed_at.plus_millis(-500),
             fleet.instance_trigger(
@@ -286,24 +344,51 @@ fn codedeploy_rollback() -> Scenario {
         ),
         (
             failed_at,
-            fleet.trigger(
+            fleet.trigger(&TriggerShape {
                 app,
                 group,
-                main,
-                "FAILED",
-                t,
-                Some(failed_at),
-                &[("errorInformation", error), ("rollbackInformation", json!("{}"))],
-            ),
+                deployment_id: main,
+                status: "FAILED",
+                created: t,
+                completed: Some(failed_at),
+                extra: &[("errorInformation", error), ("rollbackInformation", json!("{}"))],
+            }),
         ),
-        (r0, fleet.trigger(app, group, rollback, "CREATED", r0, None, &[("rollbackInformation", rb_info.clone())])),
+        (
+            r0,
+            fleet.trigger(&TriggerShape {
+                app,
+                group,
+                deployment_id: rollback,
+                status: "CREATED",
+                created: r0,
+                completed: None,
+                extra: &[("rollbackInformation", rb_info.clone())],
+            }),
+        ),
         (
             r0.plus_millis(550),
-            fleet.trigger(app, group, rollback, "IN_PROGRESS", r0, None, &[("rollbackInformation", rb_info.clone())]),
+            fleet.trigger(&TriggerShape {
+                app,
+                group,
+                deployment_id: rollback,
+                status: "IN_PROGRESS",
+                created: r0,
+                completed: None,
+                extra: &[("rollbackInformation", rb_info.clone())],
+            }),
         ),
         (
             r_done,
-            fleet.trigger(app, group, rollback, "SUCCEEDED", r0, Some(r_done), &[("rollbackInformation", rb_info)]),
+            fleet.trigger(&TriggerShape {
+                app,
+                group,
+                deployment_id: rollback,
+                status: "SUCCEEDED",
+                created: r0,
+                completed: Some(r_done),
+                extra: &[("rollbackInformation", rb_info)],
+            }),
         ),
     ];
     // Raw message delivery: the SQS body is the trigger JSON itself.
@@ -366,11 +451,27 @@ fn pipeline_linked() -> Scenario {
             &p("STARTED", Some("Deploy"), Some("BlueGreen"), Some(("AWS", "CodeDeployToECS", "Deploy")), None),
         )
     });
-    push(1204, &|ids, at| fleet.codedeploy(&ids.event_id(), at, app, group, dep, "START", None));
-    push(1530, &|ids, at| {
-        fleet.codedeploy(&ids.event_id(), at, app, group, dep, "SUCCESS", Some("prod-eu:storefront"))
+    push(1204, &|ids, at| {
+        fleet.codedeploy(
+            &ids.event_id(),
+            at,
+            &CodeDeployShape { app, group, deployment_id: dep, state: "START", instance: None },
+        )
     });
-    push(1830, &|ids, at| fleet.codedeploy(&ids.event_id(), at, app, group, dep, "SUCCESS", None));
+    push(1530, &|ids, at| {
+        fleet.codedeploy(
+            &ids.event_id(),
+            at,
+            &CodeDeployShape { app, group, deployment_id: dep, state: "SUCCESS", instance: Some("prod-eu:storefront") },
+        )
+    });
+    push(1830, &|ids, at| {
+        fleet.codedeploy(
+            &ids.event_id(),
+            at,
+            &CodeDeployShape { app, group, deployment_id: dep, state: "SUCCESS", instance: None },
+        )
+    });
     push(1831, &|ids, at| {
         fleet.pipeline(
             &ids.event_id(),
@@ -388,20 +489,24 @@ fn noise_and_malformed() -> Scenario {
     let mut ev = svc.seed_running(
         &fleet,
         &mut ids,
-        "ecs-svc/7000000000000000001",
-        &td("catalog", 3),
-        &ecr("catalog", "1.0.0"),
-        1,
-        base().plus_millis(-secs(600)),
+        &Release {
+            deployment: "ecs-svc/7000000000000000001",
+            task_definition: &td("catalog", 3),
+            image: &ecr("catalog", "1.0.0"),
+            count: 1,
+            at: base().plus_millis(-secs(600)),
+        },
     );
     ev.extend(svc.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/7000000000000000002",
-        &td("catalog", 4),
-        &ecr("catalog", "1.1.0"),
-        1,
-        base(),
+        &Release {
+            deployment: "ecs-svc/7000000000000000002",
+            task_definition: &td("catalog", 4),
+            image: &ecr("catalog", "1.1.0"),
+            count: 1,
+            at: base(),
+        },
         Outcome::Completes,
         "",
     ));
@@ -474,40 +579,48 @@ fn two_clusters_same_service() -> Scenario {
     let mut ev = prod.seed_running(
         &fleet,
         &mut ids,
-        "ecs-svc/9100000000000000001",
-        &td("api", 20),
-        &ecr("api", "5.1.0"),
-        3,
-        base().plus_millis(-secs(5000)),
+        &Release {
+            deployment: "ecs-svc/9100000000000000001",
+            task_definition: &td("api", 20),
+            image: &ecr("api", "5.1.0"),
+            count: 3,
+            at: base().plus_millis(-secs(5000)),
+        },
     );
     ev.extend(staging.seed_running(
         &fleet,
         &mut ids,
-        "ecs-svc/9200000000000000001",
-        &td("api-staging", 30),
-        &ecr("api", "5.1.0"),
-        1,
-        base().plus_millis(-secs(4000)),
+        &Release {
+            deployment: "ecs-svc/9200000000000000001",
+            task_definition: &td("api-staging", 30),
+            image: &ecr("api", "5.1.0"),
+            count: 1,
+            at: base().plus_millis(-secs(4000)),
+        },
     ));
     ev.extend(staging.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/9200000000000000002",
-        &td("api-staging", 31),
-        &ecr("api", "5.2.0-rc1"),
-        1,
-        base(),
+        &Release {
+            deployment: "ecs-svc/9200000000000000002",
+            task_definition: &td("api-staging", 31),
+            image: &ecr("api", "5.2.0-rc1"),
+            count: 1,
+            at: base(),
+        },
         Outcome::Completes,
         "",
     ));
     ev.extend(prod.rolling(
         &fleet,
         &mut ids,
-        "ecs-svc/9100000000000000002",
-        &td("api", 21),
-        &ecr("api", "5.2.0"),
-        3,
-        base().plus_millis(secs(60)),
+        &Release {
+            deployment: "ecs-svc/9100000000000000002",
+            task_definition: &td("api", 21),
+            image: &ecr("api", "5.2.0"),
+            count: 3,
+            at: base().plus_millis(secs(60)),
+        },
         Outcome::Completes,
         "",
     ));
@@ -520,7 +633,7 @@ fn ecs_native_hooks() -> Scenario {
     let t = base();
     let mut h = |at: i64, name: &str, stage: &str| {
         let at = t.plus_millis(secs(at));
-        (at, fleet.hook(&ids.event_id(), at, cluster, service, dep, name, stage))
+        (at, fleet.hook(&ids.event_id(), at, &HookShape { cluster, service, deployment: dep, event_name: name, stage }))
     };
     let mut ev = vec![
         h(40, "HOOK_AWAITING_ACTION", "POST_SCALE_UP"),
@@ -536,11 +649,13 @@ fn ecs_native_hooks() -> Scenario {
         fleet.ecs_deployment(
             &ids.event_id(),
             done,
-            cluster,
-            service,
-            "SERVICE_DEPLOYMENT_COMPLETED",
-            "ecs-svc/8800000000000000001",
-            "ECS deployment ecs-svc/8800000000000000001 completed.",
+            &EcsDeploymentShape {
+                cluster,
+                service,
+                event_name: "SERVICE_DEPLOYMENT_COMPLETED",
+                deployment_id: "ecs-svc/8800000000000000001",
+                reason: "ECS deployment ecs-svc/8800000000000000001 completed.",
+            },
         ),
     ));
     Scenario { name: "ecs-native-hooks", config: Some(PROD_CONFIG), lines: lines(ev) }

@@ -165,16 +165,8 @@ impl Fleet {
     }
 
     /// `ECS Deployment State Change`, after `ecs-deployment-state-change.completed.captured.json`.
-    pub fn ecs_deployment(
-        &self,
-        id: &str,
-        t: Timestamp,
-        cluster: &str,
-        service: &str,
-        event_name: &str,
-        deployment_id: &str,
-        reason: &str,
-    ) -> Value {
+    pub fn ecs_deployment(&self, id: &str, t: Timestamp, d: &EcsDeploymentShape<'_>) -> Value {
+        let EcsDeploymentShape { cluster, service, event_name, deployment_id, reason } = *d;
         let detail = json!({
             "eventType": if event_name.ends_with("FAILED") { "ERROR" } else { "INFO" },
             "eventName": event_name,
@@ -199,16 +191,8 @@ impl Fleet {
     }
 
     /// `ECS Hook State Change`, after `ecs-hook-state-change.hook-awaiting-action.json`.
-    pub fn hook(
-        &self,
-        id: &str,
-        t: Timestamp,
-        cluster: &str,
-        service: &str,
-        deployment: &str,
-        event_name: &str,
-        stage: &str,
-    ) -> Value {
+    pub fn hook(&self, id: &str, t: Timestamp, h: &HookShape<'_>) -> Value {
+        let HookShape { cluster, service, deployment, event_name, stage } = *h;
         let sd_arn = self.arn("ecs", &format!("service-deployment/{cluster}/{service}/{deployment}"));
         let detail = json!({
             "eventType": "INFO",
@@ -226,16 +210,8 @@ impl Fleet {
     }
 
     /// `CodeDeploy Deployment/Instance State-change Notification`, after the GO samples.
-    pub fn codedeploy(
-        &self,
-        id: &str,
-        t: Timestamp,
-        app: &str,
-        group: &str,
-        deployment_id: &str,
-        state: &str,
-        instance: Option<&str>,
-    ) -> Value {
+    pub fn codedeploy(&self, id: &str, t: Timestamp, c: &CodeDeployShape<'_>) -> Value {
+        let CodeDeployShape { app, group, deployment_id, state, instance } = *c;
         let mut detail = json!({
             "instanceGroupId": uuid(deployment_id.len() as u64 + 77),
             "region": self.region,
@@ -260,16 +236,8 @@ impl Fleet {
     }
 
     /// A deployment-level trigger message as captured (JSON-encoded-string objects, Java dates).
-    pub fn trigger(
-        &self,
-        app: &str,
-        group: &str,
-        deployment_id: &str,
-        status: &str,
-        created: Timestamp,
-        completed: Option<Timestamp>,
-        extra: &[(&str, Value)],
-    ) -> Value {
+    pub fn trigger(&self, tr: &TriggerShape<'_>) -> Value {
+        let TriggerShape { app, group, deployment_id, status, created, completed, extra } = *tr;
         let mut m = json!({
             "region": self.region,
             "accountId": self.account,
@@ -375,6 +343,52 @@ impl Fleet {
         let resources = vec![self.arn("codepipeline", p.pipeline)];
         self.envelope(id, detail_type, "aws.codepipeline", t, resources, detail)
     }
+}
+
+/// The parts of an `ECS Deployment State Change` that vary.
+#[derive(Clone, Copy, Debug)]
+pub struct EcsDeploymentShape<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    /// `SERVICE_DEPLOYMENT_IN_PROGRESS`, `…_COMPLETED`, `…_FAILED`.
+    pub event_name: &'a str,
+    pub deployment_id: &'a str,
+    pub reason: &'a str,
+}
+
+/// The parts of an `ECS Hook State Change` that vary.
+#[derive(Clone, Copy, Debug)]
+pub struct HookShape<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    /// The service deployment's id (the last part of its ARN).
+    pub deployment: &'a str,
+    pub event_name: &'a str,
+    /// The lifecycle stage, e.g. `POST_PRODUCTION_TRAFFIC_SHIFT`.
+    pub stage: &'a str,
+}
+
+/// The parts of a CodeDeploy state-change notification that vary; `instance` (`cluster:service`)
+/// makes it the instance-level one.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeDeployShape<'a> {
+    pub app: &'a str,
+    pub group: &'a str,
+    pub deployment_id: &'a str,
+    pub state: &'a str,
+    pub instance: Option<&'a str>,
+}
+
+/// The parts of a deployment-level CodeDeploy trigger that vary; `extra` adds or replaces keys.
+#[derive(Clone, Copy, Debug)]
+pub struct TriggerShape<'a> {
+    pub app: &'a str,
+    pub group: &'a str,
+    pub deployment_id: &'a str,
+    pub status: &'a str,
+    pub created: Timestamp,
+    pub completed: Option<Timestamp>,
+    pub extra: &'a [(&'a str, Value)],
 }
 
 /// The parts of a task event that vary.

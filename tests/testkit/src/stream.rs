@@ -9,7 +9,8 @@ use std::collections::BinaryHeap;
 use cutover_events::Timestamp;
 use serde_json::Value;
 
-use crate::rollout::{Ids, Outcome, Service, Timed};
+use crate::rollout::{Ids, Outcome, Release, Service, Timed};
+use crate::shapes::{CodeDeployShape, TriggerShape};
 use crate::shapes::{Fleet, PipelineShape};
 
 /// What to generate.
@@ -75,11 +76,13 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
         let seeded = svc.seed_running(
             &fleet,
             &mut ids,
-            &format!("ecs-svc/{}", 9_000_000_000_000_000_000u64 + i as u64),
-            &td,
-            &image,
-            count,
-            t0.plus_millis(i as i64 * 50),
+            &Release {
+                deployment: &format!("ecs-svc/{}", 9_000_000_000_000_000_000u64 + i as u64),
+                task_definition: &td,
+                image: &image,
+                count,
+                at: t0.plus_millis(i as i64 * 50),
+            },
         );
         push(&mut heap, seeded);
     }
@@ -106,12 +109,24 @@ pub fn generate(params: &Params, mut sink: impl FnMut(&str)) -> Generated {
                 generated.circuit_breaker += 1;
                 let id = format!("ecs-svc/{}", 1_000_000_000_000_000_000u64 + k);
                 let rollback = format!("ecs-svc/{}", 2_000_000_000_000_000_000u64 + k);
-                svc.rolling(&fleet, &mut ids, &id, &td, &image, count, start, Outcome::CircuitBreaker, &rollback)
+                svc.rolling(
+                    &fleet,
+                    &mut ids,
+                    &Release { deployment: &id, task_definition: &td, image: &image, count, at: start },
+                    Outcome::CircuitBreaker,
+                    &rollback,
+                )
             }
             5..=69 => {
                 generated.rolling += 1;
                 let id = format!("ecs-svc/{}", 1_000_000_000_000_000_000u64 + k);
-                svc.rolling(&fleet, &mut ids, &id, &td, &image, count, start, Outcome::Completes, "")
+                svc.rolling(
+                    &fleet,
+                    &mut ids,
+                    &Release { deployment: &id, task_definition: &td, image: &image, count, at: start },
+                    Outcome::Completes,
+                    "",
+                )
             }
             n => {
                 generated.blue_green += 1;
@@ -152,18 +167,81 @@ fn blue_green(fleet: &Fleet, ids: &mut Ids, svc: &Service, k: u64, t: Timestamp,
         let id = crate::shapes::uuid(ids.bump());
         out.push((when, fleet.sns(&id, &topic, None, &message, when.plus_millis(400))));
     };
-    sns(ids, at(0), fleet.trigger(&app, &group, &dep, "CREATED", at(0), None, &[]));
-    sns(ids, at(1), fleet.trigger(&app, &group, &dep, "IN_PROGRESS", at(0), None, &[]));
+    sns(
+        ids,
+        at(0),
+        fleet.trigger(&TriggerShape {
+            app: &app,
+            group: &group,
+            deployment_id: &dep,
+            status: "CREATED",
+            created: at(0),
+            completed: None,
+            extra: &[],
+        }),
+    );
+    sns(
+        ids,
+        at(1),
+        fleet.trigger(&TriggerShape {
+            app: &app,
+            group: &group,
+            deployment_id: &dep,
+            status: "IN_PROGRESS",
+            created: at(0),
+            completed: None,
+            extra: &[],
+        }),
+    );
     let lifecycle: Vec<(&str, &str, Timestamp, Timestamp)> = crate::shapes::ECS_LIFECYCLE
         .iter()
         .enumerate()
         .map(|(i, n)| (*n, "Succeeded", at(5 + i as i64 * 30), at(34 + i as i64 * 30)))
         .collect();
     sns(ids, at(250), fleet.instance_trigger(&dep, &target, "Succeeded", at(250), &lifecycle));
-    sns(ids, at(550), fleet.trigger(&app, &group, &dep, "SUCCEEDED", at(0), Some(at(550)), &[]));
-    out.push((at(0), fleet.codedeploy(&ids.event_id(), at(0), &app, &group, &dep, "START", None)));
-    out.push((at(249), fleet.codedeploy(&ids.event_id(), at(249), &app, &group, &dep, "SUCCESS", Some(&target))));
-    out.push((at(550), fleet.codedeploy(&ids.event_id(), at(550), &app, &group, &dep, "SUCCESS", None)));
+    sns(
+        ids,
+        at(550),
+        fleet.trigger(&TriggerShape {
+            app: &app,
+            group: &group,
+            deployment_id: &dep,
+            status: "SUCCEEDED",
+            created: at(0),
+            completed: Some(at(550)),
+            extra: &[],
+        }),
+    );
+    out.push((
+        at(0),
+        fleet.codedeploy(
+            &ids.event_id(),
+            at(0),
+            &CodeDeployShape { app: &app, group: &group, deployment_id: &dep, state: "START", instance: None },
+        ),
+    ));
+    out.push((
+        at(249),
+        fleet.codedeploy(
+            &ids.event_id(),
+            at(249),
+            &CodeDeployShape {
+                app: &app,
+                group: &group,
+                deployment_id: &dep,
+                state: "SUCCESS",
+                instance: Some(&target),
+            },
+        ),
+    ));
+    out.push((
+        at(550),
+        fleet.codedeploy(
+            &ids.event_id(),
+            at(550),
+            &CodeDeployShape { app: &app, group: &group, deployment_id: &dep, state: "SUCCESS", instance: None },
+        ),
+    ));
     if with_pipeline {
         let pipeline = format!("{}-release", svc.name);
         let exec = crate::shapes::uuid(k ^ 0xABCD);
@@ -209,20 +287,24 @@ pub fn in_flight(services: usize, mut sink: impl FnMut(&str)) -> usize {
         events.extend(svc.seed_running(
             &fleet,
             &mut ids,
-            &format!("ecs-svc/{}", 3_000_000_000_000_000_000u64 + i as u64),
-            &old_td,
-            &old_image,
-            2,
-            at,
+            &Release {
+                deployment: &format!("ecs-svc/{}", 3_000_000_000_000_000_000u64 + i as u64),
+                task_definition: &old_td,
+                image: &old_image,
+                count: 2,
+                at,
+            },
         ));
         events.extend(svc.start_only(
             &fleet,
             &mut ids,
-            &format!("ecs-svc/{}", 4_000_000_000_000_000_000u64 + i as u64),
-            &new_td,
-            &new_image,
-            2,
-            at.plus_millis(60_000),
+            &Release {
+                deployment: &format!("ecs-svc/{}", 4_000_000_000_000_000_000u64 + i as u64),
+                task_definition: &new_td,
+                image: &new_image,
+                count: 2,
+                at: at.plus_millis(60_000),
+            },
         ));
     }
     events.sort_by_key(|(t, _)| *t);
