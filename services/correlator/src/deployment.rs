@@ -5,6 +5,7 @@ use cutover_events::annotation::DeployAnnotation;
 use cutover_events::emitted::{AnnotationContext, DetailType, LifecycleDetail, Percent, PipelineContext, Strategy};
 use serde::{Deserialize, Serialize};
 
+use crate::facts::ServiceKey;
 use crate::routing::Identity;
 
 /// A deployment followed by the correlator, keyed by its AWS id. Its parts are types: where it
@@ -51,7 +52,7 @@ pub struct Deployment {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Target {
     /// The ECS service (`ServiceRef::key`: region, account, cluster and name), once known.
-    pub service_key: Option<String>,
+    pub service_key: Option<ServiceKey>,
     pub cluster: Option<String>,
     pub service: Option<String>,
     pub application: Option<String>,
@@ -196,12 +197,6 @@ pub struct Step {
     pub percent: Option<f64>,
 }
 
-/// `<cluster>/<service>`: the key under which an ECS service's tags and deploy annotations are
-/// kept.
-pub fn ecs_service(cluster: &str, service: &str) -> String {
-    format!("{cluster}/{service}")
-}
-
 impl Deployment {
     pub(crate) fn new(id: &str, strategy: Strategy, at: Timestamp) -> Self {
         Self {
@@ -260,20 +255,20 @@ impl Deployment {
 
     /// `<cluster>/<service>`, the key of its ECS service's annotations, once both are known
     /// (an annotation's account is matched on its own: [`Deployment::in_account`]).
-    pub fn ecs_service(&self) -> Option<String> {
-        Some(ecs_service(self.target.cluster.as_deref()?, self.target.service.as_deref()?))
+    pub fn ecs_service(&self) -> Option<ServiceKey> {
+        Some(ServiceKey::named(self.target.cluster.as_deref()?, self.target.service.as_deref()?))
     }
 
     /// The key of its ECS service's tags: `<region>:<account>:<cluster>/<service>` when known
     /// (so `prod/web` in two regions or accounts never share tags), else `<cluster>/<service>`
     /// (CodeDeploy's target ids name neither region nor account).
-    pub fn tags_key(&self) -> Option<String> {
+    pub fn tags_key(&self) -> Option<ServiceKey> {
         self.target.service_key.clone().or_else(|| self.ecs_service())
     }
 
     /// Its AWS account, when its service's ARN named one.
     pub fn account(&self) -> Option<&str> {
-        self.target.service_key.as_deref()?.split(':').nth(1).filter(|a| !a.is_empty())
+        self.target.service_key.as_ref()?.account()
     }
 
     /// Whether something from `account` (unknown: any) can be about this deployment.

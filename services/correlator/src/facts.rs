@@ -11,11 +11,61 @@ use cutover_events::inbound::Envelope;
 use cutover_events::{Event, Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
+/// The one key of an ECS service, for its census, its tags and its deploy annotations:
+/// `<region>:<account>:<cluster>/<service>` when an ARN named them, so `prod/web` in two
+/// regions or accounts never share anything; `<cluster>/<service>` ([`ServiceKey::named`]) where
+/// nothing names them (CodeDeploy's target ids, a deploy annotation, whose account is matched on
+/// its own). Serialised as the string (snapshots and journal entries keep their shape).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceKey(String);
+
+impl ServiceKey {
+    /// The service in `region` and `account`.
+    pub fn new(region: &str, account: &str, cluster: &str, service: &str) -> Self {
+        Self(format!("{region}:{account}:{cluster}/{service}"))
+    }
+
+    /// The service by its cluster and name alone.
+    pub fn named(cluster: &str, service: &str) -> Self {
+        Self(format!("{cluster}/{service}"))
+    }
+
+    /// Its AWS account, when it names one.
+    pub fn account(&self) -> Option<&str> {
+        let (scope, _) = self.0.split_once('/')?;
+        scope.split(':').nth(1).filter(|a| !a.is_empty())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ServiceKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ServiceKey {
+    /// A key as written before (a journal entry's `service_key`).
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
 /// An ECS service, named so that two clusters (or accounts, or regions) never collide.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceRef {
     /// `<region>:<account>:<cluster>/<service>`.
-    pub key: String,
+    pub key: ServiceKey,
     pub cluster: String,
     pub service: String,
 }
@@ -23,7 +73,7 @@ pub struct ServiceRef {
 impl ServiceRef {
     fn new(region: &str, account: &str, cluster: &str, service: &str) -> Self {
         Self {
-            key: format!("{region}:{account}:{cluster}/{service}"),
+            key: ServiceKey::new(region, account, cluster, service),
             cluster: cluster.to_owned(),
             service: service.to_owned(),
         }
@@ -398,7 +448,9 @@ mod tests {
             ServiceRef::from_service_deployment_arn("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/abc").unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
-        assert_eq!(a.key, "eu-west-1:1:prod/web");
+        assert_eq!(a.key.as_str(), "eu-west-1:1:prod/web");
+        assert_eq!(a.key.account(), Some("1"));
+        assert_eq!(ServiceKey::named("prod", "web").account(), None, "a name alone names no account");
         let old = ServiceRef::from_service_arn("arn:aws:ecs:us-east-1:1:service/web").unwrap();
         assert_eq!(old.cluster, "default");
         let other = ServiceRef::from_cluster_arn("arn:aws:ecs:eu-west-1:1:cluster/staging", "web");

@@ -1292,7 +1292,7 @@ fn observations_in_cutovers_own_time_never_move_the_event_clock() {
     let before = h.correlator.clock();
     let wanted_key = "eu-west-1:123456789012:prod-eu/storefront".to_owned();
     let later = ts("2026-11-22T23:40:00Z");
-    let census = Observation::ServiceTasks { service_key: wanted_key, at: later, tasks: Vec::new() };
+    let census = Observation::ServiceTasks { service_key: wanted_key.as_str().into(), at: later, tasks: Vec::new() };
     let done = Observation::InvalidationDone {
         deployment_id: "ecs-svc/5211643699352071000".into(),
         distribution_id: "E2QWRUHAPOMQZL".into(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Correlator;
 use crate::deployment::Deployment;
-use crate::facts::ServiceRef;
+use crate::facts::{ServiceKey, ServiceRef};
 
 /// Other ids of one rollout (`ecs-svc/…` ↔ service-deployment ARN) → its key.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -82,7 +82,7 @@ impl Correlator {
         id
     }
 
-    pub(super) fn in_flight_of(&self, service_key: &str, pred: impl Fn(&Deployment) -> bool) -> Option<String> {
+    pub(super) fn in_flight_of(&self, service_key: &ServiceKey, pred: impl Fn(&Deployment) -> bool) -> Option<String> {
         let svc = self.state.census.services.get(service_key)?;
         svc.deployments
             .iter()

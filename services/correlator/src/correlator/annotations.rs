@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Correlator;
 use crate::action::Action;
-use crate::deployment::{Deployment, ecs_service};
+use crate::deployment::Deployment;
+use crate::facts::ServiceKey;
 
 /// A deploy annotation waiting for (or joined to) its deployment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,14 +60,14 @@ fn annotation_matches(a: &DeployAnnotation, d: &Deployment) -> bool {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub(super) struct Annotations {
-    pub(super) by_service: BTreeMap<String, Vec<AnnotationRecord>>,
+    pub(super) by_service: BTreeMap<ServiceKey, Vec<AnnotationRecord>>,
 }
 
 impl Correlator {
     /// Keeps an annotation and joins it to its deployment if that is already known; a
     /// deployment already posted has its message updated with the context.
     pub(super) fn on_annotation(&mut self, record: AnnotationRecord, out: &mut Vec<Action>) {
-        let key = ecs_service(&record.annotation.cluster, &record.annotation.service);
+        let key = ServiceKey::named(&record.annotation.cluster, &record.annotation.service);
         let in_scope = |d: &Deployment| record.in_scope(d);
         let mut candidates: Vec<(Timestamp, String)> = self
             .state
@@ -112,7 +113,7 @@ impl Correlator {
                 .state
                 .annotations
                 .by_service
-                .get_mut(&ecs_service(&a.cluster, &a.service))
+                .get_mut(&ServiceKey::named(&a.cluster, &a.service))
                 .and_then(|l| l.iter_mut().find(|r| r.joined_to.as_deref() == Some(id)))
             {
                 r.joined_to = None;

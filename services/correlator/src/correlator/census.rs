@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::{CensusTask, Correlator};
 use crate::action::Action;
 use crate::deployment::Deployment;
-use crate::facts::TaskFact;
+use crate::facts::{ServiceKey, TaskFact};
 use crate::slack::wording;
 
 /// What the census knows of one service task.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct TaskRecord {
-    pub(super) service_key: String,
+    pub(super) service_key: ServiceKey,
     pub(super) deployment: Option<String>,
     pub(super) task_definition: Option<String>,
     pub(super) version: u64,
@@ -49,7 +49,7 @@ pub(super) struct ServiceRecord {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Census {
     pub(super) tasks: HashMap<String, TaskRecord>,
-    pub(super) services: BTreeMap<String, ServiceRecord>,
+    pub(super) services: BTreeMap<ServiceKey, ServiceRecord>,
 }
 
 impl Correlator {
@@ -120,7 +120,7 @@ impl Correlator {
     }
 
     /// A new task of `dep` starts while tasks of another deployment serve: a rollout.
-    pub(super) fn replaces_running_tasks(&self, service_key: &str, dep: &str) -> bool {
+    pub(super) fn replaces_running_tasks(&self, service_key: &ServiceKey, dep: &str) -> bool {
         let Some(svc) = self.state.census.services.get(service_key) else { return false };
         svc.tasks.iter().filter_map(|arn| self.state.census.tasks.get(arn)).any(|r| {
             r.seen_running
@@ -134,7 +134,7 @@ impl Correlator {
     pub(super) fn on_census(
         &mut self,
         observed: Timestamp,
-        key: &str,
+        key: &ServiceKey,
         at: Timestamp,
         tasks: Vec<CensusTask>,
         out: &mut Vec<Action>,
@@ -152,7 +152,7 @@ impl Correlator {
             self.state.census.tasks.insert(
                 t.task_arn.clone(),
                 TaskRecord {
-                    service_key: key.to_owned(),
+                    service_key: key.clone(),
                     deployment,
                     task_definition: t.task_definition,
                     version: 0,
@@ -178,7 +178,7 @@ impl Correlator {
         if d.strategy != Strategy::EcsRolling {
             return None;
         }
-        let svc = self.state.census.services.get(d.target.service_key.as_deref()?)?;
+        let svc = self.state.census.services.get(d.target.service_key.as_ref()?)?;
         // Once a newer deployment of the service has started, it takes the traffic over:
         // this one can no longer be the version that production runs on.
         let superseded = svc
@@ -229,7 +229,7 @@ impl Correlator {
         if let Some(undone) = d.rollback.of.as_deref().and_then(|f| self.state.deployments.get(f)) {
             return undone.release.task_definition.clone();
         }
-        let svc = self.state.census.services.get(d.target.service_key.as_deref()?)?;
+        let svc = self.state.census.services.get(d.target.service_key.as_ref()?)?;
         let older = svc
             .deployments
             .iter()

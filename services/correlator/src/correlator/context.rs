@@ -8,7 +8,8 @@ use cutover_events::Timestamp;
 
 use super::Correlator;
 use crate::action::Action;
-use crate::deployment::{Deployment, ImageLabels, SlackThread, ecs_service};
+use crate::deployment::{Deployment, ImageLabels, SlackThread};
+use crate::facts::ServiceKey;
 use crate::facts::ServiceRef;
 use crate::slack::wording;
 
@@ -26,7 +27,7 @@ impl Correlator {
     ) {
         // Whose tags: the service the ARN names; without one (an older journal entry), every
         // followed service of that cluster and name.
-        let mut keys: Vec<String> = match service_arn.and_then(ServiceRef::from_service_arn) {
+        let mut keys: Vec<ServiceKey> = match service_arn.and_then(ServiceRef::from_service_arn) {
             Some(s) => vec![s.key],
             None => self
                 .state
@@ -38,7 +39,7 @@ impl Correlator {
                 .filter_map(Deployment::tags_key)
                 .collect(),
         };
-        keys.push(ecs_service(cluster, service));
+        keys.push(ServiceKey::named(cluster, service));
         keys.sort();
         keys.dedup();
         let mut changed = Vec::new();

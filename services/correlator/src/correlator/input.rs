@@ -8,7 +8,7 @@ use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::deployment::ImageLabels;
-use crate::facts::{CodeDeployFact, EcsDeploymentChange};
+use crate::facts::{CodeDeployFact, EcsDeploymentChange, ServiceKey};
 
 /// One input to the correlator.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub enum Observation {
     /// The tasks of an ECS service as `ListTasks`/`DescribeTasks` answered at AWS time `at`:
     /// the census of old tasks at a rolling deployment's start, so a cut-over is proven even
     /// when the old tasks started before Cutover was watching.
-    ServiceTasks { service_key: String, at: Timestamp, tasks: Vec<CensusTask> },
+    ServiceTasks { service_key: ServiceKey, at: Timestamp, tasks: Vec<CensusTask> },
     /// What CodeDeploy's `GetDeployment` (status, times, rollback), `GetDeploymentTarget`
     /// (the AllowTraffic lifecycle event) or `GetDeploymentGroup` (identity) says about a
     /// deployment: handled like the event it stands in for, at AWS time `at`.

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
 use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, SlackThread, Step};
-use crate::facts::{Fact, Normalised, ServiceRef, normalise};
+use crate::facts::{Fact, Normalised, ServiceKey, ServiceRef, normalise};
 use crate::routing::{Broadcast, Identity, Routing};
 use crate::slack::templates::{self, Templates};
 use crate::slack::{message, wording};
@@ -99,7 +99,7 @@ pub struct State {
     dedupe: Dedupe,
     /// ECS service tags by [`Deployment::tags_key`], read when routes select on tags.
     #[serde(default)]
-    service_tags: BTreeMap<String, BTreeMap<String, String>>,
+    service_tags: BTreeMap<ServiceKey, BTreeMap<String, String>>,
     /// OCI labels per task definition ARN, read once each (only those of deployments held).
     #[serde(default)]
     labels: BTreeMap<String, ImageLabels>,
@@ -317,7 +317,7 @@ impl Correlator {
         true
     }
 
-    fn settle_service(&mut self, service_key: &str, observed: Timestamp, out: &mut Vec<Action>) {
+    fn settle_service(&mut self, service_key: &ServiceKey, observed: Timestamp, out: &mut Vec<Action>) {
         let ids: Vec<String> =
             self.state.census.services.get(service_key).map(|s| s.deployments.clone()).unwrap_or_default();
         for id in ids {

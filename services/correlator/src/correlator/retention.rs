@@ -81,7 +81,7 @@ impl Correlator {
             if let Some(d) = self.state.deployments.remove(id) {
                 self.state.aliases.forget(&d);
                 self.state.pipelines.by_deployment.remove(id);
-                if let Some(svc) = d.target.service_key.as_deref().and_then(|k| self.state.census.services.get_mut(k)) {
+                if let Some(svc) = d.target.service_key.as_ref().and_then(|k| self.state.census.services.get_mut(k)) {
                     svc.deployments.retain(|x| x != id);
                 }
             }

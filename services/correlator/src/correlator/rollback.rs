@@ -8,6 +8,7 @@ use cutover_events::emitted::{DetailType, Strategy};
 use super::Correlator;
 use crate::action::Action;
 use crate::deployment::Deployment;
+use crate::facts::ServiceKey;
 
 impl Correlator {
     /// The one writer of the rollback relation: `rollback` undoes `undone` (which Cutover may
@@ -54,7 +55,13 @@ impl Correlator {
 
     /// The circuit breaker's rollback undoes the newest other deployment of the service that
     /// has not finished well (in flight, or failed).
-    pub(super) fn link_ecs_rollback(&mut self, id: &str, service_key: &str, target: Option<String>, at: Timestamp) {
+    pub(super) fn link_ecs_rollback(
+        &mut self,
+        id: &str,
+        service_key: &ServiceKey,
+        target: Option<String>,
+        at: Timestamp,
+    ) {
         let target = target.map(|t| self.canonical(&t).to_owned());
         let Some(d) = self.state.deployments.get_mut(id) else { return };
         if d.rollback.of.is_some() {
@@ -107,7 +114,7 @@ impl Correlator {
             let superseded: Vec<String> = d
                 .target
                 .service_key
-                .as_deref()
+                .as_ref()
                 .and_then(|k| self.state.census.services.get(k))
                 .map(|s| s.deployments.clone())
                 .unwrap_or_default()

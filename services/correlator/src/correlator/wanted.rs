@@ -7,6 +7,7 @@ use cutover_events::emitted::Strategy;
 
 use super::Correlator;
 use crate::deployment::Deployment;
+use crate::facts::ServiceKey;
 
 /// How long (AWS time) the reconciler is asked about something after it happened: an
 /// invalidation's completion after its decision, an approver after the approval.
@@ -32,7 +33,7 @@ pub struct InFlight {
 /// A service whose old tasks the reconciler should count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CensusRequest {
-    pub service_key: String,
+    pub service_key: ServiceKey,
     pub cluster: String,
     pub service: String,
 }

@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use aws_sdk_codedeploy::Client;
 use aws_smithy_types::DateTime;
+use cutover_correlator::facts::ServiceKey;
 use cutover_correlator::{CensusRequest, InFlight, Observation, Wanted};
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
@@ -221,7 +222,7 @@ impl Reconciler {
     /// round; throttling stops the round and slows the next ([`AskError::Throttled`]); an item
     /// the role may not ask about is not asked again until what is wanted changes
     /// ([`AskError::Denied`]).
-    pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<String>) -> Vec<Observation> {
+    pub async fn round(&mut self, wanted: &Wanted, counted: &mut Vec<ServiceKey>) -> Vec<Observation> {
         let ids: Vec<String> = wanted.in_flight.iter().map(|d| d.id.clone()).collect();
         self.targets.retain(|d, _| ids.contains(d));
         self.after_allow_traffic.retain(|d, _| ids.contains(d));
@@ -242,7 +243,12 @@ impl Reconciler {
     }
 
     /// The asks of one round; false when throttling stopped it.
-    async fn round_inner(&mut self, wanted: &Wanted, counted: &mut Vec<String>, found: &mut Vec<Observation>) -> bool {
+    async fn round_inner(
+        &mut self,
+        wanted: &Wanted,
+        counted: &mut Vec<ServiceKey>,
+        found: &mut Vec<Observation>,
+    ) -> bool {
         if self.ecs.is_some() {
             let due: Vec<CensusRequest> =
                 wanted.census.iter().filter(|r| !counted.contains(&r.service_key)).cloned().collect();
@@ -381,7 +387,7 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut counted: Vec<String> = Vec::new();
+    let mut counted: Vec<ServiceKey> = Vec::new();
     let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut next = tokio::time::Instant::now() + interval;
     loop {
