@@ -6,7 +6,7 @@
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
 
-use super::{Correlator, NativeStatus};
+use super::{Correlator, NativeStatus, Observation};
 use crate::action::Action;
 use crate::facts::{CodeDeployChange, CodeDeployFact, EcsDeploymentChange, Fact, ServiceRef};
 
@@ -84,18 +84,18 @@ impl Correlator {
     }
 
     /// What DescribeServiceDeployments says about an ECS-native deployment Cutover follows.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_service_deployment(
-        &mut self,
-        now: Timestamp,
-        arn: &str,
-        past_production_shift: bool,
-        weight: Option<f64>,
-        status: NativeStatus,
-        at: Timestamp,
-        out: &mut Vec<Action>,
-    ) {
-        let id = self.canonical(arn).to_owned();
+    pub(super) fn on_service_deployment(&mut self, now: Timestamp, o: Observation, out: &mut Vec<Action>) {
+        let Observation::ServiceDeployment {
+            deployment_arn,
+            past_production_shift,
+            production_weight: weight,
+            status,
+            at,
+        } = o
+        else {
+            return;
+        };
+        let id = self.canonical(&deployment_arn).to_owned();
         if !self.state.deployments.contains_key(&id) {
             return;
         }

@@ -219,22 +219,8 @@ impl Correlator {
                     self.apply(now, Fact::EcsDeployment { service, deployment_id, change, at }, &mut out);
                 }
             }
-            Input::Observed(Observation::ServiceDeployment {
-                deployment_arn,
-                past_production_shift,
-                production_weight,
-                status,
-                at,
-            }) => {
-                self.on_service_deployment(
-                    now,
-                    &deployment_arn,
-                    past_production_shift,
-                    production_weight,
-                    status,
-                    at,
-                    &mut out,
-                );
+            Input::Observed(o @ Observation::ServiceDeployment { .. }) => {
+                self.on_service_deployment(now, o, &mut out);
             }
         }
         if self.state.clock >= self.state.next_sweep {
