@@ -31,9 +31,9 @@ fuzz_target!(|data: &[u8]| {
             for fact in facts {
                 assert!(fact.at().plausible(WALL).is_ok(), "an admitted fact at {} ({fact:?})", fact.at());
                 let ids: Vec<&str> = match &fact {
-                    Fact::Task(t) => vec![&t.task_arn, &t.service.key],
-                    Fact::EcsDeployment { deployment_id, service, .. } => vec![deployment_id, &service.key],
-                    Fact::EcsHook { deployment_arn, service, .. } => vec![deployment_arn, &service.key],
+                    Fact::Task(t) => vec![&t.task_arn, t.service.key.as_str()],
+                    Fact::EcsDeployment { deployment_id, service, .. } => vec![deployment_id, service.key.as_str()],
+                    Fact::EcsHook { deployment_arn, service, .. } => vec![deployment_arn, service.key.as_str()],
                     Fact::CodeDeploy(c) => vec![&c.deployment_id],
                     Fact::Pipeline(p) => vec![&p.pipeline, &p.execution_id],
                     _ => vec![],

@@ -161,7 +161,7 @@ fn serve_command(path: &std::path::Path) -> ExitCode {
     };
     let telemetry = match crate::telemetry::Telemetry::init(&config.telemetry) {
         Ok(t) => t,
-        Err(e) => return fail(2, format!("[telemetry]: {e:#}")),
+        Err(e) => return fail(2, format!("[telemetry]: {:#}", anyhow::Error::from(e))),
     };
     init_logging(config.log.format, &telemetry);
     if let Some(endpoint) = &telemetry.endpoint {
@@ -188,7 +188,7 @@ fn serve_command(path: &std::path::Path) -> ExitCode {
             tracing::info!(message = "Stopped.");
             ExitCode::SUCCESS
         }
-        Err(e) => fail(1, format!("{e:#}")),
+        Err(e) => fail(1, format!("{:#}", anyhow::Error::from(e))),
     }
 }
 

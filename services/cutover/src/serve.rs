@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,14 +19,40 @@ use crate::executors::slack::SlackExecutor;
 use crate::executors::slack::token::TokenSource;
 use crate::intake::{self, IntakeCounters};
 use crate::store::dynamodb::DynamoStore;
+use crate::store::sqlite::LockError;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Lane, Store};
+use crate::store::{Lane, Store, StoreError};
+
+/// Why `cutover serve` could not start, or had to stop. Each says what it was doing; the cause
+/// is its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting `serve` needs is not set.
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Token(#[from] crate::executors::slack::token::TokenError),
+    #[error(transparent)]
+    Slack(#[from] crate::executors::slack::SlackSetupError),
+    #[error("opening the store {where_}")]
+    Open { where_: String, source: StoreError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Recover(#[from] crate::driver::RecoverError),
+    #[error("binding the health endpoints to {address}")]
+    Bind { address: String, source: std::io::Error },
+    #[error(transparent)]
+    Commit(#[from] crate::driver::CommitFailed),
+}
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
 /// checks), and says where it is.
-type Opener = Box<dyn Fn() -> Result<Box<dyn Store>, crate::store::StoreError> + Send + Sync>;
+type Opener = Box<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
 
-fn store_opener(config: &Config, dynamodb: aws_sdk_dynamodb::Client) -> anyhow::Result<(Opener, String)> {
+fn store_opener(config: &Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<(Opener, String), ServeError> {
     match config.store.backend {
         StoreBackend::Sqlite => {
             let path = config.store.path.clone();
@@ -35,7 +60,11 @@ fn store_opener(config: &Config, dynamodb: aws_sdk_dynamodb::Client) -> anyhow::
             Ok((Box::new(move || SqliteStore::open(&path).map(|s| Box::new(s) as Box<dyn Store>)), where_))
         }
         StoreBackend::Dynamodb => {
-            let table = config.store.table.clone().context("[store] table is required with backend = \"dynamodb\"")?;
+            let table = config
+                .store
+                .table
+                .clone()
+                .ok_or(ServeError::Missing("[store] table is required with backend = \"dynamodb\""))?;
             let lease = Duration::from_secs_f64(config.store.lease_secs.clamp(1.0, 3600.0));
             let where_ = format!("DynamoDB table {table}");
             Ok((
@@ -66,8 +95,9 @@ fn eventbridge_executor(
 }
 
 /// Runs the service until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let queue_url = config.sqs.queue_url.clone().context("[sqs] queue_url is required by `cutover serve`")?;
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let queue_url =
+        config.sqs.queue_url.clone().ok_or(ServeError::Missing("[sqs] queue_url is required by `cutover serve`"))?;
     // One writer per SQLite file, for the whole life of the process.
     let _writer = match config.store.backend {
         StoreBackend::Sqlite => Some(SqliteStore::lock(&config.store.path)?),
@@ -79,7 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let (open, where_) = store_opener(&config, dynamodb)?;
-    let mut store = open().with_context(|| format!("opening the store {where_}"))?;
+    let mut store = open().map_err(|source| ServeError::Open { where_: where_.clone(), source })?;
     let (correlator, last_seq, replayed) = recover(store.as_mut(), &config)?;
     tracing::info!(message = "Recovered.", deployments = correlator.deployments_held(), journal_replayed = replayed, store = %where_);
 
@@ -142,10 +172,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
 
     let counters = Arc::new(IntakeCounters::default());
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .with_context(|| format!("binding the health endpoints to {}", config.http.listen))?;
-    tracing::info!(message = "Health endpoints listening.", address = %listener.local_addr()?);
+    let bind = |source| ServeError::Bind { address: config.http.listen.clone(), source };
+    let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(bind)?;
+    tracing::info!(message = "Health endpoints listening.", address = %listener.local_addr().map_err(bind)?);
     let checks: Arc<Mutex<Box<dyn crate::store::Health>>> = Arc::new(Mutex::new(open()?));
     crate::metrics::observe(&counters, &metrics, checks.clone());
     let health = crate::http::Health {
@@ -228,5 +257,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracker.wait().await;
     http_stop.cancel();
     let _ = http.await;
-    result.map_err(anyhow::Error::from)
+    result.map_err(ServeError::from)
 }

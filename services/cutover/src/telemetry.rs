@@ -19,7 +19,6 @@ use std::collections::HashMap;
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, global};
@@ -41,10 +40,19 @@ pub struct Telemetry {
     pub endpoint: Option<String>,
 }
 
+/// An OTLP exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the OTLP {what} exporter for {base}")]
+pub struct TelemetryError {
+    what: &'static str,
+    base: String,
+    source: opentelemetry_otlp::ExporterBuildError,
+}
+
 impl Telemetry {
     /// Builds the providers and installs the meter provider globally (instruments made after
     /// this export). Call before the runtime starts: building an exporter makes its HTTP client.
-    pub fn init(cfg: &TelemetryConfig) -> anyhow::Result<Self> {
+    pub fn init(cfg: &TelemetryConfig) -> Result<Self, TelemetryError> {
         let endpoint = cfg
             .otlp_endpoint
             .clone()
@@ -65,7 +73,7 @@ impl Telemetry {
                 .with_endpoint(format!("{base}/v1/traces"))
                 .with_timeout(timeout)
                 .build()
-                .with_context(|| format!("the OTLP span exporter for {base}"))?;
+                .map_err(|source| TelemetryError { what: "span", base: base.clone(), source })?;
             tracer = tracer.with_batch_exporter(spans);
             let metrics = MetricExporter::builder()
                 .with_http()
@@ -73,7 +81,7 @@ impl Telemetry {
                 .with_endpoint(format!("{base}/v1/metrics"))
                 .with_timeout(timeout)
                 .build()
-                .with_context(|| format!("the OTLP metric exporter for {base}"))?;
+                .map_err(|source| TelemetryError { what: "metric", base: base.clone(), source })?;
             let reader = PeriodicReader::builder(metrics)
                 .with_interval(Duration::from_secs_f64(cfg.metrics_interval_secs.max(0.1)))
                 .build();

@@ -73,6 +73,29 @@ fn a_slack_token_that_is_not_utf8_stops_serve_without_showing_it() {
     assert!(stderr(&out).contains("SLACK_BOT_TOKEN is empty"), "{}", stderr(&out));
 }
 
+/// A store that cannot be opened stops `serve` with what it was doing and why, each once: the
+/// error's chain is printed at the binary's edge, and no part repeats its cause.
+#[test]
+fn a_store_in_a_missing_directory_stops_serve_saying_why_once() {
+    let dir = temp_dir("no-store-dir");
+    let config = dir.join("cutover.toml");
+    let store = dir.join("missing").join("cutover.db");
+    std::fs::write(
+        &config,
+        format!(
+            "[sqs]\nqueue_url = \"http://127.0.0.1:9/q\"\n[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    let out =
+        cutover_with_env(&["serve", "--config", &config.display().to_string()], None, &[("SLACK_BOT_TOKEN", "xoxb-1")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot lock the store {}", store.display())), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "the cause once: {err}");
+}
+
 #[test]
 fn an_event_from_2099_is_rejected_and_does_not_make_redeliveries_new() {
     let lines = demo_lines();

@@ -71,7 +71,7 @@ pub enum LockError {
          (several replicas share state through [store] backend = \"dynamodb\")"
     )]
     Held { path: String, holder: String },
-    #[error("cannot lock the store {path} ({lock}): {source}")]
+    #[error("cannot lock the store {path} ({lock})")]
     Io { path: String, lock: String, source: std::io::Error },
 }
 
