@@ -42,9 +42,10 @@ async fn an_event_from_2099_neither_poisons_the_clock_nor_makes_redeliveries_new
     let mut seen = Vec::new();
     let rejected = eventually(40, async || {
         seen.extend(stack.emitted_steps().await);
+        // SQS delivers at least once: under load a message may come (and be deleted) twice.
         common::http_get(port, "/metrics").await.is_some_and(|(_, m)| {
             m.contains("cutover_messages_rejected_total{reason=\"invalid_field\"} 1")
-                && m.contains(&format!("cutover_sqs_messages_deleted_total {}", lines.len() + half + 1))
+                && common::metric(&m, "cutover_sqs_messages_deleted_total") >= (lines.len() + half + 1) as f64
         })
     })
     .await;

@@ -642,3 +642,11 @@ pub fn scenario_lines(name: &str) -> Vec<String> {
     let path = workspace().join("tests/scenarios").join(name).join("input.jsonl");
     std::fs::read_to_string(path).expect("input").lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
 }
+
+/// The value of an unlabelled sample `name` in Prometheus text (0 when it is not there).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
