@@ -127,6 +127,28 @@ pub struct PipelineContext {
     /// `updatedBy`), read by `serve`'s reconciler; absent until known. Addition to schema v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// What the approver wrote (`ListActionExecutions` `externalExecutionSummary` of the
+    /// approval action); absent until known. Addition to schema v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_comment: Option<String>,
+    /// The execution's source revisions (`GetPipelineExecution` `artifactRevisions`: commit,
+    /// summary, URL), read once per execution by `serve`'s reconciler; absent until known.
+    /// Addition to schema v1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_revisions: Vec<SourceRevision>,
+}
+
+/// One source revision of a pipeline execution, as `GetPipelineExecution` names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceRevision {
+    /// The artifact it is the revision of (`name`, the source action's output artifact).
+    pub artifact: Option<String>,
+    /// The commit id or object version (`revisionId`).
+    pub revision_id: Option<String>,
+    /// The commit message or summary (`revisionSummary`).
+    pub summary: Option<String>,
+    /// Where to see it (`revisionUrl`: the commit on GitHub, CodeCommit, …).
+    pub url: Option<String>,
 }
 
 /// `detail` of every emitted lifecycle event.

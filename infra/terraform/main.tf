@@ -100,6 +100,18 @@ resource "aws_sns_topic_subscription" "codedeploy_triggers" {
   raw_message_delivery = false
 }
 
+resource "aws_sns_topic" "approval_notifications" {
+  #checkov:skip=CKV_AWS_26:Approval notifications carry the pipeline, stage, action, a review link and a token only a principal with PutApprovalResult can use; encrypting needs a customer-managed key CodePipeline's service role may use.
+  name = "${var.name}-approval-notifications"
+}
+
+resource "aws_sns_topic_subscription" "approval_notifications" {
+  topic_arn            = aws_sns_topic.approval_notifications.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.events.arn
+  raw_message_delivery = false
+}
+
 resource "aws_sqs_queue_policy" "events" {
   queue_url = aws_sqs_queue.events.id
   policy = jsonencode({
@@ -119,7 +131,7 @@ resource "aws_sqs_queue_policy" "events" {
         Principal = { Service = "sns.amazonaws.com" }
         Action    = "sqs:SendMessage"
         Resource  = aws_sqs_queue.events.arn
-        Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.codedeploy_triggers.arn } }
+        Condition = { ArnEquals = { "aws:SourceArn" = [aws_sns_topic.codedeploy_triggers.arn, aws_sns_topic.approval_notifications.arn] } }
       },
     ]
   })
@@ -237,8 +249,13 @@ resource "aws_iam_role_policy" "task" {
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service/*",
             "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service-deployment/*",
         ] },
-        { Sid = "ReadApprovers", Effect = "Allow", Action = "codepipeline:ListActionExecutions",
-        Resource = "arn:${data.aws_partition.current.partition}:codepipeline:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:*" },
+        # Every deployment knows its pipeline: what an execution's deploy actions deploy, its
+        # source revisions and trigger, who approved it, what else is queued.
+        { Sid    = "ReadPipelines", Effect = "Allow",
+          Action = ["codepipeline:ListActionExecutions", "codepipeline:GetPipeline", "codepipeline:GetPipelineExecution", "codepipeline:ListPipelineExecutions"],
+        Resource = "arn:${data.aws_partition.current.partition}:codepipeline:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.pipeline_name_pattern}" },
+        { Sid = "ReadDeployedStacks", Effect = "Allow", Action = "cloudformation:ListStackResources",
+        Resource = "arn:${data.aws_partition.current.partition}:cloudformation:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stack/${var.stack_name_pattern}/*" },
         # DescribeTaskDefinition takes no resource-level permission: the OCI labels of the version deployed.
         { Sid = "ReadTaskDefinitionLabels", Effect = "Allow", Action = "ecs:DescribeTaskDefinition", Resource = "*" },
       ],

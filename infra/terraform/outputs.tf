@@ -20,3 +20,8 @@ output "receipts_queue_url" {
   description = "Cutover's own events again (read by Cutover only)."
   value       = aws_sqs_queue.receipts.url
 }
+
+output "approval_notifications_topic_arn" {
+  description = "Point manual approval actions' notifications (NotificationArn) here."
+  value       = aws_sns_topic.approval_notifications.arn
+}

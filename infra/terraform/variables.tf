@@ -65,3 +65,15 @@ variable "alarm_topic_arn" {
   type        = string
   default     = ""
 }
+
+variable "pipeline_name_pattern" {
+  description = "Names of the pipelines Cutover may read (actions, source revisions, approvers), as an IAM resource pattern, e.g. checkout-*."
+  type        = string
+  default     = "*"
+}
+
+variable "stack_name_pattern" {
+  description = "Names of the CloudFormation stacks pipelines deploy with, whose ECS services Cutover may list, as an IAM resource pattern."
+  type        = string
+  default     = "*"
+}

@@ -228,6 +228,13 @@ pub struct PipelineFact {
     pub stage: Option<String>,
     pub action: Option<String>,
     pub is_approval: bool,
+    /// The action's provider (`ECS`, `CodeDeployToECS`, `CodeDeploy`, `CloudFormation`, …),
+    /// for action events.
+    pub provider: Option<String>,
+    /// The action's category (`Deploy`, `Approval`, `Source`, …), for action events.
+    pub category: Option<String>,
+    /// The pipeline's version (structure) the execution runs.
+    pub pipeline_version: Option<u64>,
     pub codedeploy_deployment_id: Option<String>,
     pub trigger_type: Option<String>,
     pub trigger_detail: Option<String>,
@@ -427,6 +434,9 @@ fn pipeline(envelope: &Envelope, d: &ExecutionStateChange) -> Normalised {
         stage: d.stage.clone(),
         action: d.action.clone(),
         is_approval: d.is_approval(),
+        provider: d.action_type.as_ref().and_then(|t| t.provider.clone()),
+        category: d.action_type.as_ref().and_then(|t| t.category.clone()),
+        pipeline_version: d.version.as_ref().map(|v| v.0).filter(|v| *v >= 0.0 && v.fract() == 0.0).map(|v| v as u64),
         codedeploy_deployment_id: d.codedeploy_deployment_id().map(str::to_owned),
         trigger_type: get(|t| &t.trigger_type),
         trigger_detail: get(|t| &t.trigger_detail).or_else(|| get(|t| &t.author_display_name)),

@@ -33,8 +33,8 @@ pub mod slack;
 
 pub use action::Action;
 pub use correlator::{
-    CensusRequest, CensusTask, Correlator, InFlight, Input, InvalidationWanted, NativeStatus, Observation, State,
-    Stats, Wanted,
+    ActionTarget, ActionWanted, CensusRequest, CensusTask, Correlator, InFlight, Input, InvalidationWanted,
+    NativeStatus, Observation, State, Stats, Wanted,
 };
 pub use deployment::ImageLabels;
 pub use facts::{CodeDeployChange, CodeDeployFact, EcsDeploymentChange};

@@ -1267,6 +1267,7 @@ fn the_approver_joins_the_message_and_the_pipeline_context_once_read() {
     let approval = Observation::Approval {
         execution_id: exec.into(),
         approved_by: Some("arn:aws:iam::123456789012:user/mary.major".into()),
+        comment: None,
     };
     let now = h.now;
     let out = h.correlator.handle(now, Input::Observed(approval.clone()));

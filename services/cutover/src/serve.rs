@@ -227,6 +227,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         .with_ecs(aws_sdk_ecs::Client::new(&sdk))
         .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk))
         .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk))
+        .with_cloudformation(aws_sdk_cloudformation::Client::new(&sdk))
         .with_start_up(rolling_at_start);
         tokio::spawn(crate::reconciler::run(
             reconciler,

@@ -541,6 +541,11 @@ impl Service {
 
     /// With `token` as `SLACK_BOT_TOKEN`, or without that variable.
     pub fn start_with_token(config: &Path, log: &Path, token: Option<&str>) -> Self {
+        Self::start_with_env(config, log, token, &[])
+    }
+
+    /// With `token` as `SLACK_BOT_TOKEN` (or without it) and `env` set besides.
+    pub fn start_with_env(config: &Path, log: &Path, token: Option<&str>, env: &[(&str, &str)]) -> Self {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_cutover-under-test"));
         match token {
@@ -554,6 +559,7 @@ impl Service {
             .env("RUST_LOG", "info")
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use cutover_events::emitted::SourceRevision;
 use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,28 @@ pub enum Observation {
     /// deployment: handled like the event it stands in for, at AWS time `at`.
     CodeDeploy(CodeDeployFact),
     /// CodePipeline `ListActionExecutions`: who approved the execution's manual approval
-    /// (`updatedBy`), or none when CodePipeline does not say.
-    Approval { execution_id: String, approved_by: Option<String> },
+    /// (`updatedBy`) and what they wrote (`externalExecutionSummary`), or none when
+    /// CodePipeline does not say.
+    Approval {
+        execution_id: String,
+        approved_by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// CodePipeline `ListActionExecutions` (and, for a CloudFormation action,
+    /// `ListStackResources`): what a deploy action of the execution deploys, from its resolved
+    /// configuration; empty when it names nothing Cutover can follow.
+    PipelineAction { execution_id: String, stage: String, action: String, targets: Vec<ActionTarget> },
+    /// CodePipeline `GetPipelineExecution`: the execution's source revisions (`artifactRevisions`)
+    /// and trigger.
+    PipelineExecution {
+        execution_id: String,
+        revisions: Vec<SourceRevision>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger_detail: Option<String>,
+    },
     /// ECS `DescribeServices` (with tags): an ECS service's tags, for routes that select on
     /// them; empty when it has none. `service_arn` names its region and account (absent in
     /// journal entries written before it was kept: they apply to every service of that name).
@@ -101,4 +122,17 @@ pub struct CensusTask {
     pub task_definition: Option<String>,
     /// Its last status is RUNNING.
     pub running: bool,
+}
+
+/// What a pipeline's deploy action deploys, as its configuration names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionTarget {
+    /// An ECS service: an `ECS` action's `ClusterName`/`ServiceName`, or an `AWS::ECS::Service`
+    /// of a `CloudFormation` action's stack (`cluster` absent when its ARN does not name it).
+    EcsService { cluster: Option<String>, service: String },
+    /// A CodeDeploy application and deployment group (`CodeDeployToECS`, `CodeDeploy`).
+    DeploymentGroup { application: String, deployment_group: String },
+    /// The CodeDeploy deployment a CodeDeploy action runs (`externalExecutionId`).
+    CodeDeployDeployment { deployment_id: String },
 }

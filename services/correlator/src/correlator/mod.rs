@@ -41,10 +41,10 @@ use crate::slack::{message, wording};
 use self::aliases::Aliases;
 use self::annotations::{AnnotationRecord, Annotations};
 use self::census::Census;
-pub use self::input::{CensusTask, Input, NativeStatus, Observation};
+pub use self::input::{ActionTarget, CensusTask, Input, NativeStatus, Observation};
 use self::pipelines::Pipelines;
 use self::retention::Dedupe;
-pub use self::wanted::{CensusRequest, InFlight, InvalidationWanted, Wanted};
+pub use self::wanted::{ActionWanted, CensusRequest, InFlight, InvalidationWanted, Wanted};
 
 /// Default retention in event time: 7 days.
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -181,8 +181,19 @@ impl Correlator {
                     self.on_codedeploy(now.max(self.state.clock), fact, &mut out);
                 }
             }
-            Input::Observed(Observation::Approval { execution_id, approved_by }) => {
-                self.on_approval(&execution_id, approved_by, &mut out);
+            Input::Observed(Observation::Approval { execution_id, approved_by, comment }) => {
+                self.on_approval(&execution_id, approved_by, comment, &mut out);
+            }
+            Input::Observed(Observation::PipelineAction { execution_id, stage, action, targets }) => {
+                self.on_pipeline_action(&execution_id, &stage, &action, targets, &mut out);
+            }
+            Input::Observed(Observation::PipelineExecution {
+                execution_id,
+                revisions,
+                trigger_type,
+                trigger_detail,
+            }) => {
+                self.on_execution(&execution_id, revisions, trigger_type, trigger_detail, &mut out);
             }
             Input::Observed(Observation::ServiceTags { cluster, service, tags, service_arn }) => {
                 self.on_service_tags(&cluster, &service, &tags, service_arn.as_deref(), &mut out);
@@ -366,6 +377,7 @@ impl Correlator {
     ) {
         self.fill_identity(id);
         self.join_annotation(id);
+        self.join_pipeline(id);
         let step = Step { detail_type, at, percent };
         let pipeline = self.pipeline_of(id);
         let Some(d) = self.state.deployments.get_mut(id) else { return };
@@ -559,14 +571,14 @@ impl Correlator {
     pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
         let d = self.deployment(id)?;
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), labels))
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_stage(&d.id), labels))
     }
 
     fn message_of(&self, id: &str) -> Option<SlackMessage> {
         let d = self.state.deployments.get(id)?;
         let pipeline = self.pipeline_of(id);
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        let ctx = message::context(d, pipeline.as_ref(), labels);
+        let ctx = message::context(d, pipeline.as_ref(), self.joined_stage(id), labels);
         let template =
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that

@@ -1,60 +1,263 @@
-//! CodePipeline executions, their approvals, and their joins to the deployments they ran.
+//! CodePipeline executions, their approvals, their deploy actions, and their joins to the
+//! deployments they ran (DESIGN.md, "Pipelines: every deployment knows its execution").
+//!
+//! CodePipeline's events name the pipeline, execution, stage and action, never what an action
+//! deploys. So when a deploy action starts (provider `ECS`, `CodeDeployToECS`, `CodeDeploy` or
+//! `CloudFormation`) it is recorded here and [`Correlator::wanted`] asks the reconciler for its
+//! targets; once they are known, a deployment of one of them that starts while the action runs
+//! (or at most [`JOIN_BEFORE_MS`] before it started) belongs to that execution. The join is made
+//! at the deployment's first decision when the answer came in time, and otherwise when the
+//! answer comes: then the deployment's message is updated, and every later event carries it.
 
 use std::collections::BTreeMap;
 
 use cutover_events::Timestamp;
 use cutover_events::codepipeline::ExecutionState;
-use cutover_events::emitted::PipelineContext;
+use cutover_events::emitted::{PipelineContext, SourceRevision};
 use serde::{Deserialize, Serialize};
 
 use super::Correlator;
+use super::input::ActionTarget;
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::PipelineFact;
 
-/// One pipeline execution: its context, the deployment it ran, when it was last heard of.
+/// A deployment that started at most this long before its deploy action did still belongs to
+/// it (the action's STARTED event and the deployment's first event race).
+pub(super) const JOIN_BEFORE_MS: i64 = 2 * 60 * 1000;
+
+/// The action providers whose deployments Cutover joins to their execution.
+pub(super) const DEPLOY_PROVIDERS: [&str; 4] = ["ECS", "CodeDeployToECS", "CodeDeploy", "CloudFormation"];
+
+/// One pipeline execution: its context, the deployments it ran, when it was last heard of.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct PipelineRecord {
     pub(super) context: PipelineContext,
+    /// The deployment it ran last (a CodeDeploy action's `d-…` id, or the latest joined).
     pub(super) deployment: Option<String>,
     pub(super) last_at: Timestamp,
     /// The reconciler looked for the approver (found or not).
     #[serde(default)]
     pub(super) approver_checked: bool,
+    /// The execution has a deploy action Cutover joins (its source revisions are worth reading).
+    #[serde(default)]
+    pub(super) deploys: bool,
+    /// The reconciler read its source revisions and trigger (found or not).
+    #[serde(default)]
+    pub(super) revisions_read: bool,
+    /// Every deployment it ran, with the stage and action that ran it, in join order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) joined: Vec<Joined>,
 }
 
-/// Pipeline executions by id, and the execution that ran each deployment (by the id the
-/// pipeline named it with, which may precede the deployment's first event).
+/// A deployment an execution ran, and by which of its actions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Joined {
+    pub(super) deployment: String,
+    pub(super) stage: Option<String>,
+    pub(super) action: Option<String>,
+}
+
+/// A deploy action of an execution: when it ran and, once the reconciler has read its
+/// configuration, what it deploys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DeployAction {
+    pub(super) pipeline: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) pipeline_version: Option<u64>,
+    pub(super) execution_id: String,
+    pub(super) stage: String,
+    pub(super) action: String,
+    pub(super) provider: String,
+    pub(super) started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) finished_at: Option<Timestamp>,
+    /// What it deploys, as the reconciler read it; `None` until it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) targets: Option<Vec<ActionTarget>>,
+}
+
+impl DeployAction {
+    fn key(execution_id: &str, stage: &str, action: &str) -> String {
+        format!("{execution_id}/{stage}/{action}")
+    }
+
+    /// The deployment is one this action ran: its target, started in the action's window.
+    fn ran(&self, d: &Deployment) -> bool {
+        let start = d.started_at().or(d.evidence.started).unwrap_or(d.first_seen);
+        let in_window =
+            start >= self.started_at.plus_millis(-JOIN_BEFORE_MS) && self.finished_at.is_none_or(|end| start <= end);
+        in_window && self.targets.iter().flatten().any(|t| t.names(d))
+    }
+}
+
+impl ActionTarget {
+    /// The deployment deploys this target.
+    pub(super) fn names(&self, d: &Deployment) -> bool {
+        let short = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
+        match self {
+            Self::EcsService { cluster, service } => {
+                d.target.service.as_deref().map(short) == Some(short(service))
+                    && cluster.as_deref().is_none_or(|c| d.target.cluster.as_deref().map(short) == Some(short(c)))
+            }
+            Self::DeploymentGroup { application, deployment_group } => {
+                d.target.application.as_deref() == Some(application.as_str())
+                    && d.target.deployment_group.as_deref() == Some(deployment_group.as_str())
+            }
+            Self::CodeDeployDeployment { deployment_id } => {
+                d.id == *deployment_id || d.aliases.iter().any(|a| a == deployment_id)
+            }
+        }
+    }
+}
+
+/// Pipeline executions by id, the execution that ran each deployment (by the id the pipeline
+/// named it with, which may precede the deployment's first event), and the deploy actions.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Pipelines {
     #[serde(rename = "pipelines")]
     pub(super) executions: BTreeMap<String, PipelineRecord>,
     #[serde(rename = "pipeline_by_deployment")]
     pub(super) by_deployment: BTreeMap<String, String>,
+    /// Deploy actions by `<execution>/<stage>/<action>`.
+    #[serde(rename = "pipeline_deploy_actions", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) deploy_actions: BTreeMap<String, DeployAction>,
 }
 
 impl Correlator {
-    /// Who approved an execution's manual approval, as `ListActionExecutions` says (asked once);
-    /// the message of the deployment it ran shows it.
-    pub(super) fn on_approval(&mut self, execution_id: &str, approved_by: Option<String>, out: &mut Vec<Action>) {
+    /// Who approved an execution's manual approval and what they wrote, as
+    /// `ListActionExecutions` says (asked once); the message of the deployment it ran shows it.
+    pub(super) fn on_approval(
+        &mut self,
+        execution_id: &str,
+        approved_by: Option<String>,
+        comment: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
         let Some(rec) = self.state.pipelines.executions.get_mut(execution_id) else { return };
         if rec.approver_checked {
             return;
         }
         rec.approver_checked = true;
-        if approved_by.is_none() {
+        if approved_by.is_none() && comment.is_none() {
             return;
         }
         rec.context.approved_by = approved_by;
-        let linked = rec.deployment.clone().map(|d| self.canonical(&d).to_owned());
-        if let Some(id) = linked
-            && self.state.deployments.get(&id).is_some_and(Deployment::has_message)
-        {
+        rec.context.approval_comment = comment;
+        self.update_joined(execution_id, out);
+    }
+
+    /// `GetPipelineExecution`: the execution's source revisions and trigger (read once).
+    pub(super) fn on_execution(
+        &mut self,
+        execution_id: &str,
+        revisions: Vec<SourceRevision>,
+        trigger_type: Option<String>,
+        trigger_detail: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(rec) = self.state.pipelines.executions.get_mut(execution_id) else { return };
+        if rec.revisions_read {
+            return;
+        }
+        rec.revisions_read = true;
+        let before = rec.context.clone();
+        let ctx = &mut rec.context;
+        if ctx.revision.is_none() {
+            ctx.revision = revisions.iter().find_map(|r| r.revision_id.clone());
+        }
+        ctx.source_revisions = revisions;
+        if ctx.trigger_type.is_none() {
+            ctx.trigger_type = trigger_type;
+        }
+        if ctx.trigger_detail.is_none() {
+            ctx.trigger_detail = trigger_detail;
+        }
+        if rec.context != before {
+            self.update_joined(execution_id, out);
+        }
+    }
+
+    /// What a deploy action deploys, as the reconciler read its configuration: the deployments
+    /// of those targets that started in its window join its execution now.
+    pub(super) fn on_pipeline_action(
+        &mut self,
+        execution_id: &str,
+        stage: &str,
+        action: &str,
+        targets: Vec<ActionTarget>,
+        out: &mut Vec<Action>,
+    ) {
+        let key = DeployAction::key(execution_id, stage, action);
+        let Some(a) = self.state.pipelines.deploy_actions.get_mut(&key) else { return };
+        if a.targets.is_some() {
+            return;
+        }
+        for t in &targets {
+            if let ActionTarget::CodeDeployDeployment { deployment_id } = t {
+                self.state.pipelines.by_deployment.insert(deployment_id.clone(), execution_id.to_owned());
+            }
+        }
+        a.targets = Some(targets);
+        let a = a.clone();
+        // Once per action, not per event: the deployments it may have run are looked for here.
+        let ran: Vec<String> = self
+            .state
+            .deployments
+            .values()
+            .filter(|d| d.pipeline_execution.is_none() && a.ran(d))
+            .map(|d| d.id.clone())
+            .collect();
+        for id in ran {
+            self.join(&id, &a);
             self.update(&id, out);
         }
     }
 
+    /// Joins a deployment to the deploy action whose target it deploys and in whose window it
+    /// started (the latest such action), before its first decision where the answer is known.
+    pub(super) fn join_pipeline(&mut self, id: &str) {
+        let Some(d) = self.state.deployments.get(id) else { return };
+        if d.pipeline_execution.is_some() {
+            return;
+        }
+        let found = self.state.pipelines.deploy_actions.values().filter(|a| a.ran(d)).max_by_key(|a| a.started_at);
+        if let Some(a) = found.cloned() {
+            self.join(id, &a);
+        }
+    }
+
+    fn join(&mut self, id: &str, a: &DeployAction) {
+        let Some(d) = self.state.deployments.get_mut(id) else { return };
+        d.pipeline_execution = Some(a.execution_id.clone());
+        let rec = self.state.pipelines.executions.entry(a.execution_id.clone()).or_default();
+        rec.deployment = Some(id.to_owned());
+        if !rec.joined.iter().any(|j| j.deployment == id) {
+            rec.joined.push(Joined {
+                deployment: id.to_owned(),
+                stage: Some(a.stage.clone()),
+                action: Some(a.action.clone()),
+            });
+        }
+    }
+
+    /// Updates the messages of every deployment the execution ran.
+    fn update_joined(&self, execution_id: &str, out: &mut Vec<Action>) {
+        let Some(rec) = self.state.pipelines.executions.get(execution_id) else { return };
+        let mut ids: Vec<&str> = rec.joined.iter().map(|j| j.deployment.as_str()).collect();
+        if let Some(d) = &rec.deployment
+            && !ids.contains(&d.as_str())
+        {
+            ids.push(d);
+        }
+        for id in ids {
+            self.update(self.canonical(id), out);
+        }
+    }
+
     pub(super) fn on_pipeline(&mut self, p: PipelineFact, out: &mut Vec<Action>) {
+        self.on_deploy_action(&p);
+        let deploys = is_deploy(&p);
         let rec = self.state.pipelines.executions.entry(p.execution_id.clone()).or_default();
         let before = rec.clone();
         let ctx = &mut rec.context;
@@ -78,6 +281,7 @@ impl Correlator {
             ctx.action.clone_from(&p.action);
             rec.deployment = Some(dep.clone());
         }
+        rec.deploys |= deploys;
         rec.last_at = rec.last_at.max(p.at);
         let changed = rec.context != before.context || rec.deployment != before.deployment;
         let linked = rec.deployment.clone();
@@ -94,8 +298,75 @@ impl Correlator {
         }
     }
 
+    /// Records a deploy action's start and end: its window, and (once started) what the
+    /// reconciler is asked about it.
+    fn on_deploy_action(&mut self, p: &PipelineFact) {
+        let (true, Some(stage), Some(action), Some(provider)) = (is_deploy(p), &p.stage, &p.action, &p.provider) else {
+            return;
+        };
+        let key = DeployAction::key(&p.execution_id, stage, action);
+        let a = self.state.pipelines.deploy_actions.entry(key).or_insert_with(|| DeployAction {
+            pipeline: p.pipeline.clone(),
+            pipeline_version: p.pipeline_version,
+            execution_id: p.execution_id.clone(),
+            stage: stage.clone(),
+            action: action.clone(),
+            provider: provider.clone(),
+            started_at: p.at,
+            finished_at: None,
+            targets: None,
+        });
+        match p.state {
+            ExecutionState::Started => {
+                // A retried action runs again: its window starts anew.
+                if a.finished_at.is_some_and(|end| p.at > end) {
+                    a.started_at = p.at;
+                    a.finished_at = None;
+                } else {
+                    a.started_at = a.started_at.min(p.at);
+                }
+            }
+            ExecutionState::Succeeded
+            | ExecutionState::Failed
+            | ExecutionState::Abandoned
+            | ExecutionState::Canceled
+            | ExecutionState::Stopped
+            | ExecutionState::Superseded => {
+                a.finished_at = Some(a.finished_at.map_or(p.at, |end| end.max(p.at)));
+            }
+            _ => {}
+        }
+        if let Some(dep) = &p.codedeploy_deployment_id
+            && a.targets.is_none()
+        {
+            // A finished CodeDeploy action names its deployment: nothing to ask.
+            a.targets = Some(vec![ActionTarget::CodeDeployDeployment { deployment_id: dep.clone() }]);
+        }
+    }
+
+    /// The stage that ran the deployment, when it was joined through its deploy action (the
+    /// message names it; a deployment joined by a finished CodeDeploy action's id keeps the
+    /// message it always had).
+    pub(super) fn joined_stage(&self, id: &str) -> Option<&str> {
+        let exec = self.state.deployments.get(id)?.pipeline_execution.as_ref()?;
+        let rec = self.state.pipelines.executions.get(exec)?;
+        rec.joined.iter().find(|j| j.deployment == id)?.stage.as_deref()
+    }
+
     pub(super) fn pipeline_of(&self, id: &str) -> Option<PipelineContext> {
         let exec = self.state.deployments.get(id)?.pipeline_execution.as_ref()?;
-        self.state.pipelines.executions.get(exec).map(|p| p.context.clone())
+        let rec = self.state.pipelines.executions.get(exec)?;
+        let mut ctx = rec.context.clone();
+        // The stage and action that ran this deployment, when the execution ran several.
+        if let Some(j) = rec.joined.iter().find(|j| j.deployment == id) {
+            ctx.stage.clone_from(&j.stage);
+            ctx.action.clone_from(&j.action);
+        }
+        Some(ctx)
     }
+}
+
+/// An action of a provider whose deployments Cutover joins.
+fn is_deploy(p: &PipelineFact) -> bool {
+    p.category.as_deref() == Some("Deploy") && p.provider.as_deref().is_some_and(|v| DEPLOY_PROVIDERS.contains(&v))
 }

@@ -103,6 +103,12 @@ impl Correlator {
         }
         self.state.census.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
         self.state.pipelines.executions.retain(|_, p| p.last_at >= horizon);
+        // A deploy action joins deployments that start while it runs: one finished or started
+        // past the retention joins no more.
+        let executions = &self.state.pipelines.executions;
+        self.state.pipelines.deploy_actions.retain(|_, a| {
+            executions.contains_key(&a.execution_id) && a.finished_at.unwrap_or(a.started_at) >= horizon
+        });
         for list in self.state.annotations.by_service.values_mut() {
             list.retain(|r| r.at >= horizon);
         }

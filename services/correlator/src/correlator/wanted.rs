@@ -48,6 +48,19 @@ pub struct InvalidationWanted {
     pub decided_at: Timestamp,
 }
 
+/// A pipeline's deploy action whose configuration the reconciler should read: what it deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionWanted {
+    pub pipeline: String,
+    /// The pipeline's version the execution runs (the reconciler caches configurations by it).
+    pub pipeline_version: Option<u64>,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    /// `ECS`, `CodeDeployToECS`, `CodeDeploy` or `CloudFormation`.
+    pub provider: String,
+}
+
 /// What the reconciler should ask AWS about, as of the last input: kept current after each
 /// batch (the driver publishes it when it changed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +77,11 @@ pub struct Wanted {
     pub tags: Vec<(String, String)>,
     /// Pipeline executions `(pipeline, execution id)` whose approver is not known.
     pub approvals: Vec<(String, String)>,
+    /// Deploy actions started within the last hour whose targets are not known.
+    pub pipeline_actions: Vec<ActionWanted>,
+    /// Pipeline executions `(pipeline, execution id)` with a deploy action whose source
+    /// revisions have not been read.
+    pub executions: Vec<(String, String)>,
 }
 
 impl Wanted {
@@ -92,6 +110,8 @@ impl Correlator {
             labels: self.labels_wanted(),
             tags: self.tags_wanted(),
             approvals: self.approvals_wanted(),
+            pipeline_actions: self.pipeline_actions_wanted(),
+            executions: self.executions_wanted(),
         }
     }
 
@@ -166,6 +186,39 @@ impl Correlator {
             .executions
             .values()
             .filter(|r| !r.approver_checked && r.context.approved_at.is_some_and(|at| at >= horizon))
+            .map(|r| (r.context.name.clone(), r.context.execution_id.clone()))
+            .collect()
+    }
+
+    /// The deploy actions started within the last hour of AWS time whose targets have not been
+    /// read: one `ListActionExecutions` each (none for a pipeline with no deploy action).
+    pub(super) fn pipeline_actions_wanted(&self) -> Vec<ActionWanted> {
+        let horizon = self.state.clock.plus_millis(-WATCH_MS);
+        self.state
+            .pipelines
+            .deploy_actions
+            .values()
+            .filter(|a| a.targets.is_none() && a.started_at >= horizon)
+            .map(|a| ActionWanted {
+                pipeline: a.pipeline.clone(),
+                pipeline_version: a.pipeline_version,
+                execution_id: a.execution_id.clone(),
+                stage: a.stage.clone(),
+                action: a.action.clone(),
+                provider: a.provider.clone(),
+            })
+            .collect()
+    }
+
+    /// The executions heard of within the last hour of AWS time that run a deploy action and
+    /// whose source revisions have not been read: `(pipeline, execution id)`.
+    pub(super) fn executions_wanted(&self) -> Vec<(String, String)> {
+        let horizon = self.state.clock.plus_millis(-WATCH_MS);
+        self.state
+            .pipelines
+            .executions
+            .values()
+            .filter(|r| r.deploys && !r.revisions_read && r.last_at >= horizon && !r.context.name.is_empty())
             .map(|r| (r.context.name.clone(), r.context.execution_id.clone()))
             .collect()
     }

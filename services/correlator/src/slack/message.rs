@@ -5,7 +5,7 @@
 use cutover_events::Timestamp;
 use cutover_events::annotation::DeployAnnotation;
 use cutover_events::canonical::sort_keys;
-use cutover_events::emitted::{DetailType, PipelineContext};
+use cutover_events::emitted::{DetailType, PipelineContext, SourceRevision};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -83,6 +83,7 @@ fn state_name(t: DetailType) -> &'static str {
 pub(crate) fn context(
     d: &Deployment,
     pipeline: Option<&PipelineContext>,
+    stage: Option<&str>,
     labels: Option<&crate::deployment::ImageLabels>,
 ) -> MessageContext {
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
@@ -134,17 +135,33 @@ pub(crate) fn context(
     }
     if let Some(p) = pipeline {
         let mut s = format!("{} `{}`", escape(&p.name), escape(short_id(&p.execution_id)));
+        if let Some(stage) = stage {
+            s.push_str(&format!(" · stage {}", escape(stage)));
+        }
         if let Some(t) = &p.trigger_type {
             s.push_str(&format!(" · {}", escape(t)));
         }
         fields.push(field("Pipeline", s));
+        // The change the execution carries: its first source revision's summary, linked where
+        // CodePipeline gives a safe URL.
+        if let Some(summary) = p.source_revisions.iter().find_map(|r| Some((r.summary.as_deref()?, r.url.as_deref()))) {
+            let line = first_line(summary.0, 120);
+            let text = summary.1.and_then(|url| link(url, &line)).unwrap_or_else(|| escape(&line).into_owned());
+            fields.push(field("Change", text));
+        }
         if let Some(at) = p.approved_at {
             // Which execution and version the approval was for: linear pipelines queue several.
             let version = d.release.version.as_deref().map(|v| format!(" of `{}`", escape(v))).unwrap_or_default();
             let by = p.approved_by.as_deref().map(|a| format!(" by {}", escape(person(a)))).unwrap_or_default();
+            let comment = p
+                .approval_comment
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| format!(": {}", escape(&first_line(c, 200))))
+                .unwrap_or_default();
             fields.push(field(
                 "Approved",
-                format!("{}{by} for execution `{}`{version}", clock(at), escape(short_id(&p.execution_id))),
+                format!("{}{by} for execution `{}`{version}{comment}", clock(at), escape(short_id(&p.execution_id))),
             ));
         }
     }
@@ -250,6 +267,17 @@ fn escaped_pipeline(p: &PipelineContext) -> PipelineContext {
         revision: e(&p.revision),
         branch_or_tag: e(&p.branch_or_tag),
         approved_by: e(&p.approved_by),
+        approval_comment: e(&p.approval_comment),
+        source_revisions: p
+            .source_revisions
+            .iter()
+            .map(|r| SourceRevision {
+                artifact: e(&r.artifact),
+                revision_id: e(&r.revision_id),
+                summary: e(&r.summary),
+                url: r.url.as_deref().and_then(safe_url),
+            })
+            .collect(),
         ..p.clone()
     }
 }
@@ -438,6 +466,15 @@ fn link_text(url: &str) -> String {
 
 fn short_arn(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The first line of a text, cut at `max` characters (with `…`).
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    match line.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_owned(),
+    }
 }
 
 fn short_id(id: &str) -> &str {

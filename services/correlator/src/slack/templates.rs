@@ -160,7 +160,7 @@ fn known_name(path: &str) -> bool {
         "rollback_window",
         "steps",
     ];
-    const PIPELINE: [&str; 9] = [
+    const PIPELINE: [&str; 12] = [
         "name",
         "execution_id",
         "stage",
@@ -170,6 +170,9 @@ fn known_name(path: &str) -> bool {
         "revision",
         "branch_or_tag",
         "approved_at",
+        "approved_by",
+        "approval_comment",
+        "source_revisions",
     ];
     let mut parts = path.split('.');
     let head = parts.next().unwrap_or_default();

@@ -20,7 +20,13 @@
 //!   call): the lifecycle stage (past `PRODUCTION_TRAFFIC_SHIFT` is the cut-over), the target
 //!   revision's requested production weight, and the status.
 //! - **Approvals**: `ListActionExecutions` of a pipeline execution whose manual approval
-//!   succeeded, once: who approved it (`updatedBy`).
+//!   succeeded, once: who approved it (`updatedBy`) and their comment.
+//! - **Pipelines**: when a deploy action (`ECS`, `CodeDeployToECS`, `CodeDeploy`,
+//!   `CloudFormation`) starts, `ListActionExecutions` of its execution: the targets its
+//!   configuration names (`ListStackResources` for a stack's ECS services), cached per pipeline
+//!   version and stack; and once per such execution `GetPipelineExecution`: its source
+//!   revisions and trigger. Nothing for a pipeline with no deploy action in flight; a pipeline
+//!   the role may not read is warned of once, and its deployments go on without context.
 //! - **Service tags**, only when a route selects on them: `DescribeServices` with tags, once per
 //!   service of a deployment in flight (the deployment's Slack post waits for them).
 //! - **The version**: `DescribeTaskDefinition`, once per task definition of a deployment in
@@ -45,7 +51,7 @@ use std::time::Duration;
 use aws_sdk_codedeploy::Client;
 use aws_smithy_types::DateTime;
 use cutover_correlator::facts::ServiceKey;
-use cutover_correlator::{CensusRequest, InFlight, Observation, Wanted};
+use cutover_correlator::{ActionTarget, CensusRequest, InFlight, Observation, Wanted};
 use cutover_events::Timestamp;
 use cutover_events::emitted::Strategy;
 use tokio::sync::{mpsc, watch};
@@ -58,6 +64,16 @@ pub struct Reconciler {
     ecs: Option<aws_sdk_ecs::Client>,
     cloudfront: Option<aws_sdk_cloudfront::Client>,
     codepipeline: Option<aws_sdk_codepipeline::Client>,
+    cloudformation: Option<aws_sdk_cloudformation::Client>,
+    /// A deploy action's targets by pipeline, version, stage and action (from a configuration
+    /// without variables: it does not change within a version).
+    action_targets: HashMap<(String, u64, String, String), Vec<ActionTarget>>,
+    /// The ECS services of each stack a CloudFormation action updates.
+    stacks: HashMap<String, Vec<ActionTarget>>,
+    /// Executions whose revisions were read (the answer is on its way to the intake).
+    executions_read: std::collections::HashSet<String>,
+    /// Items whose denial was warned of: once each, for the reconciler's life.
+    warned: std::collections::HashSet<String>,
     /// Invalidation ids found by caller reference.
     invalidation_ids: HashMap<String, String>,
     /// Task definitions whose labels were read (the answer is on its way to the intake).
@@ -134,6 +150,17 @@ impl From<&str> for AskError {
     }
 }
 
+/// What a denial is warned of once for: the pipeline, for every CodePipeline ask about it
+/// (one warning per pipeline); the item itself otherwise.
+fn warn_key(item: &str) -> String {
+    match item.split_once(' ') {
+        Some(("approval" | "pipeline-action" | "execution", rest)) => {
+            format!("pipeline {}", rest.split(' ').next().unwrap_or(rest))
+        }
+        _ => item.to_owned(),
+    }
+}
+
 fn aws_time(t: Option<&DateTime>) -> Option<Timestamp> {
     t.and_then(|t| t.to_millis().ok()).map(Timestamp)
 }
@@ -151,6 +178,11 @@ impl Reconciler {
             ecs: None,
             cloudfront: None,
             codepipeline: None,
+            cloudformation: None,
+            action_targets: HashMap::new(),
+            stacks: HashMap::new(),
+            warned: std::collections::HashSet::new(),
+            executions_read: std::collections::HashSet::new(),
             start_up: Vec::new(),
             invalidation_ids: HashMap::new(),
             labels_read: std::collections::HashSet::new(),
@@ -185,6 +217,13 @@ impl Reconciler {
         self
     }
 
+    /// Asks CloudFormation which ECS services a stack a pipeline's CloudFormation action
+    /// updates holds.
+    pub fn with_cloudformation(mut self, cloudformation: aws_sdk_cloudformation::Client) -> Self {
+        self.cloudformation = Some(cloudformation);
+        self
+    }
+
     /// Asks CloudFront about the invalidations Cutover created.
     pub fn with_cloudfront(mut self, cloudfront: aws_sdk_cloudfront::Client) -> Self {
         self.cloudfront = Some(cloudfront);
@@ -205,7 +244,8 @@ impl Reconciler {
                 true
             }
             AskError::Denied(e) => {
-                if self.denied.insert(item.to_owned()) {
+                let warn_as = warn_key(item);
+                if self.denied.insert(item.to_owned()) && self.warned.insert(warn_as) {
                     tracing::warn!(message = what, item, error = %e, then = "not asked again until what is wanted changes");
                 }
                 false
@@ -302,6 +342,7 @@ impl Reconciler {
             }
         }
         self.labels_read.retain(|td| wanted.labels.contains(td));
+        self.executions_read.retain(|e| wanted.executions.iter().any(|(_, x)| x == e));
         self.tagged.retain(|t| wanted.tags.contains(t));
         let untagged: Vec<(String, String)> =
             wanted.tags.iter().filter(|t| !self.tagged.contains(*t)).cloned().collect();
@@ -339,6 +380,37 @@ impl Reconciler {
                 Ok(o) => found.extend(o),
                 Err(error) => {
                     if self.failed(&item, "Failed to ask CodePipeline who approved an execution.", error) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for w in &wanted.pipeline_actions {
+            let item = format!("pipeline-action {} {} {} {}", w.pipeline, w.execution_id, w.stage, w.action);
+            if self.denied.contains(&item) {
+                continue;
+            }
+            match self.deploy_targets(w).await {
+                Ok(o) => found.extend(o),
+                Err(error) => {
+                    if self.failed(&item, "Failed to ask CodePipeline what a deploy action deploys.", error) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (pipeline, execution) in &wanted.executions {
+            let item = format!("execution {pipeline} {execution}");
+            if self.denied.contains(&item) || self.executions_read.contains(execution) {
+                continue;
+            }
+            match self.execution(pipeline, execution).await {
+                Ok(o) => {
+                    self.executions_read.insert(execution.clone());
+                    found.extend(o);
+                }
+                Err(error) => {
+                    if self.failed(&item, "Failed to read a pipeline execution's source revisions.", error) {
                         return false;
                     }
                 }

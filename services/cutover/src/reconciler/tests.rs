@@ -5,11 +5,12 @@ use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTarget
 use aws_sdk_codedeploy::primitives::DateTime;
 use aws_sdk_codedeploy::types::{DeploymentTarget, EcsTarget, EcsTaskSet, TargetStatus};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use cutover_events::emitted::Strategy;
+use cutover_events::emitted::{SourceRevision, Strategy};
 
 use aws_sdk_codedeploy::types::TargetLabel;
 use cutover_correlator::{
-    CodeDeployChange, CodeDeployFact, EcsDeploymentChange, ImageLabels, InvalidationWanted, NativeStatus,
+    ActionTarget, ActionWanted, CodeDeployChange, CodeDeployFact, EcsDeploymentChange, ImageLabels, InvalidationWanted,
+    NativeStatus,
 };
 
 use super::*;
@@ -565,8 +566,189 @@ async fn the_approver_is_who_updated_the_approval_action_of_that_execution() {
         vec![Observation::Approval {
             execution_id: "e17b5773-cc0d-4db2-9ad7-594c73888de8".into(),
             approved_by: Some("arn:aws:iam::123456789012:user/mary.major".into()),
+            comment: Some("Approved: ticket REL-4412 signed off".into()),
         }],
         "the approval action's updatedBy, not the pipeline role of the other actions"
     );
     assert_eq!(list.num_calls(), 1);
+}
+
+fn recorded_xml(name: &str) -> aws_sdk_cloudformation::config::http::HttpResponse {
+    let path = format!("{}/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut r = aws_sdk_cloudformation::config::http::HttpResponse::new(
+        200u16.try_into().unwrap(),
+        aws_smithy_types::body::SdkBody::from(body),
+    );
+    r.headers_mut().insert("content-type", "text/xml");
+    r
+}
+
+fn action(
+    pipeline: &str,
+    version: Option<u64>,
+    execution: &str,
+    stage: &str,
+    action: &str,
+    provider: &str,
+) -> ActionWanted {
+    ActionWanted {
+        pipeline: pipeline.into(),
+        pipeline_version: version,
+        execution_id: execution.into(),
+        stage: stage.into(),
+        action: action.into(),
+        provider: provider.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_ecs_deploy_action_names_its_service_and_is_cached_by_pipeline_version() {
+    use aws_sdk_codepipeline::Client as CodePipeline;
+    let exec = "3f9c2b1e-7a45-4d2e-9b0c-1e2f3a4b5c6d";
+    let list = mock!(CodePipeline::list_action_executions)
+        .match_requests(move |r| {
+            r.pipeline_name() == Some("checkout-release")
+                && r.filter().and_then(|f| f.pipeline_execution_id()) == Some(exec)
+        })
+        .then_http_response(|| recorded("codepipeline.list-action-executions.ecs-deploy.json"));
+    let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&list]);
+    let mut r = Reconciler::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []), 100.0).with_codepipeline(cp);
+    let wanted = Wanted {
+        pipeline_actions: vec![action("checkout-release", Some(3), exec, "Production", "Deploy", "ECS")],
+        approvals: vec![("checkout-release".into(), exec.into())],
+        ..Wanted::default()
+    };
+    let seen = r.round(&wanted, &mut Vec::new()).await;
+    assert!(
+        seen.contains(&Observation::PipelineAction {
+            execution_id: exec.into(),
+            stage: "Production".into(),
+            action: "Deploy".into(),
+            targets: vec![ActionTarget::EcsService { cluster: Some("prod".into()), service: "web".into() }],
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&Observation::Approval {
+            execution_id: exec.into(),
+            approved_by: Some("arn:aws:iam::123456789012:user/alice".into()),
+            comment: Some("Canary metrics look good".into()),
+        }),
+        "the approver and their comment: {seen:?}"
+    );
+    // The next execution of the same pipeline version: answered from the cache.
+    let next = Wanted {
+        pipeline_actions: vec![action("checkout-release", Some(3), "another-execution", "Production", "Deploy", "ECS")],
+        ..Wanted::default()
+    };
+    let seen = r.round(&next, &mut Vec::new()).await;
+    assert!(
+        matches!(&seen[..], [Observation::PipelineAction { execution_id, targets, .. }] if execution_id == "another-execution" && targets.len() == 1),
+        "{seen:?}"
+    );
+    assert_eq!(list.num_calls(), 2, "one for the targets and one for the approver; the cached answer made no call");
+}
+
+#[tokio::test]
+async fn a_cloudformation_action_lists_its_stacks_services_and_a_running_codedeploy_action_names_its_deployment() {
+    use aws_sdk_cloudformation::Client as CloudFormation;
+    use aws_sdk_codepipeline::Client as CodePipeline;
+    let exec = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    let list = mock!(CodePipeline::list_action_executions)
+        .then_http_response(|| recorded("codepipeline.list-action-executions.cloudformation-and-codedeploy.json"));
+    let stack = mock!(CloudFormation::list_stack_resources)
+        .match_requests(|r| r.stack_name() == Some("checkout-staging"))
+        .then_http_response(|| recorded_xml("cloudformation.list-stack-resources.checkout-staging.xml"));
+    let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&list]);
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&stack]);
+    let mut r = Reconciler::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []), 100.0)
+        .with_codepipeline(cp)
+        .with_cloudformation(cfn);
+    let wanted = Wanted {
+        pipeline_actions: vec![
+            action("checkout", Some(7), exec, "Staging", "UpdateStack", "CloudFormation"),
+            action("checkout", Some(7), exec, "Prod", "BlueGreen", "CodeDeployToECS"),
+        ],
+        ..Wanted::default()
+    };
+    let seen = r.round(&wanted, &mut Vec::new()).await;
+    let targets = |stage: &str| {
+        seen.iter()
+            .find_map(|o| match o {
+                Observation::PipelineAction { stage: s, targets, .. } if s == stage => Some(targets.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no answer for {stage}: {seen:?}"))
+    };
+    assert_eq!(
+        targets("Staging"),
+        vec![
+            ActionTarget::EcsService { cluster: Some("staging".into()), service: "web".into() },
+            ActionTarget::EcsService { cluster: None, service: "worker".into() },
+        ],
+        "the stack's two services (the resolved stack name), not its cluster or task definition"
+    );
+    assert_eq!(
+        targets("Prod"),
+        vec![
+            ActionTarget::DeploymentGroup {
+                application: "AppECS-prod-checkout".into(),
+                deployment_group: "DgpECS-prod-checkout".into()
+            },
+            ActionTarget::CodeDeployDeployment { deployment_id: "d-7QWERTY12".into() },
+        ]
+    );
+    // The stack name holds a variable: a later execution asks again (the stack is cached).
+    let again = Wanted {
+        pipeline_actions: vec![action("checkout", Some(7), "later", "Staging", "UpdateStack", "CloudFormation")],
+        ..Wanted::default()
+    };
+    let seen = r.round(&again, &mut Vec::new()).await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!((list.num_calls(), stack.num_calls()), (3, 1));
+}
+
+#[tokio::test]
+async fn an_executions_source_revisions_and_a_denied_pipeline_warned_of_once() {
+    use aws_sdk_codepipeline::Client as CodePipeline;
+    let get = mock!(CodePipeline::get_pipeline_execution)
+        .match_requests(|r| r.pipeline_execution_id() == Some("3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE"))
+        .then_http_response(|| recorded("codepipeline.get-pipeline-execution.github-revision-url.json"));
+    let denied =
+        mock!(CodePipeline::list_action_executions).then_http_response(|| aws_error(400, "AccessDeniedException"));
+    let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&get, &denied]);
+    let mut r = Reconciler::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []), 100.0).with_codepipeline(cp);
+    let wanted = Wanted {
+        executions: vec![("MyFirstPipeline".into(), "3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE".into())],
+        pipeline_actions: vec![action("locked", Some(1), "e1", "Prod", "Deploy", "ECS")],
+        ..Wanted::default()
+    };
+    let seen = r.round(&wanted, &mut Vec::new()).await;
+    assert_eq!(
+        seen,
+        vec![Observation::PipelineExecution {
+            execution_id: "3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE".into(),
+            revisions: vec![SourceRevision {
+                artifact: Some("MyApp".into()),
+                revision_id: Some("7636d59f3c461cEXAMPLE8417dbc6371".into()),
+                summary: Some("Updating the application for feature 12-4820".into()),
+                url: Some(
+                    "https://api.github.com/repos/anycompany/MyApp/git/commits/7636d59f3c461cEXAMPLE8417dbc6371".into()
+                ),
+            }],
+            trigger_type: None,
+            trigger_detail: None,
+        }]
+    );
+    // Read once; the denied action is not asked again in the same round's wants.
+    assert!(r.round(&wanted, &mut Vec::new()).await.is_empty());
+    assert_eq!((get.num_calls(), denied.num_calls()), (1, 1));
+    // What is wanted changes (another action of the pipeline): asked again, but the pipeline
+    // was warned of already.
+    let more =
+        Wanted { pipeline_actions: vec![action("locked", Some(1), "e2", "Prod", "Deploy", "ECS")], ..wanted.clone() };
+    assert!(r.round(&more, &mut Vec::new()).await.is_empty());
+    assert_eq!(denied.num_calls(), 2);
+    assert_eq!(r.warned.iter().filter(|w| w.contains("locked")).count(), 1, "{:?}", r.warned);
 }

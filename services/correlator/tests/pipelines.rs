@@ -1,0 +1,301 @@
+//! Pipelines: a deployment joins the execution whose deploy action deploys its target
+//! (DESIGN.md, "Pipelines: every deployment knows its execution"): before its first event when
+//! the reconciler's answer is in time, by an update of its message otherwise; and what the
+//! execution carries (source revisions, trigger, approver) reaches the message and every event.
+
+mod harness;
+
+use cutover_correlator::routing::Routing;
+use cutover_correlator::{Action, ActionTarget, Input, Observation};
+use cutover_events::Timestamp;
+use cutover_events::emitted::{LifecycleDetail, SourceRevision};
+use cutover_testkit::rollout::Ids;
+use cutover_testkit::shapes::{EcsDeploymentShape, Fleet, PipelineShape};
+use harness::{Harness, ts};
+use serde_json::json;
+
+const T0: &str = "2026-03-14T10:00:00Z";
+const PIPELINE: &str = "checkout-release";
+const EXEC: &str = "3f9c2b1e-7a45-4d2e-9b0c-1e2f3a4b5c6d";
+
+fn emits(actions: &[Action]) -> Vec<&LifecycleDetail> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Emit { detail, .. } = a { Some(detail.as_ref()) } else { None })
+        .collect()
+}
+
+fn slack_texts(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SlackPost(m) | Action::SlackUpdate(m) => {
+                Some(serde_json::Value::from(m.blocks.clone()).to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+struct World {
+    fleet: Fleet,
+    ids: Ids,
+    h: Harness,
+}
+
+impl World {
+    fn new() -> Self {
+        Self { fleet: Fleet::default(), ids: Ids::default(), h: Harness::new(Routing::default()) }
+    }
+
+    fn pipeline_event(&mut self, at: Timestamp, p: &PipelineShape<'_>) -> Vec<Action> {
+        let body = self.fleet.pipeline(&self.ids.event_id(), at, p).to_string();
+        self.h.feed(&body).to_vec()
+    }
+
+    /// The execution starts (a webhook) and its deploy action of `provider` starts 10 s later.
+    fn deploy_action_starts(&mut self, t: Timestamp, stage: &'static str, provider: &'static str) {
+        let trigger = json!({"trigger-type": "Webhook", "trigger-detail": "arn:aws:codestar-connections:eu-west-1:123456789012:connection/1"});
+        self.pipeline_event(
+            t,
+            &PipelineShape {
+                pipeline: PIPELINE,
+                execution_id: EXEC,
+                state: "STARTED",
+                trigger: Some(trigger),
+                ..Default::default()
+            },
+        );
+        self.pipeline_event(
+            t.plus_millis(10_000),
+            &PipelineShape {
+                pipeline: PIPELINE,
+                execution_id: EXEC,
+                state: "STARTED",
+                stage: Some(stage),
+                action: Some("Deploy"),
+                action_type: Some(("AWS", provider, "Deploy")),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn ecs(&mut self, at: Timestamp, service: &str, id: &str, event_name: &str) -> Vec<Action> {
+        let body = self
+            .fleet
+            .ecs_deployment(
+                &self.ids.event_id(),
+                at,
+                &EcsDeploymentShape { cluster: "prod", service, event_name, deployment_id: id, reason: "rollout" },
+            )
+            .to_string();
+        self.h.feed(&body).to_vec()
+    }
+
+    fn observe(&mut self, o: Observation) -> Vec<Action> {
+        let now = self.h.now;
+        self.h.correlator.handle(now, Input::Observed(o))
+    }
+
+    fn targets(&mut self, stage: &str, targets: Vec<ActionTarget>) -> Vec<Action> {
+        self.observe(Observation::PipelineAction {
+            execution_id: EXEC.into(),
+            stage: stage.into(),
+            action: "Deploy".into(),
+            targets,
+        })
+    }
+}
+
+fn web(cluster: Option<&str>) -> ActionTarget {
+    ActionTarget::EcsService { cluster: cluster.map(str::to_owned), service: "web".into() }
+}
+
+#[test]
+fn an_ecs_deploy_action_asks_once_and_its_deployment_carries_the_execution_from_its_first_event() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    let wanted = w.h.correlator.wanted().pipeline_actions;
+    assert_eq!(wanted.len(), 1, "one question for the one deploy action: {wanted:?}");
+    assert_eq!(
+        (
+            wanted[0].pipeline.as_str(),
+            wanted[0].stage.as_str(),
+            wanted[0].provider.as_str(),
+            wanted[0].pipeline_version
+        ),
+        (PIPELINE, "Production", "ECS", Some(3))
+    );
+    assert_eq!(w.h.correlator.wanted().executions, vec![(PIPELINE.to_owned(), EXEC.to_owned())]);
+    assert!(w.targets("Production", vec![web(Some("arn:aws:ecs:eu-west-1:123456789012:cluster/prod"))]).is_empty());
+    assert!(w.h.correlator.wanted().pipeline_actions.is_empty(), "answered: not asked again");
+
+    let started = w.ecs(t.plus_millis(15_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    let e = emits(&started);
+    assert_eq!(
+        e[0].pipeline.as_ref().map(|p| (p.execution_id.as_str(), p.stage.as_deref())),
+        Some((EXEC, Some("Production")))
+    );
+    assert_eq!(e[0].pipeline.as_ref().and_then(|p| p.trigger_type.as_deref()), Some("Webhook"));
+    assert!(slack_texts(&started)[0].contains("checkout-release `3f9c2b1e` · stage Production · Webhook"));
+    let done = w.ecs(t.plus_millis(300_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_COMPLETED");
+    let e = emits(&done);
+    assert!(
+        e.iter().any(|d| d.pipeline.is_some())
+            && e.iter().all(|d| d.pipeline.as_ref().is_some_and(|p| p.execution_id == EXEC))
+    );
+}
+
+#[test]
+fn an_answer_after_the_first_event_updates_the_message_and_every_later_event_carries_it() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    // The deployment's event raced the action's: it started 90 s before (inside 2 minutes).
+    let started = w.ecs(t.plus_millis(10_000 - 90_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&started)[0].pipeline.is_none(), "not known yet");
+    let out = w.targets("Production", vec![web(None)]);
+    let [Action::SlackUpdate(m)] = out.as_slice() else { panic!("one update of the message: {out:?}") };
+    assert!(serde_json::Value::from(m.blocks.clone()).to_string().contains("*Pipeline*\\ncheckout-release"));
+    let done = w.ecs(t.plus_millis(300_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_COMPLETED");
+    assert!(emits(&done).iter().all(|d| d.pipeline.as_ref().is_some_and(|p| p.execution_id == EXEC)));
+}
+
+#[test]
+fn a_deployment_outside_the_window_or_of_another_target_joins_nothing() {
+    let mut w = World::new();
+    let t = ts(T0);
+    // Started 3 minutes before the action: an earlier rollout, not this execution's.
+    w.ecs(t.plus_millis(10_000 - 180_000), "web", "ecs-svc/0", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    w.deploy_action_starts(t, "Production", "ECS");
+    assert!(w.targets("Production", vec![web(Some("prod"))]).is_empty(), "nothing to update");
+    // Another service, and the same service in another cluster.
+    let other = w.ecs(t.plus_millis(20_000), "api", "ecs-svc/2", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&other)[0].pipeline.is_none());
+    w.targets("Staging", vec![]);
+    let mut w2 = World::new();
+    w2.deploy_action_starts(t, "Production", "ECS");
+    w2.targets("Production", vec![ActionTarget::EcsService { cluster: Some("staging".into()), service: "web".into() }]);
+    let started = w2.ecs(t.plus_millis(20_000), "web", "ecs-svc/3", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&started)[0].pipeline.is_none(), "a service of that name in another cluster");
+    for id in ["ecs-svc/0", "ecs-svc/2"] {
+        assert_eq!(w.h.correlator.deployment(id).and_then(|d| d.pipeline_execution.clone()), None, "{id}");
+    }
+}
+
+#[test]
+fn a_finished_action_joins_no_deployment_that_started_after_it() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "CloudFormation");
+    w.targets(
+        "Production",
+        vec![web(Some("prod")), ActionTarget::EcsService { cluster: Some("prod".into()), service: "worker".into() }],
+    );
+    w.pipeline_event(
+        t.plus_millis(60_000),
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "SUCCEEDED",
+            stage: Some("Production"),
+            action: Some("Deploy"),
+            action_type: Some(("AWS", "CloudFormation", "Deploy")),
+            ..Default::default()
+        },
+    );
+    let worker = w.ecs(t.plus_millis(30_000), "worker", "ecs-svc/4", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert_eq!(
+        emits(&worker)[0].pipeline.as_ref().map(|p| p.execution_id.as_str()),
+        Some(EXEC),
+        "the stack's second service"
+    );
+    let later = w.ecs(t.plus_millis(600_000), "web", "ecs-svc/5", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&later)[0].pipeline.is_none(), "a rollout after the stack update ended is not the pipeline's");
+}
+
+#[test]
+fn the_executions_revisions_reach_the_message_escaped_and_every_event() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    w.targets("Production", vec![web(Some("prod"))]);
+    w.ecs(t.plus_millis(15_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    let revision = SourceRevision {
+        artifact: Some("SourceArtifact".into()),
+        revision_id: Some("9f2c1e7a5b3d4c2e1f0a9b8c7d6e5f4a3b2c1d0e".into()),
+        summary: Some("Fix the <!channel> checkout & pay flow\n\nLonger body".into()),
+        url: Some("https://github.com/example/checkout/commit/9f2c1e7a5b3d4c2e1f0a9b8c7d6e5f4a3b2c1d0e".into()),
+    };
+    let out = w.observe(Observation::PipelineExecution {
+        execution_id: EXEC.into(),
+        revisions: vec![revision.clone()],
+        trigger_type: Some("StartPipelineExecution".into()),
+        trigger_detail: Some("arn:aws:sts::123456789012:assumed-role/Deployer/alice".into()),
+    });
+    let texts = slack_texts(&out);
+    assert_eq!(texts.len(), 1, "the message is updated once: {out:?}");
+    assert!(
+        texts[0].contains("*Change*\\n<https://github.com/example/checkout/commit/9f2c1e7a5b3d4c2e1f0a9b8c7d6e5f4a3b2c1d0e|Fix the &lt;!channel&gt; checkout &amp; pay flow>"),
+        "the summary's first line, escaped, linked: {}",
+        texts[0]
+    );
+    assert!(texts[0].contains("*Commit*\\n`9f2c1e7a`"), "the revision is the commit");
+    assert!(texts[0].contains("· Webhook"), "the event's trigger is kept over the API's");
+    assert!(w.h.correlator.wanted().executions.is_empty(), "read once");
+    let done = w.ecs(t.plus_millis(300_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_COMPLETED");
+    let e = emits(&done);
+    assert_eq!(e[0].pipeline.as_ref().map(|p| p.source_revisions.clone()), Some(vec![revision]));
+}
+
+#[test]
+fn a_pipeline_with_no_deploy_action_is_never_asked_about() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.pipeline_event(
+        t,
+        &PipelineShape { pipeline: PIPELINE, execution_id: EXEC, state: "STARTED", ..Default::default() },
+    );
+    w.pipeline_event(
+        t.plus_millis(5_000),
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "STARTED",
+            stage: Some("Build"),
+            action: Some("Build"),
+            action_type: Some(("AWS", "CodeBuild", "Build")),
+            ..Default::default()
+        },
+    );
+    // An unknown deploy provider is not one Cutover can join either.
+    w.pipeline_event(
+        t.plus_millis(9_000),
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "STARTED",
+            stage: Some("Deploy"),
+            action: Some("Deploy"),
+            action_type: Some(("AWS", "ElasticBeanstalk", "Deploy")),
+            ..Default::default()
+        },
+    );
+    let wanted = w.h.correlator.wanted();
+    assert!(wanted.pipeline_actions.is_empty() && wanted.executions.is_empty(), "{wanted:?}");
+    // A target answer for an action never started changes nothing.
+    assert!(w.targets("Deploy", vec![web(None)]).is_empty());
+    let started = w.ecs(t.plus_millis(20_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&started)[0].pipeline.is_none());
+}
+
+#[test]
+fn an_action_asked_about_for_an_hour_is_given_up_on() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    assert_eq!(w.h.correlator.wanted().pipeline_actions.len(), 1);
+    w.ecs(t.plus_millis(3_700_000), "api", "ecs-svc/9", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(w.h.correlator.wanted().pipeline_actions.is_empty(), "an hour of AWS time later, not asked any more");
+}
