@@ -10,7 +10,7 @@ use cutover_correlator::{Action, ActionTarget, Input, Observation};
 use cutover_events::Timestamp;
 use cutover_events::emitted::{LifecycleDetail, SourceRevision};
 use cutover_testkit::rollout::Ids;
-use cutover_testkit::shapes::{EcsDeploymentShape, Fleet, PipelineShape};
+use cutover_testkit::shapes::{CodeDeployShape, EcsDeploymentShape, Fleet, PipelineShape};
 use harness::{Harness, ts};
 use serde_json::json;
 
@@ -89,6 +89,18 @@ impl World {
                 &EcsDeploymentShape { cluster: "prod", service, event_name, deployment_id: id, reason: "rollout" },
             )
             .to_string();
+        self.h.feed(&body).to_vec()
+    }
+
+    fn codedeploy(&mut self, at: Timestamp, deployment_id: &str, state: &str) -> Vec<Action> {
+        let shape = CodeDeployShape {
+            app: "AppECS-prod-checkout",
+            group: "DgpECS-prod-checkout",
+            deployment_id,
+            state,
+            instance: None,
+        };
+        let body = self.fleet.codedeploy(&self.ids.event_id(), at, &shape).to_string();
         self.h.feed(&body).to_vec()
     }
 
@@ -298,4 +310,111 @@ fn an_action_asked_about_for_an_hour_is_given_up_on() {
     assert_eq!(w.h.correlator.wanted().pipeline_actions.len(), 1);
     w.ecs(t.plus_millis(3_700_000), "api", "ecs-svc/9", "SERVICE_DEPLOYMENT_IN_PROGRESS");
     assert!(w.h.correlator.wanted().pipeline_actions.is_empty(), "an hour of AWS time later, not asked any more");
+}
+
+fn group() -> ActionTarget {
+    ActionTarget::DeploymentGroup {
+        application: "AppECS-prod-checkout".into(),
+        deployment_group: "DgpECS-prod-checkout".into(),
+    }
+}
+
+#[test]
+fn a_codedeploy_blue_green_run_by_a_pipeline_carries_the_execution_on_its_cut_over() {
+    // Before: only the finished action's external-execution-id joined it, after its events.
+    for targets in [vec![group()], vec![ActionTarget::CodeDeployDeployment { deployment_id: "d-7QWERTY12".into() }]] {
+        let mut w = World::new();
+        let t = ts(T0);
+        w.deploy_action_starts(t, "Prod", "CodeDeployToECS");
+        w.targets("Prod", targets.clone());
+        let started = w.codedeploy(t.plus_millis(12_000), "d-7QWERTY12", "START");
+        let success = w.codedeploy(t.plus_millis(400_000), "d-7QWERTY12", "SUCCESS");
+        let all: Vec<&LifecycleDetail> = emits(&started).into_iter().chain(emits(&success)).collect();
+        let kinds: Vec<_> = all.iter().map(|d| (d.pipeline.as_ref().map(|p| p.execution_id.as_str()), d.at)).collect();
+        assert!(all.len() >= 2, "{kinds:?}");
+        assert!(
+            all.iter().all(|d| d
+                .pipeline
+                .as_ref()
+                .is_some_and(|p| p.execution_id == EXEC && p.stage.as_deref() == Some("Prod"))),
+            "{targets:?}: {kinds:?}"
+        );
+    }
+}
+
+#[test]
+fn an_action_naming_a_service_cutover_never_saw_changes_nothing_and_waits_for_it() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    let ghost = ActionTarget::EcsService { cluster: Some("prod".into()), service: "ghost".into() };
+    assert!(w.targets("Production", vec![ghost]).is_empty(), "no deployment of it: nothing to say");
+    let other = w.ecs(t.plus_millis(15_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert!(emits(&other)[0].pipeline.is_none(), "web is not what the action deploys");
+    // The service it names turns up while the action runs: joined then.
+    let ghost = w.ecs(t.plus_millis(40_000), "ghost", "ecs-svc/2", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    assert_eq!(emits(&ghost)[0].pipeline.as_ref().map(|p| p.execution_id.as_str()), Some(EXEC));
+}
+
+#[test]
+fn a_pipeline_observation_journaled_is_read_back_the_same() {
+    // Observations are journal entries (a public contract): the shapes docs/config.md names.
+    let o = Observation::PipelineAction {
+        execution_id: EXEC.into(),
+        stage: "Prod".into(),
+        action: "Deploy".into(),
+        targets: vec![web(Some("prod")), group(), ActionTarget::CodeDeployDeployment { deployment_id: "d-1".into() }],
+    };
+    let text = serde_json::to_string(&o).unwrap();
+    assert_eq!(
+        text,
+        r#"{"pipeline_action":{"execution_id":"3f9c2b1e-7a45-4d2e-9b0c-1e2f3a4b5c6d","stage":"Prod","action":"Deploy","targets":[{"ecs_service":{"cluster":"prod","service":"web"}},{"deployment_group":{"application":"AppECS-prod-checkout","deployment_group":"DgpECS-prod-checkout"}},{"code_deploy_deployment":{"deployment_id":"d-1"}}]}}"#
+    );
+    assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), o);
+    // An approval journaled before the comment was kept reads back without one.
+    let old: Observation = serde_json::from_str(r#"{"approval":{"execution_id":"e1","approved_by":null}}"#).unwrap();
+    assert_eq!(old, Observation::Approval { execution_id: "e1".into(), approved_by: None, comment: None });
+}
+
+/// The approval SNS notification (CP-2023 `approvals-json-format.md`) in its SNS envelope.
+fn approval_notification(approval: serde_json::Value) -> String {
+    let message = json!({
+        "region": "eu-west-1",
+        "consoleLink": "https://console.aws.amazon.com/codepipeline/home?region=eu-west-1#/view/checkout-release",
+        "approval": approval,
+    });
+    json!({
+        "Type": "Notification",
+        "MessageId": "5b1c4f2e-8d3a-4b6c-9e7f-0a1b2c3d4e5f",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
+        "Subject": "APPROVAL NEEDED: AWS CodePipeline checkout-release for action ReleaseManager",
+        "Message": message.to_string(),
+        "Timestamp": "2026-03-14T10:00:05.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
+    })
+    .to_string()
+}
+
+#[test]
+fn an_approval_notification_with_fields_missing_is_malformed_with_its_reason_and_a_whole_one_is_no_deployment() {
+    let whole = json!({
+        "pipelineName": PIPELINE, "stageName": "Approve", "actionName": "ReleaseManager",
+        "token": "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN", "expires": "2026-03-21T10:00Z",
+        "approvalReviewLink": "https://console.aws.amazon.com/codepipeline/home?region=eu-west-1#/view/checkout-release/Approve/ReleaseManager/approve/1a2b3c4d"
+    });
+    let mut w = World::new();
+    assert!(w.h.feed(&approval_notification(whole)).is_empty(), "no deployment comes of it");
+    assert_eq!(w.h.correlator.stats().ignored, 1, "counted, not a failure");
+    // Without the names it cannot be joined to anything: malformed, and the reason says why.
+    let missing = approval_notification(json!({"stageName": "Approve", "token": "t"}));
+    let e = cutover_events::parse_body(&missing).expect_err("malformed");
+    assert!(e.to_string().contains("approval notification") && e.to_string().contains("pipelineName"), "{e}");
+    // Without the optional parts (token, expiry, links) it is still read.
+    let bare = approval_notification(
+        json!({"pipelineName": PIPELINE, "stageName": "Approve", "actionName": "ReleaseManager"}),
+    );
+    assert!(cutover_events::parse_body(&bare).is_ok());
 }

@@ -205,9 +205,17 @@ impl Correlator {
             .state
             .deployments
             .values()
-            .filter(|d| d.pipeline_execution.is_none() && a.ran(d))
+            .filter(|d| d.pipeline_execution.as_ref().is_none_or(|e| *e == a.execution_id) && a.ran(d))
             .map(|d| d.id.clone())
             .collect();
+        let joined: Vec<String> = self
+            .state
+            .pipelines
+            .executions
+            .get(execution_id)
+            .map(|r| r.joined.iter().map(|j| j.deployment.clone()).collect())
+            .unwrap_or_default();
+        let ran: Vec<String> = ran.into_iter().filter(|id| !joined.contains(id)).collect();
         for id in ran {
             self.join(&id, &a);
             self.update(&id, out);
@@ -216,12 +224,24 @@ impl Correlator {
 
     /// Joins a deployment to the deploy action whose target it deploys and in whose window it
     /// started (the latest such action), before its first decision where the answer is known.
+    /// A deployment the execution already names (by a CodeDeploy action's id) is joined to
+    /// the action too, for its stage.
     pub(super) fn join_pipeline(&mut self, id: &str) {
         let Some(d) = self.state.deployments.get(id) else { return };
-        if d.pipeline_execution.is_some() {
+        let known = d.pipeline_execution.as_deref();
+        let joined = known
+            .and_then(|e| self.state.pipelines.executions.get(e))
+            .is_some_and(|r| r.joined.iter().any(|j| j.deployment == id));
+        if joined {
             return;
         }
-        let found = self.state.pipelines.deploy_actions.values().filter(|a| a.ran(d)).max_by_key(|a| a.started_at);
+        let found = self
+            .state
+            .pipelines
+            .deploy_actions
+            .values()
+            .filter(|a| known.is_none_or(|e| e == a.execution_id) && a.ran(d))
+            .max_by_key(|a| a.started_at);
         if let Some(a) = found.cloned() {
             self.join(id, &a);
         }
@@ -335,12 +355,6 @@ impl Correlator {
                 a.finished_at = Some(a.finished_at.map_or(p.at, |end| end.max(p.at)));
             }
             _ => {}
-        }
-        if let Some(dep) = &p.codedeploy_deployment_id
-            && a.targets.is_none()
-        {
-            // A finished CodeDeploy action names its deployment: nothing to ask.
-            a.targets = Some(vec![ActionTarget::CodeDeployDeployment { deployment_id: dep.clone() }]);
         }
     }
 

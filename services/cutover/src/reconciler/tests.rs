@@ -752,3 +752,38 @@ async fn an_executions_source_revisions_and_a_denied_pipeline_warned_of_once() {
     assert_eq!(denied.num_calls(), 2);
     assert_eq!(r.warned.iter().filter(|w| w.contains("locked")).count(), 1, "{:?}", r.warned);
 }
+
+#[tokio::test]
+async fn a_throttled_codepipeline_stops_the_round_and_the_next_asks_again_slower() {
+    use aws_sdk_codepipeline::Client as CodePipeline;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let throttling = Arc::new(AtomicBool::new(true));
+    let (on, off) = (throttling.clone(), throttling.clone());
+    let throttled = mock!(CodePipeline::list_action_executions)
+        .match_requests(move |_| on.load(Ordering::SeqCst))
+        .then_http_response(|| aws_error(400, "ThrottlingException"));
+    let answered = mock!(CodePipeline::list_action_executions)
+        .match_requests(move |_| !off.load(Ordering::SeqCst))
+        .then_http_response(|| recorded("codepipeline.list-action-executions.ecs-deploy.json"));
+    let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&throttled, &answered]);
+    let mut r = Reconciler::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []), 100.0).with_codepipeline(cp);
+    let exec = "3f9c2b1e-7a45-4d2e-9b0c-1e2f3a4b5c6d";
+    let wanted = Wanted {
+        pipeline_actions: vec![
+            action("checkout-release", Some(3), exec, "Production", "Deploy", "ECS"),
+            action("checkout-release", Some(3), exec, "Other", "Deploy", "ECS"),
+        ],
+        ..Wanted::default()
+    };
+    assert!(r.round(&wanted, &mut Vec::new()).await.is_empty(), "throttled: nothing learned");
+    // (The SDK retries a throttled call itself before the error reaches the reconciler.)
+    let calls = throttled.num_calls();
+    assert!(calls >= 1 && answered.num_calls() == 0);
+    assert_eq!(r.calls, 1, "the round stopped at the throttle: the second action was not asked");
+    assert_eq!(r.slow, 2, "the next round goes slower");
+    throttling.store(false, Ordering::SeqCst);
+    let seen = r.round(&wanted, &mut Vec::new()).await;
+    assert!(matches!(&seen[..], [Observation::PipelineAction { stage, .. }] if stage == "Production"), "{seen:?}");
+    assert_eq!(r.slow, 1, "a round without throttling: back to the pace");
+}
