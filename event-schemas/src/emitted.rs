@@ -52,6 +52,129 @@ impl fmt::Display for DetailType {
     }
 }
 
+/// The events of a pipeline's manual approval, emitted besides the lifecycle ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ApprovalDetailType {
+    /// A manual approval action started: someone is asked to approve an execution.
+    #[serde(rename = "Approval Waiting")]
+    Waiting,
+    /// It was approved, rejected, expired or abandoned.
+    #[serde(rename = "Approval Decided")]
+    Decided,
+}
+
+impl ApprovalDetailType {
+    pub const ALL: [Self; 2] = [Self::Waiting, Self::Decided];
+
+    /// The EventBridge `detail-type` string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "Approval Waiting",
+            Self::Decided => "Approval Decided",
+        }
+    }
+}
+
+impl fmt::Display for ApprovalDetailType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a manual approval ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOutcome {
+    Approved,
+    Rejected,
+    /// Nobody answered before it expired (CodePipeline fails the action).
+    Expired,
+    /// The execution went on without it (superseded, stopped, abandoned).
+    Abandoned,
+}
+
+impl ApprovalOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// What an earlier environment of the pipeline runs now, from Cutover's own state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvironmentNow {
+    /// The environment (its route's), else the cluster.
+    pub environment: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    /// The version that has its traffic (image tag), when Cutover saw it cut over.
+    pub version: Option<String>,
+    /// When that version took the traffic.
+    pub cut_over_at: Option<Timestamp>,
+    /// The deployment that put it there.
+    pub deployment_id: Option<String>,
+    /// The pipeline execution that ran that deployment, where known.
+    pub execution_id: Option<String>,
+}
+
+/// A newer execution of the same pipeline, named in an approval's warnings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OtherExecution {
+    pub execution_id: String,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// Its source revision (commit), where known.
+    pub revision: Option<String>,
+}
+
+/// `detail` of `Approval Waiting` and `Approval Decided`.
+///
+/// The approval is named by `approval_id` (`approval/<execution>/<stage>/<action>`). The
+/// decision's fields are present on `Approval Decided` only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalDetail {
+    /// `approval/<execution id>/<stage>/<action>`.
+    pub approval_id: String,
+    pub pipeline: String,
+    pub execution_id: String,
+    pub stage: String,
+    pub action: String,
+    /// The environment the next deploy action of the pipeline leads to, where known.
+    pub environment: Option<String>,
+    /// The execution's source revision (commit id), where known.
+    pub revision: Option<String>,
+    /// Its summary (commit message), where known.
+    pub revision_summary: Option<String>,
+    /// Who or what started the execution (`trigger-detail`), where known.
+    pub started_by: Option<String>,
+    /// When the approval expires (from the approval notification), where known.
+    pub expires: Option<Timestamp>,
+    /// What each earlier environment runs now.
+    pub earlier: Vec<EnvironmentNow>,
+    /// A newer execution already passed the stage before this approval's: approving this one
+    /// would ship an older revision than that stage runs.
+    pub newer_passed: Option<OtherExecution>,
+    /// Newer executions queued behind this one.
+    pub queued_behind: Vec<OtherExecution>,
+    /// AWS time of the approval's start (`Approval Waiting`) or its decision.
+    pub at: Timestamp,
+    /// When Cutover decided it.
+    pub observed_at: Timestamp,
+    /// Decided only: how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ApprovalOutcome>,
+    /// Decided only: who decided (the IAM ARN CodePipeline records), once `serve` has read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// Decided only: what they wrote, once read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 /// How a deployment moves traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -261,6 +384,43 @@ pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
     only_here("traffic_percent", detail_type == DetailType::TrafficShifted);
     only_here("reason", detail_type == DetailType::Failed);
     only_here("rolled_back_by", detail_type == DetailType::RolledBack);
+    let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
+    crate::canonical::sort_keys(serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("urn:cutover:event:{slug}:v{SCHEMA_VERSION}"),
+        "title": detail_type.as_str(),
+        "description": format!("The `{}` event Cutover puts on EventBridge (source `{SOURCE}`).", detail_type.as_str()),
+        "type": "object",
+        "required": ["source", "detail-type", "detail"],
+        "properties": {
+            "source": {"const": SOURCE},
+            "detail-type": {"const": detail_type.as_str()},
+            "detail": detail,
+        },
+        "$defs": defs,
+    }))
+}
+
+/// The JSON Schema of an emitted approval event (`Approval Waiting`, `Approval Decided`),
+/// generated from [`ApprovalDetail`].
+pub fn approval_event_schema(detail_type: ApprovalDetailType) -> serde_json::Value {
+    let mut detail = serde_json::to_value(schemars::schema_for!(ApprovalDetail)).unwrap_or_default();
+    let defs = detail.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or_default();
+    if let Some(o) = detail.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+    }
+    for field in ["outcome", "decided_by", "comment"] {
+        if detail_type == ApprovalDetailType::Waiting {
+            if let Some(props) = detail["properties"].as_object_mut() {
+                props.remove(field);
+            }
+        } else if field == "outcome"
+            && let Some(required) = detail["required"].as_array_mut()
+        {
+            required.push(serde_json::Value::from(field));
+        }
+    }
     let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
     crate::canonical::sort_keys(serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

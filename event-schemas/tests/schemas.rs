@@ -30,6 +30,29 @@ fn schemas_on_disk_match_the_types() {
 }
 
 #[test]
+fn approval_schemas_on_disk_match_the_types() {
+    use cutover_events::emitted::{ApprovalDetailType, approval_event_schema};
+    for t in ApprovalDetailType::ALL {
+        let slug = t.as_str().to_ascii_lowercase().replace(' ', "-");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(format!("{slug}.v1.json"));
+        let generated = serde_json::to_string_pretty(&approval_event_schema(t)).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "{} differs from the types (UPDATE_SCHEMAS=1 once it is a new version)",
+            path.display()
+        );
+    }
+    let waiting = approval_event_schema(ApprovalDetailType::Waiting);
+    assert!(waiting["properties"]["detail"]["properties"].get("outcome").is_none(), "no decision while waiting");
+    let decided = approval_event_schema(ApprovalDetailType::Decided);
+    assert!(decided["properties"]["detail"]["required"].as_array().unwrap().iter().any(|f| f == "outcome"));
+}
+
+#[test]
 fn an_emitted_detail_has_exactly_the_schema_fields() {
     let detail = |t: DetailType| LifecycleDetail {
         deployment_id: "ecs-svc/1".into(),

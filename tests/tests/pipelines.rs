@@ -50,6 +50,9 @@ async fn codepipeline(
         "CodePipeline_20150709.ListActionExecutions" => {
             (axum::http::StatusCode::OK, json, fixture("codepipeline.list-action-executions.ecs-deploy.json"))
         }
+        "CodePipeline_20150709.GetPipeline" => {
+            (axum::http::StatusCode::OK, json, fixture("codepipeline.get-pipeline.ecs-with-approval.json"))
+        }
         "CodePipeline_20150709.GetPipelineExecution" => {
             (axum::http::StatusCode::OK, json, fixture("codepipeline.get-pipeline-execution.github-revision-url.json"))
         }
@@ -98,6 +101,10 @@ fn ecs(fleet: &Fleet, ids: &mut Ids, t: Timestamp, event_name: &str) -> String {
 }
 
 async fn start(deny: bool) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, std::path::PathBuf) {
+    start_with(deny, "").await
+}
+
+async fn start_with(deny: bool, routes: &str) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, std::path::PathBuf) {
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
     let slack = Slack::start().await;
@@ -106,9 +113,15 @@ async fn start(deny: bool) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, s
     let standin = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route("/", axum::routing::post(codepipeline)).with_state(calls.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let dir = temp_dir(if deny { "pipelines-denied" } else { "pipelines" });
-    let config =
-        write_config(&dir, &moto, &stack, &slack, "\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\n");
+    let dir = temp_dir(if deny {
+        "pipelines-denied"
+    } else if routes.is_empty() {
+        "pipelines"
+    } else {
+        "pipelines-approval"
+    });
+    let extra = format!("\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\n{routes}");
+    let config = write_config(&dir, &moto, &stack, &slack, &extra);
     let service = Service::start_with_env(
         &config,
         &dir.join("cutover.log"),
@@ -211,4 +224,80 @@ async fn a_pipeline_the_role_may_not_read_is_warned_of_once_and_its_deployment_g
     let warnings =
         log.lines().filter(|l| l.contains("AccessDeniedException") && l.contains("checkout-release")).count();
     assert_eq!(warnings, 1, "one warning for the pipeline: {log}");
+}
+
+fn approval_event(fleet: &Fleet, ids: &mut Ids, t: Timestamp, exec: &'static str, state: &'static str) -> String {
+    let shape = PipelineShape {
+        pipeline: "checkout-release",
+        execution_id: exec,
+        state,
+        stage: Some("Approve"),
+        action: Some("ReleaseManager"),
+        action_type: Some(("AWS", "Manual", "Approval")),
+        ..Default::default()
+    };
+    fleet.pipeline(&ids.event_id(), t, &shape).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_waiting_is_posted_where_production_is_and_warns_when_a_newer_execution_queues_behind_it() {
+    let routes = "\n[[routes]]\ncluster = \"prod\"\nenvironment = \"production\"\nchannel = \"deploys-prod\"\n";
+    let (_moto, stack, slack, calls, service, _dir) = start_with(false, routes).await;
+    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let t = Timestamp::parse("2026-03-14T10:00:00Z").unwrap();
+    let start = |exec: &'static str, ids: &mut Ids, at: Timestamp| {
+        let shape =
+            PipelineShape { pipeline: "checkout-release", execution_id: exec, state: "STARTED", ..Default::default() };
+        fleet.pipeline(&ids.event_id(), at, &shape).to_string()
+    };
+    stack.inject(&start(EXEC, &mut ids, t)).await;
+    stack.inject(&approval_event(&fleet, &mut ids, t.plus_millis(60_000), EXEC, "STARTED")).await;
+    let approval_post = || {
+        slack.state.messages().into_iter().find(|m| {
+            m.thread_ts.is_none()
+                && m.metadata
+                    .as_ref()
+                    .and_then(|md| md["event_payload"]["deployment_id"].as_str())
+                    .is_some_and(|d| d.starts_with("approval/"))
+        })
+    };
+    let posted = eventually(30, async || approval_post().is_some()).await;
+    assert!(posted, "{:?}\n{}", ops(&calls), service.log_text());
+    assert!(ops(&calls).iter().any(|op| op == "GetPipeline"), "the structure says where the approval leads");
+    let m = approval_post().unwrap();
+    assert_eq!(m.channel, "deploys-prod", "production's channel");
+    assert!(m.blocks.as_ref().unwrap().to_string().contains("Approval: checkout-release → production"));
+
+    // A newer execution starts behind it: the message warns, in words that cannot be missed.
+    stack.inject(&start("c0ffee00-0000-4000-8000-000000000002", &mut ids, t.plus_millis(120_000))).await;
+    let warned = eventually(30, async || {
+        approval_post().is_some_and(|m| {
+            m.blocks.as_ref().is_some_and(|b| b.to_string().contains("A newer execution is queued behind this one"))
+        })
+    })
+    .await;
+    assert!(warned, "{:?}", approval_post());
+
+    // Approved: the message says so, with who approved (the reconciler reads it) and why.
+    stack.inject(&approval_event(&fleet, &mut ids, t.plus_millis(180_000), EXEC, "SUCCEEDED")).await;
+    let decided = eventually(30, async || {
+        approval_post()
+            .is_some_and(|m| m.blocks.as_ref().is_some_and(|b| b.to_string().contains("*approved* by alice")))
+    })
+    .await;
+    assert!(decided, "{:?}\n{}", approval_post(), service.log_text());
+    let mut seen: Vec<Value> = Vec::new();
+    let both = eventually(20, async || {
+        seen.extend(stack.emitted_events().await);
+        seen.iter().filter(|e| e["detail"]["approval_id"].is_string()).count() >= 2
+    })
+    .await;
+    assert!(both, "{seen:?}");
+    let kinds: Vec<&str> = seen.iter().filter_map(|e| e["detail-type"].as_str()).collect();
+    assert_eq!(kinds, ["Approval Waiting", "Approval Decided"], "{seen:?}");
+    // Waiting is emitted at the approval's start, before the structure said where it leads;
+    // the decision knows.
+    assert_eq!(seen[1]["detail"]["environment"], "production");
+    assert_eq!(seen[1]["detail"]["outcome"], "approved");
+    assert_eq!(seen[1]["detail"]["queued_behind"][0]["execution_id"], "c0ffee00-0000-4000-8000-000000000002");
 }

@@ -15,14 +15,16 @@ async fn emitted(stack: &Stack, seen: &mut Vec<(String, String)>) {
     emitted_details(stack, seen, &mut details).await;
 }
 
+/// What an emitted event is about: its deployment, or its approval.
+fn id_of(detail: &Value) -> &str {
+    detail["deployment_id"].as_str().or_else(|| detail["approval_id"].as_str()).unwrap_or_default()
+}
+
 /// Also keeps each event's `detail`.
 async fn emitted_details(stack: &Stack, seen: &mut Vec<(String, String)>, details: &mut Vec<Value>) {
     for v in stack.emitted_events().await {
         assert_eq!(v["source"], "cutover");
-        seen.push((
-            v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
-            v["detail-type"].as_str().unwrap_or_default().to_owned(),
-        ));
+        seen.push((id_of(&v["detail"]).to_owned(), v["detail-type"].as_str().unwrap_or_default().to_owned()));
         details.push(v);
     }
 }
@@ -106,18 +108,14 @@ async fn scenarios_reach_slack_cloudfront_and_the_bus_and_bad_input_is_dead_lett
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|a| a["action"] == "emit")
+        .filter(|a| a["action"] == "emit" || a["action"] == "emit.approval")
         .map(|a| {
-            let key = (
-                a["detail"]["deployment_id"].as_str().unwrap().to_owned(),
-                a["detail_type"].as_str().unwrap().to_owned(),
-            );
+            let key = (id_of(&a["detail"]).to_owned(), a["detail_type"].as_str().unwrap().to_owned());
             (key, strip(a["detail"].clone()))
         })
         .collect();
     for e in &details {
-        let key =
-            (e["detail"]["deployment_id"].as_str().unwrap().to_owned(), e["detail-type"].as_str().unwrap().to_owned());
+        let key = (id_of(&e["detail"]).to_owned(), e["detail-type"].as_str().unwrap().to_owned());
         assert_eq!(Some(&strip(e["detail"].clone())), replayed.get(&key), "detail of {key:?} differs from replay");
     }
 

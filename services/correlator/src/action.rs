@@ -1,7 +1,7 @@
 //! What the correlator decides: plain data, carried out later by the executors. Serialised,
 //! an action is exactly one line of `cutover replay` output (a public contract).
 
-use cutover_events::emitted::{DetailType, LifecycleDetail};
+use cutover_events::emitted::{ApprovalDetail, ApprovalDetailType, DetailType, LifecycleDetail};
 use serde::{Deserialize, Serialize};
 
 /// One decided action.
@@ -16,7 +16,17 @@ pub enum Action {
         detail_type: DetailType,
         detail: Box<LifecycleDetail>,
     },
-    /// The one top-level message of a deployment.
+    /// Put a pipeline approval's event on the bus (`Approval Waiting`, `Approval Decided`).
+    /// Addition: its `replay` line's `action` is `emit.approval`.
+    #[serde(rename = "emit.approval")]
+    EmitApproval {
+        /// Always `cutover`.
+        source: String,
+        detail_type: ApprovalDetailType,
+        detail: Box<ApprovalDetail>,
+    },
+    /// The one top-level message of a deployment (or of an approval waiting, whose
+    /// `deployment_id` is its `approval/…` id).
     #[serde(rename = "slack.post")]
     SlackPost(SlackMessage),
     /// Replace that message with the deployment's current state.
@@ -31,10 +41,11 @@ pub enum Action {
 }
 
 impl Action {
-    /// The deployment the action is about.
+    /// The deployment the action is about (an approval's `approval/…` id for its own actions).
     pub fn deployment_id(&self) -> &str {
         match self {
             Self::Emit { detail, .. } => &detail.deployment_id,
+            Self::EmitApproval { detail, .. } => &detail.approval_id,
             Self::SlackPost(m) | Self::SlackUpdate(m) | Self::SlackReply(m) => &m.deployment_id,
             Self::Invalidate(i) => &i.deployment_id,
         }
@@ -44,6 +55,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Emit { .. } => "emit",
+            Self::EmitApproval { .. } => "emit.approval",
             Self::SlackPost(_) => "slack.post",
             Self::SlackUpdate(_) => "slack.update",
             Self::SlackReply(_) => "slack.reply",

@@ -132,6 +132,9 @@ pub enum Fact {
     CodeDeploy(CodeDeployFact),
     /// A CodePipeline execution, stage or action changed state.
     Pipeline(PipelineFact),
+    /// A manual approval action's SNS notification: its token, expiry and review link (it names
+    /// the pipeline, stage and action, not the execution), at the SNS delivery's time.
+    ApprovalNotice(ApprovalNoticeFact),
     /// The reconciler (or a hook event) stated the share of production traffic on the new version.
     TrafficWeight { deployment_id: String, percent: f64, at: Timestamp },
     /// CI's deploy annotation (`cutover annotate`), at the event's time, with the account its
@@ -150,6 +153,7 @@ impl Fact {
             | Self::Annotation { at, .. } => *at,
             Self::CodeDeploy(c) => c.at,
             Self::Pipeline(p) => p.at,
+            Self::ApprovalNotice(n) => n.at,
         }
     }
 }
@@ -243,6 +247,20 @@ pub struct PipelineFact {
     pub at: Timestamp,
 }
 
+/// A manual approval's SNS notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalNoticeFact {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    /// The token `PutApprovalResult` takes.
+    pub token: Option<String>,
+    pub expires: Option<Timestamp>,
+    pub review_link: Option<String>,
+    pub custom_data: Option<String>,
+    pub at: Timestamp,
+}
+
 /// The result of normalising one message.
 #[derive(Debug)]
 pub enum Normalised {
@@ -261,7 +279,19 @@ pub fn normalise(message: &Inbound) -> Normalised {
         Event::CodeDeployInstance { envelope, detail } => codedeploy_event(envelope, detail, true),
         Event::CodeDeployTrigger { trigger, sns_timestamp } => codedeploy_trigger(trigger, *sns_timestamp),
         Event::Pipeline { envelope, detail } => pipeline(envelope, detail),
-        Event::ApprovalNotification(_) => Normalised::Irrelevant("approval notification (no execution id)"),
+        Event::ApprovalNotification(n) => match message.sns.as_ref().and_then(|s| s.timestamp) {
+            Some(at) => one(Fact::ApprovalNotice(ApprovalNoticeFact {
+                pipeline: n.approval.pipeline_name.clone(),
+                stage: n.approval.stage_name.clone(),
+                action: n.approval.action_name.clone(),
+                token: n.approval.token.clone().filter(|t| !t.is_empty()),
+                expires: n.approval.expires,
+                review_link: n.approval.approval_review_link.clone().filter(|l| !l.is_empty()),
+                custom_data: n.approval.custom_data.clone().filter(|c| !c.is_empty()),
+                at,
+            })),
+            None => Normalised::Irrelevant("approval notification without an SNS time"),
+        },
         Event::Annotation { envelope, detail } => one(Fact::Annotation {
             annotation: Box::new(detail.clone()),
             at: envelope.time,

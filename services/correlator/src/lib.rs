@@ -33,8 +33,8 @@ pub mod slack;
 
 pub use action::Action;
 pub use correlator::{
-    ActionTarget, ActionWanted, CensusRequest, CensusTask, Correlator, InFlight, Input, InvalidationWanted,
-    NativeStatus, Observation, State, Stats, Wanted,
+    ActionStructure, ActionTarget, ActionWanted, CensusRequest, CensusTask, Correlator, InFlight, Input,
+    InvalidationWanted, NativeStatus, Observation, StageStructure, State, Stats, Wanted,
 };
 pub use deployment::ImageLabels;
 pub use facts::{CodeDeployChange, CodeDeployFact, EcsDeploymentChange};

@@ -59,6 +59,20 @@ fn check_scenario(name: &str) {
         })
         .collect();
     assert_eq!(Value::Array(emits), expected["lifecycle"], "{name}: lifecycle events");
+    // Approval events: exactly these (none where the scenario lists none).
+    let approvals: Vec<Value> = actions
+        .iter()
+        .filter(|a| a["action"] == "emit.approval")
+        .map(|a| {
+            assert_eq!(a["source"], "cutover", "{name}");
+            serde_json::json!([a["detail"]["approval_id"], a["detail_type"], a["detail"]["at"], a["detail"]["outcome"]])
+        })
+        .collect();
+    assert_eq!(
+        Value::Array(approvals),
+        expected.get("approvals").cloned().unwrap_or(Value::Array(Vec::new())),
+        "{name}: approval events"
+    );
 
     // Slack: one post per deployment in its channel, N updates, these replies.
     let mut posts = BTreeMap::new();

@@ -63,7 +63,13 @@ fn a_store_written_before_the_relayout_recovers_to_the_same_state_and_outbox() {
         let items = store.due(lane, i64::MAX, 100_000).expect("outbox reads");
         assert!(items.iter().all(|i| i.status == Status::Pending));
         let read: Vec<Action> = items.into_iter().map(|i| i.action).collect();
-        let want: Vec<Action> = before.iter().filter(|a| Lane::of(a) == lane).cloned().collect();
+        // Approval events (`emit.approval`) were added after the fixture was written: the old
+        // code did not decide them, and everything else is the same.
+        let want: Vec<Action> = before
+            .iter()
+            .filter(|a| Lane::of(a) == lane && !matches!(a, Action::EmitApproval { .. }))
+            .cloned()
+            .collect();
         assert!(!want.is_empty() || lane == Lane::CloudFront, "{lane:?} has actions in the first 80 lines");
         assert_eq!(json(&read), json(&want), "{lane:?} outbox as written");
     }

@@ -362,14 +362,19 @@ impl Stack {
             .collect()
     }
 
-    /// `(deployment, detail-type)` of the events Cutover emitted since the last call.
+    /// `(deployment, detail-type)` of the events Cutover emitted since the last call (an
+    /// approval's events by its approval id).
     pub async fn emitted_steps(&self) -> Vec<(String, String)> {
         self.emitted_events()
             .await
             .iter()
             .map(|v| {
                 (
-                    v["detail"]["deployment_id"].as_str().unwrap_or_default().to_owned(),
+                    v["detail"]["deployment_id"]
+                        .as_str()
+                        .or_else(|| v["detail"]["approval_id"].as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
                     v["detail-type"].as_str().unwrap_or_default().to_owned(),
                 )
             })
@@ -636,10 +641,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn expected_lifecycle(name: &str) -> Vec<(String, String)> {
     let path = workspace().join("tests/scenarios").join(name).join("expected.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("expected.json")).expect("json");
+    // The approval events too (named by their approval id), where the scenario has them.
     v["lifecycle"]
         .as_array()
         .expect("lifecycle")
         .iter()
+        .chain(v["approvals"].as_array().into_iter().flatten())
         .map(|x| (x[0].as_str().unwrap_or_default().to_owned(), x[1].as_str().unwrap_or_default().to_owned()))
         .collect()
 }

@@ -49,6 +49,15 @@ pub enum Observation {
     /// `ListStackResources`): what a deploy action of the execution deploys, from its resolved
     /// configuration; empty when it names nothing Cutover can follow.
     PipelineAction { execution_id: String, stage: String, action: String, targets: Vec<ActionTarget> },
+    /// CodePipeline `GetPipeline`: the pipeline's structure at `version` (the latest when
+    /// absent): its stages in order, each action with its category, provider, run order and
+    /// what its configuration names (variables left unresolved name nothing).
+    PipelineStructure {
+        pipeline: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+        stages: Vec<StageStructure>,
+    },
     /// CodePipeline `GetPipelineExecution`: the execution's source revisions (`artifactRevisions`)
     /// and trigger.
     PipelineExecution {
@@ -135,4 +144,25 @@ pub enum ActionTarget {
     DeploymentGroup { application: String, deployment_group: String },
     /// The CodeDeploy deployment a CodeDeploy action runs (`externalExecutionId`).
     CodeDeployDeployment { deployment_id: String },
+}
+
+/// One stage of a pipeline's structure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageStructure {
+    pub name: String,
+    pub actions: Vec<ActionStructure>,
+}
+
+/// One action of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionStructure {
+    pub name: String,
+    /// `Source`, `Build`, `Approval`, `Deploy`, …
+    pub category: String,
+    pub provider: String,
+    /// Actions of a stage run in `run_order` (1 when absent); equal ones in parallel.
+    pub run_order: u32,
+    /// What a deploy action's configuration names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<ActionTarget>,
 }

@@ -16,6 +16,7 @@
 
 mod aliases;
 mod annotations;
+mod approvals;
 mod census;
 mod context;
 mod evidence;
@@ -40,8 +41,9 @@ use crate::slack::{message, wording};
 
 use self::aliases::Aliases;
 use self::annotations::{AnnotationRecord, Annotations};
+use self::approvals::Approvals;
 use self::census::Census;
-pub use self::input::{ActionTarget, CensusTask, Input, NativeStatus, Observation};
+pub use self::input::{ActionStructure, ActionTarget, CensusTask, Input, NativeStatus, Observation, StageStructure};
 use self::pipelines::Pipelines;
 use self::retention::Dedupe;
 pub use self::wanted::{ActionWanted, CensusRequest, InFlight, InvalidationWanted, Wanted};
@@ -96,6 +98,8 @@ pub struct State {
     census: Census,
     #[serde(flatten)]
     pipelines: Pipelines,
+    #[serde(flatten)]
+    approvals: Approvals,
     dedupe: Dedupe,
     /// ECS service tags by [`Deployment::tags_key`], read when routes select on tags.
     #[serde(default)]
@@ -182,7 +186,11 @@ impl Correlator {
                 }
             }
             Input::Observed(Observation::Approval { execution_id, approved_by, comment }) => {
+                self.on_approval_decider(&execution_id, approved_by.as_deref(), comment.as_deref(), &mut out);
                 self.on_approval(&execution_id, approved_by, comment, &mut out);
+            }
+            Input::Observed(Observation::PipelineStructure { pipeline, version, stages }) => {
+                self.on_pipeline_structure(&pipeline, version, stages, &mut out);
             }
             Input::Observed(Observation::PipelineAction { execution_id, stage, action, targets }) => {
                 self.on_pipeline_action(&execution_id, &stage, &action, targets, &mut out);
@@ -294,7 +302,8 @@ impl Correlator {
             Fact::Annotation { annotation, at, account } => {
                 self.on_annotation(AnnotationRecord::new(*annotation, at, account), out);
             }
-            Fact::Pipeline(p) => self.on_pipeline(p, out),
+            Fact::Pipeline(p) => self.on_pipeline(p, observed, out),
+            Fact::ApprovalNotice(n) => self.on_approval_notice(n, out),
             Fact::TrafficWeight { deployment_id, percent, at } => {
                 let id = self.canonical(&deployment_id).to_owned();
                 let Some(d) = self.state.deployments.get_mut(&id) else { return true };
@@ -377,7 +386,9 @@ impl Correlator {
     ) {
         self.fill_identity(id);
         self.join_annotation(id);
-        self.join_pipeline(id);
+        // An approval the deployment followed is updated after the deployment's own actions.
+        let mut followed = Vec::new();
+        self.join_pipeline(id, &mut followed);
         let step = Step { detail_type, at, percent };
         let pipeline = self.pipeline_of(id);
         let Some(d) = self.state.deployments.get_mut(id) else { return };
@@ -388,6 +399,7 @@ impl Correlator {
         if detail_type == DetailType::CutOver {
             self.invalidate(id, at, out);
         }
+        out.extend(followed);
     }
 
     /// The Slack action of a decided step, by where the deployment stands in Slack: its own
@@ -571,14 +583,14 @@ impl Correlator {
     pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
         let d = self.deployment(id)?;
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_stage(&d.id), labels))
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_view(&d.id).as_ref(), labels))
     }
 
     fn message_of(&self, id: &str) -> Option<SlackMessage> {
         let d = self.state.deployments.get(id)?;
         let pipeline = self.pipeline_of(id);
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        let ctx = message::context(d, pipeline.as_ref(), self.joined_stage(id), labels);
+        let ctx = message::context(d, pipeline.as_ref(), self.joined_view(id).as_ref(), labels);
         let template =
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that

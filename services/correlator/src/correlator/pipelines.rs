@@ -21,6 +21,7 @@ use super::input::ActionTarget;
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::PipelineFact;
+use crate::slack::message::{EarlierRun, Joined as JoinedView};
 
 /// A deployment that started at most this long before its deploy action did still belongs to
 /// it (the action's STARTED event and the deployment's first event race).
@@ -48,6 +49,17 @@ pub(super) struct PipelineRecord {
     /// Every deployment it ran, with the stage and action that ran it, in join order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) joined: Vec<Joined>,
+    /// When it started (its pipeline STARTED event) and ended (SUCCEEDED, FAILED, STOPPED,
+    /// SUPERSEDED, CANCELED), and when it was first heard of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) first_at: Option<Timestamp>,
+    /// The stages it got past, and when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) stages_passed: BTreeMap<String, Timestamp>,
 }
 
 /// A deployment an execution ran, and by which of its actions.
@@ -217,7 +229,7 @@ impl Correlator {
             .unwrap_or_default();
         let ran: Vec<String> = ran.into_iter().filter(|id| !joined.contains(id)).collect();
         for id in ran {
-            self.join(&id, &a);
+            self.join(&id, &a, out);
             self.update(&id, out);
         }
     }
@@ -226,7 +238,7 @@ impl Correlator {
     /// started (the latest such action), before its first decision where the answer is known.
     /// A deployment the execution already names (by a CodeDeploy action's id) is joined to
     /// the action too, for its stage.
-    pub(super) fn join_pipeline(&mut self, id: &str) {
+    pub(super) fn join_pipeline(&mut self, id: &str, out: &mut Vec<Action>) {
         let Some(d) = self.state.deployments.get(id) else { return };
         let known = d.pipeline_execution.as_deref();
         let joined = known
@@ -243,11 +255,11 @@ impl Correlator {
             .filter(|a| known.is_none_or(|e| e == a.execution_id) && a.ran(d))
             .max_by_key(|a| a.started_at);
         if let Some(a) = found.cloned() {
-            self.join(id, &a);
+            self.join(id, &a, out);
         }
     }
 
-    fn join(&mut self, id: &str, a: &DeployAction) {
+    fn join(&mut self, id: &str, a: &DeployAction, out: &mut Vec<Action>) {
         let Some(d) = self.state.deployments.get_mut(id) else { return };
         d.pipeline_execution = Some(a.execution_id.clone());
         let rec = self.state.pipelines.executions.entry(a.execution_id.clone()).or_default();
@@ -259,6 +271,7 @@ impl Correlator {
                 action: Some(a.action.clone()),
             });
         }
+        self.follow_approval(id, &a.execution_id, &a.stage, &a.action, out);
     }
 
     /// Updates the messages of every deployment the execution ran.
@@ -275,9 +288,44 @@ impl Correlator {
         }
     }
 
-    pub(super) fn on_pipeline(&mut self, p: PipelineFact, out: &mut Vec<Action>) {
+    pub(super) fn on_pipeline(&mut self, p: PipelineFact, observed: Timestamp, out: &mut Vec<Action>) {
         self.on_deploy_action(&p);
         let deploys = is_deploy(&p);
+        let rec = self.state.pipelines.executions.entry(p.execution_id.clone()).or_default();
+        rec.first_at = Some(rec.first_at.map_or(p.at, |f| f.min(p.at)));
+        rec.context.name.clone_from(&p.pipeline);
+        rec.context.execution_id.clone_from(&p.execution_id);
+        // The execution's own progress: what an approval waiting warns about.
+        let progress = match (&p.stage, &p.action, &p.state) {
+            (None, None, ExecutionState::Started) => {
+                rec.started_at = Some(rec.started_at.map_or(p.at, |s| s.min(p.at)));
+                true
+            }
+            (
+                None,
+                None,
+                ExecutionState::Succeeded
+                | ExecutionState::Failed
+                | ExecutionState::Stopped
+                | ExecutionState::Superseded
+                | ExecutionState::Canceled,
+            ) => {
+                rec.ended_at.get_or_insert(p.at);
+                true
+            }
+            (Some(stage), None, ExecutionState::Succeeded) => {
+                rec.stages_passed.entry(stage.clone()).or_insert(p.at);
+                true
+            }
+            _ => false,
+        };
+        let pipeline = p.pipeline.clone();
+        if p.is_approval {
+            self.on_approval_action(&p, observed, out);
+        }
+        if progress {
+            self.refresh_approvals(&pipeline, out);
+        }
         let rec = self.state.pipelines.executions.entry(p.execution_id.clone()).or_default();
         let before = rec.clone();
         let ctx = &mut rec.context;
@@ -360,11 +408,31 @@ impl Correlator {
 
     /// The stage that ran the deployment, when it was joined through its deploy action (the
     /// message names it; a deployment joined by a finished CodeDeploy action's id keeps the
-    /// message it always had).
-    pub(super) fn joined_stage(&self, id: &str) -> Option<&str> {
+    /// message it always had), and the execution's deployments joined before it.
+    pub(super) fn joined_view(&self, id: &str) -> Option<JoinedView<'_>> {
         let exec = self.state.deployments.get(id)?.pipeline_execution.as_ref()?;
         let rec = self.state.pipelines.executions.get(exec)?;
-        rec.joined.iter().find(|j| j.deployment == id)?.stage.as_deref()
+        let at = rec.joined.iter().position(|j| j.deployment == id)?;
+        let earlier = rec.joined[..at]
+            .iter()
+            .filter_map(|j| self.state.deployments.get(&j.deployment))
+            .filter(|d| {
+                d.target.service_key != self.state.deployments.get(id).and_then(|x| x.target.service_key.clone())
+            })
+            .map(|d| EarlierRun {
+                environment: d
+                    .target
+                    .environment
+                    .as_deref()
+                    .or(d.target.cluster.as_deref())
+                    .or(d.target.deployment_group.as_deref())
+                    .unwrap_or("earlier"),
+                deployment_id: &d.id,
+                channel: d.slack.channel(),
+                cut_over_at: d.cut_over_at(),
+            })
+            .collect();
+        Some(JoinedView { stage: rec.joined[at].stage.as_deref(), earlier })
     }
 
     pub(super) fn pipeline_of(&self, id: &str) -> Option<PipelineContext> {

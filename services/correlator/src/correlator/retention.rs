@@ -103,6 +103,13 @@ impl Correlator {
         }
         self.state.census.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
         self.state.pipelines.executions.retain(|_, p| p.last_at >= horizon);
+        self.state.approvals.records.retain(|_, a| a.last_at >= horizon);
+        self.state.approvals.pending_notices.retain(|_, n| n.at >= horizon);
+        let executions = &self.state.pipelines.executions;
+        self.state.approvals.structures.retain(|key, _| {
+            let name = key.rsplit_once('@').map_or(key.as_str(), |(n, _)| n);
+            executions.values().any(|e| e.context.name == name)
+        });
         // A deploy action joins deployments that start while it runs: one finished or started
         // past the retention joins no more.
         let executions = &self.state.pipelines.executions;

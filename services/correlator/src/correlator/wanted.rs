@@ -3,7 +3,7 @@
 //! after every batch, so each part is built from the records that hold it.
 
 use cutover_events::Timestamp;
-use cutover_events::emitted::Strategy;
+use cutover_events::emitted::{ApprovalOutcome, Strategy};
 
 use super::Correlator;
 use crate::deployment::Deployment;
@@ -82,6 +82,8 @@ pub struct Wanted {
     /// Pipeline executions `(pipeline, execution id)` with a deploy action whose source
     /// revisions have not been read.
     pub executions: Vec<(String, String)>,
+    /// Pipelines `(name, version)` whose structure an approval's message waits for.
+    pub structures: Vec<(String, Option<u64>)>,
 }
 
 impl Wanted {
@@ -112,6 +114,7 @@ impl Correlator {
             approvals: self.approvals_wanted(),
             pipeline_actions: self.pipeline_actions_wanted(),
             executions: self.executions_wanted(),
+            structures: self.structures_wanted(),
         }
     }
 
@@ -187,6 +190,13 @@ impl Correlator {
             .values()
             .filter(|r| !r.approver_checked && r.context.approved_at.is_some_and(|at| at >= horizon))
             .map(|r| (r.context.name.clone(), r.context.execution_id.clone()))
+            .chain(self.state.approvals.records.values().filter_map(|a| {
+                // Rejected or expired: who decided, and why.
+                let d = a.decision.as_ref()?;
+                let checked = self.state.pipelines.executions.get(&a.execution_id).is_none_or(|r| r.approver_checked);
+                (d.outcome != ApprovalOutcome::Approved && d.at >= horizon && !checked)
+                    .then(|| (a.pipeline.clone(), a.execution_id.clone()))
+            }))
             .collect()
     }
 

@@ -83,9 +83,10 @@ fn state_name(t: DetailType) -> &'static str {
 pub(crate) fn context(
     d: &Deployment,
     pipeline: Option<&PipelineContext>,
-    stage: Option<&str>,
+    joined: Option<&Joined<'_>>,
     labels: Option<&crate::deployment::ImageLabels>,
 ) -> MessageContext {
+    let stage = joined.and_then(|j| j.stage);
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
     // or a link; the markup around them is Cutover's own.
     let name = d
@@ -165,6 +166,24 @@ pub(crate) fn context(
             ));
         }
     }
+    // One pipeline, several environments: the execution's earlier deployments, each where its
+    // message is.
+    if let Some(j) = joined.filter(|j| !j.earlier.is_empty()) {
+        let lines: Vec<String> = j
+            .earlier
+            .iter()
+            .map(|e| {
+                format!(
+                    "*{}*: `{}`{}{}",
+                    escape(e.environment),
+                    escape(e.deployment_id),
+                    e.channel.map(|c| format!(" in #{}", escape(c))).unwrap_or_default(),
+                    e.cut_over_at.map(|t| format!(", cut over {}", clock(t))).unwrap_or_default()
+                )
+            })
+            .collect();
+        fields.push(field("Earlier in this execution", lines.join("\n")));
+    }
     if let Some(app) = &d.target.application {
         let group = d.target.deployment_group.as_deref().unwrap_or("?");
         fields.push(field("CodeDeploy", format!("{} / {}", escape(app), escape(group))));
@@ -232,6 +251,23 @@ pub(crate) fn context(
     }
 }
 
+/// How a deployment was joined to its execution's deploy action: the stage, and the
+/// execution's earlier deployments (other environments).
+#[derive(Debug, Default)]
+pub(crate) struct Joined<'a> {
+    pub stage: Option<&'a str>,
+    pub earlier: Vec<EarlierRun<'a>>,
+}
+
+/// An earlier deployment of the same execution.
+#[derive(Debug)]
+pub(crate) struct EarlierRun<'a> {
+    pub environment: &'a str,
+    pub deployment_id: &'a str,
+    pub channel: Option<&'a str>,
+    pub cut_over_at: Option<Timestamp>,
+}
+
 /// Text from an event, made data in Slack's mrkdwn: `&`, `<` and `>` escaped as Slack asks, so
 /// no value can open a mention (`<!channel>`), a link or a user reference.
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
@@ -292,7 +328,7 @@ fn safe_url(url: &str) -> Option<String> {
 }
 
 /// `<url|text>`, made by Cutover: `None` when the URL is not one to link to.
-fn link(url: &str, text: &str) -> Option<String> {
+pub(crate) fn link(url: &str, text: &str) -> Option<String> {
     Some(format!("<{}|{}>", safe_url(url)?, escape(text)))
 }
 
@@ -454,7 +490,7 @@ fn commit_link(sha: &str, repository: Option<&str>) -> String {
 }
 
 /// Who an IAM ARN names: the user or role session (`arn:aws:iam::1:user/mary` → `mary`).
-fn person(arn: &str) -> &str {
+pub(crate) fn person(arn: &str) -> &str {
     arn.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(arn)
 }
 
@@ -469,7 +505,7 @@ fn short_arn(arn: &str) -> &str {
 }
 
 /// The first line of a text, cut at `max` characters (with `…`).
-fn first_line(text: &str, max: usize) -> String {
+pub(crate) fn first_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or_default().trim();
     match line.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &line[..i]),
@@ -477,6 +513,6 @@ fn first_line(text: &str, max: usize) -> String {
     }
 }
 
-fn short_id(id: &str) -> &str {
+pub(crate) fn short_id(id: &str) -> &str {
     id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
 }

@@ -6,7 +6,9 @@
 //! - [`message`]: the message's context, Block Kit blocks and text, escaping and fitting.
 //! - [`templates`]: the message templates (minijinja), the default rendered natively.
 //! - [`wording`]: the thread replies (traffic steps, failures, rollbacks, invalidations).
+//! - [`approval`]: the message of a pipeline's manual approval, its warnings and its decision.
 
+pub mod approval;
 pub mod message;
 pub mod templates;
 pub mod wording;

@@ -36,9 +36,10 @@ struct Receipts {
     wait: std::time::Duration,
 }
 
-/// The key that names one emitted event.
+/// The key that names one emitted event (an approval's by its `approval_id`).
 fn key(detail_type: &str, detail: &serde_json::Value) -> String {
-    format!("{}|{}|{}", detail["deployment_id"].as_str().unwrap_or_default(), detail_type, detail["traffic_percent"])
+    let id = detail["deployment_id"].as_str().or_else(|| detail["approval_id"].as_str()).unwrap_or_default();
+    format!("{id}|{detail_type}|{}", detail["traffic_percent"])
 }
 
 impl EventBridgeExecutor {
@@ -103,17 +104,22 @@ impl EventBridgeExecutor {
     }
 
     fn entry(&self, action: &Action) -> Result<PutEventsRequestEntry, String> {
-        let Action::Emit { source, detail_type, detail } = action else {
-            return Err(format!("not an emit: {}", action.deployment_id()));
+        let (source, detail_type, json, at, resource) = match action {
+            Action::Emit { source, detail_type, detail } => {
+                (source, detail_type.as_str(), serde_json::to_string(detail), detail.at, &detail.deployment_id)
+            }
+            Action::EmitApproval { source, detail_type, detail } => {
+                (source, detail_type.as_str(), serde_json::to_string(detail), detail.at, &detail.approval_id)
+            }
+            _ => return Err(format!("not an emit: {}", action.deployment_id())),
         };
-        let json = serde_json::to_string(detail).map_err(|e| e.to_string())?;
         Ok(PutEventsRequestEntry::builder()
             .source(source)
-            .detail_type(detail_type.as_str())
-            .detail(json)
+            .detail_type(detail_type)
+            .detail(json.map_err(|e| e.to_string())?)
             .event_bus_name(&self.bus)
-            .time(DateTime::from_millis(detail.at.millis()))
-            .resources(detail.deployment_id.clone())
+            .time(DateTime::from_millis(at.millis()))
+            .resources(resource.clone())
             .build())
     }
 }
@@ -163,6 +169,9 @@ impl Executor for EventBridgeExecutor {
             .filter(|(item, _)| item.status == Status::Attempting)
             .filter_map(|(item, _)| match &item.action {
                 Action::Emit { detail_type, detail, .. } => {
+                    Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
+                }
+                Action::EmitApproval { detail_type, detail, .. } => {
                     Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
                 }
                 _ => None,

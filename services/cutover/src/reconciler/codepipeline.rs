@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use aws_sdk_codepipeline::types::{
     ActionCategory, ActionExecutionDetail, ActionExecutionFilter, ActionExecutionStatus,
 };
-use cutover_correlator::{ActionTarget, ActionWanted, Observation};
+use cutover_correlator::{ActionStructure, ActionTarget, ActionWanted, Observation, StageStructure};
 use cutover_events::emitted::SourceRevision;
 
 use super::{AskError, Reconciler};
@@ -28,10 +28,17 @@ impl Reconciler {
     /// updated it (`updatedBy`: the approver's ARN) and what they wrote (the summary).
     pub async fn approver(&mut self, pipeline: &str, execution_id: &str) -> Result<Option<Observation>, AskError> {
         let Some(details) = self.action_executions(pipeline, execution_id).await? else { return Ok(None) };
-        let approval = details.iter().find(|a| {
-            a.status() == Some(&ActionExecutionStatus::Succeeded)
-                && a.input().and_then(|i| i.action_type_id()).is_some_and(|t| t.category() == &ActionCategory::Approval)
-        });
+        // The approval that was approved, else one that was rejected: who decided it.
+        let approval_with = |status: ActionExecutionStatus| {
+            details.iter().find(move |a| {
+                a.status() == Some(&status)
+                    && a.input()
+                        .and_then(|i| i.action_type_id())
+                        .is_some_and(|t| t.category() == &ActionCategory::Approval)
+            })
+        };
+        let approval =
+            approval_with(ActionExecutionStatus::Succeeded).or_else(|| approval_with(ActionExecutionStatus::Failed));
         Ok(Some(Observation::Approval {
             execution_id: execution_id.to_owned(),
             approved_by: approval.and_then(|a| a.updated_by()).map(str::to_owned),
@@ -64,24 +71,7 @@ impl Reconciler {
             return Ok(None);
         };
         let config = configuration(detail);
-        let get = |k: &str| config.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let mut targets = match w.provider.as_str() {
-            "ECS" => get("ServiceName")
-                .map(|service| ActionTarget::EcsService { cluster: get("ClusterName"), service })
-                .into_iter()
-                .collect(),
-            "CodeDeployToECS" | "CodeDeploy" => match (get("ApplicationName"), get("DeploymentGroupName")) {
-                (Some(application), Some(deployment_group)) => {
-                    vec![ActionTarget::DeploymentGroup { application, deployment_group }]
-                }
-                _ => Vec::new(),
-            },
-            "CloudFormation" => match get("StackName") {
-                Some(stack) => self.stack_services(&stack).await?,
-                None => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
+        let mut targets = self.targets_of(&w.provider, &config).await?;
         // What the configuration says holds for the pipeline's version, unless the keys that
         // name the target hold variables (resolved per execution).
         let raw = detail.input().and_then(|i| i.configuration());
@@ -99,6 +89,73 @@ impl Reconciler {
             targets.push(ActionTarget::CodeDeployDeployment { deployment_id: id.to_owned() });
         }
         Ok(Some(observation(targets)))
+    }
+
+    /// What a deploy action's configuration names: a service, a deployment group, or a
+    /// stack's services. A value that is still a variable (`#{…}`) names nothing.
+    async fn targets_of(
+        &mut self,
+        provider: &str,
+        config: &HashMap<String, String>,
+    ) -> Result<Vec<ActionTarget>, AskError> {
+        let get =
+            |k: &str| config.get(k).map(|v| v.trim()).filter(|v| !v.is_empty() && !v.contains("#{")).map(str::to_owned);
+        Ok(match provider {
+            "ECS" => get("ServiceName")
+                .map(|service| ActionTarget::EcsService { cluster: get("ClusterName"), service })
+                .into_iter()
+                .collect(),
+            "CodeDeployToECS" | "CodeDeploy" => match (get("ApplicationName"), get("DeploymentGroupName")) {
+                (Some(application), Some(deployment_group)) => {
+                    vec![ActionTarget::DeploymentGroup { application, deployment_group }]
+                }
+                _ => Vec::new(),
+            },
+            "CloudFormation" => match get("StackName") {
+                Some(stack) => self.stack_services(&stack).await?,
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        })
+    }
+
+    /// `GetPipeline` at a version: the stages in order, each action's category, provider,
+    /// run order and (for deploy actions) what its configuration names.
+    pub async fn structure(&mut self, pipeline: &str, version: Option<u64>) -> Result<Option<Observation>, AskError> {
+        let Some(cp) = self.codepipeline.clone() else { return Ok(None) };
+        self.paced().await;
+        let out = cp
+            .get_pipeline()
+            .name(pipeline)
+            .set_version(version.and_then(|v| i32::try_from(v).ok()))
+            .send()
+            .await
+            .map_err(|e| AskError::from_sdk(&e))?;
+        let Some(p) = out.pipeline() else { return Ok(None) };
+        let mut stages = Vec::new();
+        for stage in p.stages() {
+            let mut actions = Vec::new();
+            for a in stage.actions() {
+                let Some(t) = a.action_type_id() else { continue };
+                let provider = t.provider().to_owned();
+                let category = t.category().as_str().to_owned();
+                let targets = if category == "Deploy" {
+                    let config = a.configuration().cloned().unwrap_or_default();
+                    self.targets_of(&provider, &config).await?
+                } else {
+                    Vec::new()
+                };
+                actions.push(ActionStructure {
+                    name: a.name().to_owned(),
+                    category,
+                    provider,
+                    run_order: a.run_order().and_then(|r| u32::try_from(r).ok()).unwrap_or(1),
+                    targets,
+                });
+            }
+            stages.push(StageStructure { name: stage.name().to_owned(), actions });
+        }
+        Ok(Some(Observation::PipelineStructure { pipeline: pipeline.to_owned(), version, stages }))
     }
 
     /// `GetPipelineExecution`: the execution's source revisions and trigger.

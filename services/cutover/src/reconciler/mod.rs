@@ -25,7 +25,9 @@
 //!   `CloudFormation`) starts, `ListActionExecutions` of its execution: the targets its
 //!   configuration names (`ListStackResources` for a stack's ECS services), cached per pipeline
 //!   version and stack; and once per such execution `GetPipelineExecution`: its source
-//!   revisions and trigger. Nothing for a pipeline with no deploy action in flight; a pipeline
+//!   revisions and trigger; for an approval waiting, `GetPipeline` once per pipeline version:
+//!   the stages and actions in order (where the approval leads). Nothing for a pipeline with no
+//!   deploy action or approval in flight; a pipeline
 //!   the role may not read is warned of once, and its deployments go on without context.
 //! - **Service tags**, only when a route selects on them: `DescribeServices` with tags, once per
 //!   service of a deployment in flight (the deployment's Slack post waits for them).
@@ -72,6 +74,8 @@ pub struct Reconciler {
     stacks: HashMap<String, Vec<ActionTarget>>,
     /// Executions whose revisions were read (the answer is on its way to the intake).
     executions_read: std::collections::HashSet<String>,
+    /// Pipeline structures read (`structure <name> <version>`).
+    structures_read: std::collections::HashSet<String>,
     /// Items whose denial was warned of: once each, for the reconciler's life.
     warned: std::collections::HashSet<String>,
     /// Invalidation ids found by caller reference.
@@ -154,11 +158,16 @@ impl From<&str> for AskError {
 /// (one warning per pipeline); the item itself otherwise.
 fn warn_key(item: &str) -> String {
     match item.split_once(' ') {
-        Some(("approval" | "pipeline-action" | "execution", rest)) => {
+        Some(("approval" | "pipeline-action" | "execution" | "structure", rest)) => {
             format!("pipeline {}", rest.split(' ').next().unwrap_or(rest))
         }
         _ => item.to_owned(),
     }
+}
+
+/// The item a pipeline structure is asked as: `structure <name> <version or latest>`.
+fn structure_item(pipeline: &str, version: Option<u64>) -> String {
+    format!("structure {pipeline} {}", version.map_or_else(|| "latest".to_owned(), |v| v.to_string()))
 }
 
 fn aws_time(t: Option<&DateTime>) -> Option<Timestamp> {
@@ -183,6 +192,7 @@ impl Reconciler {
             stacks: HashMap::new(),
             warned: std::collections::HashSet::new(),
             executions_read: std::collections::HashSet::new(),
+            structures_read: std::collections::HashSet::new(),
             start_up: Vec::new(),
             invalidation_ids: HashMap::new(),
             labels_read: std::collections::HashSet::new(),
@@ -343,6 +353,7 @@ impl Reconciler {
         }
         self.labels_read.retain(|td| wanted.labels.contains(td));
         self.executions_read.retain(|e| wanted.executions.iter().any(|(_, x)| x == e));
+        self.structures_read.retain(|item| wanted.structures.iter().any(|(p, v)| *item == structure_item(p, *v)));
         self.tagged.retain(|t| wanted.tags.contains(t));
         let untagged: Vec<(String, String)> =
             wanted.tags.iter().filter(|t| !self.tagged.contains(*t)).cloned().collect();
@@ -411,6 +422,29 @@ impl Reconciler {
                 }
                 Err(error) => {
                     if self.failed(&item, "Failed to read a pipeline execution's source revisions.", error) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (pipeline, version) in &wanted.structures {
+            let item = structure_item(pipeline, *version);
+            if self.denied.contains(&item) || self.structures_read.contains(&item) {
+                continue;
+            }
+            match self.structure(pipeline, *version).await {
+                Ok(o) => {
+                    self.structures_read.insert(item);
+                    found.extend(o);
+                }
+                Err(error) => {
+                    // Asked once (until what is wanted changes): a pipeline that cannot be read
+                    // (deleted, not found) would fail every round. Its approvals stay held.
+                    let throttled = matches!(error, AskError::Throttled(_));
+                    if !throttled {
+                        self.structures_read.insert(item.clone());
+                    }
+                    if self.failed(&item, "Failed to read a pipeline's structure.", error) {
                         return false;
                     }
                 }

@@ -787,3 +787,27 @@ async fn a_throttled_codepipeline_stops_the_round_and_the_next_asks_again_slower
     assert!(matches!(&seen[..], [Observation::PipelineAction { stage, .. }] if stage == "Production"), "{seen:?}");
     assert_eq!(r.slow, 1, "a round without throttling: back to the pace");
 }
+
+#[tokio::test]
+async fn a_pipelines_structure_names_its_stages_in_order_and_what_each_deploy_action_deploys() {
+    use aws_sdk_codepipeline::Client as CodePipeline;
+    let get = mock!(CodePipeline::get_pipeline)
+        .match_requests(|r| r.name() == Some("checkout-release") && r.version() == Some(3))
+        .then_http_response(|| recorded("codepipeline.get-pipeline.ecs-with-approval.json"));
+    let cp = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&get]);
+    let mut r = Reconciler::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, []), 100.0).with_codepipeline(cp);
+    let wanted = Wanted { structures: vec![("checkout-release".into(), Some(3))], ..Wanted::default() };
+    let seen = r.round(&wanted, &mut Vec::new()).await;
+    let [Observation::PipelineStructure { pipeline, version, stages }] = &seen[..] else { panic!("{seen:?}") };
+    assert_eq!((pipeline.as_str(), *version), ("checkout-release", Some(3)));
+    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["Source", "Build", "Approve", "Production"]);
+    assert_eq!(stages[2].actions[0].category, "Approval");
+    assert_eq!(
+        stages[3].actions[0].targets,
+        vec![ActionTarget::EcsService { cluster: Some("prod".into()), service: "web".into() }]
+    );
+    assert!(stages[0].actions[0].targets.is_empty(), "only deploy actions name targets");
+    assert!(r.round(&wanted, &mut Vec::new()).await.is_empty(), "read once");
+    assert_eq!(get.num_calls(), 1);
+}

@@ -54,7 +54,7 @@ pub enum Lane {
 impl Lane {
     pub fn of(action: &Action) -> Self {
         match action {
-            Action::Emit { .. } => Self::EventBridge,
+            Action::Emit { .. } | Action::EmitApproval { .. } => Self::EventBridge,
             Action::SlackPost(_) | Action::SlackUpdate(_) | Action::SlackReply(_) => Self::Slack,
             Action::Invalidate(_) => Self::CloudFront,
         }
