@@ -29,7 +29,8 @@ fn inputs_on_disk_match_their_definitions() {
 fn generated_event_shapes_parse_as_inputs() {
     // Every non-noise line of the ECS, CodeDeploy and pipeline scenarios is a valid input.
     for s in cutover_e2e::scenarios::all().into_iter().filter(|s| s.name != "noise-and-malformed") {
-        for (i, line) in s.lines.iter().enumerate() {
+        // (Journaled reconciler answers are not SQS bodies: replay reads them as such.)
+        for (i, line) in s.lines.iter().enumerate().filter(|(_, l)| !l.starts_with("{\"cutover.observation\"")) {
             parse_body(line).unwrap_or_else(|e| panic!("{} line {}: {e}", s.name, i + 1));
         }
     }

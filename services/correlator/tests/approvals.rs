@@ -390,7 +390,10 @@ fn a_decision_that_arrives_before_the_start_still_gives_both_events_once_in_orde
     w.execution(t, OLD, "STARTED");
     let decided = w.approval(t.plus_millis(600_000), OLD, "SUCCEEDED");
     let kinds: Vec<_> = approval_emits(&decided).into_iter().map(|(k, d)| (k, d.outcome)).collect();
-    assert_eq!(kinds, [(ApprovalDetailType::Waiting, None), (ApprovalDetailType::Decided, Some(ApprovalOutcome::Approved))]);
+    assert_eq!(
+        kinds,
+        [(ApprovalDetailType::Waiting, None), (ApprovalDetailType::Decided, Some(ApprovalOutcome::Approved))]
+    );
     let late = w.approval(t.plus_millis(210_000), OLD, "STARTED");
     assert!(approval_emits(&late).is_empty(), "the late start repeats nothing");
 }

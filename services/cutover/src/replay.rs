@@ -1,15 +1,26 @@
 //! `cutover replay`: recorded SQS message bodies, one per line, through the same parser and
-//! correlator as `serve`, offline. Every decided action goes to stdout as one JSON line;
+//! correlator as `serve`, offline; a line `{"cutover.observation": …}` is a reconciler answer as
+//! `serve` journals it, replayed as such. Every decided action goes to stdout as one JSON line;
 //! rejected lines and a closing summary go to stderr. The clock is the event time, so the
 //! same input gives byte-identical output.
 
 use std::io::{self, BufRead, Write};
 
-use cutover_correlator::{Correlator, Input};
+use cutover_correlator::{Correlator, Input, Observation};
 use cutover_events::inbound::MAX_BODY_BYTES;
 use cutover_events::{Timestamp, parse_body_at};
 
 use crate::config::IntakeConfig;
+
+/// How a journaled observation line starts.
+const OBSERVATION_PREFIX: &str = "{\"cutover.observation\"";
+
+/// A journaled observation, or why it is not one.
+fn observation(body: &str) -> Result<Observation, String> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let inner = v.get(crate::driver::OBSERVATION_KEY).cloned().unwrap_or_default();
+    serde_json::from_value(inner).map_err(|e| format!("not a reconciler observation: {e}"))
+}
 
 /// What one replay saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +89,23 @@ pub fn run_with(
         if body.is_empty() {
             continue;
         }
-        match parse_body_at(body, Timestamp::wall_clock())
-            .map_err(|m| m.to_string())
-            .and_then(|m| intake.admit(&m).map(|()| m))
-        {
+        // A journaled reconciler answer (`{"cutover.observation": …}`, as `serve` journals it):
+        // replayed like the event it stands for, so a journal's decisions can be reproduced.
+        let input = if body.starts_with(OBSERVATION_PREFIX) {
+            observation(body).map(Input::Observed)
+        } else {
+            parse_body_at(body, Timestamp::wall_clock())
+                .map_err(|m| m.to_string())
+                .and_then(|m| intake.admit(&m).map(|()| m))
+                .map(|m| Input::Message(Box::new(m)))
+        };
+        match input {
             Err(reason) => {
                 summary.rejected += 1;
                 writeln!(err, "line {}: {reason}", summary.lines)?;
             }
-            Ok(message) => {
-                for action in correlator.handle(now, Input::Message(Box::new(message))) {
+            Ok(input) => {
+                for action in correlator.handle(now, input) {
                     summary.actions += 1;
                     encoded.clear();
                     serde_json::to_writer(&mut encoded, &action).map_err(io::Error::other)?;

@@ -191,6 +191,8 @@ scenarios! {
     noise_and_malformed => "noise-and-malformed",
     two_clusters_same_service => "two-clusters-same-service",
     ecs_native_hooks => "ecs-native-hooks",
+    pipeline_ecs_approval => "pipeline-ecs-approval",
+    pipeline_cloudformation_linear => "pipeline-cloudformation-linear",
 }
 
 #[test]

@@ -84,7 +84,9 @@ fn td(name: &str, rev: u32) -> String {
 /// The README's demo: a morning of production deploys (rolling, a circuit-breaker rollback,
 /// CodeDeploy blue/green via SNS and via a pipeline, two clusters), one stream, unique ids.
 pub fn demo() -> Scenario {
-    let skip = ["noise-and-malformed", "codedeploy-rollback"];
+    // The pipeline scenarios with recorded API answers are not events of a morning.
+    let skip =
+        ["noise-and-malformed", "codedeploy-rollback", "pipeline-ecs-approval", "pipeline-cloudformation-linear"];
     let lines = all().into_iter().filter(|s| !skip.contains(&s.name)).flat_map(|s| s.lines).collect();
     Scenario { name: "demo", config: Some(PROD_CONFIG), lines }
 }
@@ -101,7 +103,220 @@ pub fn all() -> Vec<Scenario> {
         noise_and_malformed(),
         two_clusters_same_service(),
         ecs_native_hooks(),
+        pipeline_ecs_approval(),
+        pipeline_cloudformation_linear(),
     ]
+}
+
+/// A reconciler answer as `serve` journals it (`{"cutover.observation": …}`, docs/config.md):
+/// `replay` reads it back as the answer it was.
+fn observation(kind: &str, body: Value) -> Value {
+    json!({ "cutover.observation": { kind: body } })
+}
+
+/// A pipeline's deploy or approval action event: `(stage, action)` of `(pipeline, execution)`,
+/// of kind `(owner, provider, category)`.
+struct ActionEvent<'a> {
+    run: (&'a str, &'a str),
+    place: (&'a str, &'a str),
+    kind: (&'a str, &'a str, &'a str),
+}
+
+impl ActionEvent<'_> {
+    fn at(&self, fleet: &Fleet, ids: &mut Ids, at: Timestamp, state: &str, external_id: Option<&str>) -> Value {
+        let shape = PipelineShape {
+            pipeline: self.run.0,
+            execution_id: self.run.1,
+            state,
+            stage: Some(self.place.0),
+            action: Some(self.place.1),
+            action_type: Some(self.kind),
+            external_id,
+            trigger: None,
+        };
+        fleet.pipeline(&ids.event_id(), at, &shape)
+    }
+}
+
+/// Issue 14's first system: Source → Build → a manual approval → production by CodeDeploy
+/// blue/green in three steps (a 10 % canary, 25 %, the rest), with the reconciler's answers
+/// (the pipeline's structure, the deploy action's targets, the source revision, the approver,
+/// the traffic weights) as the journal holds them.
+fn pipeline_ecs_approval() -> Scenario {
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(900000));
+    let (app, group, dep) = ("AppECS-prod-eu-checkout", "DgpECS-prod-eu-checkout", "d-CANARY3ST");
+    let run = ("checkout-release", "3f9c2b1e-7a45-4d2e-9b0c-1e2f3a4b5c6d");
+    let t = base().plus_millis(secs(7200));
+    let at = |s: i64| t.plus_millis(secs(s));
+    let approval = ("Approve", "ReleaseManager");
+    let manual = ("AWS", "Manual", "Approval");
+    let deploy = ("Production", "BlueGreen");
+    let codedeploy = ("AWS", "CodeDeployToECS", "Deploy");
+    let trigger = json!({"trigger-type": "Webhook", "trigger-detail": "arn:aws:codestar-connections:eu-west-1:123456789012:connection/1"});
+    let start = PipelineShape {
+        pipeline: run.0,
+        execution_id: run.1,
+        state: "STARTED",
+        trigger: Some(trigger),
+        ..PipelineShape::default()
+    };
+    let group_target = json!([{"deployment_group": {"application": app, "deployment_group": group}}]);
+    let ev: Vec<Timed> = vec![
+        (at(0), fleet.pipeline(&ids.event_id(), at(0), &start)),
+        (
+            at(1),
+            observation(
+                "pipeline_execution",
+                json!({"execution_id": run.1, "revisions": [{
+            "artifact": "SourceArtifact", "revision_id": "7636d59f3c461c0a8417dbc6371e2f4a5b6c7d8e",
+            "summary": "Checkout: retry card authorisation once", "url": "https://github.com/acme/checkout/commit/7636d59f3c461c0a8417dbc6371e2f4a5b6c7d8e"}]}),
+            ),
+        ),
+        (at(300), ActionEvent { run, place: approval, kind: manual }.at(&fleet, &mut ids, at(300), "STARTED", None)),
+        (
+            at(301),
+            observation(
+                "pipeline_structure",
+                json!({"pipeline": run.0, "version": 3, "stages": [
+                    {"name": "Source", "actions": [{"name": "Source", "category": "Source", "provider": "CodeStarSourceConnection", "run_order": 1}]},
+                    {"name": "Build", "actions": [{"name": "Build", "category": "Build", "provider": "CodeBuild", "run_order": 1}]},
+                    {"name": "Approve", "actions": [{"name": "ReleaseManager", "category": "Approval", "provider": "Manual", "run_order": 1}]},
+                    {"name": "Production", "actions": [{"name": "BlueGreen", "category": "Deploy", "provider": "CodeDeployToECS", "run_order": 1, "targets": group_target}]}
+                ]}),
+            ),
+        ),
+        (at(900), ActionEvent { run, place: approval, kind: manual }.at(&fleet, &mut ids, at(900), "SUCCEEDED", None)),
+        (
+            at(901),
+            observation(
+                "approval",
+                json!({"execution_id": run.1, "approved_by": "arn:aws:iam::123456789012:user/alice", "comment": "Canary dashboard is green"}),
+            ),
+        ),
+        (at(905), ActionEvent { run, place: deploy, kind: codedeploy }.at(&fleet, &mut ids, at(905), "STARTED", None)),
+        (
+            at(906),
+            observation(
+                "pipeline_action",
+                json!({"execution_id": run.1, "stage": deploy.0, "action": deploy.1, "targets": group_target}),
+            ),
+        ),
+        (
+            at(910),
+            fleet.codedeploy(
+                &ids.event_id(),
+                at(910),
+                &CodeDeployShape { app, group, deployment_id: dep, state: "START", instance: None },
+            ),
+        ),
+        (
+            at(1010),
+            observation("traffic_weight", json!({"deployment_id": dep, "percent": 10.0, "at": at(1010).to_string()})),
+        ),
+        (
+            at(1310),
+            observation("traffic_weight", json!({"deployment_id": dep, "percent": 25.0, "at": at(1310).to_string()})),
+        ),
+        (
+            at(1610),
+            observation("traffic_weight", json!({"deployment_id": dep, "percent": 100.0, "at": at(1610).to_string()})),
+        ),
+        (
+            at(1910),
+            fleet.codedeploy(
+                &ids.event_id(),
+                at(1910),
+                &CodeDeployShape { app, group, deployment_id: dep, state: "SUCCESS", instance: None },
+            ),
+        ),
+        (
+            at(1911),
+            ActionEvent { run, place: deploy, kind: codedeploy }.at(&fleet, &mut ids, at(1911), "SUCCEEDED", Some(dep)),
+        ),
+    ];
+    Scenario { name: "pipeline-ecs-approval", config: Some(PROD_CONFIG), lines: lines(ev) }
+}
+
+/// Issue 14's second system: a linear pipeline of CloudFormation stack updates, two
+/// executions in flight. The older one waits for production's approval while the newer one
+/// has already updated staging: the approval's message says, plainly, that approving it ships
+/// the older revision.
+fn pipeline_cloudformation_linear() -> Scenario {
+    let (fleet, mut ids) = (Fleet::default(), Ids::from(910000));
+    let pipeline = "storefront-linear";
+    let (old, new) = ("aaaaaaaa-1111-4111-8111-111111111111", "bbbbbbbb-2222-4222-8222-222222222222");
+    let t = base().plus_millis(secs(10800));
+    let at = |s: i64| t.plus_millis(secs(s));
+    let cfn = ("AWS", "CloudFormation", "Deploy");
+    let staging = ("Staging", "UpdateStack");
+    let staging_target = json!([{"ecs_service": {"cluster": "staging-eu", "service": "storefront"}}]);
+    let mut ev: Vec<Timed> = Vec::new();
+    for (exec, t0, rollout) in [(old, 0, "ecs-svc/8100000000000000001"), (new, 300, "ecs-svc/8100000000000000002")] {
+        let start = PipelineShape { pipeline, execution_id: exec, state: "STARTED", ..PipelineShape::default() };
+        ev.push((at(t0), fleet.pipeline(&ids.event_id(), at(t0), &start)));
+        ev.push((
+            at(t0 + 10),
+            ActionEvent { run: (pipeline, exec), place: staging, kind: cfn }.at(
+                &fleet,
+                &mut ids,
+                at(t0 + 10),
+                "STARTED",
+                None,
+            ),
+        ));
+        ev.push((
+            at(t0 + 11),
+            observation(
+                "pipeline_action",
+                json!({"execution_id": exec, "stage": staging.0, "action": staging.1, "targets": staging_target}),
+            ),
+        ));
+        for (dt, name) in [(20, "SERVICE_DEPLOYMENT_IN_PROGRESS"), (140, "SERVICE_DEPLOYMENT_COMPLETED")] {
+            let shape = EcsDeploymentShape {
+                cluster: "staging-eu",
+                service: "storefront",
+                event_name: name,
+                deployment_id: rollout,
+                reason: &format!("ECS deployment {rollout} {}.", if dt == 20 { "in progress" } else { "completed" }),
+            };
+            ev.push((at(t0 + dt), fleet.ecs_deployment(&ids.event_id(), at(t0 + dt), &shape)));
+        }
+        ev.push((
+            at(t0 + 190),
+            ActionEvent { run: (pipeline, exec), place: staging, kind: cfn }.at(
+                &fleet,
+                &mut ids,
+                at(t0 + 190),
+                "SUCCEEDED",
+                None,
+            ),
+        ));
+        let passed = PipelineShape {
+            pipeline,
+            execution_id: exec,
+            state: "SUCCEEDED",
+            stage: Some("Staging"),
+            ..PipelineShape::default()
+        };
+        ev.push((at(t0 + 200), fleet.pipeline(&ids.event_id(), at(t0 + 200), &passed)));
+    }
+    ev.push((
+        at(210),
+        ActionEvent {
+            run: (pipeline, old),
+            place: ("ApproveProd", "ReleaseManager"),
+            kind: ("AWS", "Manual", "Approval"),
+        }
+        .at(&fleet, &mut ids, at(210), "STARTED", None),
+    ));
+    ev.push((at(211), observation("pipeline_structure", json!({"pipeline": pipeline, "version": 3, "stages": [
+        {"name": "Source", "actions": [{"name": "Source", "category": "Source", "provider": "CodeStarSourceConnection", "run_order": 1}]},
+        {"name": "Staging", "actions": [{"name": "UpdateStack", "category": "Deploy", "provider": "CloudFormation", "run_order": 1, "targets": staging_target}]},
+        {"name": "ApproveProd", "actions": [{"name": "ReleaseManager", "category": "Approval", "provider": "Manual", "run_order": 1}]},
+        {"name": "Production", "actions": [{"name": "UpdateStack", "category": "Deploy", "provider": "CloudFormation", "run_order": 1,
+            "targets": [{"ecs_service": {"cluster": "prod-eu", "service": "storefront"}}]}]}
+    ]}))));
+    Scenario { name: "pipeline-cloudformation-linear", config: Some(PROD_CONFIG), lines: lines(ev) }
 }
 
 fn rolling() -> Scenario {

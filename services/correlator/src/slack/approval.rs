@@ -118,7 +118,9 @@ pub(crate) fn approval_message(v: &ApprovalView<'_>) -> (String, Vec<Value>) {
         fields.push(("Change", url.and_then(|u| link(u, &line)).unwrap_or_else(|| escape(&line).into_owned())));
     }
     if let Some(who) = v.started_by {
-        fields.push(("Started by", escape(person(who)).into_owned()));
+        // A person's ARN by its name; anything else (a connection, a rule) as it is.
+        let who = if who.contains(":user/") || who.contains(":assumed-role/") { person(who) } else { who };
+        fields.push(("Started by", escape(who).into_owned()));
     }
     if let Some(at) = v.expires
         && v.decision.is_none()
