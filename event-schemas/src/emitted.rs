@@ -366,12 +366,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// `detail`), generated from [`LifecycleDetail`]. The files in `event-schemas/schemas/` are
 /// these, checked for drift by a test.
 pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
-    let mut detail = serde_json::to_value(schemars::schema_for!(LifecycleDetail)).unwrap_or_default();
-    let defs = detail.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or_default();
-    if let Some(o) = detail.as_object_mut() {
-        o.remove("$schema");
-        o.remove("title");
-    }
+    let (mut detail, defs) = detail_schema(schemars::schema_for!(LifecycleDetail));
     let mut only_here = |field: &str, here: bool| {
         if here {
             if let Some(required) = detail["required"].as_array_mut() {
@@ -384,17 +379,33 @@ pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
     only_here("traffic_percent", detail_type == DetailType::TrafficShifted);
     only_here("reason", detail_type == DetailType::Failed);
     only_here("rolled_back_by", detail_type == DetailType::RolledBack);
-    let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
+    envelope_schema(detail_type.as_str(), detail, defs)
+}
+
+/// A detail type's generated schema without its own `$schema` and `title`, and its `$defs`.
+fn detail_schema(schema: Schema) -> (serde_json::Value, serde_json::Value) {
+    let mut detail = serde_json::to_value(schema).unwrap_or_default();
+    let defs = detail.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or_default();
+    if let Some(o) = detail.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+    }
+    (detail, defs)
+}
+
+/// The schema of an event as EventBridge delivers it, around its `detail`.
+fn envelope_schema(detail_type: &str, detail: serde_json::Value, defs: serde_json::Value) -> serde_json::Value {
+    let slug = detail_type.to_ascii_lowercase().replace(' ', "-");
     crate::canonical::sort_keys(serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("urn:cutover:event:{slug}:v{SCHEMA_VERSION}"),
-        "title": detail_type.as_str(),
-        "description": format!("The `{}` event Cutover puts on EventBridge (source `{SOURCE}`).", detail_type.as_str()),
+        "title": detail_type,
+        "description": format!("The `{detail_type}` event Cutover puts on EventBridge (source `{SOURCE}`)."),
         "type": "object",
         "required": ["source", "detail-type", "detail"],
         "properties": {
             "source": {"const": SOURCE},
-            "detail-type": {"const": detail_type.as_str()},
+            "detail-type": {"const": detail_type},
             "detail": detail,
         },
         "$defs": defs,
@@ -404,12 +415,7 @@ pub fn event_schema(detail_type: DetailType) -> serde_json::Value {
 /// The JSON Schema of an emitted approval event (`Approval Waiting`, `Approval Decided`),
 /// generated from [`ApprovalDetail`].
 pub fn approval_event_schema(detail_type: ApprovalDetailType) -> serde_json::Value {
-    let mut detail = serde_json::to_value(schemars::schema_for!(ApprovalDetail)).unwrap_or_default();
-    let defs = detail.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or_default();
-    if let Some(o) = detail.as_object_mut() {
-        o.remove("$schema");
-        o.remove("title");
-    }
+    let (mut detail, defs) = detail_schema(schemars::schema_for!(ApprovalDetail));
     for field in ["outcome", "decided_by", "comment"] {
         if detail_type == ApprovalDetailType::Waiting {
             if let Some(props) = detail["properties"].as_object_mut() {
@@ -421,19 +427,5 @@ pub fn approval_event_schema(detail_type: ApprovalDetailType) -> serde_json::Val
             required.push(serde_json::Value::from(field));
         }
     }
-    let slug = detail_type.as_str().to_ascii_lowercase().replace(' ', "-");
-    crate::canonical::sort_keys(serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": format!("urn:cutover:event:{slug}:v{SCHEMA_VERSION}"),
-        "title": detail_type.as_str(),
-        "description": format!("The `{}` event Cutover puts on EventBridge (source `{SOURCE}`).", detail_type.as_str()),
-        "type": "object",
-        "required": ["source", "detail-type", "detail"],
-        "properties": {
-            "source": {"const": SOURCE},
-            "detail-type": {"const": detail_type.as_str()},
-            "detail": detail,
-        },
-        "$defs": defs,
-    }))
+    envelope_schema(detail_type.as_str(), detail, defs)
 }
