@@ -300,4 +300,33 @@ async fn an_approval_waiting_is_posted_where_production_is_and_warns_when_a_newe
     assert_eq!(seen[1]["detail"]["environment"], "production");
     assert_eq!(seen[1]["detail"]["outcome"], "approved");
     assert_eq!(seen[1]["detail"]["queued_behind"][0]["execution_id"], "c0ffee00-0000-4000-8000-000000000002");
+
+    // The production deployment that follows: the approval's message links to its message
+    // (Slack's permalink, from auth.test's workspace URL and the post's ts).
+    let deploy = PipelineShape {
+        pipeline: "checkout-release",
+        execution_id: EXEC,
+        state: "STARTED",
+        stage: Some("Production"),
+        action: Some("Deploy"),
+        action_type: Some(("AWS", "ECS", "Deploy")),
+        ..Default::default()
+    };
+    stack.inject(&fleet.pipeline(&ids.event_id(), t.plus_millis(190_000), &deploy).to_string()).await;
+    let asked =
+        eventually(30, async || ops(&calls).iter().filter(|op| *op == "ListActionExecutions").count() >= 2).await;
+    assert!(asked, "{:?}", ops(&calls));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    stack.inject(&ecs(&fleet, &mut ids, t.plus_millis(200_000), "SERVICE_DEPLOYMENT_IN_PROGRESS")).await;
+    let linked = eventually(30, async || {
+        approval_post().is_some_and(|m| {
+            m.blocks
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("<https://standin.slack.local/archives/deploys-prod/p"))
+        })
+    })
+    .await;
+    assert!(linked, "{:?}\n{}", approval_post(), service.log_text());
+    let text = approval_post().unwrap().blocks.unwrap().to_string();
+    assert!(!text.contains("cutover:message:"), "Cutover's own link markup never reaches Slack: {text}");
 }

@@ -284,7 +284,7 @@ fn a_newer_execution_queued_behind_and_then_past_staging_is_warned_of_in_words_t
     // The production deployment that follows is named in the approval's message.
     let out = w.deploys(t.plus_millis(610_000), OLD, "Production", "prod", "ecs-svc/3003");
     assert!(
-        approval_slack(&out).iter().any(|(_, _, b)| b.contains("*Deploying*\\n`ecs-svc/3003` in #deploys-prod")),
+        approval_slack(&out).iter().any(|(_, _, b)| b.contains("*Deploying*\\n<cutover:message:ecs-svc/3003|`ecs-svc/3003`> in #deploys-prod")),
         "{:?}",
         approval_slack(&out)
     );
@@ -310,7 +310,7 @@ fn a_newer_execution_queued_behind_and_then_past_staging_is_warned_of_in_words_t
     assert!(post.contains("storefront-linear `aaaaaaaa` · stage Production"), "{post}");
     assert!(
         post.contains(
-            "*Earlier in this execution*\\n*staging*: `ecs-svc/1001` in #deploys-staging, cut over 10:02:10 UTC"
+            "*Earlier in this execution*\\n*staging*: <cutover:message:ecs-svc/1001|`ecs-svc/1001`> in #deploys-staging, cut over 10:02:10 UTC"
         ),
         "{post}"
     );

@@ -7,7 +7,7 @@ use cutover_events::canonical::sort_keys;
 use cutover_events::emitted::{ApprovalOutcome, EnvironmentNow, OtherExecution};
 use serde_json::{Value, json};
 
-use crate::slack::message::{clock, escape, first_line, fit, link, person, short_id};
+use crate::slack::message::{clock, escape, first_line, fit, link, message_link, person, short_id};
 
 /// What an approval's message shows.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ pub(crate) fn approval_message(v: &ApprovalView<'_>) -> (String, Vec<Value>) {
     }
     if let Some((deployment, channel)) = v.next {
         let whereto = channel.map(|c| format!(" in #{}", escape(c))).unwrap_or_default();
-        fields.push(("Deploying", format!("{}{whereto}", code(deployment))));
+        fields.push(("Deploying", format!("{}{whereto}", message_link(deployment, &code(deployment)))));
     }
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": header}})];
     let warned = if v.decision.is_none() { warnings(v) } else { Vec::new() };

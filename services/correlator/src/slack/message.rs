@@ -174,9 +174,9 @@ pub(crate) fn context(
             .iter()
             .map(|e| {
                 format!(
-                    "*{}*: `{}`{}{}",
+                    "*{}*: {}{}{}",
                     escape(e.environment),
-                    escape(e.deployment_id),
+                    message_link(e.deployment_id, &format!("`{}`", escape(e.deployment_id))),
                     e.channel.map(|c| format!(" in #{}", escape(c))).unwrap_or_default(),
                     e.cut_over_at.map(|t| format!(", cut over {}", clock(t))).unwrap_or_default()
                 )
@@ -249,6 +249,23 @@ pub(crate) fn context(
         },
         pipeline: pipeline.map(escaped_pipeline),
     }
+}
+
+/// How a link to another of Cutover's messages starts: `<cutover:message:<id>|<text>>`.
+pub const MESSAGE_LINK: &str = "cutover:message:";
+
+/// A link to another of Cutover's messages (a deployment's, an approval's) by its id, with
+/// `text` (mrkdwn, escaped already): the Slack executor makes it a link to that message (its
+/// permalink) once it is posted, and leaves `text` alone until then. An id that could end the
+/// link early is not linked.
+pub(crate) fn message_link(id: &str, text: &str) -> String {
+    if id.is_empty()
+        || id.contains(|c: char| matches!(c, '|' | '<' | '>' | '&') || c.is_whitespace())
+        || text.contains(['|', '>', '<'])
+    {
+        return text.to_owned();
+    }
+    format!("<{MESSAGE_LINK}{id}|{text}>")
 }
 
 /// How a deployment was joined to its execution's deploy action: the stage, and the

@@ -69,6 +69,9 @@ pub struct SlackExecutor {
     /// A 429's `Retry-After`: nothing is sent before it.
     blocked_until: Option<Instant>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The workspace's URL (`auth.test`), for permalinks; read once, when a message first
+    /// links to another.
+    workspace: Option<String>,
 }
 
 impl std::fmt::Debug for SlackExecutor {
@@ -114,6 +117,7 @@ impl SlackExecutor {
             timeout,
             blocked_until: None,
             metrics: std::sync::Arc::default(),
+            workspace: None,
         })
     }
 
@@ -240,6 +244,38 @@ impl SlackExecutor {
         content
     }
 
+    /// The message with Cutover's links to its other messages made permalinks of those posted
+    /// (plain text for the others: the next update of the message links them).
+    async fn with_links(&mut self, m: &SlackMessage, store: &mut dyn Store) -> SlackMessage {
+        let mut ids = Vec::new();
+        link_ids(&m.text, &mut ids);
+        for b in &m.blocks {
+            walk_strings(b, &mut |s| link_ids(s, &mut ids));
+        }
+        if ids.is_empty() {
+            return m.clone();
+        }
+        if self.workspace.is_none()
+            && let Ok(resp) = timed(self.timeout, self.client.open_session(&self.token).auth_test()).await
+        {
+            self.workspace = Some(resp.url.0.to_string());
+        }
+        let mut permalinks: HashMap<String, String> = HashMap::new();
+        if let Some(workspace) = &self.workspace {
+            for id in ids {
+                if let Ok(Some((channel, ts))) = store.slack_message(&id) {
+                    permalinks.insert(id, permalink(workspace, &channel, &ts));
+                }
+            }
+        }
+        let mut out = m.clone();
+        out.text = resolve_links(&out.text, &permalinks);
+        for b in &mut out.blocks {
+            rewrite_strings(b, &|s| resolve_links(s, &permalinks));
+        }
+        out
+    }
+
     async fn post(&mut self, item: &OutboxItem, m: &SlackMessage, store: &mut dyn Store) -> Outcome {
         match store.slack_message(&m.deployment_id) {
             Ok(Some((_, ts))) => return Outcome::Done(ts),
@@ -265,6 +301,8 @@ impl SlackExecutor {
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
+        let linked = self.with_links(m, store).await;
+        let m = &linked;
         let metadata = SlackMessageMetadata {
             event_type: POST_EVENT_TYPE.to_owned(),
             event_payload: Some(HashMap::from([("deployment_id".to_owned(), m.deployment_id.clone())])),
@@ -328,6 +366,8 @@ impl SlackExecutor {
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
+        let linked = self.with_links(m, store).await;
+        let m = &linked;
         let request = |blocks| {
             SlackApiChatUpdateRequest::new(
                 SlackChannelId(channel.clone()),
@@ -380,6 +420,8 @@ impl SlackExecutor {
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
+        let linked = self.with_links(m, store).await;
+        let m = &linked;
         let request = |blocks| {
             let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.clone()), Self::content(m, blocks))
                 .with_thread_ts(SlackTs(parent_ts.clone()));
@@ -394,6 +436,83 @@ impl SlackExecutor {
             Ok(resp) => Outcome::Done(resp.ts.0),
             Err(f) => self.outcome(f, &channel),
         }
+    }
+}
+
+/// Slack's permalink of a message: `<workspace URL>archives/<channel>/p<ts without the dot>`.
+fn permalink(workspace: &str, channel: &str, ts: &str) -> String {
+    format!("{}/archives/{channel}/p{}", workspace.trim_end_matches('/'), ts.replace('.', ""))
+}
+
+const LINK_OPEN: &str = "<cutover:message:";
+
+/// The ids `text` links to (`<cutover:message:<id>|…>`), added to `ids` once each.
+fn link_ids(text: &str, ids: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(i) = rest.find(LINK_OPEN) {
+        let after = &rest[i + LINK_OPEN.len()..];
+        let Some(bar) = after.find('|') else { return };
+        let id = &after[..bar];
+        if !id.contains('>') && !ids.iter().any(|x| x == id) {
+            ids.push(id.to_owned());
+        }
+        rest = &after[bar..];
+    }
+}
+
+/// `text` with each `<cutover:message:<id>|label>` made `<permalink|label>`, or `label` when
+/// the message of `id` is not posted (not in `permalinks`).
+fn resolve_links(text: &str, permalinks: &HashMap<String, String>) -> String {
+    if !text.contains(LINK_OPEN) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(LINK_OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + LINK_OPEN.len()..];
+        let (Some(bar), Some(end)) = (after.find('|'), after.find('>')) else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        if end < bar {
+            // Not one of Cutover's links after all: kept as it was.
+            out.push_str(&rest[i..i + LINK_OPEN.len() + end + 1]);
+            rest = &after[end + 1..];
+            continue;
+        }
+        let (id, label) = (&after[..bar], &after[bar + 1..end]);
+        match permalinks.get(id) {
+            Some(url) => {
+                out.push('<');
+                out.push_str(url);
+                out.push('|');
+                out.push_str(label);
+                out.push('>');
+            }
+            None => out.push_str(label),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn walk_strings(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| walk_strings(x, f)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| walk_strings(x, f)),
+        _ => {}
+    }
+}
+
+fn rewrite_strings(v: &mut serde_json::Value, f: &impl Fn(&str) -> String) {
+    match v {
+        serde_json::Value::String(s) => *s = f(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| rewrite_strings(x, f)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| rewrite_strings(x, f)),
+        _ => {}
     }
 }
 
@@ -545,6 +664,31 @@ mod tests {
             matches!(&out[0].1, Outcome::Retry { error, .. } if error == "cannot connect to Slack"),
             "{out:?} {ids:?}"
         );
+    }
+
+    #[test]
+    fn cutovers_links_become_permalinks_of_the_messages_posted_and_text_for_the_others() {
+        let text = "*staging*: <cutover:message:ecs-svc/1|`ecs-svc/1`> in #deploys-staging; \
+                    <cutover:message:d-NOTYET|`d-NOTYET`>; <https://example.com|a link> stays";
+        let mut ids = Vec::new();
+        link_ids(text, &mut ids);
+        link_ids(text, &mut ids);
+        assert_eq!(ids, ["ecs-svc/1", "d-NOTYET"], "each once");
+        let posted = HashMap::from([(
+            "ecs-svc/1".to_owned(),
+            permalink("https://acme.slack.com/", "C0123ABCD", "1773480600.000200"),
+        )]);
+        assert_eq!(
+            resolve_links(text, &posted),
+            "*staging*: <https://acme.slack.com/archives/C0123ABCD/p1773480600000200|`ecs-svc/1`> in #deploys-staging; \
+             `d-NOTYET`; <https://example.com|a link> stays"
+        );
+        // Not Cutover's markup: left as it is.
+        assert_eq!(resolve_links("<cutover:message:x> y", &posted), "<cutover:message:x> y");
+        assert_eq!(resolve_links("no links", &posted), "no links");
+        let mut block = serde_json::json!({"fields": [{"text": text}], "type": "section"});
+        rewrite_strings(&mut block, &|s| resolve_links(s, &posted));
+        assert!(block.to_string().contains("p1773480600000200"), "{block}");
     }
 
     #[test]
