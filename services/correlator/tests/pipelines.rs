@@ -422,3 +422,33 @@ fn an_approval_notification_with_fields_missing_is_malformed_with_its_reason_and
     );
     assert!(cutover_events::parse_body(&bare).is_ok());
 }
+
+#[test]
+fn a_deploy_action_finished_an_hour_ago_is_forgotten_at_the_sweep_and_its_execution_kept() {
+    let mut w = World::new();
+    let t = ts(T0);
+    w.deploy_action_starts(t, "Production", "ECS");
+    w.pipeline_event(
+        t.plus_millis(60_000),
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "SUCCEEDED",
+            stage: Some("Production"),
+            action: Some("Deploy"),
+            action_type: Some(("AWS", "ECS", "Deploy")),
+            ..Default::default()
+        },
+    );
+    let held = |w: &World| serde_json::to_value(w.h.correlator.state()).unwrap();
+    assert!(held(&w)["pipeline_deploy_actions"].as_object().is_some_and(|a| a.len() == 1));
+    // Two hours of AWS time later (the sweep runs hourly): gone, the execution still known.
+    w.ecs(t.plus_millis(2 * 3_600_000), "api", "ecs-svc/9", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    w.ecs(t.plus_millis(3 * 3_600_000), "api", "ecs-svc/9", "SERVICE_DEPLOYMENT_COMPLETED");
+    let state = held(&w);
+    assert!(
+        state.get("pipeline_deploy_actions").is_none_or(|a| a.as_object().is_some_and(|a| a.is_empty())),
+        "{state}"
+    );
+    assert!(state["pipelines"].get(EXEC).is_some(), "the execution stays for the retention");
+}

@@ -27,6 +27,10 @@ use crate::slack::message::{EarlierRun, Joined as JoinedView};
 /// it (the action's STARTED event and the deployment's first event race).
 pub(super) const JOIN_BEFORE_MS: i64 = 2 * 60 * 1000;
 
+/// How long (AWS time) a finished deploy action is kept: deployments it ran start before it
+/// ends, and their events are not hours late.
+pub(super) const KEEP_FINISHED_ACTION_MS: i64 = 3600 * 1000;
+
 /// The action providers whose deployments Cutover joins to their execution.
 pub(super) const DEPLOY_PROVIDERS: [&str; 4] = ["ECS", "CodeDeployToECS", "CodeDeploy", "CloudFormation"];
 

@@ -110,11 +110,14 @@ impl Correlator {
             let name = key.rsplit_once('@').map_or(key.as_str(), |(n, _)| n);
             executions.values().any(|e| e.context.name == name)
         });
-        // A deploy action joins deployments that start while it runs: one finished or started
-        // past the retention joins no more.
+        // A deploy action joins deployments that start while it runs: one that finished an
+        // hour ago (or started past the retention) joins no more, and is not kept to be
+        // scanned at every decision.
         let executions = &self.state.pipelines.executions;
+        let finished_before = clock.plus_millis(-super::pipelines::KEEP_FINISHED_ACTION_MS);
         self.state.pipelines.deploy_actions.retain(|_, a| {
-            executions.contains_key(&a.execution_id) && a.finished_at.unwrap_or(a.started_at) >= horizon
+            executions.contains_key(&a.execution_id)
+                && a.finished_at.map_or(a.started_at >= horizon, |end| end >= finished_before)
         });
         for list in self.state.annotations.by_service.values_mut() {
             list.retain(|r| r.at >= horizon);
