@@ -93,7 +93,18 @@ pub fn check(message: &Inbound, wall: Timestamp) -> Result<(), Malformed> {
             c.visible("channel", detail.channel.as_deref(), MAX_NAME_CHARS)
         }
         Event::EcsServiceAction { envelope, .. } | Event::Other { envelope } => c.envelope(envelope),
-        Event::ApprovalNotification(_) | Event::SnsControl { .. } => Ok(()),
+        Event::ApprovalNotification(n) => {
+            // Joined to an approval by these names, and shown in its message: names, not text.
+            // (`expires` is days ahead by design; it only says when the approval lapses.)
+            c.context = "approval";
+            let a = &n.approval;
+            c.visible("pipelineName", Some(&a.pipeline_name), MAX_NAME_CHARS)?;
+            c.visible("stageName", Some(&a.stage_name), MAX_NAME_CHARS)?;
+            c.visible("actionName", Some(&a.action_name), MAX_NAME_CHARS)?;
+            c.visible("token", a.token.as_deref(), MAX_NAME_CHARS)?;
+            c.visible("approvalReviewLink", a.approval_review_link.as_deref(), MAX_ARN_CHARS)
+        }
+        Event::SnsControl { .. } => Ok(()),
     }
 }
 

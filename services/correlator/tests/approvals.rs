@@ -397,3 +397,34 @@ fn a_decision_that_arrives_before_the_start_still_gives_both_events_once_in_orde
     let late = w.approval(t.plus_millis(210_000), OLD, "STARTED");
     assert!(approval_emits(&late).is_empty(), "the late start repeats nothing");
 }
+
+#[test]
+fn an_approval_waiting_survives_a_snapshot_and_is_decided_once_after_it() {
+    use cutover_correlator::{Correlator, State};
+    let mut w = World::new();
+    let t = ts(T0);
+    old_waits(&mut w, t);
+    w.observe(structure());
+    // serve snapshots the state and resumes from it after a restart.
+    let snapshot = serde_json::to_string(w.h.correlator.state()).unwrap();
+    let state: State = serde_json::from_str(&snapshot).unwrap();
+    w.h.correlator = Correlator::new(routing()).with_state(state);
+    let part = |text: &str, key: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()[key].clone();
+    let again = serde_json::to_string(w.h.correlator.state()).unwrap();
+    for key in ["pipeline_approvals", "pipeline_structures", "pipelines", "pipeline_deploy_actions"] {
+        assert_eq!(part(&again, key), part(&snapshot, key), "{key} back as it was");
+    }
+    assert_eq!(
+        part(&snapshot, "pipeline_approvals").to_string().matches("deploys-prod").count(),
+        1,
+        "its channel kept"
+    );
+    let out = w.approval(t.plus_millis(600_000), OLD, "SUCCEEDED");
+    let emitted = approval_emits(&out);
+    assert_eq!(emitted.len(), 1, "Waiting was given before the snapshot: {emitted:?}");
+    assert!(
+        approval_slack(&out).iter().any(|(k, c, _)| *k == "update" && c == "deploys-prod"),
+        "the posted message is updated, not posted again: {:?}",
+        approval_slack(&out)
+    );
+}

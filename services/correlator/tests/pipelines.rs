@@ -416,6 +416,12 @@ fn an_approval_notification_with_fields_missing_is_malformed_with_its_reason_and
     let missing = approval_notification(json!({"stageName": "Approve", "token": "t"}));
     let e = cutover_events::parse_body(&missing).expect_err("malformed");
     assert!(e.to_string().contains("approval notification") && e.to_string().contains("pipelineName"), "{e}");
+    // A name with a control character in it is no name: refused, and the reason says where.
+    let hostile = approval_notification(
+        json!({"pipelineName": "checkout\u{7}release", "stageName": "Approve", "actionName": "ReleaseManager"}),
+    );
+    let e = cutover_events::parse_body_at(&hostile, ts(T0)).expect_err("refused");
+    assert!(e.to_string().contains("pipelineName") && e.to_string().contains("control character"), "{e}");
     // Without the optional parts (token, expiry, links) it is still read.
     let bare = approval_notification(
         json!({"pipelineName": PIPELINE, "stageName": "Approve", "actionName": "ReleaseManager"}),
