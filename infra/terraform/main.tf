@@ -263,6 +263,10 @@ resource "aws_iam_role_policy" "task" {
         { Sid = "Invalidate", Effect = "Allow", Resource = var.cloudfront_distribution_arns,
         Action = ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"] },
       ],
+      # The sinks' credentials kept in Secrets Manager (token_secret_arn).
+      length(var.sink_secret_arns) == 0 ? [] : [
+        { Sid = "ReadSinkCredentials", Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.sink_secret_arns },
+      ],
       var.create_dynamodb_table ? [
         { Sid = "ReplicatedState", Effect = "Allow", Resource = aws_dynamodb_table.state[0].arn,
           Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",

@@ -77,3 +77,9 @@ variable "stack_name_pattern" {
   type        = string
   default     = "*"
 }
+
+variable "sink_secret_arns" {
+  description = "ARNs of the Secrets Manager secrets the [[sinks]] entries name with token_secret_arn or private_key_secret_arn. Empty: no sink reads a secret."
+  type        = list(string)
+  default     = []
+}

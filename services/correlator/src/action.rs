@@ -38,6 +38,11 @@ pub enum Action {
     /// Invalidate a CloudFront distribution's paths.
     #[serde(rename = "cloudfront.invalidate")]
     Invalidate(Invalidation),
+    /// Tell one `[[sinks]]` entry of a lifecycle event (a GitHub deployment status, a Grafana
+    /// annotation, …). Addition: its `replay` line's `action` is `sink`; only a config with
+    /// sinks decides it.
+    #[serde(rename = "sink")]
+    Sink(Box<SinkDelivery>),
 }
 
 impl Action {
@@ -48,6 +53,17 @@ impl Action {
             Self::EmitApproval { detail, .. } => &detail.approval_id,
             Self::SlackPost(m) | Self::SlackUpdate(m) | Self::SlackReply(m) => &m.deployment_id,
             Self::Invalidate(i) => &i.deployment_id,
+            Self::Sink(s) => &s.detail.deployment_id,
+        }
+    }
+
+    /// What orders the action within its lane: actions with the same key run in decision
+    /// order, one after the other. The deployment, and for a sink also the sink, so one sink's
+    /// outage holds back no other sink.
+    pub fn sequence_key(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Sink(s) => std::borrow::Cow::Owned(format!("{}\u{1f}{}", s.sink, s.detail.deployment_id)),
+            other => std::borrow::Cow::Borrowed(other.deployment_id()),
         }
     }
 
@@ -60,6 +76,7 @@ impl Action {
             Self::SlackUpdate(_) => "slack.update",
             Self::SlackReply(_) => "slack.reply",
             Self::Invalidate(_) => "cloudfront.invalidate",
+            Self::Sink(_) => "sink",
         }
     }
 }
@@ -82,6 +99,42 @@ pub struct SlackMessage {
     /// `broadcast` asks. Addition to the shape; present only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub broadcast: bool,
+}
+
+/// One lifecycle event for one sink. The executor of its kind turns it into that tool's calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinkDelivery {
+    /// The `[[sinks]]` entry's `name`.
+    pub sink: String,
+    pub kind: crate::routing::SinkKind,
+    /// Stable for this sink, deployment and step (a UUID-shaped hash): the webhook's delivery
+    /// id, and how an executor recognises its own earlier effect.
+    pub delivery_id: String,
+    pub detail_type: DetailType,
+    /// The lifecycle event's `detail`, as emitted on the bus.
+    pub detail: Box<LifecycleDetail>,
+    /// The commit the deployment ships, where known: the deploy annotation's, the image's
+    /// `org.opencontainers.image.revision`, the pipeline's source revision, or a version that
+    /// is a commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The repository's URL, where known: the annotation's, the image's
+    /// `org.opencontainers.image.source`, or the source revision's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+}
+
+/// `delivery_id`: the first 16 bytes of SHA-256 over the sink, deployment, step, time and
+/// traffic share, written as a UUID (`8-4-4-4-12` hex digits).
+pub fn delivery_id(sink: &str, detail: &LifecycleDetail, detail_type: DetailType) -> String {
+    use sha2::{Digest, Sha256};
+    let percent = detail.traffic_percent.map(|p| p.0.to_string()).unwrap_or_default();
+    let digest = Sha256::digest(
+        format!("{sink}\n{}\n{}\n{}\n{percent}", detail.deployment_id, detail_type.as_str(), detail.at.millis())
+            .as_bytes(),
+    );
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 /// A CloudFront invalidation. `caller_reference` is derived from the deployment and the

@@ -1,10 +1,12 @@
-//! Where a deployment's messages go and which caches it invalidates: the `[slack]`,
-//! `[[routes]]` and `[[invalidations]]` parts of the config, as plain data.
+//! Where a deployment's messages go, which caches it invalidates and which tools hear of it:
+//! the `[slack]`, `[[routes]]`, `[[invalidations]]` and `[[sinks]]` parts of the config, as
+//! plain data.
 //!
 //! Globs are shell-style (`*`, `?`, `[...]`, `[!...]`), case-sensitive, and match whole names.
 
 use std::fmt;
 
+use cutover_events::emitted::DetailType;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A compiled shell-style glob.
@@ -351,6 +353,114 @@ impl Invalidation {
     }
 }
 
+/// The tool a sink marks deployments in (`[[sinks]] kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// GitHub deployments and deployment statuses.
+    Github,
+    /// Grafana annotations.
+    Grafana,
+    /// Datadog events.
+    Datadog,
+    /// PagerDuty change events.
+    Pagerduty,
+    /// Honeycomb markers.
+    Honeycomb,
+    /// The emitted event's JSON, POSTed and signed.
+    Webhook,
+}
+
+impl SinkKind {
+    pub const ALL: [Self; 6] =
+        [Self::Github, Self::Grafana, Self::Datadog, Self::Pagerduty, Self::Honeycomb, Self::Webhook];
+
+    /// The kind as the config writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Grafana => "grafana",
+            Self::Datadog => "datadog",
+            Self::Pagerduty => "pagerduty",
+            Self::Honeycomb => "honeycomb",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The lifecycle events a sink of this kind takes when its `events` is not given: what
+    /// the tool shows. GitHub: a deployment in progress, live, failed, rolled back; Grafana and
+    /// Honeycomb: a region from start to end with the cut-over in it; PagerDuty: the change
+    /// at the cut-over; Datadog and webhooks: every step.
+    pub const fn default_events(self) -> &'static [DetailType] {
+        use DetailType::{Completed, CutOver, Failed, RolledBack, Started};
+        match self {
+            Self::Github => &[Started, CutOver, Failed, RolledBack],
+            Self::Grafana | Self::Honeycomb => &[Started, CutOver, Completed, Failed, RolledBack],
+            Self::Pagerduty => &[CutOver],
+            Self::Datadog | Self::Webhook => &DetailType::ALL,
+        }
+    }
+}
+
+/// The routing part of one `[[sinks]]` entry: which deployments and which of their lifecycle
+/// events it takes. Every sink whose selectors match takes the event (not first match). The
+/// rest of the entry (URLs, credentials) is the executor's, in the service's config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sink {
+    /// Unique among the sinks: names its actions, its metrics and its log lines.
+    pub name: String,
+    pub kind: SinkKind,
+    /// Glob on the ECS cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Glob>,
+    /// Glob on the ECS service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Glob>,
+    /// Glob on the CodeDeploy application name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<Glob>,
+    /// Glob on the CodeDeploy deployment group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_group: Option<Glob>,
+    /// Glob on the environment the route gave the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Glob>,
+    /// ECS service tags the service must carry, each value a glob (as on routes).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, Glob>,
+    /// The lifecycle events it takes (`"Deployment Cut Over"`, …); the kind's default if empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<DetailType>,
+}
+
+impl Sink {
+    /// The events it takes.
+    pub fn takes(&self, detail_type: DetailType) -> bool {
+        if self.events.is_empty() {
+            self.kind.default_events().contains(&detail_type)
+        } else {
+            self.events.contains(&detail_type)
+        }
+    }
+
+    /// Its selectors match the deployment.
+    pub fn matches(&self, id: &Identity<'_>) -> bool {
+        let selector = Selector {
+            cluster: &self.cluster,
+            service: &self.service,
+            application: &self.application,
+            deployment_group: &self.deployment_group,
+        };
+        selector.matches(id)
+            && self.environment.as_ref().is_none_or(|g| id.environment.is_some_and(|e| g.matches(e)))
+            && (self.tags.is_empty()
+                || id
+                    .tags
+                    .is_some_and(|tags| self.tags.iter().all(|(k, glob)| tags.get(k).is_some_and(|v| glob.matches(v)))))
+    }
+}
+
 /// All the routing the correlator needs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Routing {
@@ -365,6 +475,9 @@ pub struct Routing {
     /// The routes' templates: name (as a route's `template` writes it) → source.
     #[serde(default)]
     pub templates: std::collections::BTreeMap<String, String>,
+    /// The sinks (`[[sinks]]`): every one that matches takes the event.
+    #[serde(default)]
+    pub sinks: Vec<Sink>,
 }
 
 impl Default for Routing {
@@ -376,6 +489,7 @@ impl Default for Routing {
             invalidations: Vec::new(),
             people: std::collections::BTreeMap::new(),
             templates: std::collections::BTreeMap::new(),
+            sinks: Vec::new(),
         }
     }
 }
@@ -386,9 +500,20 @@ impl Routing {
         self.routes.iter().find(|r| r.selector().matches(id) && r.tags_match(id))
     }
 
-    /// Some route selects on service tags: only then are tags worth reading.
+    /// Some route or sink selects on service tags: only then are tags worth reading.
     pub fn uses_tags(&self) -> bool {
+        self.routes_use_tags() || self.sinks.iter().any(|s| !s.tags.is_empty())
+    }
+
+    /// Some route selects on service tags: a first Slack post waits for them (a sink's tags
+    /// hold back nothing but that sink).
+    pub fn routes_use_tags(&self) -> bool {
         self.routes.iter().any(|r| !r.tags.is_empty())
+    }
+
+    /// Every sink that takes `detail_type` of the deployment.
+    pub fn sinks<'a>(&'a self, id: &'a Identity<'a>, detail_type: DetailType) -> impl Iterator<Item = &'a Sink> + 'a {
+        self.sinks.iter().filter(move |s| s.takes(detail_type) && s.matches(id))
     }
 
     /// Every invalidation entry that matches.

@@ -296,6 +296,28 @@ fn replay_command(config: Option<PathBuf>, input: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// `sink gh (github, https://api.github.com): Deployment Started, Deployment Cut Over; token from $GITHUB_TOKEN`.
+fn describe_sink(sink: &crate::config::sinks::SinkConfig) -> String {
+    let r = sink.routing();
+    let events: Vec<&str> =
+        cutover_events::emitted::DetailType::ALL.iter().filter(|t| r.takes(**t)).map(|t| t.as_str()).collect();
+    let credential = match (
+        &sink.app_id,
+        &sink.private_key_env,
+        &sink.private_key_secret_arn,
+        &sink.token_env,
+        &sink.token_secret_arn,
+    ) {
+        (Some(app), Some(var), _, _, _) => format!("GitHub App {app}, key from ${var}"),
+        (Some(app), None, Some(arn), _, _) => format!("GitHub App {app}, key from the secret {arn}"),
+        (_, _, _, Some(var), Some(arn)) => format!("credential from ${var}, else the secret {arn}"),
+        (_, _, _, Some(var), None) => format!("credential from ${var}"),
+        (_, _, _, None, Some(arn)) => format!("credential from the secret {arn}"),
+        _ => "no credential".to_owned(),
+    };
+    format!("sink {} ({}, {}): {}; {credential}", sink.name, sink.kind.as_str(), sink.base_url(), events.join(", "))
+}
+
 fn check_config(file: &std::path::Path) -> ExitCode {
     match Config::load(Some(file)) {
         Ok(c) => {
@@ -308,6 +330,18 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                 c.templates.len(),
                 c.state.retention_hours
             );
+            for sink in &c.sinks {
+                println!("{}", describe_sink(sink));
+                if let Some(var) = &sink.token_env
+                    && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+                    && sink.token_secret_arn.is_none()
+                {
+                    println!(
+                        "note: sink {}: {var} is not set here; `cutover serve` refuses to start without it",
+                        sink.name
+                    );
+                }
+            }
             if c.sqs.queue_url.is_none() {
                 println!("note: `cutover serve` also needs [sqs] queue_url (`replay` does not)");
             }

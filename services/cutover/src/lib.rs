@@ -12,9 +12,10 @@
 //!   dead-letters and extends visibility.
 //! - [`reconciler`]: what the AWS APIs say that events leave out: one asker per AWS service,
 //!   typed errors (throttled, denied, other), the paced rounds.
-//! - [`executors`]: one lane per effect (Slack, CloudFront, EventBridge) over the outbox.
+//! - [`executors`]: one lane per effect (Slack, CloudFront, EventBridge, the sinks) over the
+//!   outbox.
 //! - [`store`]: durable state, split by caller: journal (driver), outbox and claim (lanes),
-//!   Slack messages, health; SQLite and DynamoDB implement all of it.
+//!   Slack messages, the sinks' remembered ids, health; SQLite and DynamoDB implement all of it.
 //! - [`metrics`]: one registry of every metric, rendered to `/metrics` and OTLP.
 //! - [`telemetry`]: OpenTelemetry traces and the OTLP exporters.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.

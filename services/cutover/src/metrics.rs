@@ -121,11 +121,19 @@ pub const SETUP_FAULT: Def = def(
     &["lane"],
     "1 while an executor's actions wait on a setup fault (a refused Slack token, a missing bus or distribution).",
 );
+pub const SINK_OUTCOMES: Def = def(
+    "cutover.sink.outcomes",
+    Kind::Counter,
+    &["sink", "outcome"],
+    "Sink actions by sink and outcome (done, retry, unknown, failed, setup_fault, claimed).",
+);
+pub const SINK_RATE_LIMITED: Def =
+    def("cutover.sink.rate_limited", Kind::Counter, &["sink"], "429 answers (and GitHub's rate-limit 403) by sink.");
 pub const OUTBOX: Def =
     def("cutover.outbox.actions", Kind::Gauge, &["lane", "status"], "Actions in the outbox by executor and status.");
 
 /// Every metric Cutover has, in the order `/metrics` renders them.
-pub const REGISTRY: [&Def; 19] = [
+pub const REGISTRY: [&Def; 21] = [
     &RECEIVED,
     &ACCEPTED,
     &IGNORED,
@@ -144,6 +152,8 @@ pub const REGISTRY: [&Def; 19] = [
     &RETRIES,
     &RATE_LIMITED,
     &SETUP_FAULT,
+    &SINK_OUTCOMES,
+    &SINK_RATE_LIMITED,
     &OUTBOX,
 ];
 
@@ -192,7 +202,7 @@ impl Histogram {
 
 const LAG_BOUNDS: &[f64] = &[0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
 const CALL_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
-const LANES: [Lane; 3] = [Lane::Slack, Lane::CloudFront, Lane::EventBridge];
+const LANES: [Lane; 4] = Lane::ALL;
 
 /// Everything `/metrics` shows besides the intake counters.
 #[derive(Debug)]
@@ -202,14 +212,25 @@ pub struct Metrics {
     detection_lag: Histogram,
     /// Now minus the SQS `SentTimestamp` of each message received.
     receive_lag: Histogram,
-    durations: [Histogram; 3],
-    retries: [AtomicU64; 3],
+    durations: [Histogram; 4],
+    retries: [AtomicU64; 4],
     slack_rate_limited: AtomicU64,
     /// Per lane, the setup fault it meets now (a refused token, a missing bus or
     /// distribution), for `/readyz` and the `cutover_setup_fault` gauge. A std `Mutex`: held
     /// only to copy a string.
-    setup_faults: Mutex<[Option<String>; 3]>,
+    setup_faults: Mutex<[Option<String>; 4]>,
+    /// Per sink: actions by outcome, and 429s. Few sinks, rare calls: a `Mutex` is enough.
+    sinks: Mutex<SinkFigures>,
     otel: Instruments,
+}
+
+#[derive(Debug, Default)]
+struct SinkFigures {
+    outcomes: std::collections::BTreeMap<(String, &'static str), u64>,
+    rate_limited: std::collections::BTreeMap<String, u64>,
+    /// Per sink, the setup fault it meets now: one sink's refused token is not mended by
+    /// another sink's success.
+    faults: std::collections::BTreeMap<String, String>,
 }
 
 /// The OpenTelemetry side of the same figures.
@@ -221,6 +242,8 @@ struct Instruments {
     duration: otel::Histogram<f64>,
     retries: otel::Counter<u64>,
     slack_rate_limited: otel::Counter<u64>,
+    sink_outcomes: otel::Counter<u64>,
+    sink_rate_limited: otel::Counter<u64>,
 }
 
 impl Instruments {
@@ -237,6 +260,8 @@ impl Instruments {
             duration: histogram(&DURATION, CALL_BOUNDS),
             retries: counter(&RETRIES),
             slack_rate_limited: counter(&RATE_LIMITED),
+            sink_outcomes: counter(&SINK_OUTCOMES),
+            sink_rate_limited: counter(&SINK_RATE_LIMITED),
         }
     }
 }
@@ -247,10 +272,11 @@ impl Default for Metrics {
             decisions: Default::default(),
             detection_lag: Histogram::new(LAG_BOUNDS),
             receive_lag: Histogram::new(LAG_BOUNDS),
-            durations: [Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS), Histogram::new(CALL_BOUNDS)],
+            durations: LANES.map(|_| Histogram::new(CALL_BOUNDS)),
             retries: Default::default(),
             slack_rate_limited: AtomicU64::new(0),
             setup_faults: Mutex::default(),
+            sinks: Mutex::default(),
             otel: Instruments::new(),
         }
     }
@@ -298,6 +324,29 @@ impl Metrics {
         self.otel.slack_rate_limited.add(1, &[]);
     }
 
+    /// A sink's action ended in `outcome` (its [`crate::executors::Outcome::name`]).
+    pub fn sink_outcome(&self, sink: &str, outcome: &'static str) {
+        let mut f = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *f.outcomes.entry((sink.to_owned(), outcome)).or_default() += 1;
+        self.otel.sink_outcomes.add(1, &[KeyValue::new("sink", sink.to_owned()), KeyValue::new("outcome", outcome)]);
+    }
+
+    /// A sink answered 429 (or GitHub's rate-limit 403).
+    pub fn sink_rate_limited(&self, sink: &str) {
+        let mut f = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *f.rate_limited.entry(sink.to_owned()).or_default() += 1;
+        self.otel.sink_rate_limited.add(1, &[KeyValue::new("sink", sink.to_owned())]);
+    }
+
+    /// A sink met a setup fault (`Some(why)`), or went through (`None`).
+    pub fn sink_setup(&self, sink: &str, fault: Option<&str>) {
+        let mut f = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fault {
+            Some(why) => f.faults.insert(sink.to_owned(), why.to_owned()),
+            None => f.faults.remove(sink),
+        };
+    }
+
     /// `lane` met a setup fault (`why`, a few words): its actions wait and are retried.
     pub fn setup_fault(&self, lane: Lane, why: &str) {
         let mut faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -310,10 +359,14 @@ impl Metrics {
         faults[lane_index(lane)] = None;
     }
 
-    /// The lanes held back by a setup fault now, with why.
+    /// The lanes held back by a setup fault now, with why (the sink lane once per faulty sink).
     pub fn setup_faults(&self) -> Vec<(Lane, String)> {
         let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        LANES.iter().zip(faults.iter()).filter_map(|(l, f)| Some((*l, f.clone()?))).collect()
+        let mut out: Vec<(Lane, String)> =
+            LANES.iter().zip(faults.iter()).filter_map(|(l, f)| Some((*l, f.clone()?))).collect();
+        let sinks = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.extend(sinks.faults.values().map(|why| (Lane::Sinks, why.clone())));
+        out
     }
 
     /// Appends the Prometheus text of the figures it keeps.
@@ -342,12 +395,22 @@ impl Metrics {
         for (lane, faulty) in self.setup_fault_flags() {
             let _ = writeln!(out, "{}{{lane=\"{}\"}} {}", SETUP_FAULT.prometheus(), lane.as_str(), u8::from(faulty));
         }
+        let sinks = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        SINK_OUTCOMES.header(out);
+        for ((sink, outcome), n) in &sinks.outcomes {
+            let _ = writeln!(out, "{}{{sink=\"{sink}\",outcome=\"{outcome}\"}} {n}", SINK_OUTCOMES.prometheus());
+        }
+        SINK_RATE_LIMITED.header(out);
+        for (sink, n) in &sinks.rate_limited {
+            let _ = writeln!(out, "{}{{sink=\"{sink}\"}} {n}", SINK_RATE_LIMITED.prometheus());
+        }
     }
 
     /// Per lane, whether a setup fault holds it back now.
     fn setup_fault_flags(&self) -> Vec<(Lane, bool)> {
+        let sink_fault = !self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).faults.is_empty();
         let faults = self.setup_faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        LANES.iter().zip(faults.iter()).map(|(l, f)| (*l, f.is_some())).collect()
+        LANES.iter().zip(faults.iter()).map(|(l, f)| (*l, f.is_some() || (*l == Lane::Sinks && sink_fault))).collect()
     }
 }
 

@@ -46,6 +46,9 @@ pub enum ServeError {
     Bind { address: String, source: std::io::Error },
     #[error(transparent)]
     Commit(#[from] crate::driver::CommitFailed),
+    /// A sink's credential cannot be read, or its HTTP client not made.
+    #[error("{0}")]
+    Sink(String),
 }
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
@@ -125,6 +128,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     if let Err(error) = slack.check().await {
         tracing::warn!(message = "Slack auth.test failed; posts will be retried.", %error);
     }
+    // Always a lane, with no sinks too: actions of a sink removed from the config end there
+    // (failed, logged) rather than waiting for ever.
+    let mut sinks = crate::executors::sinks::SinksExecutor::new(
+        &config.sinks,
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        metrics.clone(),
+        slack.workspace(),
+    )
+    .map_err(|e| ServeError::Sink(e.to_string()))?;
+    sinks.check().await.map_err(ServeError::Sink)?;
     let backoff = Backoff { initial_ms: config.executors.backoff_initial_ms, max_ms: config.executors.backoff_max_ms };
     let grace = Duration::from_secs(config.executors.shutdown_grace_secs);
     let lanes_stop = CancellationToken::new();
@@ -140,8 +153,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         }
     });
     let tracker = TaskTracker::new();
-    let wake: Vec<(Lane, Arc<Notify>)> =
-        [Lane::Slack, Lane::CloudFront, Lane::EventBridge].into_iter().map(|l| (l, Arc::new(Notify::new()))).collect();
+    let wake: Vec<(Lane, Arc<Notify>)> = Lane::ALL.into_iter().map(|l| (l, Arc::new(Notify::new()))).collect();
     let notify = |lane: Lane| wake.iter().find(|(l, _)| *l == lane).map(|(_, n)| n.clone()).unwrap_or_default();
     tracker.spawn(lane::run(
         slack,
@@ -165,6 +177,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         eventbridge_executor(&config, &sdk, &sqs),
         open()?,
         notify(Lane::EventBridge),
+        lanes_stop.clone(),
+        hard_stop.clone(),
+        backoff,
+        metrics.clone(),
+    ));
+    tracker.spawn(lane::run(
+        sinks,
+        open()?,
+        notify(Lane::Sinks),
         lanes_stop.clone(),
         hard_stop.clone(),
         backoff,

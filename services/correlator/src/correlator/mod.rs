@@ -28,11 +28,11 @@ pub mod wanted;
 
 use std::collections::BTreeMap;
 
-use cutover_events::emitted::{DetailType, SOURCE, Strategy};
+use cutover_events::emitted::{DetailType, LifecycleDetail, SOURCE, Strategy};
 use cutover_events::{Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Invalidation, SlackMessage, caller_reference};
+use crate::action::{Action, Invalidation, SinkDelivery, SlackMessage, caller_reference, delivery_id};
 use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, SlackThread, Step};
 use crate::facts::{Fact, Normalised, ServiceKey, ServiceRef, normalise};
 use crate::routing::{Broadcast, Identity, Routing};
@@ -394,11 +394,13 @@ impl Correlator {
         let Some(d) = self.state.deployments.get_mut(id) else { return };
         d.history.push(step.clone());
         let detail = d.detail(&step, observed, pipeline);
+        let deliveries = self.sink_deliveries(id, detail_type, &detail);
         out.push(Action::Emit { source: SOURCE.to_owned(), detail_type, detail: Box::new(detail) });
         self.tell_slack(id, &step, out);
         if detail_type == DetailType::CutOver {
             self.invalidate(id, at, out);
         }
+        out.extend(deliveries);
         out.extend(followed);
     }
 
@@ -461,6 +463,31 @@ impl Correlator {
         self.reply(id, text, broadcast, out);
     }
 
+    /// The event for each sink that takes it, with the commit and repository it ships.
+    fn sink_deliveries(&self, id: &str, detail_type: DetailType, detail: &LifecycleDetail) -> Vec<Action> {
+        let Some(d) = self.state.deployments.get(id) else { return Vec::new() };
+        let identity = self.identity_of(d);
+        let mut sinks = self.routing.sinks(&identity, detail_type).peekable();
+        if sinks.peek().is_none() {
+            return Vec::new();
+        }
+        let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
+        let (commit, repository) = change_of(detail, labels);
+        sinks
+            .map(|sink| {
+                Action::Sink(Box::new(SinkDelivery {
+                    sink: sink.name.clone(),
+                    kind: sink.kind,
+                    delivery_id: delivery_id(&sink.name, detail, detail_type),
+                    detail_type,
+                    detail: Box::new(detail.clone()),
+                    commit: commit.clone(),
+                    repository: repository.clone(),
+                }))
+            })
+            .collect()
+    }
+
     /// The CloudFront invalidations the routes ask for at a cut-over at `at`.
     fn invalidate(&mut self, id: &str, at: Timestamp, out: &mut Vec<Action>) {
         let Some(d) = self.state.deployments.get(id) else { return };
@@ -505,7 +532,7 @@ impl Correlator {
 
     /// Routes select on tags and this ECS service's have not been read.
     fn tags_pending(&self, d: &Deployment) -> bool {
-        self.routing.uses_tags() && d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k))
+        self.routing.routes_use_tags() && d.tags_key().is_some_and(|k| !self.state.service_tags.contains_key(&k))
     }
 
     /// The deployment's identity for routing, with its service's tags once read.
@@ -667,4 +694,26 @@ impl Correlator {
             self.link_late_rollback(id);
         }
     }
+}
+
+/// The commit and repository URL a deployment ships, by what says it best: CI's annotation,
+/// the image's OCI labels, the pipeline's first source revision, a version that is a commit.
+fn change_of(detail: &LifecycleDetail, labels: Option<&ImageLabels>) -> (Option<String>, Option<String>) {
+    let annotation = detail.annotation.as_ref();
+    let source = detail.pipeline.as_ref().and_then(|p| p.source_revisions.first());
+    let commit = annotation
+        .and_then(|a| a.commit.clone())
+        .or_else(|| labels.and_then(|l| l.revision.clone()))
+        .or_else(|| source.and_then(|s| s.revision_id.clone()).filter(|r| is_commit(r)))
+        .or_else(|| detail.version.clone().filter(|v| is_commit(v)));
+    let repository = annotation
+        .and_then(|a| a.repository.clone())
+        .or_else(|| labels.and_then(|l| l.source.clone()))
+        .or_else(|| source.and_then(|s| s.url.clone()));
+    (commit, repository)
+}
+
+/// 7 to 40 lower-case hex digits: a Git commit id, full or abbreviated.
+fn is_commit(s: &str) -> bool {
+    (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

@@ -271,7 +271,7 @@ mod tests {
     use crate::executors::Backoff;
     use crate::executors::lane::record;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{Claim, Health, Journal, Outbox, SlackMessages, StoreError};
+    use crate::store::{Claim, Health, Journal, Outbox, SinkRefs, SlackMessages, StoreError};
 
     fn emit(id: &str) -> Action {
         Action::Emit {
@@ -338,6 +338,16 @@ mod tests {
 
         fn set_slack_message(&mut self, deployment_id: &str, channel: &str, ts: &str) -> Result<(), StoreError> {
             self.0.set_slack_message(deployment_id, channel, ts)
+        }
+    }
+
+    impl SinkRefs for ClaimedElsewhere {
+        fn sink_ref(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+            self.0.sink_ref(key)
+        }
+
+        fn set_sink_ref(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+            self.0.set_sink_ref(key, value)
         }
     }
 

@@ -19,6 +19,9 @@ pub trait Executor: Send {
     const LANE: Lane;
     /// Items taken per round.
     const BATCH: usize = 10;
+    /// The executor reports setup faults itself, per target (the sinks: one sink's refused
+    /// token is not mended by another's success); the lane then leaves them alone.
+    const OWN_SETUP_FAULTS: bool = false;
 
     /// Runs `items` (due, in decision order) and says how each ended. Items it does not
     /// return an outcome for are left as they are (taken again next round).
@@ -158,9 +161,11 @@ pub async fn run<E: Executor>(
                 Outcome::Retry { .. } | Outcome::Unknown { .. } => metrics.retry(E::LANE),
                 Outcome::SetupFault(why) => {
                     metrics.retry(E::LANE);
-                    metrics.setup_fault(E::LANE, why);
+                    if !E::OWN_SETUP_FAULTS {
+                        metrics.setup_fault(E::LANE, why);
+                    }
                 }
-                Outcome::Done(_) => metrics.setup_ok(E::LANE),
+                Outcome::Done(_) if !E::OWN_SETUP_FAULTS => metrics.setup_ok(E::LANE),
                 _ => {}
             }
             let Some(index) = items.iter().position(|i| i.id == id) else { continue };

@@ -9,6 +9,7 @@
 pub mod cloudfront;
 pub mod eventbridge;
 pub mod lane;
+pub mod sinks;
 pub mod slack;
 
 /// What an attempt ended in.

@@ -18,6 +18,18 @@ pub fn invalidation(dep: &str) -> Action {
     })
 }
 
+/// A sink's action about `dep`.
+pub fn sink(name: &str, dep: &str) -> Action {
+    let delivery = serde_json::json!({
+        "sink": name,
+        "kind": "webhook",
+        "delivery_id": format!("{name}-{dep}"),
+        "detail_type": "Deployment Started",
+        "detail": {"deployment_id": dep, "strategy": "ecs-rolling", "at": "2023-11-14T22:13:20Z", "observed_at": "2023-11-14T22:13:20Z"},
+    });
+    Action::Sink(Box::new(serde_json::from_value(delivery).expect("a sink delivery")))
+}
+
 /// Runs the suite on an empty store.
 pub fn run(store: &mut dyn Store) {
     // Journal and outbox commit together, in order.
@@ -78,6 +90,26 @@ pub fn run(store: &mut dyn Store) {
     store.set_slack_message("d1", "C1", "1.000001").unwrap();
     assert_eq!(store.slack_message("d1").unwrap(), Some(("C1".into(), "1.000001".into())));
     store.ping().unwrap();
+
+    // Sink lane: each sink's actions of a deployment in order; one sink waiting for a retry
+    // holds back no other sink. Remembered ids.
+    store.commit(&[], &[sink("a", "d9").into(), sink("b", "d9").into(), sink("a", "d9").into()]).unwrap();
+    let due = store.due(Lane::Sinks, 0, 10).unwrap();
+    assert_eq!(due.len(), 3, "each sink's first, and a's second after its first");
+    store.mark_attempting(due[0].id).unwrap();
+    store.mark_retry(due[0].id, Status::Pending, 9_000, "429").unwrap();
+    let due = store.due(Lane::Sinks, 0, 10).unwrap();
+    assert_eq!(due.len(), 1, "a's second waits behind a's first: {due:?}");
+    assert!(matches!(&due[0].action, Action::Sink(s) if s.sink == "b"));
+    for item in store.due(Lane::Sinks, i64::MAX, 10).unwrap() {
+        store.finish(item.id, Status::Done, "ok").unwrap();
+    }
+    assert!(store.due(Lane::Sinks, i64::MAX, 10).unwrap().is_empty());
+    assert!(store.outbox_counts().unwrap().contains(&(Lane::Sinks, Status::Done, 3)));
+    assert_eq!(store.sink_ref("gh/deployment/d9").unwrap(), None);
+    store.set_sink_ref("gh/deployment/d9", "41").unwrap();
+    store.set_sink_ref("gh/deployment/d9", "42").unwrap();
+    assert_eq!(store.sink_ref("gh/deployment/d9").unwrap().as_deref(), Some("42"));
 
     // A later snapshot replaces the earlier one, whatever its size (a remote store may split
     // it), and the journal after it survives.

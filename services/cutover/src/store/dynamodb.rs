@@ -12,6 +12,7 @@
 //! | an unfinished action | `open#<lane>` | id | `action`, `status`, `attempts`, `next_attempt_ms`, `version`, ... |
 //! | a finished action | `closed#<lane>` | id | the same, `finished_ms`, `expires_at` (a TTL attribute, 7 days) |
 //! | a Slack message | `slack` | deployment id | `channel`, `ts` |
+//! | a sink's remembered id | `sink` | the sink's key | `value` |
 //! | a lane's finished count | `counts` | lane | one number per final status (`done`, `failed`, `superseded`) |
 //!
 //! Writes that two writers could race on are conditional on a version attribute: a commit on
@@ -33,8 +34,9 @@
 //! every action finished since the table was created, as SQLite's are (a finished item expires
 //! after 7 days; its count stays).
 //!
-//! An outbox id carries its lane in its two low bits, so `mark_*` and `finish`, which get only
-//! the id, find the item.
+//! An outbox id carries its lane in its two low bits (`1` Slack, `2` CloudFront, `3`
+//! EventBridge, `0` sinks: the lane added last takes the value no earlier id has), so `mark_*`
+//! and `finish`, which get only the id, find the item.
 //!
 //! The `Store` trait is synchronous (SQLite is); the AWS SDK is async. Calls run on a small
 //! runtime of their own and the caller's thread waits for the answer, as it waits for SQLite.
@@ -49,8 +51,8 @@ use cutover_correlator::Action;
 use cutover_events::Timestamp;
 
 use super::{
-    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SlackMessages, Status,
-    StoreError,
+    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SinkRefs, SlackMessages,
+    Status, StoreError,
 };
 
 /// A transaction holds at most 100 items; one is the head.
@@ -152,13 +154,14 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
-const LANES: [Lane; 3] = [Lane::Slack, Lane::CloudFront, Lane::EventBridge];
+const LANES: [Lane; 4] = Lane::ALL;
 
 fn lane_bits(lane: Lane) -> i64 {
     match lane {
         Lane::Slack => 1,
         Lane::CloudFront => 2,
         Lane::EventBridge => 3,
+        Lane::Sinks => 0,
     }
 }
 
@@ -399,7 +402,7 @@ impl Journal for DynamoStore {
                 let json = serde_json::to_string(action).map_err(|e| corrupt("commit", e.to_string()))?;
                 let mut item = key(&open_pk(lane), &pad(id));
                 item.insert("action".into(), s(json));
-                item.insert("deployment_id".into(), s(action.deployment_id()));
+                item.insert("deployment_id".into(), s(action.sequence_key().into_owned()));
                 item.insert("status".into(), s(Status::Pending.as_str()));
                 item.insert("attempts".into(), n(0));
                 item.insert("next_attempt_ms".into(), n(0));
@@ -546,10 +549,10 @@ impl Outbox for DynamoStore {
                 continue;
             }
             if o.next_attempt_ms > now_ms {
-                waiting.insert(o.action.deployment_id().to_owned());
+                waiting.insert(o.action.sequence_key().into_owned());
                 continue;
             }
-            if !waiting.contains(o.action.deployment_id()) {
+            if !waiting.contains(o.action.sequence_key().as_ref()) {
                 self.seen.insert(o.id, get_n(&item, "version").unwrap_or(0));
                 out.push(o);
                 if out.len() >= limit {
@@ -674,6 +677,27 @@ impl SlackMessages for DynamoStore {
     }
 }
 
+impl SinkRefs for DynamoStore {
+    fn sink_ref(&mut self, key_: &str) -> Result<Option<String>, StoreError> {
+        let (client, table) = (self.client.clone(), self.table.clone());
+        let k = key_.to_owned();
+        block("sink_ref", async move {
+            let item = get(&client, &table, key("sink", &k), "sink_ref").await?;
+            Ok(item.and_then(|i| get_s(&i, "value").map(str::to_owned)))
+        })
+    }
+
+    fn set_sink_ref(&mut self, key_: &str, value: &str) -> Result<(), StoreError> {
+        let (client, table) = (self.client.clone(), self.table.clone());
+        let mut item = key("sink", key_);
+        item.insert("value".into(), s(value));
+        block("set_sink_ref", async move {
+            client.put_item().table_name(&table).set_item(Some(item)).send().await.map_err(remote("set_sink_ref"))?;
+            Ok(())
+        })
+    }
+}
+
 impl Health for DynamoStore {
     fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
@@ -743,7 +767,9 @@ mod tests {
                 assert_eq!(lane_of(counter * 4 + lane_bits(lane)), Some(lane));
             }
         }
-        assert_eq!(lane_of(8), None);
+        // Every value of the two bits names a lane: ids made before the sink lane keep theirs.
+        assert_eq!(lane_of(8), Some(Lane::Sinks));
+        assert_eq!(lane_of(4 * 5 + 3), Some(Lane::EventBridge));
         assert!(pad(9) < pad(10) && pad(99) < pad(1_000));
     }
 

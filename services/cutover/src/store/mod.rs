@@ -7,8 +7,8 @@
 //! actions are discarded, because the outbox already holds them. Snapshots compact the journal.
 //!
 //! The store is split by caller: [`Journal`] (the driver), [`Outbox`] and [`Claim`] (the
-//! lanes), [`SlackMessages`] (the Slack lane), [`Health`] (`/readyz`, `/metrics`, OTLP). A
-//! backend implements all five, and so is a [`Store`]. Every method of every part blocks: see
+//! lanes), [`SlackMessages`] (the Slack lane), [`SinkRefs`] (the sink lane), [`Health`] (`/readyz`, `/metrics`, OTLP). A
+//! backend implements all six, and so is a [`Store`]. Every method of every part blocks: see
 //! [`Store`].
 //!
 //! [`sqlite`] is the embedded default; [`dynamodb`] is for several replicas. Both pass the
@@ -20,6 +20,7 @@ pub mod dynamodb;
 mod health;
 mod journal;
 mod outbox;
+mod sink_refs;
 mod slack_messages;
 pub mod sqlite;
 
@@ -27,6 +28,7 @@ pub use claim::Claim;
 pub use health::Health;
 pub use journal::{Journal, JournalEntry, Recovery};
 pub use outbox::{Lane, NewAction, Outbox, OutboxItem, Status};
+pub use sink_refs::SinkRefs;
 pub use slack_messages::SlackMessages;
 
 /// Storage failures. They carry the operation; the service retries or stops on them.
@@ -51,6 +53,6 @@ pub enum StoreError {
 /// calls run on the store's own runtime while the caller waits): call it from
 /// `tokio::task::block_in_place` or a blocking task, never straight from an async task.
 /// That is the one rule for blocking: no method is async, none may be called on an async task.
-pub trait Store: Journal + Outbox + Claim + SlackMessages + Health {}
+pub trait Store: Journal + Outbox + Claim + SlackMessages + SinkRefs + Health {}
 
-impl<T: Journal + Outbox + Claim + SlackMessages + Health> Store for T {}
+impl<T: Journal + Outbox + Claim + SlackMessages + SinkRefs + Health> Store for T {}

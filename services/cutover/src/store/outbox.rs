@@ -49,6 +49,9 @@ pub enum Lane {
     Slack,
     CloudFront,
     EventBridge,
+    /// Every `[[sinks]]` entry; each sink's actions of one deployment in decision order, so
+    /// one sink down holds back no other.
+    Sinks,
 }
 
 impl Lane {
@@ -57,6 +60,7 @@ impl Lane {
             Action::Emit { .. } | Action::EmitApproval { .. } => Self::EventBridge,
             Action::SlackPost(_) | Action::SlackUpdate(_) | Action::SlackReply(_) => Self::Slack,
             Action::Invalidate(_) => Self::CloudFront,
+            Action::Sink(_) => Self::Sinks,
         }
     }
 
@@ -65,7 +69,16 @@ impl Lane {
             Self::Slack => "slack",
             Self::CloudFront => "cloudfront",
             Self::EventBridge => "eventbridge",
+            Self::Sinks => "sinks",
         }
+    }
+
+    /// Every lane.
+    pub const ALL: [Self; 4] = [Self::Slack, Self::CloudFront, Self::EventBridge, Self::Sinks];
+
+    /// The lane `as_str` names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
     }
 }
 
@@ -103,7 +116,8 @@ pub struct OutboxItem {
 pub trait Outbox: Send + std::fmt::Debug {
     /// Actions of `lane` not finished, in decision order, that are due at `now_ms`. A
     /// deployment's actions run in decision order: one behind an earlier unfinished action of
-    /// the same deployment that is not due yet waits for it (a Slack update never overtakes an
+    /// the same deployment (of the same sink, in the sink lane: [`Action::sequence_key`]) that
+    /// is not due yet waits for it (a Slack update never overtakes an
     /// older one of the same message, which would then overwrite the newer state).
     fn due(&mut self, lane: Lane, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
 

@@ -9,8 +9,8 @@ use cutover_events::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SlackMessages, Status,
-    StoreError,
+    Claim, Health, Journal, JournalEntry, Lane, NewAction, Outbox, OutboxItem, Recovery, SinkRefs, SlackMessages,
+    Status, StoreError,
 };
 
 /// A connection to the store file.
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS snapshot (
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     lane TEXT NOT NULL,
+    -- What orders the lane: the deployment (a sink's action: sink and deployment).
     deployment_id TEXT NOT NULL,
     action TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
@@ -51,6 +52,10 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     deployment_id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
     ts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sink_refs (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 ";
 
@@ -221,7 +226,7 @@ impl Journal for SqliteStore {
                 let json = serde_json::to_string(action)
                     .map_err(|e| StoreError::Corrupt { operation: "commit", detail: e.to_string() })?;
                 outbox
-                    .execute(params![Lane::of(action).as_str(), action.deployment_id(), json, wall_ms(), traceparent])
+                    .execute(params![Lane::of(action).as_str(), action.sequence_key(), json, wall_ms(), traceparent])
                     .map_err(err("commit"))?;
             }
         }
@@ -350,6 +355,26 @@ impl SlackMessages for SqliteStore {
     }
 }
 
+impl SinkRefs for SqliteStore {
+    fn sink_ref(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM sink_refs WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(err("sink_ref"))
+    }
+
+    fn set_sink_ref(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO sink_refs (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(err("set_sink_ref"))
+    }
+}
+
 impl Health for SqliteStore {
     fn outbox_counts(&mut self) -> Result<Vec<(Lane, Status, u64)>, StoreError> {
         let mut stmt = self
@@ -364,12 +389,7 @@ impl Health for SqliteStore {
         Ok(rows
             .into_iter()
             .filter_map(|(lane, status, n)| {
-                let lane = match lane.as_str() {
-                    "slack" => Lane::Slack,
-                    "cloudfront" => Lane::CloudFront,
-                    "eventbridge" => Lane::EventBridge,
-                    _ => return None,
-                };
+                let lane = Lane::parse(&lane)?;
                 Some((lane, Status::parse(&status)?, u64::try_from(n).unwrap_or(0)))
             })
             .collect())

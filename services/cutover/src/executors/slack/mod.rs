@@ -69,9 +69,10 @@ pub struct SlackExecutor {
     /// A 429's `Retry-After`: nothing is sent before it.
     blocked_until: Option<Instant>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
-    /// The workspace's URL (`auth.test`), for permalinks; read once, when a message first
-    /// links to another.
-    workspace: Option<String>,
+    /// The workspace's URL (`auth.test`), for permalinks; read at start-up (`check`), else
+    /// when a message first links to another. Shared with the sinks (a GitHub status's
+    /// `log_url`).
+    workspace: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl std::fmt::Debug for SlackExecutor {
@@ -117,7 +118,7 @@ impl SlackExecutor {
             timeout,
             blocked_until: None,
             metrics: std::sync::Arc::default(),
-            workspace: None,
+            workspace: std::sync::Arc::default(),
         })
     }
 
@@ -135,10 +136,18 @@ impl SlackExecutor {
         self
     }
 
-    /// Checks the token (`auth.test`), for start-up and `/readyz`.
+    /// The workspace's URL, once known: the sinks link to the deployment's message with it.
+    pub fn workspace(&self) -> std::sync::Arc<std::sync::OnceLock<String>> {
+        self.workspace.clone()
+    }
+
+    /// Checks the token (`auth.test`), for start-up and `/readyz`; learns the workspace's URL.
     pub async fn check(&self) -> Result<(), String> {
         match timed(self.timeout, self.client.open_session(&self.token).auth_test()).await {
-            Ok(_) => Ok(()),
+            Ok(resp) => {
+                let _ = self.workspace.set(resp.url.0.to_string());
+                Ok(())
+            }
             Err(Failure::Slack(e)) => Err(describe(&e)),
             Err(Failure::Timeout(t)) => Err(format!("no answer within {} ms", t.as_millis())),
         }
@@ -255,13 +264,13 @@ impl SlackExecutor {
         if ids.is_empty() {
             return m.clone();
         }
-        if self.workspace.is_none()
+        if self.workspace.get().is_none()
             && let Ok(resp) = timed(self.timeout, self.client.open_session(&self.token).auth_test()).await
         {
-            self.workspace = Some(resp.url.0.to_string());
+            let _ = self.workspace.set(resp.url.0.to_string());
         }
         let mut permalinks: HashMap<String, String> = HashMap::new();
-        if let Some(workspace) = &self.workspace {
+        if let Some(workspace) = self.workspace.get() {
             for id in ids {
                 if let Ok(Some((channel, ts))) = store.slack_message(&id) {
                     permalinks.insert(id, permalink(workspace, &channel, &ts));
@@ -440,7 +449,7 @@ impl SlackExecutor {
 }
 
 /// Slack's permalink of a message: `<workspace URL>archives/<channel>/p<ts without the dot>`.
-fn permalink(workspace: &str, channel: &str, ts: &str) -> String {
+pub fn permalink(workspace: &str, channel: &str, ts: &str) -> String {
     format!("{}/archives/{channel}/p{}", workspace.trim_end_matches('/'), ts.replace('.', ""))
 }
 

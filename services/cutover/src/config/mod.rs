@@ -3,6 +3,8 @@
 //! variables override keys: `CUTOVER_` + the key path in upper case, `__` between levels
 //! (`CUTOVER_SLACK__CHANNEL=deploys`). Secrets never come from this file.
 
+pub mod sinks;
+
 use std::path::{Path, PathBuf};
 
 use cutover_correlator::routing::{Invalidation, Route, Routing};
@@ -24,6 +26,9 @@ pub struct Config {
     /// CloudFront invalidations made at each matching deployment's cut-over.
     #[serde(default)]
     pub invalidations: Vec<Invalidation>,
+    /// Tools told of each matching deployment's lifecycle (GitHub, Grafana, …).
+    #[serde(default)]
+    pub sinks: Vec<sinks::SinkConfig>,
     /// How long, in event time, finished deployments and dedupe keys are kept.
     #[serde(default)]
     pub state: StateConfig,
@@ -392,6 +397,10 @@ impl Config {
             return Err(locate(&text, &shown, &env, key, message));
         }
         config.check_lease(&shown)?;
+        if let Some((i, key, why)) = sinks::check(&config.sinks) {
+            let at = sinks::line_of(&text, i, key).map(|n| format!("line {n}: ")).unwrap_or_default();
+            return Err(ConfigError::Invalid { path: shown.clone(), message: format!("{at}sinks[{i}] {key}: {why}") });
+        }
         let base = path.and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
         config.load_templates(&base, &shown)?;
         Ok(config)
@@ -565,6 +574,7 @@ impl Config {
             invalidations: self.invalidations.clone(),
             people: self.slack.people.clone(),
             templates: self.templates.clone(),
+            sinks: self.sinks.iter().map(sinks::SinkConfig::routing).collect(),
         }
     }
 
@@ -695,7 +705,15 @@ fn with_hint(message: String) -> String {
     let secret_key = ["`token`", "`bot_token`", "`slack_bot_token`", "`signing_secret`", "`app_token`"]
         .iter()
         .any(|k| message.contains(&format!("unknown field {k}")));
-    if secret_key {
+    let sink_secret = ["`token`", "`api_key`", "`routing_key`", "`secret`", "`private_key`"]
+        .iter()
+        .any(|k| message.contains(&format!("unknown field {k}")))
+        && message.contains("`token_env`");
+    if sink_secret {
+        format!(
+            "{message}; secrets never go in the config file: name the environment variable that holds it with token_env (private_key_env for an app's key), or a Secrets Manager secret with token_secret_arn"
+        )
+    } else if secret_key {
         format!(
             "{message}; secrets never go in the config file: set SLACK_BOT_TOKEN in the environment, or name a Secrets Manager secret with [slack] token_secret_arn"
         )
@@ -821,7 +839,7 @@ mod tests {
         assert!(top.len() > 10, "the top-level tables: {top:?}");
         let mut missing = Vec::new();
         for name in &top {
-            let table = if matches!(name.as_str(), "routes" | "invalidations") {
+            let table = if matches!(name.as_str(), "routes" | "invalidations" | "sinks") {
                 format!("[[{name}]]")
             } else {
                 format!("[{name}]")
