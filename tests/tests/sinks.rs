@@ -358,3 +358,46 @@ async fn a_sink_down_or_refusing_its_token_holds_back_nothing_else_and_no_token_
     }
     slack.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_credential_can_come_from_secrets_manager_and_serve_refuses_to_start_without_one() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let (s, base) = standins().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
+    let arn = secrets
+        .create_secret()
+        .name("cutover/pagerduty")
+        .secret_string(format!(r#"{{"token": "{}"}}"#, TOKENS[3].1))
+        .send()
+        .await
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let dir = temp_dir("sinks-secret");
+    let sink = format!(
+        "[[sinks]]\nname = \"pagerduty\"\nkind = \"pagerduty\"\nurl = \"{base}/pagerduty\"\ntoken_env = \"E2E_PD_UNSET\"\ntoken_secret_arn = \"{arn}\"\n"
+    );
+    let config = write_config(&dir, &moto, &stack, &slack, &sink);
+    let log = dir.join("cutover.log");
+    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e-secret-token-value"), &[]);
+    for line in scenario_lines("rolling") {
+        stack.inject_in_order(&line).await;
+    }
+    assert!(eventually(30, async || s.change_events().len() == 1).await, "{}", service.log_text());
+    assert!(service.terminate().await.success());
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(TOKENS[3].1), "the routing key reached the log");
+
+    // Neither the variable nor a secret: `serve` stops at start, naming the sink and where it
+    // looked.
+    let config =
+        write_config(&dir, &moto, &stack, &slack, &sink.replace(&format!("token_secret_arn = \"{arn}\"\n"), ""));
+    let mut service =
+        Service::start_with_env(&config, &dir.join("refused.log"), Some("xoxb-e2e-secret-token-value"), &[]);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), service.child.wait()).await.unwrap().unwrap();
+    assert!(!status.success());
+    let text = service.log_text();
+    assert!(text.contains("sink pagerduty: no PagerDuty routing key: E2E_PD_UNSET is not set"), "{text}");
+    slack.stop();
+}

@@ -301,10 +301,7 @@ impl<'de> Deserialize<'de> for SlackId {
 impl Route {
     /// Every tag the route names is on the service, with a matching value.
     fn tags_match(&self, id: &Identity<'_>) -> bool {
-        self.tags.is_empty()
-            || id
-                .tags
-                .is_some_and(|tags| self.tags.iter().all(|(k, glob)| tags.get(k).is_some_and(|v| glob.matches(v))))
+        tags_match(&self.tags, id)
     }
 
     fn selector(&self) -> Selector<'_> {
@@ -315,6 +312,12 @@ impl Route {
             deployment_group: &self.deployment_group,
         }
     }
+}
+
+/// Every tag in `wanted` is on the service, with a matching value (none wanted: any service).
+fn tags_match(wanted: &std::collections::BTreeMap<String, Glob>, id: &Identity<'_>) -> bool {
+    wanted.is_empty()
+        || id.tags.is_some_and(|tags| wanted.iter().all(|(k, glob)| tags.get(k).is_some_and(|v| glob.matches(v))))
 }
 
 /// One `[[invalidations]]` entry: every matching entry is invalidated at cut-over.
@@ -454,10 +457,7 @@ impl Sink {
         };
         selector.matches(id)
             && self.environment.as_ref().is_none_or(|g| id.environment.is_some_and(|e| g.matches(e)))
-            && (self.tags.is_empty()
-                || id
-                    .tags
-                    .is_some_and(|tags| self.tags.iter().all(|(k, glob)| tags.get(k).is_some_and(|v| glob.matches(v)))))
+            && tags_match(&self.tags, id)
     }
 }
 

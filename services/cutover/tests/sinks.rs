@@ -258,10 +258,69 @@ async fn a_github_app_trades_its_jwt_for_one_installation_token() {
     ]);
     let outcomes = drain(&mut exec, &mut store, 5).await;
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Done(_))), "{outcomes:?}");
-    let tokens: Vec<_> = calls_of(&s, "github").into_iter().filter(|c| c.path.ends_with("/access_tokens")).collect();
-    assert_eq!(tokens.len(), 1, "the installation token is kept while it is valid");
-    assert_eq!(tokens[0].path, "/app/installations/77/access_tokens");
+    let tokens =
+        || calls_of(&s, "github").into_iter().filter(|c| c.path.ends_with("/access_tokens")).collect::<Vec<_>>();
+    assert_eq!(tokens().len(), 1, "the installation token is kept while it is valid");
+    assert_eq!(tokens()[0].path, "/app/installations/77/access_tokens");
     assert_eq!(s.deployments().len(), 1);
+
+    // GitHub stops taking the token: a setup fault, then a fresh token from a new JWT.
+    s.revoke_installation_tokens();
+    store.commit(&[], &[step("app", SinkKind::Github, DetailType::Failed, T0 + 2_000, "ecs-svc/1").into()]).unwrap();
+    let outcomes = drain(&mut exec, &mut store, 1).await;
+    assert!(matches!(&outcomes[..], [Outcome::SetupFault(w)] if w.contains("HTTP 401")), "{outcomes:?}");
+    let outcomes = drain(&mut exec, &mut store, 2).await;
+    assert!(matches!(&outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+    assert_eq!(tokens().len(), 2, "traded again after the refusal");
+    let id = s.deployments()[0]["id"].as_u64().unwrap();
+    assert_eq!(s.statuses(id).last().unwrap()["state"], "failure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_marked_on_both_deployments() {
+    set_env();
+    let (s, base) = standins().await;
+    let configs = sinks(&base, "");
+    let mut exec = executor(&configs, None);
+    let gh = SinkKind::Github;
+    let with = |action: Action, edit: &dyn Fn(&mut LifecycleDetail)| match action {
+        Action::Sink(mut d) => {
+            edit(&mut d.detail);
+            Action::Sink(d)
+        }
+        other => other,
+    };
+    let mut store = store_with(vec![
+        step("gh", gh, DetailType::Started, T0, "ecs-svc/1"),
+        step("gh", gh, DetailType::CutOver, T0 + 60_000, "ecs-svc/1"),
+        step("gh", gh, DetailType::Failed, T0 + 120_000, "ecs-svc/1"),
+        with(step("gh", gh, DetailType::Started, T0 + 121_000, "ecs-svc/9"), &|d| {
+            d.rollback_of = Some("ecs-svc/1".into())
+        }),
+        with(step("gh", gh, DetailType::CutOver, T0 + 150_000, "ecs-svc/9"), &|d| {
+            d.rollback_of = Some("ecs-svc/1".into())
+        }),
+        with(step("gh", gh, DetailType::RolledBack, T0 + 150_000, "ecs-svc/1"), &|d| {
+            d.rolled_back_by = Some("ecs-svc/9".into())
+        }),
+    ]);
+    let outcomes = drain(&mut exec, &mut store, 5).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Done(_))), "{outcomes:?}");
+    let d = s.deployments();
+    assert_eq!(d.len(), 2);
+    let (undone, rollback) = (d[0]["id"].as_u64().unwrap(), d[1]["id"].as_u64().unwrap());
+    assert_eq!(d[1]["payload"]["cutover"]["rollback_of"], "ecs-svc/1");
+    let of = |id| {
+        s.statuses(id)
+            .iter()
+            .map(|s| (s["state"].as_str().unwrap().to_owned(), s["description"].as_str().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let undone_states: Vec<String> = of(undone).into_iter().map(|(state, _)| state).collect();
+    assert_eq!(undone_states, ["in_progress", "success", "failure", "inactive", "failure"], "{:?}", of(undone));
+    assert!(of(undone)[4].1.contains("rolled back") && of(undone)[4].1.contains("by ecs-svc/9"), "{:?}", of(undone));
+    assert!(of(rollback).iter().all(|(_, text)| text.starts_with("rollback of ecs-svc/1")), "{:?}", of(rollback));
+    assert_eq!(of(rollback).last().unwrap().0, "success", "the rollback is what runs now");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,4 +561,28 @@ async fn the_webhook_is_the_event_signed_with_its_delivery_id() {
 fn uuid_shape(s: &str) -> Option<()> {
     let parts: Vec<usize> = s.split('-').map(str::len).collect();
     (parts == [8, 4, 4, 4, 12] && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())).then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_its_retry_is_never_overtaken_by_the_next() {
+    set_env();
+    let (s, base) = standins().await;
+    let configs = sinks(&base, "");
+    let mut exec = executor(&configs, None);
+    s.inject(Fault { api: "datadog".into(), status: 503, count: 1, ..Fault::default() });
+    let mut store = store_with(vec![
+        step("dd", SinkKind::Datadog, DetailType::Started, T0, "ecs-svc/1"),
+        step("dd", SinkKind::Datadog, DetailType::CutOver, T0 + 60_000, "ecs-svc/1"),
+        step("dd", SinkKind::Datadog, DetailType::Started, T0, "ecs-svc/2"),
+    ]);
+    let first = drain(&mut exec, &mut store, 1).await;
+    assert_eq!(first.len(), 2, "the cut-over of ecs-svc/1 waits; ecs-svc/2 does not: {first:?}");
+    drain(&mut exec, &mut store, 3).await;
+    let steps: Vec<(String, String)> = s
+        .datadog_events()
+        .iter()
+        .map(|e| (e["aggregation_key"].as_str().unwrap().to_owned(), e["alert_type"].as_str().unwrap().to_owned()))
+        .collect();
+    let one: Vec<&str> = steps.iter().filter(|(d, _)| d == "ecs-svc/1").map(|(_, t)| t.as_str()).collect();
+    assert_eq!(one, ["info", "success"], "start, then cut-over: {steps:?}");
 }

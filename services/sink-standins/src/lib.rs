@@ -143,6 +143,12 @@ impl Standins {
         lock(self).faults.push(fault);
     }
 
+    /// GitHub forgets every installation token it handed out (as when one expires or the
+    /// installation's permissions change): the next call with one gets 401.
+    pub fn revoke_installation_tokens(&self) {
+        lock(self).installation_tokens.clear();
+    }
+
     /// Drops every fault not used up yet.
     pub fn clear_faults(&self) {
         lock(self).faults.clear();

@@ -47,7 +47,7 @@ pub struct Config {
     /// The health endpoints of `serve`.
     #[serde(default)]
     pub http: HttpConfig,
-    /// Retries of the executors (Slack, CloudFront, EventBridge).
+    /// Retries of the executors (Slack, CloudFront, EventBridge, sinks).
     #[serde(default)]
     pub executors: ExecutorsConfig,
     /// Logging of `serve`.

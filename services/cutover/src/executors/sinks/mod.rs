@@ -194,7 +194,7 @@ impl SinksExecutor {
             sink.blocked_until = None;
         }
         let log_url = log_url(&self.workspace, store, &d.detail.deployment_id);
-        let mut call = Ctx { http: &self.http, sink, item, store, log_url };
+        let mut call = Ctx { http: &self.http, sink, item, store, log_url, claimed: false };
         let outcome = match d.kind {
             SinkKind::Github => github::deliver(&mut call, d).await,
             SinkKind::Grafana => markers::grafana(&mut call, d).await,
@@ -252,6 +252,8 @@ pub struct Ctx<'a> {
     pub store: &'a mut dyn Store,
     /// The deployment's Slack message, when it is posted and the workspace is known.
     pub log_url: Option<String>,
+    /// Claimed in this attempt already (an action of several calls claims once).
+    pub claimed: bool,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -270,9 +272,13 @@ impl Ctx<'_> {
         Duration::from_secs_f64(self.sink.config.timeout_secs)
     }
 
-    /// Claims the action before its first call that changes anything.
+    /// Claims the action before its first call that changes anything (once per attempt).
     pub fn claim(&mut self) -> Result<(), Outcome> {
-        super::claim(self.store, self.item.id)
+        if !self.claimed {
+            super::claim(self.store, self.item.id)?;
+            self.claimed = true;
+        }
+        Ok(())
     }
 
     /// The sink's credential, or the setup fault of not having it.
@@ -312,13 +318,23 @@ impl Executor for SinksExecutor {
     const LANE: Lane = Lane::Sinks;
     const OWN_SETUP_FAULTS: bool = true;
 
+    /// In order; an action whose earlier one of the same sink and deployment did not finish
+    /// in this round waits for the next (no outcome), so a retried step is never overtaken.
     async fn execute(&mut self, items: &[OutboxItem], store: &mut dyn Store) -> Vec<(i64, Outcome)> {
         let mut out = Vec::with_capacity(items.len());
+        let mut held = std::collections::HashSet::new();
         for item in items {
+            let key = item.action.sequence_key();
+            if held.contains(&key) {
+                continue;
+            }
             let outcome = match &item.action {
                 Action::Sink(d) => self.deliver(item, d, store).await,
                 other => Outcome::Failed(format!("not a sink action: {}", other.name())),
             };
+            if !matches!(outcome, Outcome::Done(_) | Outcome::Failed(_) | Outcome::Superseded(_)) {
+                held.insert(key);
+            }
             out.push((item.id, outcome));
         }
         out
