@@ -248,6 +248,15 @@ impl Deployment {
         self.terminal().is_none()
     }
 
+    /// A settle may still decide something for it: it has not started, is in flight, or failed
+    /// and may yet be rolled back. Once false it stays false (no decision is taken back).
+    pub fn may_settle(&self) -> bool {
+        self.started_at().is_none()
+            || self.is_in_flight()
+            || (self.terminal().is_some_and(|(t, _)| t == DetailType::Failed)
+                && self.decided(DetailType::RolledBack).is_none())
+    }
+
     /// Its own Slack message has been posted (it has a channel and a step): an update applies.
     pub fn has_message(&self) -> bool {
         self.slack.channel().is_some() && !self.history.is_empty()

@@ -43,6 +43,11 @@ pub(super) struct ServiceRecord {
     pub(super) tasks: BTreeSet<String>,
     /// Deployments of the service, in the order Cutover first saw them.
     pub(super) deployments: Vec<String>,
+    /// Of those, the ones a settle can still decide for ([`Deployment::may_settle`]), in the
+    /// same order: an event of the service settles these, not its whole history. Derived;
+    /// rebuilt by [`Census::reopen`] when state is restored.
+    #[serde(skip)]
+    pub(super) open: Vec<String>,
 }
 
 /// The census: every service task Cutover knows of, and each service's tasks and deployments.
@@ -50,6 +55,20 @@ pub(super) struct ServiceRecord {
 pub(super) struct Census {
     pub(super) tasks: HashMap<String, TaskRecord>,
     pub(super) services: BTreeMap<ServiceKey, ServiceRecord>,
+}
+
+impl Census {
+    /// Rebuilds each service's open deployments from `deployments`.
+    pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Deployment>) {
+        for svc in self.services.values_mut() {
+            svc.open = svc
+                .deployments
+                .iter()
+                .filter(|id| deployments.get(*id).is_some_and(Deployment::may_settle))
+                .cloned()
+                .collect();
+        }
+    }
 }
 
 impl Correlator {

@@ -46,6 +46,7 @@ use self::census::Census;
 pub use self::input::{ActionStructure, ActionTarget, CensusTask, Input, NativeStatus, Observation, StageStructure};
 use self::pipelines::Pipelines;
 use self::retention::Dedupe;
+use self::rollback::RollbacksOf;
 pub use self::wanted::{ActionWanted, CensusRequest, InFlight, InvalidationWanted, Wanted};
 
 /// Default retention in event time: 7 days.
@@ -109,6 +110,9 @@ pub struct State {
     labels: BTreeMap<String, ImageLabels>,
     #[serde(default)]
     annotations: Annotations,
+    /// The rollback relation by the deployment undone (derived; rebuilt by `with_state`).
+    #[serde(skip)]
+    rollbacks_of: RollbacksOf,
     /// The latest AWS time seen.
     clock: Timestamp,
     next_sweep: Timestamp,
@@ -131,9 +135,11 @@ impl Correlator {
         self
     }
 
-    /// Resumes from persisted state.
+    /// Resumes from persisted state (and rebuilds the indexes derived from it).
     pub fn with_state(mut self, state: State) -> Self {
         self.state = state;
+        self.state.rollbacks_of = RollbacksOf::of(&self.state.deployments);
+        self.state.census.reopen(&self.state.deployments);
         self
     }
 
@@ -323,11 +329,16 @@ impl Correlator {
         true
     }
 
+    /// Settles the service's deployments that can still decide something (its open ones, in
+    /// the order they were first seen), then closes those that now cannot.
     fn settle_service(&mut self, service_key: &ServiceKey, observed: Timestamp, out: &mut Vec<Action>) {
-        let ids: Vec<String> =
-            self.state.census.services.get(service_key).map(|s| s.deployments.clone()).unwrap_or_default();
-        for id in ids {
-            self.settle(&id, observed, out);
+        let ids: Vec<String> = self.state.census.services.get(service_key).map(|s| s.open.clone()).unwrap_or_default();
+        for id in &ids {
+            self.settle(id, observed, out);
+        }
+        let deployments = &self.state.deployments;
+        if let Some(svc) = self.state.census.services.get_mut(service_key) {
+            svc.open.retain(|id| deployments.get(id).is_some_and(Deployment::may_settle));
         }
     }
 
@@ -683,7 +694,9 @@ impl Correlator {
             d.target.service_key = Some(s.key.clone());
             d.target.cluster = Some(s.cluster.clone());
             d.target.service = Some(s.service.clone());
-            self.state.census.services.entry(s.key.clone()).or_default().deployments.push(id.to_owned());
+            let svc = self.state.census.services.entry(s.key.clone()).or_default();
+            svc.deployments.push(id.to_owned());
+            svc.open.push(id.to_owned());
         }
         d.pipeline_execution = self.state.pipelines.by_deployment.get(id).cloned();
         self.state.deployments.insert(id.to_owned(), d);

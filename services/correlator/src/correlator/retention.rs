@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Correlator;
 use crate::action::Action;
+use crate::facts::ServiceKey;
 
 /// How often (event time) state past its retention is swept.
 const SWEEP_EVERY_MS: i64 = 3600 * 1000;
@@ -83,6 +84,10 @@ impl Correlator {
                 self.state.pipelines.by_deployment.remove(id);
                 if let Some(svc) = d.target.service_key.as_ref().and_then(|k| self.state.census.services.get_mut(k)) {
                     svc.deployments.retain(|x| x != id);
+                    svc.open.retain(|x| x != id);
+                }
+                if let Some(undone) = &d.rollback.of {
+                    self.state.rollbacks_of.forget(undone, id);
                 }
             }
         }
@@ -123,13 +128,14 @@ impl Correlator {
             list.retain(|r| r.at >= horizon);
         }
         self.state.annotations.by_service.retain(|_, l| !l.is_empty());
+        // What the deployments held still name, gathered once (not a scan per label or tag).
         let deployments = &self.state.deployments;
-        self.state
-            .labels
-            .retain(|td, _| deployments.values().any(|d| d.release.task_definition.as_deref() == Some(td)));
-        self.state.service_tags.retain(|key, _| {
-            deployments.values().any(|d| d.tags_key().as_ref() == Some(key) || d.ecs_service().as_ref() == Some(key))
-        });
+        let task_definitions: std::collections::BTreeSet<&str> =
+            deployments.values().filter_map(|d| d.release.task_definition.as_deref()).collect();
+        self.state.labels.retain(|td, _| task_definitions.contains(td.as_str()));
+        let services: std::collections::BTreeSet<ServiceKey> =
+            deployments.values().flat_map(|d| [d.tags_key(), d.ecs_service()]).flatten().collect();
+        self.state.service_tags.retain(|key, _| services.contains(key));
         let live = &self.state.pipelines.executions;
         self.state.pipelines.by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);

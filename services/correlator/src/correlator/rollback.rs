@@ -1,6 +1,10 @@
 //! The rollback relation (`rollback_of` on the rollback, `rolled_back_by` on what it undoes),
 //! written by one function, [`Correlator::link_rollback`], and superseding: a rolling
-//! deployment overtaken by a newer one before it finished.
+//! deployment overtaken by a newer one before it finished. [`RollbacksOf`] indexes the relation
+//! by the deployment undone, so a deployment created late finds the rollback that named it
+//! without a scan of every deployment.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use cutover_events::Timestamp;
 use cutover_events::emitted::{DetailType, Strategy};
@@ -9,6 +13,45 @@ use super::Correlator;
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::ServiceKey;
+
+/// The rollbacks naming each deployment they undo (known or not yet), in id order: derived
+/// from the deployments' `rollback.of`, rebuilt when state is restored, never persisted.
+#[derive(Debug, Default)]
+pub(super) struct RollbacksOf {
+    by_undone: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl RollbacksOf {
+    /// The index of `deployments`.
+    pub(super) fn of(deployments: &BTreeMap<String, Deployment>) -> Self {
+        let mut index = Self::default();
+        for d in deployments.values() {
+            if let Some(undone) = &d.rollback.of {
+                index.insert(undone, &d.id);
+            }
+        }
+        index
+    }
+
+    fn insert(&mut self, undone: &str, rollback: &str) {
+        self.by_undone.entry(undone.to_owned()).or_default().insert(rollback.to_owned());
+    }
+
+    /// `rollback` was swept.
+    pub(super) fn forget(&mut self, undone: &str, rollback: &str) {
+        if let Some(set) = self.by_undone.get_mut(undone) {
+            set.remove(rollback);
+            if set.is_empty() {
+                self.by_undone.remove(undone);
+            }
+        }
+    }
+
+    /// The first rollback (by id) naming `undone`.
+    fn first(&self, undone: &str) -> Option<&String> {
+        self.by_undone.get(undone).and_then(|set| set.iter().next())
+    }
+}
 
 impl Correlator {
     /// The one writer of the rollback relation: `rollback` undoes `undone` (which Cutover may
@@ -29,6 +72,7 @@ impl Correlator {
             return false;
         }
         r.rollback.of = Some(undone.to_owned());
+        self.state.rollbacks_of.insert(undone, rollback);
         true
     }
 
@@ -46,9 +90,7 @@ impl Correlator {
 
     /// A deployment just created that a rollback seen earlier named (CodeDeploy): linked.
     pub(super) fn link_named_rollback(&mut self, id: &str) {
-        let named =
-            self.state.deployments.values().find(|r| r.rollback.of.as_deref() == Some(id)).map(|r| r.id.clone());
-        if let Some(r) = named {
+        if let Some(r) = self.state.rollbacks_of.first(id).cloned() {
             self.link_rollback(&r, id);
         }
     }

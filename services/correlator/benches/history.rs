@@ -1,0 +1,73 @@
+//! `cargo bench -p cutover-correlator --bench history`: the correlator's cost per event against
+//! what it remembers (issue: "cost per event independent of history"). Messages are parsed
+//! before the clock starts; each row is the best of three runs or more (small rows run until
+//! 300,000 events were handled).
+//!
+//! - **History**: the same stream shape (about the same number of deployments and events) over
+//!   fewer services, so each service keeps 1, 10, 50 and 200 deployments in the 7-day
+//!   retention; the fleet-wide spacing grows with the depth so each service's deployments
+//!   stay about 40 minutes apart.
+//! - **In flight**: 100, 1,000 and 10,000 services, each with one rolling deployment started
+//!   and not finished.
+//!
+//! Prints a Markdown table: row, events, deployments held (and per service), ns per event.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use cutover_correlator::{Correlator, Input, Routing};
+use cutover_events::{Inbound, Timestamp, parse_body};
+
+fn parsed(lines: &[String]) -> Vec<Inbound> {
+    lines.iter().filter_map(|l| parse_body(l).ok()).collect()
+}
+
+/// Best of several runs (three, or as many as make 300,000 events): (ns per event,
+/// deployments held at the end).
+fn measure(messages: &[Inbound]) -> (f64, usize) {
+    let mut best = f64::INFINITY;
+    let mut held = 0;
+    for _ in 0..(300_000 / messages.len().max(1)).max(3) {
+        let batch = messages.to_vec();
+        let mut c = Correlator::new(Routing::default());
+        let started = Instant::now();
+        for m in batch {
+            black_box(c.handle(Timestamp(0), Input::Message(Box::new(m))));
+        }
+        let ns = started.elapsed().as_nanos() as f64 / messages.len().max(1) as f64;
+        best = best.min(ns);
+        held = c.deployments_held();
+    }
+    (best, held)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not used.
+    const DEPLOYMENTS: usize = 2_400;
+    const EVENTS: usize = 36_000;
+    println!("| row | events | deployments held | ns/event |\n|---|---|---|---|");
+    for per_service in [1usize, 10, 50, 200] {
+        let services = DEPLOYMENTS / per_service;
+        let params = cutover_testkit::stream::Params {
+            services,
+            events: EVENTS,
+            spacing_secs: (2_400 / services as i64).max(1),
+        };
+        let mut lines = Vec::new();
+        cutover_testkit::stream::generate(&params, |l| lines.push(l.to_owned()));
+        let messages = parsed(&lines);
+        let (ns, held) = measure(&messages);
+        let each = held as f64 / services as f64;
+        println!(
+            "| history: {services} services, {each:.1} deployments each | {} | {held} | {ns:.0} |",
+            messages.len()
+        );
+    }
+    for services in [100usize, 1_000, 10_000] {
+        let mut lines = Vec::new();
+        cutover_testkit::stream::in_flight(services, |l| lines.push(l.to_owned()));
+        let messages = parsed(&lines);
+        let (ns, held) = measure(&messages);
+        println!("| in flight: {services} deployments | {} | {held} | {ns:.0} |", messages.len());
+    }
+}
