@@ -10,24 +10,59 @@
 //! - **In flight**: 100, 1,000 and 10,000 services, each with one rolling deployment started
 //!   and not finished.
 //!
-//! Prints a Markdown table: row, events, deployments held (and per service), ns per event.
+//! Prints a Markdown table: row, events, deployments held (and per service), ns per event, and
+//! the heap the correlator holds at the end (a counting allocator: bytes live after the run).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cutover_correlator::{Correlator, Input, Routing};
 use cutover_events::{Inbound, Timestamp, parse_body};
+
+/// The system allocator, counting the bytes live: what the correlator's state holds.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's layout, as given.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: a pointer this allocator gave, with its layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as `dealloc` and `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn parsed(lines: &[String]) -> Vec<Inbound> {
     lines.iter().filter_map(|l| parse_body(l).ok()).collect()
 }
 
 /// Best of several runs (three, or as many as make 300,000 events): (ns per event,
-/// deployments held at the end).
-fn measure(messages: &[Inbound]) -> (f64, usize) {
+/// deployments held at the end, MiB the correlator holds at the end).
+fn measure(messages: &[Inbound]) -> (f64, usize, f64) {
     let mut best = f64::INFINITY;
     let mut held = 0;
+    let mut mib = 0.0;
     for _ in 0..(300_000 / messages.len().max(1)).max(3) {
+        let before = LIVE.load(Ordering::Relaxed);
         let batch = messages.to_vec();
         let mut c = Correlator::new(Routing::default());
         let started = Instant::now();
@@ -37,15 +72,17 @@ fn measure(messages: &[Inbound]) -> (f64, usize) {
         let ns = started.elapsed().as_nanos() as f64 / messages.len().max(1) as f64;
         best = best.min(ns);
         held = c.deployments_held();
+        // The batch was consumed: what is live beyond `before` is the correlator.
+        mib = LIVE.load(Ordering::Relaxed).saturating_sub(before) as f64 / (1024.0 * 1024.0);
     }
-    (best, held)
+    (best, held, mib)
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used.
     const DEPLOYMENTS: usize = 2_400;
     const EVENTS: usize = 36_000;
-    println!("| row | events | deployments held | ns/event |\n|---|---|---|---|");
+    println!("| row | events | deployments held | ns/event | state MiB |\n|---|---|---|---|---|");
     for per_service in [1usize, 10, 50, 200] {
         let services = DEPLOYMENTS / per_service;
         let params = cutover_testkit::stream::Params {
@@ -56,10 +93,10 @@ fn main() {
         let mut lines = Vec::new();
         cutover_testkit::stream::generate(&params, |l| lines.push(l.to_owned()));
         let messages = parsed(&lines);
-        let (ns, held) = measure(&messages);
+        let (ns, held, mib) = measure(&messages);
         let each = held as f64 / services as f64;
         println!(
-            "| history: {services} services, {each:.1} deployments each | {} | {held} | {ns:.0} |",
+            "| history: {services} services, {each:.1} deployments each | {} | {held} | {ns:.0} | {mib:.1} |",
             messages.len()
         );
     }
@@ -67,7 +104,7 @@ fn main() {
         let mut lines = Vec::new();
         cutover_testkit::stream::in_flight(services, |l| lines.push(l.to_owned()));
         let messages = parsed(&lines);
-        let (ns, held) = measure(&messages);
-        println!("| in flight: {services} deployments | {} | {held} | {ns:.0} |", messages.len());
+        let (ns, held, mib) = measure(&messages);
+        println!("| in flight: {services} deployments | {} | {held} | {ns:.0} | {mib:.1} |", messages.len());
     }
 }

@@ -14,21 +14,33 @@ use crate::facts::ServiceKey;
 /// How often (event time) state past its retention is swept.
 const SWEEP_EVERY_MS: i64 = 3600 * 1000;
 
-/// Dedupe keys with their expiry, oldest first.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Dedupe keys with their expiry, oldest first. A key is kept as the first 16 bytes of its
+/// SHA-256 (fixed size, whatever the key's length; a collision needs about 2^64 keys), and
+/// persisted as `{"hashed": [[expiry, "<32 hex digits>"], …]}`. State written before keeps its
+/// keys as text (`{"keys": […], "order": [[expiry, key], …]}`): read, they are hashed.
+#[derive(Debug, Default)]
 pub(super) struct Dedupe {
-    keys: HashSet<String>,
-    order: VecDeque<(Timestamp, String)>,
+    keys: HashSet<u128>,
+    order: VecDeque<(Timestamp, u128)>,
+}
+
+/// What a dedupe key is kept as.
+fn key_hash(key: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
 }
 
 impl Dedupe {
     /// False if the key was already seen.
     pub(super) fn insert(&mut self, key: &str, expires: Timestamp) -> bool {
-        if self.keys.contains(key) {
+        let hash = key_hash(key);
+        if !self.keys.insert(hash) {
             return false;
         }
-        self.keys.insert(key.to_owned());
-        self.order.push_back((expires, key.to_owned()));
+        self.order.push_back((expires, hash));
         true
     }
 
@@ -38,10 +50,48 @@ impl Dedupe {
 
     pub(super) fn expire(&mut self, now: Timestamp) {
         while self.order.front().is_some_and(|(t, _)| *t <= now) {
-            if let Some((_, key)) = self.order.pop_front() {
-                self.keys.remove(&key);
+            if let Some((_, hash)) = self.order.pop_front() {
+                self.keys.remove(&hash);
             }
         }
+    }
+}
+
+impl Serialize for Dedupe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Repr<'a> {
+            hashed: Vec<(&'a Timestamp, String)>,
+        }
+        Repr { hashed: self.order.iter().map(|(t, h)| (t, format!("{h:032x}"))).collect() }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dedupe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Repr {
+            /// Written before keys were hashed: the keys themselves.
+            #[serde(default)]
+            order: Vec<(Timestamp, String)>,
+            #[serde(default)]
+            hashed: Vec<(Timestamp, String)>,
+        }
+        let r = Repr::deserialize(d)?;
+        let mut out = Self::default();
+        let old = r.order.into_iter().map(|(t, key)| Ok((t, key_hash(&key))));
+        let new = r.hashed.into_iter().map(|(t, hex)| {
+            u128::from_str_radix(&hex, 16)
+                .map(|h| (t, h))
+                .map_err(|_| serde::de::Error::custom(format!("bad dedupe hash {hex:?}")))
+        });
+        for entry in old.chain(new) {
+            let (t, h) = entry?;
+            if out.keys.insert(h) {
+                out.order.push_back((t, h));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -140,5 +190,34 @@ impl Correlator {
         self.state.pipelines.by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);
         self.state.next_sweep = clock.plus_millis(SWEEP_EVERY_MS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_keys_are_kept_hashed_and_state_written_with_keys_as_text_still_reads() {
+        let mut d = Dedupe::default();
+        let long = format!("eb:{}", "x".repeat(500));
+        assert!(d.insert(&long, Timestamp(10)));
+        assert!(!d.insert(&long, Timestamp(20)), "the same key again");
+        assert!(d.insert("sns:1", Timestamp(30)));
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(!text.contains("xxxx") && text.contains("hashed"), "{text}");
+        let back: Dedupe = serde_json::from_str(&text).unwrap();
+        let mut back = back;
+        assert!(!back.insert(&long, Timestamp(40)) && !back.insert("sns:1", Timestamp(40)));
+        // As a snapshot written before this kept it.
+        let old = format!(
+            r#"{{"keys": ["{long}", "sns:1"], "order": [["1970-01-01T00:00:00.010Z", "{long}"], ["1970-01-01T00:00:00.030Z", "sns:1"]]}}"#
+        );
+        let mut old: Dedupe = serde_json::from_str(&old).unwrap();
+        assert!(!old.insert(&long, Timestamp(40)), "an old key is still a duplicate");
+        old.expire(Timestamp(10));
+        assert!(old.insert(&long, Timestamp(50)), "expired in order");
+        assert!(!old.insert("sns:1", Timestamp(50)));
+        assert!(serde_json::from_str::<Dedupe>(r#"{"hashed": [[0, "zz"]]}"#).is_err());
     }
 }
