@@ -476,6 +476,9 @@ impl Correlator {
 
     /// The event for each sink that takes it, with the commit and repository it ships.
     fn sink_deliveries(&self, id: &str, detail_type: DetailType, detail: &LifecycleDetail) -> Vec<Action> {
+        if self.routing.sinks.is_empty() {
+            return Vec::new();
+        }
         let Some(d) = self.state.deployments.get(id) else { return Vec::new() };
         let identity = self.identity_of(d);
         let mut sinks = self.routing.sinks(&identity, detail_type).peekable();
