@@ -394,6 +394,18 @@ async fn a_429_holds_back_only_its_own_sink_for_its_retry_after() {
     assert!(matches!(&outcomes[2], Outcome::Done(_)), "Datadog is not held back: {outcomes:?}");
     assert_eq!(calls_of(&s, "pagerduty").len(), 1, "nothing sent to PagerDuty before its Retry-After");
     assert_eq!(s.datadog_events().len(), 1);
+
+    // A 503 that says when to come back holds the sink the same way (not only that action).
+    let (s, base) = standins().await;
+    let mut exec = executor(&sinks(&base, ""), None);
+    s.inject(Fault { api: "pagerduty".into(), status: 503, retry_after_secs: Some(20), count: 1, ..Fault::default() });
+    let mut store = store_with(vec![
+        step("pd", SinkKind::Pagerduty, DetailType::CutOver, T0, "ecs-svc/1"),
+        step("pd", SinkKind::Pagerduty, DetailType::CutOver, T0, "ecs-svc/2"),
+    ]);
+    let outcomes = drain(&mut exec, &mut store, 1).await;
+    assert!(matches!(&outcomes[1], Outcome::Retry { after_ms: Some(ms), .. } if *ms > 19_000), "{outcomes:?}");
+    assert_eq!(calls_of(&s, "pagerduty").len(), 1, "nothing sent before the 503's Retry-After");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

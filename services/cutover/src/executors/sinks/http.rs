@@ -175,12 +175,21 @@ impl Reply {
 
     /// GitHub says the rate limit is spent (a 403 or 429 with no calls left, or a secondary
     /// limit).
-    fn rate_limited(&self) -> bool {
+    pub fn rate_limited(&self) -> bool {
         self.status == 429
             || (self.status == 403
                 && (self.headers.get("x-ratelimit-remaining").is_some_and(|v| v.as_bytes() == b"0")
                     || self.headers.contains_key("retry-after")
                     || self.summary().to_ascii_lowercase().contains("rate limit")))
+    }
+
+    /// How long a failed answer asks the whole sink to wait: a rate limit's reset, or any
+    /// `Retry-After` (a 503 saying when to come back). `None`: only this action waits.
+    pub fn hold_ms(&self, now_ms: i64) -> Option<u64> {
+        if self.ok() || !(self.rate_limited() || self.headers.contains_key("retry-after")) {
+            return None;
+        }
+        self.retry_after_ms(now_ms)
     }
 
     /// What a non-2xx answer means for the action. `what` names the call (`GitHub create

@@ -194,7 +194,7 @@ impl SinksExecutor {
             sink.blocked_until = None;
         }
         let log_url = log_url(&self.workspace, store, &d.detail.deployment_id);
-        let mut call = Ctx { http: &self.http, sink, item, store, log_url, claimed: false };
+        let mut call = Ctx { http: &self.http, sink, item, store, log_url, claimed: false, hold: None };
         let outcome = match d.kind {
             SinkKind::Github => github::deliver(&mut call, d).await,
             SinkKind::Grafana => markers::grafana(&mut call, d).await,
@@ -203,19 +203,16 @@ impl SinksExecutor {
             SinkKind::Honeycomb => markers::honeycomb(&mut call, d).await,
             SinkKind::Webhook => webhook::deliver(&mut call, d).await,
         };
-        let sink = call.sink;
-        match &outcome {
-            Outcome::Retry { after_ms: Some(ms), error }
-                if error.contains("HTTP 429") || error.contains("rate limit") =>
-            {
-                sink.blocked_until = Some(Instant::now() + Duration::from_millis(*ms));
+        let (sink, hold) = (call.sink, call.hold);
+        if let Some((ms, rate_limited)) = hold {
+            sink.blocked_until = Some(Instant::now() + Duration::from_millis(ms));
+            if rate_limited {
                 self.metrics.sink_rate_limited(&d.sink);
             }
-            Outcome::SetupFault(_) => {
-                sink.credential.forget();
-                sink.app_token = None;
-            }
-            _ => {}
+        }
+        if let Outcome::SetupFault(_) = &outcome {
+            sink.credential.forget();
+            sink.app_token = None;
         }
         self.metrics.sink_outcome(&d.sink, outcome.name());
         match &outcome {
@@ -254,6 +251,8 @@ pub struct Ctx<'a> {
     pub log_url: Option<String>,
     /// Claimed in this attempt already (an action of several calls claims once).
     pub claimed: bool,
+    /// An answer asked the whole sink to wait this long (ms; and whether it was a rate limit).
+    pub hold: Option<(u64, bool)>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -302,7 +301,14 @@ impl Ctx<'_> {
     /// Sends `call`; a 2xx answer, else the outcome it means.
     pub async fn send(&mut self, call: http::Call, what: &str, creates: bool) -> Result<http::Reply, Outcome> {
         let reply = self.http.send(call, self.timeout()).await.map_err(|e| e.outcome(what))?;
-        if reply.ok() { Ok(reply) } else { Err(reply.failure(what, creates, crate::clock::now_ms())) }
+        if reply.ok() {
+            return Ok(reply);
+        }
+        let now = crate::clock::now_ms();
+        if let Some(ms) = reply.hold_ms(now) {
+            self.hold = Some((ms, reply.rate_limited()));
+        }
+        Err(reply.failure(what, creates, now))
     }
 }
 
