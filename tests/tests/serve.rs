@@ -869,3 +869,57 @@ async fn an_event_whose_put_events_outcome_is_unknown_is_found_by_its_receipt_no
         ]
     );
 }
+
+/// A look for receipts that a crash cut short (a receive had already hidden what it read)
+/// must not hide the receipt from the next process's look: before, it stayed hidden for the
+/// wait and five seconds more, the next look gave up after the wait and sent the event again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_for_receipts_cut_short_by_a_crash_hides_nothing_from_the_next_one() {
+    use cutover::executors::lane::Executor as _;
+    use cutover::executors::{Outcome, eventbridge::EventBridgeExecutor};
+    use cutover::store::{Claim as _, Journal as _, Lane, Outbox as _, sqlite::SqliteStore};
+
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let sdk = common::sdk(&moto.url);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let wait = std::time::Duration::from_secs(3);
+    let receipts = |e: EventBridgeExecutor| e.with_receipts(stack.sqs.clone(), stack.receipts_url.clone(), wait);
+    // The first event went out; its outbox entry was left `attempting`.
+    let mut sent = SqliteStore::in_memory().unwrap();
+    sent.commit(&[], &[emit_action("ecs-svc/1").into()]).unwrap();
+    let first = sent.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    let mut plain = EventBridgeExecutor::new(events.clone(), stack.bus_name.clone());
+    assert!(matches!(plain.execute(&first, &mut sent).await[0].1, Outcome::Done(_)));
+
+    // A process looks for the receipt of another event of unknown outcome and dies mid-look.
+    let mut dying_store = SqliteStore::in_memory().unwrap();
+    dying_store.commit(&[], &[emit_action("ecs-svc/9").into()]).unwrap();
+    let other = dying_store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    dying_store.mark_attempting(other[0].id).unwrap();
+    let other = dying_store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    let mut dying = receipts(EventBridgeExecutor::new(events.clone(), stack.bus_name.clone()));
+    let cut_short =
+        tokio::time::timeout(std::time::Duration::from_millis(700), dying.execute(&other, &mut dying_store)).await;
+    assert!(cut_short.is_err(), "the look was meant to be cut short: {cut_short:?}");
+
+    // The next process finds the first event's receipt and does not send it again.
+    let mut store = SqliteStore::in_memory().unwrap();
+    store.commit(&[], &[emit_action("ecs-svc/1").into()]).unwrap();
+    let item = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    store.mark_attempting(item[0].id).unwrap();
+    let item = store.due(Lane::EventBridge, i64::MAX, 10).unwrap();
+    let mut next = receipts(EventBridgeExecutor::new(events, stack.bus_name.clone()));
+    let outcomes = next.execute(&item, &mut store).await;
+    assert!(matches!(outcomes[..], [(_, Outcome::Done(_))]), "{outcomes:?}");
+
+    let mut seen = Vec::new();
+    eventually(10, async || {
+        emitted(&stack, &mut seen).await;
+        !seen.is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    emitted(&stack, &mut seen).await;
+    assert_eq!(seen, vec![("ecs-svc/1".to_owned(), "Deployment Cut Over".to_owned())], "sent once, and only it");
+}

@@ -56,11 +56,16 @@ impl EventBridgeExecutor {
 
     /// The event ids of the receipts found for `sought` (outbox id → key), looking until all
     /// are found or the wait is over. Receipts are left in the queue (they expire with its
-    /// retention); each is seen once per look, as the receive hides it for the whole look.
+    /// retention).
+    ///
+    /// A receive hides what it reads for [`hide_secs`] of the wait, so a look mostly reads
+    /// receipts it has not seen yet; and since that is shorter than the wait, receipts that an
+    /// earlier look hid (one a crash cut short, in this process's previous life or on another
+    /// replica before its claim ran out) are visible again before this look ends.
     async fn receipts_for(&self, sought: &[(i64, String)]) -> Vec<(i64, String)> {
         let Some(r) = &self.receipts else { return Vec::new() };
         let deadline = tokio::time::Instant::now() + r.wait;
-        let hide = i32::try_from(r.wait.as_secs() + 5).unwrap_or(60);
+        let hide = hide_secs(r.wait);
         let mut found: Vec<(i64, String)> = Vec::new();
         // Bounded: at most 1,000 receives of 10 per look.
         for _ in 0..1_000 {
@@ -122,6 +127,12 @@ impl EventBridgeExecutor {
             .resources(resource.clone())
             .build())
     }
+}
+
+/// How long a look's receive hides the receipts it reads: a second less than the wait, so
+/// whatever one look hid is visible again within the next look's wait.
+fn hide_secs(wait: std::time::Duration) -> i32 {
+    i32::try_from(wait.as_secs().saturating_sub(1)).unwrap_or(i32::MAX).min(43_200)
 }
 
 /// PutEvents entry error codes worth another try (BOTO events + EB docs).
