@@ -3,6 +3,8 @@
 
 locals {
   patterns_dir = "${path.module}/../../event-schemas/patterns"
+  # Slack's signed requests: the signing secret goes to the task only when actions are on.
+  signs_requests = var.enable_actions && var.slack_signing_secret_arn != ""
   rules = {
     ecs-task-state-change       = file("${local.patterns_dir}/ecs-task-state-change.json")
     ecs-deployment-state-change = file("${local.patterns_dir}/ecs-deployment-state-change.json")
@@ -214,8 +216,11 @@ resource "aws_iam_role_policy" "execution_secret" {
   name = "slack-token"
   role = aws_iam_role.execution.id
   policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_token_secret_arn }]
+    Version = "2012-10-17"
+    Statement = concat(
+      [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_token_secret_arn }],
+      local.signs_requests ? [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_signing_secret_arn }] : [],
+    )
   })
 }
 
@@ -236,8 +241,8 @@ resource "aws_iam_role_policy" "task" {
         { Sid = "DeadLetter", Effect = "Allow", Action = "sqs:SendMessage", Resource = aws_sqs_queue.dead_letter.arn },
         { Sid = "EmitLifecycleEvents", Effect = "Allow", Action = "events:PutEvents", Resource = aws_cloudwatch_event_bus.cutover.arn },
         { Sid = "ReadReceipts", Effect = "Allow", Action = "sqs:ReceiveMessage", Resource = aws_sqs_queue.receipts.arn },
-        { Sid = "ReadCodeDeployTrafficWeights", Effect = "Allow",
-          Action   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup"],
+        { Sid    = "ReadCodeDeployTrafficWeights", Effect = "Allow",
+          Action = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup"],
         Resource = "arn:${data.aws_partition.current.partition}:codedeploy:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:deploymentgroup:*" },
         { Sid = "CountServiceTasks", Effect = "Allow", Action = ["ecs:ListTasks", "ecs:DescribeTasks"],
           Resource = [
@@ -267,6 +272,25 @@ resource "aws_iam_role_policy" "task" {
       length(var.sink_secret_arns) == 0 ? [] : [
         { Sid = "ReadSinkCredentials", Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.sink_secret_arns },
       ],
+      # Acting from Slack (enable_actions), each call on the objects given only.
+      var.enable_actions && var.action_pipeline_name_pattern != "" ? [
+        { Sid = "ActOnPipelines", Effect = "Allow", Action = ["codepipeline:PutApprovalResult", "codepipeline:StartPipelineExecution"],
+          Resource = [
+            "arn:${data.aws_partition.current.partition}:codepipeline:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.action_pipeline_name_pattern}",
+            "arn:${data.aws_partition.current.partition}:codepipeline:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.action_pipeline_name_pattern}/*",
+        ] },
+      ] : [],
+      var.enable_actions && var.action_cluster_name_pattern != "" ? [
+        { Sid = "ActOnServices", Effect = "Allow", Action = ["ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment", "ecs:UpdateService"],
+          Resource = [
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service/${var.action_cluster_name_pattern}/*",
+            "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:service-deployment/${var.action_cluster_name_pattern}/*",
+        ] },
+      ] : [],
+      var.enable_actions && var.action_deployment_group_pattern != "" ? [
+        { Sid = "ActOnDeploymentGroups", Effect = "Allow", Action = ["codedeploy:ContinueDeployment", "codedeploy:StopDeployment"],
+        Resource = "arn:${data.aws_partition.current.partition}:codedeploy:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:deploymentgroup:${var.action_deployment_group_pattern}" },
+      ] : [],
       var.create_dynamodb_table ? [
         { Sid = "ReplicatedState", Effect = "Allow", Resource = aws_dynamodb_table.state[0].arn,
           Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -319,8 +343,14 @@ resource "aws_ecs_task_definition" "cutover" {
       ], var.create_dynamodb_table ? [
       { name = "CUTOVER_STORE__BACKEND", value = "dynamodb" },
       { name = "CUTOVER_STORE__TABLE", value = aws_dynamodb_table.state[0].name },
+      ] : [], var.enable_actions ? [
+      { name = "CUTOVER_SLACK__ACTIONS__ENABLED", value = "true" },
+      { name = "CUTOVER_SLACK__ACTIONS__TRANSPORT", value = "http" },
     ] : [])
-    secrets = [{ name = "SLACK_BOT_TOKEN", valueFrom = var.slack_token_secret_arn }]
+    secrets = concat(
+      [{ name = "SLACK_BOT_TOKEN", valueFrom = var.slack_token_secret_arn }],
+      local.signs_requests ? [{ name = "SLACK_SIGNING_SECRET", valueFrom = var.slack_signing_secret_arn }] : [],
+    )
     logConfiguration = {
       logDriver = "awslogs"
       options = {

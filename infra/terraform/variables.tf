@@ -83,3 +83,33 @@ variable "sink_secret_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "enable_actions" {
+  description = "Act from Slack ([slack.actions], docs/actions.md): grants the write calls, scoped to the patterns below, and turns the request URLs on. Off: Cutover only reads."
+  type        = bool
+  default     = false
+}
+
+variable "slack_signing_secret_arn" {
+  description = "With enable_actions: ARN of the Secrets Manager secret holding the Slack app's signing secret (plain text), given to the task as SLACK_SIGNING_SECRET."
+  type        = string
+  default     = ""
+}
+
+variable "action_pipeline_name_pattern" {
+  description = "With enable_actions: the pipelines Cutover may approve in and start, as an IAM resource pattern (checkout-*). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "action_cluster_name_pattern" {
+  description = "With enable_actions: the ECS clusters whose services Cutover may continue, stop and update to their previous task definition (prod-*). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "action_deployment_group_pattern" {
+  description = "With enable_actions: the CodeDeploy deployment groups Cutover may continue and stop, as application/group (AppECS-prod-*/*). Empty: none."
+  type        = string
+  default     = ""
+}

@@ -13,12 +13,13 @@
 //! - [`correlator`]: [`Correlator::handle`] / [`Correlator::handle_timeout`] /
 //!   [`Correlator::next_timeout`] / [`Correlator::wanted`] and the decisions; a folder of rooms,
 //!   each owning its records and rules (input, evidence, census, aliases, rollback, pipelines,
-//!   annotations, context, retention, wanted).
+//!   annotations, context, retention, wanted, status).
 //! - [`facts`]: typed events → normalised facts with their AWS time, or "irrelevant".
 //! - [`deployment`]: one deployment's identity, evidence and decided steps.
 //! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).
 //! - [`invariants`]: the lifecycle rules every run keeps (checked by tests and the fuzzer).
-//! - [`routing`]: routes, invalidation rules and their globs (config data).
+//! - [`routing`]: routes, invalidation rules, sinks, who may act where, and their globs
+//!   (config data).
 //! - [`slack`]: everything written in Slack, no decisions: the message of a deployment
 //!   (Block Kit + text, every event value escaped, fitted to Block Kit's limits), its
 //!   templates (minijinja), and the words of its thread replies.

@@ -227,6 +227,35 @@ pub struct Route {
     /// (its source is in [`Routing::templates`]). Default: the built-in template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Who may approve or reject this route's pipeline approvals from Slack: user (`U…`, `W…`)
+    /// and user-group (`S…`) ids. Nobody by default, and nobody at all unless `[slack.actions]`
+    /// is enabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<SlackId>,
+    /// Who may continue, reroute, roll back and deploy this route's deployments from Slack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<SlackId>,
+}
+
+/// What a person may do from Slack, granted per route ([`Route::granted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    /// Approve or reject a pipeline approval.
+    Approve,
+    /// Continue a paused hook, reroute, roll back, deploy.
+    Operate,
+}
+
+impl Power {
+    pub const ALL: [Self; 2] = [Self::Approve, Self::Operate];
+
+    /// The route key that grants it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Approve => "approvers",
+            Self::Operate => "operators",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -253,6 +282,8 @@ impl Default for Route {
             mention_deployer: true,
             tags: std::collections::BTreeMap::new(),
             template: None,
+            approvers: Vec::new(),
+            operators: Vec::new(),
         }
     }
 }
@@ -285,6 +316,15 @@ impl SlackId {
         }
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A user group (`S…`) rather than a person.
+    pub fn is_group(&self) -> bool {
+        self.0.starts_with('S')
+    }
+
     /// How a message mentions it: `<@U…>` for a person, `<!subteam^S…>` for a group.
     pub fn mention(&self) -> String {
         if self.0.starts_with('S') { format!("<!subteam^{}>", self.0) } else { format!("<@{}>", self.0) }
@@ -299,6 +339,22 @@ impl<'de> Deserialize<'de> for SlackId {
 }
 
 impl Route {
+    /// The users and user groups granted `power` on this route.
+    pub fn granted(&self, power: Power) -> &[SlackId] {
+        match power {
+            Power::Approve => &self.approvers,
+            Power::Operate => &self.operators,
+        }
+    }
+
+    /// Whether `user` may use `power` here: named, or a member of a named group
+    /// (`groups_of_user`: the groups the caller resolved for that user).
+    pub fn allows(&self, power: Power, user: &str, groups_of_user: &[String]) -> bool {
+        self.granted(power)
+            .iter()
+            .any(|id| if id.is_group() { groups_of_user.iter().any(|g| g == id.as_str()) } else { id.as_str() == user })
+    }
+
     /// Every tag the route names is on the service, with a matching value.
     fn tags_match(&self, id: &Identity<'_>) -> bool {
         tags_match(&self.tags, id)
@@ -537,6 +593,23 @@ mod tests {
 
     fn m(glob: &str, text: &str) -> bool {
         Glob::new(glob).unwrap().matches(text)
+    }
+
+    #[test]
+    fn nobody_may_act_unless_named_or_in_a_named_group() {
+        let id = |s: &str| SlackId::new(s).unwrap();
+        let r =
+            Route { approvers: vec![id("U0ALICE"), id("S0RELEASE")], operators: vec![id("W0BOB")], ..Route::default() };
+        assert!(
+            Route::default().granted(Power::Approve).is_empty() && Route::default().granted(Power::Operate).is_empty()
+        );
+        assert!(!Route::default().allows(Power::Operate, "U0ALICE", &["S0RELEASE".to_owned()]));
+        assert!(r.allows(Power::Approve, "U0ALICE", &[]));
+        assert!(!r.allows(Power::Operate, "U0ALICE", &[]), "approving is not operating");
+        assert!(r.allows(Power::Approve, "U0CAROL", &["S0RELEASE".to_owned()]), "a member of the group");
+        assert!(!r.allows(Power::Approve, "U0CAROL", &["S0OTHER".to_owned()]));
+        assert!(!r.allows(Power::Approve, "S0RELEASE", &[]), "a group id is not a user");
+        assert!(r.allows(Power::Operate, "W0BOB", &[]));
     }
 
     #[test]

@@ -342,6 +342,16 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                     );
                 }
             }
+            for line in crate::config::actions::describe(&c.slack.actions, &c.routes) {
+                println!("{line}");
+            }
+            if c.slack.actions.enabled
+                && c.slack.actions.transport == crate::config::actions::Transport::Http
+                && std::env::var("SLACK_SIGNING_SECRET").map_or(true, |v| v.trim().is_empty())
+                && c.slack.actions.signing_secret_arn.is_none()
+            {
+                println!("note: SLACK_SIGNING_SECRET is not set here; `cutover serve` refuses to start without it");
+            }
             if c.sqs.queue_url.is_none() {
                 println!("note: `cutover serve` also needs [sqs] queue_url (`replay` does not)");
             }

@@ -45,6 +45,8 @@ pub struct Driver {
     observations: Option<mpsc::Receiver<Observation>>,
     /// Kept current after each batch: what the reconciler should ask about.
     in_flight: Option<watch::Sender<cutover_correlator::Wanted>>,
+    /// Readings asked from Slack (`/cutover status`), answered between batches.
+    queries: Option<mpsc::Receiver<crate::interact::Query>>,
     /// The wall clock (ms) and the event clock when the last input was handled: while no input
     /// comes, the event clock is taken to run with the wall clock from there.
     quiet_since: (i64, Timestamp),
@@ -128,6 +130,7 @@ impl Driver {
             rebuild: None,
             observations: None,
             in_flight: None,
+            queries: None,
             quiet_since: (now_ms(), Timestamp::default()),
         }
     }
@@ -179,10 +182,18 @@ impl Driver {
         self
     }
 
+    /// Readings asked from Slack, answered between two inputs.
+    #[must_use]
+    pub fn with_queries(mut self, queries: mpsc::Receiver<crate::interact::Query>) -> Self {
+        self.queries = Some(queries);
+        self
+    }
+
     /// Handles batches until every receiver has stopped and the channel is drained; when no
     /// input comes until the correlator's next timeout, handles that.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Result<(), CommitFailed> {
         let mut observations = self.observations.take();
+        let mut queries = self.queries.take();
         self.quiet_since = (now_ms(), self.correlator.clock());
         self.publish_in_flight();
         loop {
@@ -193,22 +204,26 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
-            let next = match observations.as_mut() {
-                Some(o) => tokio::select! {
-                    b = rx.recv() => Next::Batch(b),
-                    o = o.recv() => Next::Observation(o),
-                    () = sleep => Next::Timeout,
-                },
-                None => tokio::select! {
-                    b = rx.recv() => Next::Batch(b),
-                    () = sleep => Next::Timeout,
-                },
+            let next = tokio::select! {
+                b = rx.recv() => Next::Batch(b),
+                o = next_of(&mut observations) => Next::Observation(o),
+                q = next_of(&mut queries) => Next::Query(q),
+                () = sleep => Next::Timeout,
             };
             match next {
                 Next::Batch(Some(batch)) => self.handle(batch).await?,
                 Next::Batch(None) => break,
                 Next::Observation(Some(o)) => self.observe(o).await?,
                 Next::Observation(None) => observations = None,
+                // A reading changes nothing: the quiet clock goes on from the last input.
+                Next::Query(Some(q)) => {
+                    self.answer(q);
+                    continue;
+                }
+                Next::Query(None) => {
+                    queries = None;
+                    continue;
+                }
                 Next::Timeout => self.timeout().await?,
             }
             self.quiet_since = (now_ms(), self.correlator.clock());
@@ -216,6 +231,17 @@ impl Driver {
         }
         self.snapshot();
         Ok(())
+    }
+
+    /// Answers a reading from Slack (`/cutover status`) from the correlator's state. With
+    /// replicas, another one's latest commits may not be applied yet: the answer is as of this
+    /// replica's last batch.
+    pub fn answer(&self, query: crate::interact::Query) {
+        match query {
+            crate::interact::Query::Status { service, environment, reply } => {
+                let _ = reply.send(self.correlator.status(service.as_deref(), environment.as_deref()));
+            }
+        }
     }
 
     /// The event time now, had the event clock run with the wall clock since the last input.
@@ -560,7 +586,16 @@ fn apply(correlator: &mut Correlator, entries: Vec<JournalEntry>) -> Option<i64>
 enum Next {
     Batch(Option<Batch>),
     Observation(Option<Observation>),
+    Query(Option<crate::interact::Query>),
     Timeout,
+}
+
+/// The next item of `rx`; never, when there is none.
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@
 //! - [`metrics`]: one registry of every metric, rendered to `/metrics` and OTLP.
 //! - [`telemetry`]: OpenTelemetry traces and the OTLP exporters.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`interact`]: Slack's signed requests (`/cutover`, clicks) in, verified before anything
+//!   is read.
+//! - [`secrets`]: credentials from the environment or Secrets Manager.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
 //! - [`annotate`]: `cutover annotate`, CI's deploy annotation onto EventBridge.
 //! - [`aws`]: the SDK configuration every client shares, and errors as people read them.
@@ -33,9 +36,11 @@ pub mod driver;
 pub mod executors;
 pub mod http;
 pub mod intake;
+pub mod interact;
 pub mod metrics;
 pub mod reconciler;
 pub mod replay;
+pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

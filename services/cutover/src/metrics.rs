@@ -129,11 +129,17 @@ pub const SINK_OUTCOMES: Def = def(
 );
 pub const SINK_RATE_LIMITED: Def =
     def("cutover.sink.rate_limited", Kind::Counter, &["sink"], "429 answers (and GitHub's rate-limit 403) by sink.");
+pub const SLACK_REQUESTS: Def = def(
+    "cutover.slack.requests",
+    Kind::Counter,
+    &["endpoint", "outcome"],
+    "Slack requests (commands, interactions) by outcome: refused (unsigned, bad_signature, stale, replayed) or answered.",
+);
 pub const OUTBOX: Def =
     def("cutover.outbox.actions", Kind::Gauge, &["lane", "status"], "Actions in the outbox by executor and status.");
 
 /// Every metric Cutover has, in the order `/metrics` renders them.
-pub const REGISTRY: [&Def; 21] = [
+pub const REGISTRY: [&Def; 22] = [
     &RECEIVED,
     &ACCEPTED,
     &IGNORED,
@@ -154,6 +160,7 @@ pub const REGISTRY: [&Def; 21] = [
     &SETUP_FAULT,
     &SINK_OUTCOMES,
     &SINK_RATE_LIMITED,
+    &SLACK_REQUESTS,
     &OUTBOX,
 ];
 
@@ -219,7 +226,7 @@ pub struct Metrics {
     /// distribution), for `/readyz` and the `cutover_setup_fault` gauge. A std `Mutex`: held
     /// only to copy a string.
     setup_faults: Mutex<[Option<String>; 4]>,
-    /// Per sink: actions by outcome, and 429s. Few sinks, rare calls: a `Mutex` is enough.
+    /// Per sink: actions by outcome, and 429s; and Slack's requests by outcome. Rare: a `Mutex` is enough.
     sinks: Mutex<SinkFigures>,
     otel: Instruments,
 }
@@ -228,6 +235,8 @@ pub struct Metrics {
 struct SinkFigures {
     outcomes: std::collections::BTreeMap<(String, &'static str), u64>,
     rate_limited: std::collections::BTreeMap<String, u64>,
+    /// Slack requests by endpoint and outcome.
+    slack_requests: std::collections::BTreeMap<(&'static str, &'static str), u64>,
     /// Per sink, the setup fault it meets now: one sink's refused token is not mended by
     /// another sink's success.
     faults: std::collections::BTreeMap<String, String>,
@@ -244,6 +253,7 @@ struct Instruments {
     slack_rate_limited: otel::Counter<u64>,
     sink_outcomes: otel::Counter<u64>,
     sink_rate_limited: otel::Counter<u64>,
+    slack_requests: otel::Counter<u64>,
 }
 
 impl Instruments {
@@ -262,6 +272,7 @@ impl Instruments {
             slack_rate_limited: counter(&RATE_LIMITED),
             sink_outcomes: counter(&SINK_OUTCOMES),
             sink_rate_limited: counter(&SINK_RATE_LIMITED),
+            slack_requests: counter(&SLACK_REQUESTS),
         }
     }
 }
@@ -329,6 +340,14 @@ impl Metrics {
         let mut f = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *f.outcomes.entry((sink.to_owned(), outcome)).or_default() += 1;
         self.otel.sink_outcomes.add(1, &[KeyValue::new("sink", sink.to_owned()), KeyValue::new("outcome", outcome)]);
+    }
+
+    /// A Slack request to `endpoint` ended in `outcome` (a refusal's reason, or how it was
+    /// answered).
+    pub fn slack_request(&self, endpoint: &'static str, outcome: &'static str) {
+        let mut f = self.sinks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *f.slack_requests.entry((endpoint, outcome)).or_default() += 1;
+        self.otel.slack_requests.add(1, &[KeyValue::new("endpoint", endpoint), KeyValue::new("outcome", outcome)]);
     }
 
     /// A sink answered 429 (or GitHub's rate-limit 403).
@@ -403,6 +422,11 @@ impl Metrics {
         SINK_RATE_LIMITED.header(out);
         for (sink, n) in &sinks.rate_limited {
             let _ = writeln!(out, "{}{{sink=\"{sink}\"}} {n}", SINK_RATE_LIMITED.prometheus());
+        }
+        SLACK_REQUESTS.header(out);
+        for ((endpoint, outcome), n) in &sinks.slack_requests {
+            let _ =
+                writeln!(out, "{}{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}", SLACK_REQUESTS.prometheus());
         }
     }
 

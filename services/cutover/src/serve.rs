@@ -49,6 +49,44 @@ pub enum ServeError {
     /// A sink's credential cannot be read, or its HTTP client not made.
     #[error("{0}")]
     Sink(String),
+    /// `[slack.actions]` is enabled and its secret cannot be read.
+    #[error("[slack.actions]: {0}")]
+    Actions(String),
+}
+
+/// The signed request URLs of `[slack.actions]`, when enabled with `transport = "http"`: their
+/// routes, and the readings they ask the driver for.
+async fn interact_routes(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> Result<Option<(axum::Router, mpsc::Receiver<crate::interact::Query>)>, ServeError> {
+    let actions = &config.slack.actions;
+    if !actions.enabled || actions.transport != crate::config::actions::Transport::Http {
+        return Ok(None);
+    }
+    let secret = crate::secrets::Credential::new(
+        "Slack signing secret",
+        Some("SLACK_SIGNING_SECRET".to_owned()),
+        actions.signing_secret_arn.clone(),
+        &aws_sdk_secretsmanager::Client::new(sdk),
+    )
+    .with_keys(&["signing_secret", "SLACK_SIGNING_SECRET"])
+    .read()
+    .await
+    .map_err(ServeError::Actions)?;
+    let (tx, rx) = mpsc::channel(16);
+    let interact = crate::interact::Interact {
+        verifier: Arc::new(crate::interact::Verifier::new(&secret)),
+        metrics: metrics.clone(),
+        queries: tx,
+    };
+    tracing::info!(
+        message = "Slack requests accepted.",
+        commands = %actions.commands_path(),
+        interactions = %actions.interactions_path()
+    );
+    Ok(Some((crate::interact::router(actions, interact), rx)))
 }
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
@@ -192,6 +230,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         metrics.clone(),
     ));
 
+    let interact = interact_routes(&config, &sdk, &metrics).await?;
     let counters = Arc::new(IntakeCounters::default());
     let bind = |source| ServeError::Bind { address: config.http.listen.clone(), source };
     let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(bind)?;
@@ -207,8 +246,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     };
     let http_stop = CancellationToken::new();
     let http_stopped = http_stop.clone();
+    let (routes, queries) = match interact {
+        Some((slack, queries)) => (crate::http::router(health).merge(slack), Some(queries)),
+        None => (crate::http::router(health), None),
+    };
     let http = tokio::spawn(async move {
-        axum::serve(listener, crate::http::router(health)).with_graceful_shutdown(http_stopped.cancelled_owned()).await
+        axum::serve(listener, routes).with_graceful_shutdown(http_stopped.cancelled_owned()).await
     });
 
     let (tx, rx) = mpsc::channel(config.sqs.buffer_batches.max(1));
@@ -234,6 +277,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         .with_counters(counters, metrics)
         .with_config(&config)
         .recovered_at(last_seq, replayed);
+    let driver = match queries {
+        Some(q) => driver.with_queries(q),
+        None => driver,
+    };
     let driver = if config.reconciler.enabled {
         let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(cutover_correlator::Wanted::default());
         let (observed_tx, observed_rx) = mpsc::channel(64);

@@ -13,6 +13,10 @@
 //! # Layout
 //! - [`Standin`]: the state (messages per channel, recorded calls, injected faults).
 //! - [`router`]: the axum routes: `/api/<method>`, `/_control/*`, `/`.
+//! - [`requests`]: the other direction, Slack calling an app: slash commands and interactions
+//!   POSTed to its request URLs, signed (or not, or badly, or late) as Slack signs them.
+
+pub mod requests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,8 @@
 //! rolling cut-over rule), [`aliases`] (the ids that name one rollout), [`rollback`] (the
 //! rollback relation and superseding), [`pipelines`], [`annotations`], [`context`] (what the
 //! reconciler adds to a message: tags, labels, rollback windows, invalidations), [`retention`]
-//! (dedupe keys, the event clock, sweeping) and [`wanted`] (what the reconciler is asked). This
+//! (dedupe keys, the event clock, sweeping), [`wanted`] (what the reconciler is asked) and
+//! [`status`] (what runs where, for `/cutover status`). This
 //! file keeps the types, the dispatch, and the decisions with the Slack actions they make; the
 //! words are in [`crate::slack`].
 
@@ -24,6 +25,7 @@ pub mod input;
 mod pipelines;
 mod retention;
 mod rollback;
+pub mod status;
 pub mod wanted;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 //! variables override keys: `CUTOVER_` + the key path in upper case, `__` between levels
 //! (`CUTOVER_SLACK__CHANNEL=deploys`). Secrets never come from this file.
 
+pub mod actions;
 pub mod sinks;
 
 use std::path::{Path, PathBuf};
@@ -331,6 +332,8 @@ pub struct SlackConfig {
     /// Deployers' names (a pipeline's trigger detail, an annotation's actor, an IAM user or
     /// role session name) → Slack user ids, for mentions on failure.
     pub people: std::collections::BTreeMap<String, cutover_correlator::routing::SlackId>,
+    /// `[slack.actions]`: buttons and `/cutover`. Off by default.
+    pub actions: actions::ActionsConfig,
 }
 
 impl Default for SlackConfig {
@@ -342,6 +345,7 @@ impl Default for SlackConfig {
             timeout_secs: 10.0,
             token_secret_arn: None,
             people: std::collections::BTreeMap::new(),
+            actions: actions::ActionsConfig::default(),
         }
     }
 }
@@ -516,6 +520,7 @@ impl Config {
         if self.slack.channel.trim().is_empty() {
             bad.push(("slack.channel", "must not be empty".to_owned()));
         }
+        bad.extend(self.slack.actions.check());
         if let Err(why) = check_listen(&self.http.listen) {
             bad.push(("http.listen", why));
         }
@@ -618,7 +623,7 @@ fn locate(text: &str, shown: &Path, env: &[(String, String)], key: &str, message
     if env.iter().any(|(k, _)| *k == var) {
         return ConfigError::Override { var, message: format!("{key}: {message}") };
     }
-    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
     let mut current = String::new();
     let mut line = None;
     for (i, l) in text.lines().enumerate() {

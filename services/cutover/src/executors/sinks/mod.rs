@@ -40,68 +40,7 @@ use super::lane::Executor;
 use crate::config::sinks::SinkConfig;
 use crate::store::{Lane, OutboxItem, Status, Store};
 
-/// Where a sink's credential comes from.
-#[derive(Clone)]
-pub struct Credential {
-    what: &'static str,
-    env: Option<String>,
-    secret: Option<(aws_sdk_secretsmanager::Client, String)>,
-    cached: Option<SecretString>,
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("env", &self.env)
-            .field("secret", &self.secret.as_ref().map(|(_, arn)| arn))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Credential {
-    pub fn new(
-        what: &'static str,
-        env: Option<String>,
-        secret_arn: Option<String>,
-        client: &aws_sdk_secretsmanager::Client,
-    ) -> Self {
-        Self { what, env, secret: secret_arn.map(|arn| (client.clone(), arn)), cached: None }
-    }
-
-    /// The credential: the variable's value, else the secret's (read once, again after
-    /// [`Credential::forget`]). The error names where it was looked for, never a value.
-    pub async fn read(&mut self) -> Result<SecretString, String> {
-        if let Some(var) = &self.env {
-            match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => return Ok(SecretString::from(v.trim().to_owned())),
-                Err(std::env::VarError::NotUnicode(_)) => return Err(format!("{var} is not UTF-8")),
-                _ => {}
-            }
-        }
-        if let Some(c) = &self.cached {
-            return Ok(c.clone());
-        }
-        let Some((client, arn)) = &self.secret else {
-            let var = self.env.as_deref().unwrap_or("token_env");
-            return Err(format!("no {}: {var} is not set", self.what));
-        };
-        let secret =
-            client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-                format!("reading the {} from the secret {arn}: {}", self.what, crate::aws::describe(&e))
-            })?;
-        let text = SecretString::from(secret.secret_string().unwrap_or_default().to_owned());
-        let value = crate::executors::slack::token::token_from_secret(&text).ok_or_else(|| {
-            format!("the secret {arn} holds no {} (the value itself, or JSON with a token key)", self.what)
-        })?;
-        self.cached = Some(value.clone());
-        Ok(value)
-    }
-
-    /// The API refused it: read it again next time (a rotated secret).
-    pub fn forget(&mut self) {
-        self.cached = None;
-    }
-}
+pub use crate::secrets::Credential;
 
 /// One configured sink and what its executor keeps.
 #[derive(Debug)]

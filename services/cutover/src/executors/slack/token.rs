@@ -3,7 +3,7 @@
 //! there) and again before each retry round after Slack refused the token, so a rotated secret
 //! takes effect without a restart. Errors name where the token was looked for, never its value.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 /// The token's source.
 #[derive(Clone)]
@@ -64,20 +64,13 @@ impl TokenSource {
 /// The token in a secret's text: the text itself, or a JSON object's `token`, `bot_token` or
 /// `SLACK_BOT_TOKEN`.
 pub fn token_from_secret(text: &SecretString) -> Option<SecretString> {
-    let raw = text.expose_secret().trim();
-    if raw.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-        return ["token", "bot_token", "SLACK_BOT_TOKEN"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| SecretString::from(t.trim().to_owned()));
-    }
-    (!raw.is_empty()).then(|| SecretString::from(raw.to_owned()))
+    crate::secrets::value_from_secret(text, crate::secrets::TOKEN_KEYS)
 }
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret as _;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,186 @@
+//! `[slack.actions]` over signed request URLs, through `cutover serve`: Slack's requests (made by
+//! the stand-in's `requests`, signed as Slack signs them) are verified before anything is read;
+//! refusals are HTTP 401 and counted; `/cutover help`, `status` and unknown subcommands are
+//! answered from Cutover's state, ephemerally, with every value escaped.
+
+mod common;
+
+use common::{Moto, Service, Slack, Stack, eventually, health_on_free_port, scenario_lines, temp_dir, write_config};
+use slack_standin::requests::{Signing, SlashCommand, headers, now_secs, post};
+
+const SECRET: &str = "e2e-signing-secret-0f9a8b7c6d5e";
+
+const ACTIONS: &str = r#"
+[slack.actions]
+enabled = true
+transport = "http"
+
+[[routes]]
+cluster = "prod-*"
+environment = "production"
+channel = "deploys-prod"
+approvers = ["S0RELEASE"]
+operators = ["U0OPS"]
+"#;
+
+async fn try_command(port: u16, text: &str, signing: Signing<'_>) -> Option<slack_standin::requests::Answer> {
+    let body = SlashCommand::cutover(text, "U0ALICE", "C0DEPLOYS").body();
+    post(port, "/slack/commands", &headers(signing, &body, None), &body).await.ok()
+}
+
+async fn command(port: u16, text: &str, signing: Signing<'_>) -> slack_standin::requests::Answer {
+    try_command(port, text, signing).await.expect("the request URL answers")
+}
+
+fn metric(text: &str, endpoint: &str, outcome: &str) -> u64 {
+    let key = format!("cutover_slack_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_refused_and_counted() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("actions-http");
+    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
+    let port = health_on_free_port(&config);
+    let service = Service::start_with_env(
+        &config,
+        &dir.join("cutover.log"),
+        Some("xoxb-e2e"),
+        &[("SLACK_SIGNING_SECRET", SECRET)],
+    );
+    assert!(
+        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
+        "{}",
+        service.log_text()
+    );
+    for line in scenario_lines("rolling") {
+        stack.inject_in_order(&line).await;
+    }
+    let mut steps = Vec::new();
+    assert!(
+        eventually(30, async || {
+            steps.extend(stack.emitted_steps().await);
+            steps.iter().any(|(_, t)| t == "Deployment Completed")
+        })
+        .await,
+        "{steps:?}\n{}",
+        service.log_text()
+    );
+
+    // Refused, each for its reason, before anything in the request is read.
+    let refused = [
+        (command(port, "status", Signing::Unsigned).await, "unsigned"),
+        (command(port, "status", Signing::Forged).await, "bad_signature"),
+        (command(port, "status", Signing::At(SECRET, now_secs() - 301)).await, "stale"),
+        (command(port, "status", Signing::At(SECRET, now_secs() + 400)).await, "stale"),
+    ];
+    for (answer, reason) in &refused {
+        assert_eq!(answer.status, 401, "{reason}: {answer:?}");
+        assert!(answer.body.contains(reason), "{reason}: {answer:?}");
+        assert!(!answer.body.contains("storefront"), "a refused request reads no state: {answer:?}");
+    }
+    let unsigned_click = post(port, "/slack/interactions", &[], "payload=%7B%7D").await.unwrap();
+    assert_eq!(unsigned_click.status, 401);
+
+    // Help.
+    let help = command(port, "help", Signing::Now(SECRET)).await;
+    assert_eq!(help.status, 200, "{help:?}");
+    assert_eq!(help.json()["response_type"], "ephemeral");
+    assert!(help.json()["text"].as_str().unwrap().contains("/cutover status"), "{help:?}");
+
+    // Status, from Cutover's state: the service, its version and the time of its cut-over.
+    let body = SlashCommand::cutover("status storefront production", "U0ALICE", "C0DEPLOYS").body();
+    let signed = headers(Signing::Now(SECRET), &body, None);
+    let status = post(port, "/slack/commands", &signed, &body).await.unwrap();
+    assert_eq!(status.status, 200, "{status:?}");
+    let text = status.json()["text"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(status.json()["response_type"], "ephemeral");
+    assert!(text.contains("prod-eu/storefront (production): `v123` since 2026-03-14T09:31:41.900Z"), "{text}");
+    assert!(!text.contains("In flight"), "the deployment completed: {text}");
+    // The same signed request again (a replay, even as Slack's retry): refused.
+    let mut retried = signed.clone();
+    retried.push(("X-Slack-Retry-Num".to_owned(), "1".to_owned()));
+    let replayed = post(port, "/slack/commands", &retried, &body).await.unwrap();
+    assert_eq!(replayed.status, 401, "{replayed:?}");
+    assert!(replayed.body.contains("replayed"));
+    // Another service: nothing held.
+    let none = command(port, "status checkout", Signing::Now(SECRET)).await;
+    assert!(none.json()["text"].as_str().unwrap().contains("holds no deployment for checkout"), "{none:?}");
+
+    // Unknown: a hint, and the text typed is data, not markup.
+    let unknown = command(port, "launch <!channel> <@U0BOSS>", Signing::Now(SECRET)).await;
+    let text = unknown.json()["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("not a subcommand"), "{text}");
+    assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>") && !text.contains("<@U0BOSS>"), "{text}");
+    // Acting is not in this version: said so, nothing done.
+    let deploy = command(port, "deploy production storefront", Signing::Now(SECRET)).await;
+    assert!(deploy.json()["text"].as_str().unwrap().contains("Nothing was done"), "{deploy:?}");
+
+    let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
+    assert_eq!(metric(&metrics, "commands", "unsigned"), 1, "{metrics}");
+    assert_eq!(metric(&metrics, "commands", "bad_signature"), 1);
+    assert_eq!(metric(&metrics, "commands", "stale"), 2);
+    assert_eq!(metric(&metrics, "commands", "replayed"), 1);
+    assert_eq!(metric(&metrics, "interactions", "unsigned"), 1);
+    assert_eq!(metric(&metrics, "commands", "answered"), 3, "help and two status");
+    assert_eq!(metric(&metrics, "commands", "unknown"), 1);
+    assert_eq!(metric(&metrics, "commands", "not_available"), 1);
+
+    assert!(service.terminate().await.success());
+    let log = std::fs::read_to_string(dir.join("cutover.log")).unwrap();
+    assert!(log.contains("Refused a Slack request."), "{log}");
+    assert!(!log.contains(SECRET), "the signing secret reached the log");
+    slack.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_without_the_signing_secret_and_it_can_come_from_secrets_manager() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("actions-secret");
+    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
+    let log = dir.join("cutover.log");
+    let mut service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &[]);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), service.child.wait()).await.unwrap().unwrap();
+    assert!(!status.success());
+    assert!(service.log_text().contains("SLACK_SIGNING_SECRET is not set"), "{}", service.log_text());
+
+    // From Secrets Manager, as JSON.
+    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
+    let arn = secrets
+        .create_secret()
+        .name("cutover/slack-signing")
+        .secret_string(format!("{{\"signing_secret\": \"{SECRET}\"}}"))
+        .send()
+        .await
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("transport = \"http\"\n", &format!("transport = \"http\"\nsigning_secret_arn = \"{arn}\"\n"));
+    std::fs::write(&config, text).unwrap();
+    let port = health_on_free_port(&config);
+    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &[]);
+    let mut help = None;
+    assert!(
+        eventually(30, async || {
+            help = try_command(port, "help", Signing::Now(SECRET)).await.filter(|a| a.status == 200);
+            help.is_some()
+        })
+        .await,
+        "{}",
+        service.log_text()
+    );
+    assert!(service.terminate().await.success());
+    assert!(!service_log(&log).contains(SECRET));
+    slack.stop();
+}
+
+fn service_log(log: &std::path::Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
