@@ -10,6 +10,7 @@ import re
 import sys
 
 import yaml
+from cfn_yaml import template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WRITES = [
@@ -23,19 +24,6 @@ WRITES = [
 ]
 
 
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
 
 
 def needs(conditions, name, seen=()):
@@ -60,7 +48,7 @@ def statements(policy_statements, guard=None):
 
 def main():
     problems, checks = [], 0
-    cfn = yaml.load((ROOT / "infra/cloudformation/cutover.yaml").read_text(), Loader=CfnLoader)
+    cfn = template()
     conditions = cfn["Conditions"]
     checks += 1
     if cfn["Parameters"]["EnableActions"].get("Default") != "false":

@@ -8,7 +8,7 @@ import re
 import sys
 
 import hcl2
-import yaml
+from cfn_yaml import template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -36,23 +36,10 @@ def scalar(value):
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
 
 
 def main():
-    cfn = yaml.load((ROOT / "infra/cloudformation/cutover.yaml").read_text(), Loader=CfnLoader)
+    cfn = template()
     tf_text = ""
     resources = {}
     for tf in sorted((ROOT / "infra/terraform").glob("*.tf")):
