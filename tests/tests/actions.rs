@@ -115,7 +115,7 @@ async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_re
     let text = unknown.json()["text"].as_str().unwrap_or_default().to_owned();
     assert!(text.contains("not a subcommand"), "{text}");
     assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>") && !text.contains("<@U0BOSS>"), "{text}");
-    // Acting is not in this version: said so, nothing done.
+    // Deploying is not in this version: said so, nothing done.
     let deploy = command(port, "deploy production storefront", Signing::Now(SECRET)).await;
     assert!(deploy.json()["text"].as_str().unwrap().contains("Nothing was done"), "{deploy:?}");
 
@@ -183,4 +183,121 @@ async fn serve_refuses_to_start_without_the_signing_secret_and_it_can_come_from_
 
 fn service_log(log: &std::path::Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// ECS in the emulator as the rolling scenario left it: cluster `prod-eu`, service
+/// `storefront` on task definition `storefront:42`.
+async fn storefront_on_42(moto: &Moto) -> aws_sdk_ecs::Client {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let ecs = aws_sdk_ecs::Client::new(&common::sdk(&moto.url));
+    ecs.create_cluster().cluster_name("prod-eu").send().await.expect("cluster");
+    for _ in 0..42 {
+        ecs.register_task_definition()
+            .family("storefront")
+            .container_definitions(ContainerDefinition::builder().name("web").image("storefront:v").memory(128).build())
+            .send()
+            .await
+            .expect("task definition");
+    }
+    ecs.create_service()
+        .cluster("prod-eu")
+        .service_name("storefront")
+        .task_definition("storefront:42")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+    ecs
+}
+
+async fn task_definition_of(ecs: &aws_sdk_ecs::Client) -> String {
+    let out = ecs.describe_services().cluster("prod-eu").services("storefront").send().await.expect("describe");
+    out.services().first().and_then(|s| s.task_definition()).unwrap_or_default().to_owned()
+}
+
+/// `/cutover rollback` through `serve`: an operator's request puts the service back on the task
+/// definition the deployment replaced (ECS `UpdateService` in the emulator), with a reply in the
+/// deployment's thread; someone else's is refused and calls nothing; the same request again
+/// and a second one for the same deployment are refused; all of it survives a `kill -9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_rolls_back_from_slack_and_nobody_else_can() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let ecs = storefront_on_42(&moto).await;
+    moto.record().await;
+    let dir = temp_dir("actions-rollback");
+    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
+    let port = health_on_free_port(&config);
+    let log = dir.join("cutover.log");
+    let env = [("SLACK_SIGNING_SECRET", SECRET)];
+    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &env);
+    assert!(
+        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
+        "{}",
+        service.log_text()
+    );
+    for line in scenario_lines("rolling") {
+        stack.inject_in_order(&line).await;
+    }
+    let mut steps = Vec::new();
+    assert!(
+        eventually(30, async || {
+            steps.extend(stack.emitted_steps().await);
+            steps.iter().any(|(_, t)| t == "Deployment Completed")
+        })
+        .await,
+        "{steps:?}\n{}",
+        service.log_text()
+    );
+    let rollback = async |user: &str| {
+        let body = SlashCommand::cutover("rollback storefront production", user, "C0DEPLOYS").body();
+        let answer = post(port, "/slack/commands", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.json()["text"].as_str().unwrap_or_default().to_owned()
+    };
+
+    // Not an operator: refused, and nothing called.
+    let refused = rollback("U0ALICE").await;
+    assert!(refused.contains("You may not roll back") && refused.contains("<@U0OPS>"), "{refused}");
+    assert!(task_definition_of(&ecs).await.ends_with("storefront:42"));
+
+    // The operator: accepted, and the service goes back to 41.
+    let accepted = rollback("U0OPS").await;
+    assert!(accepted.contains("Rolling back prod-eu/storefront") && accepted.contains("storefront:41"), "{accepted}");
+    assert!(
+        eventually(30, async || task_definition_of(&ecs).await.ends_with("storefront:41")).await,
+        "{}",
+        service.log_text()
+    );
+    assert!(
+        eventually(30, async || slack.replies().iter().any(|(_, text)| text.contains("asked for by <@U0OPS>"))).await,
+        "{:?}",
+        slack.replies()
+    );
+
+    // Killed, restarted: the request and the rollback are remembered (from the journal).
+    service.kill().await;
+    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &env);
+    assert!(
+        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
+        "{}",
+        service.log_text()
+    );
+    let again = rollback("U0OPS").await;
+    assert!(again.contains("already asked for by <@U0OPS>"), "{again}");
+
+    let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
+    assert_eq!(metric(&metrics, "commands", "refused"), 1, "{metrics}");
+    assert!(service.terminate().await.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    // One UpdateService, whether the kill came before the call, between the call and its
+    // record (the restart finds the service already on 41), or after.
+    assert_eq!(moto.recorded("AmazonEC2ContainerServiceV20141113.UpdateService"), 1, "{text}");
+    assert!(
+        text.contains("Called AWS for a Slack user.") || text.contains("Found the effect of an earlier attempt."),
+        "{text}"
+    );
+    assert!(text.contains("user_id=U0OPS"), "{text}");
+    slack.stop();
 }

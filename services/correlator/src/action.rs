@@ -43,6 +43,11 @@ pub enum Action {
     /// sinks decides it.
     #[serde(rename = "sink")]
     Sink(Box<SinkDelivery>),
+    /// Act on AWS for a person who asked from Slack (`/cutover rollback`, a button): one call,
+    /// made once. Addition: its `replay` line's `action` is `control`; only a journal with
+    /// requests from Slack decides it (never a recorded SQS stream).
+    #[serde(rename = "control")]
+    Control(Box<Control>),
 }
 
 impl Action {
@@ -54,6 +59,7 @@ impl Action {
             Self::SlackPost(m) | Self::SlackUpdate(m) | Self::SlackReply(m) => &m.deployment_id,
             Self::Invalidate(i) => &i.deployment_id,
             Self::Sink(s) => &s.detail.deployment_id,
+            Self::Control(c) => &c.deployment_id,
         }
     }
 
@@ -77,6 +83,7 @@ impl Action {
             Self::SlackReply(_) => "slack.reply",
             Self::Invalidate(_) => "cloudfront.invalidate",
             Self::Sink(_) => "sink",
+            Self::Control(_) => "control",
         }
     }
 }
@@ -99,6 +106,44 @@ pub struct SlackMessage {
     /// `broadcast` asks. Addition to the shape; present only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub broadcast: bool,
+}
+
+/// An AWS call a person asked for from Slack, bound to the one object it acts on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// The Slack request that asked for it (its `trigger_id`).
+    pub request_id: String,
+    /// The deployment it acts on.
+    pub deployment_id: String,
+    /// The Slack user id of who asked.
+    pub user: String,
+    /// When they asked (Cutover's clock).
+    pub asked_at: cutover_events::Timestamp,
+    pub call: Call,
+}
+
+/// The AWS call of a [`Control`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// ECS rolling: `UpdateService` back to the previous task definition.
+    EcsUpdateService { cluster: String, service: String, task_definition: String },
+    /// CodeDeploy: `StopDeployment` with `autoRollbackEnabled`, which shifts the traffic back.
+    CodedeployStopDeployment { deployment_id: String },
+    /// ECS-native blue/green, canary, linear: `StopServiceDeployment` with `stopType`
+    /// `ROLLBACK`.
+    EcsStopServiceDeployment { service_deployment_arn: String },
+}
+
+impl Call {
+    /// The AWS operation, as a log line and `check-config` name it.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::EcsUpdateService { .. } => "ecs:UpdateService",
+            Self::CodedeployStopDeployment { .. } => "codedeploy:StopDeployment",
+            Self::EcsStopServiceDeployment { .. } => "ecs:StopServiceDeployment",
+        }
+    }
 }
 
 /// One lifecycle event for one sink. The executor of its kind turns it into that tool's calls.

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use cutover_correlator::correlator::controls::{Request, Verdict};
 use cutover_correlator::{Action, Correlator, Input, Observation, State};
 use cutover_events::{Timestamp, parse_body, parse_body_at};
 use tokio::sync::{Notify, mpsc, watch};
@@ -63,6 +64,17 @@ pub fn observation_entry(o: &Observation) -> String {
     serde_json::Value::Object(entry).to_string()
 }
 
+/// The key of a journaled request from Slack: `{"cutover.control": <Request>}`. No SQS body
+/// Cutover accepts has it.
+pub const CONTROL_KEY: &str = "cutover.control";
+
+/// The journal entry of a request from Slack.
+pub fn control_entry(r: &Request) -> String {
+    let mut entry = serde_json::Map::new();
+    entry.insert(CONTROL_KEY.to_owned(), serde_json::to_value(r).unwrap_or_default());
+    serde_json::Value::Object(entry).to_string()
+}
+
 /// The journal entry of a timeout: `{"cutover.timeout": {}}`, its `now` the entry's own. No SQS
 /// body Cutover accepts has the key.
 pub const TIMEOUT_ENTRY: &str = r#"{"cutover.timeout":{}}"#;
@@ -90,6 +102,10 @@ pub fn journal_input(body: &str) -> Option<Input> {
     if body.starts_with(&format!("{{\"{OBSERVATION_KEY}\"")) {
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
         return serde_json::from_value(v.get(OBSERVATION_KEY)?.clone()).ok().map(Input::Observed);
+    }
+    if body.starts_with(&format!("{{\"{CONTROL_KEY}\"")) {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        return serde_json::from_value(v.get(CONTROL_KEY)?.clone()).ok().map(Input::Control);
     }
     parse_body(body).ok().map(|m| Input::Message(Box::new(m)))
 }
@@ -216,6 +232,10 @@ impl Driver {
                 Next::Observation(Some(o)) => self.observe(o).await?,
                 Next::Observation(None) => observations = None,
                 // A reading changes nothing: the quiet clock goes on from the last input.
+                Next::Query(Some(crate::interact::Query::Act { request, reply })) => {
+                    let verdict = self.act(*request).await?;
+                    let _ = reply.send(verdict);
+                }
                 Next::Query(Some(q)) => {
                     self.answer(q);
                     continue;
@@ -240,6 +260,43 @@ impl Driver {
         match query {
             crate::interact::Query::Status { service, environment, reply } => {
                 let _ = reply.send(self.correlator.status(service.as_deref(), environment.as_deref()));
+            }
+            crate::interact::Query::Act { reply, .. } => {
+                let _ = reply.send(Verdict::Refused("Cutover could not take the request; nothing was done.".into()));
+            }
+        }
+    }
+
+    /// Decides a request from Slack, and journals it with what it decided, in one commit: the
+    /// verdict is sent only once the call is in the outbox (or known refused). With replicas,
+    /// it first catches up, so a request another replica already decided is refused here.
+    pub async fn act(&mut self, request: Request) -> Result<Verdict, CommitFailed> {
+        let mut attempt = 0;
+        loop {
+            if self.store.shared() {
+                self.catch_up()?;
+            }
+            let now = Timestamp(now_ms());
+            let (verdict, decided) = self.correlator.act(now, &request);
+            self.metrics.decided(&decided);
+            let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
+            match self.commit(&[(now, control_entry(&request))], &actions).await {
+                Err(CommitFailed(StoreError::Conflict { .. })) if attempt < 10 => {
+                    attempt += 1;
+                    self.rebuild()?;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    let accepted = matches!(verdict, Verdict::Accepted(_));
+                    tracing::info!(
+                        message = if accepted { "Acting for a Slack user." } else { "Refused a Slack user's request." },
+                        user_id = %request.user,
+                        request_id = %request.id,
+                        ask = ?request.ask,
+                        verdict = %verdict.text(),
+                    );
+                    return Ok(verdict);
+                }
             }
         }
     }

@@ -11,8 +11,10 @@
 //!
 //! What this version answers: `/cutover help`, `/cutover status [service] [environment]`
 //! (from the correlator's state, asked through the driver between two batches), and a helpful
-//! answer to anything else. Buttons, `deploy` and `rollback` come with the controls lane; until
-//! then they are answered as not available, and nothing acts.
+//! answer to anything else; `/cutover rollback <service> <environment>`, decided by the
+//! correlator ([`cutover_correlator::correlator::controls`]) and journaled by the driver, its
+//! AWS call made once by the controls lane. Buttons and `deploy` are answered as not available
+//! yet, and nothing acts.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use cutover_correlator::correlator::controls::{Ask, Request, Verdict};
 use cutover_correlator::correlator::status::Board;
 use cutover_correlator::slack::message::escape;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -138,6 +141,9 @@ impl Verifier {
 pub enum Query {
     /// `/cutover status`.
     Status { service: Option<String>, environment: Option<String>, reply: oneshot::Sender<Board> },
+    /// A request to act (`/cutover rollback`): decided and journaled by the driver, answered
+    /// once its call is in the outbox.
+    Act { request: Box<Request>, reply: oneshot::Sender<Verdict> },
 }
 
 /// `/cutover`'s subcommands.
@@ -283,11 +289,49 @@ async fn command(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> 
                 }
             }
         }
-        Command::Deploy { .. } | Command::Rollback { .. } => {
+        Command::Rollback { service, environment } => {
+            let Some(id) = fields.get("trigger_id").filter(|t| !t.is_empty()) else {
+                i.metrics.slack_request("commands", "malformed");
+                return ephemeral("The request carries no `trigger_id`; nothing was done.");
+            };
+            let request = Request {
+                id: id.clone(),
+                user: user.to_owned(),
+                groups: Vec::new(),
+                channel: fields.get("channel_id").cloned().unwrap_or_default(),
+                at: cutover_events::Timestamp(crate::clock::now_ms()),
+                ask: Ask::Rollback { service, environment },
+            };
+            let (reply, answer) = oneshot::channel();
+            let verdict = match i.queries.send(Query::Act { request: Box::new(request), reply }).await {
+                // The driver answers once the request is journaled; a slow store still answers
+                // Slack within its 3 s, and the request, once journaled, is acted on.
+                Ok(()) => tokio::time::timeout(std::time::Duration::from_millis(2_500), answer).await.ok(),
+                Err(_) => None,
+            };
+            match verdict.and_then(Result::ok) {
+                Some(verdict @ Verdict::Accepted(_)) => {
+                    i.metrics.slack_request("commands", "acted");
+                    ephemeral(verdict.text())
+                }
+                Some(verdict) => {
+                    i.metrics.slack_request("commands", "refused");
+                    ephemeral(verdict.text())
+                }
+                None => {
+                    i.metrics.slack_request("commands", "busy");
+                    ephemeral(
+                        "Cutover is busy (catching up or shutting down): it may still act on this; \
+                         `/cutover status` will show it. Ask again in a moment if nothing happens.",
+                    )
+                }
+            }
+        }
+        Command::Deploy { .. } => {
             i.metrics.slack_request("commands", "not_available");
             ephemeral(
-                "Acting from Slack (`deploy`, `rollback`, buttons) is not available in this version of Cutover: \
-                 it reports, it does not act. Nothing was done.",
+                "`/cutover deploy` and buttons are not available in this version of Cutover \
+                 (`/cutover rollback` is). Nothing was done.",
             )
         }
         Command::Unknown { text, hint } => {

@@ -209,7 +209,7 @@ impl Histogram {
 
 const LAG_BOUNDS: &[f64] = &[0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
 const CALL_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
-const LANES: [Lane; 4] = Lane::ALL;
+const LANES: [Lane; 5] = Lane::ALL;
 
 /// Everything `/metrics` shows besides the intake counters.
 #[derive(Debug)]
@@ -219,13 +219,13 @@ pub struct Metrics {
     detection_lag: Histogram,
     /// Now minus the SQS `SentTimestamp` of each message received.
     receive_lag: Histogram,
-    durations: [Histogram; 4],
-    retries: [AtomicU64; 4],
+    durations: [Histogram; LANES.len()],
+    retries: [AtomicU64; LANES.len()],
     slack_rate_limited: AtomicU64,
     /// Per lane, the setup fault it meets now (a refused token, a missing bus or
     /// distribution), for `/readyz` and the `cutover_setup_fault` gauge. A std `Mutex`: held
     /// only to copy a string.
-    setup_faults: Mutex<[Option<String>; 4]>,
+    setup_faults: Mutex<[Option<String>; LANES.len()]>,
     /// Per sink: actions by outcome, and 429s; and Slack's requests by outcome. Rare: a `Mutex` is enough.
     sinks: Mutex<SinkFigures>,
     otel: Instruments,

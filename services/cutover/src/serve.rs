@@ -135,6 +135,15 @@ fn eventbridge_executor(
     }
 }
 
+/// CodeDeploy, at `[reconciler] codedeploy_endpoint_url` when set.
+fn codedeploy_client(config: &Config, sdk: &aws_config::SdkConfig) -> aws_sdk_codedeploy::Client {
+    let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(sdk);
+    if let Some(url) = &config.reconciler.codedeploy_endpoint_url {
+        codedeploy = codedeploy.endpoint_url(url);
+    }
+    aws_sdk_codedeploy::Client::from_conf(codedeploy.build())
+}
+
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     let queue_url =
@@ -230,6 +239,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         metrics.clone(),
     ));
 
+    if config.slack.actions.enabled {
+        tracker.spawn(lane::run(
+            crate::executors::controls::ControlsExecutor::new(
+                aws_sdk_ecs::Client::new(&sdk),
+                codedeploy_client(&config, &sdk),
+            ),
+            open()?,
+            notify(Lane::Controls),
+            lanes_stop.clone(),
+            hard_stop.clone(),
+            backoff,
+            metrics.clone(),
+        ));
+    }
+
     let interact = interact_routes(&config, &sdk, &metrics).await?;
     let counters = Arc::new(IntakeCounters::default());
     let bind = |source| ServeError::Bind { address: config.http.listen.clone(), source };
@@ -284,19 +308,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let driver = if config.reconciler.enabled {
         let (in_flight_tx, in_flight_rx) = tokio::sync::watch::channel(cutover_correlator::Wanted::default());
         let (observed_tx, observed_rx) = mpsc::channel(64);
-        let mut codedeploy = aws_sdk_codedeploy::config::Builder::from(&sdk);
-        if let Some(url) = &config.reconciler.codedeploy_endpoint_url {
-            codedeploy = codedeploy.endpoint_url(url);
-        }
-        let reconciler = crate::reconciler::Reconciler::new(
-            aws_sdk_codedeploy::Client::from_conf(codedeploy.build()),
-            config.reconciler.calls_per_second,
-        )
-        .with_ecs(aws_sdk_ecs::Client::new(&sdk))
-        .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk))
-        .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk))
-        .with_cloudformation(aws_sdk_cloudformation::Client::new(&sdk))
-        .with_start_up(rolling_at_start);
+        let reconciler =
+            crate::reconciler::Reconciler::new(codedeploy_client(&config, &sdk), config.reconciler.calls_per_second)
+                .with_ecs(aws_sdk_ecs::Client::new(&sdk))
+                .with_cloudfront(aws_sdk_cloudfront::Client::new(&sdk))
+                .with_codepipeline(aws_sdk_codepipeline::Client::new(&sdk))
+                .with_cloudformation(aws_sdk_cloudformation::Client::new(&sdk))
+                .with_start_up(rolling_at_start);
         tokio::spawn(crate::reconciler::run(
             reconciler,
             in_flight_rx,

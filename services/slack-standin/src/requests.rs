@@ -30,7 +30,11 @@ pub struct SlashCommand {
     pub user_name: String,
     pub channel_id: String,
     pub team_id: String,
+    /// Unique per command, as Slack's are.
+    pub trigger_id: String,
 }
+
+static TRIGGERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl SlashCommand {
     /// `/cutover <text>` typed by `user_id` in `channel_id`.
@@ -42,6 +46,11 @@ impl SlashCommand {
             user_name: user_id.to_lowercase(),
             channel_id: channel_id.to_owned(),
             team_id: "T0STANDIN".to_owned(),
+            trigger_id: format!(
+                "{}.{}.standin",
+                TRIGGERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                std::process::id()
+            ),
         }
     }
 
@@ -59,7 +68,7 @@ impl SlashCommand {
             .append_pair("text", &self.text)
             .append_pair("api_app_id", "A0STANDIN")
             .append_pair("response_url", "http://127.0.0.1:9/commands/T0STANDIN/1/standin")
-            .append_pair("trigger_id", "1.2.standin")
+            .append_pair("trigger_id", &self.trigger_id)
             .finish()
     }
 }

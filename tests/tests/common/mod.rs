@@ -36,6 +36,8 @@ fn free_port() -> u16 {
 pub struct Moto {
     pub url: String,
     child: Child,
+    /// Where moto's recorder writes the requests it serves, once [`Moto::record`] starts it.
+    recording: PathBuf,
 }
 
 impl Moto {
@@ -53,7 +55,9 @@ impl Moto {
         // Python beside `moto_server`.
         let python = bin.with_file_name("python");
         let port = free_port();
+        let recording = std::env::temp_dir().join(format!("cutover-moto-{}-{port}.jsonl", std::process::id()));
         let child = Command::new(&python)
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .arg(workspace().join("scripts/moto_server_atomic.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -64,11 +68,35 @@ impl Moto {
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..150 {
             if http_get(port, "/moto-api/").await.is_some_and(|(status, _)| status == 200) {
-                return Self { url, child };
+                return Self { url, child, recording };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("moto_server did not answer on {url} within 15 s");
+    }
+
+    /// Starts moto's recorder (`/moto-api/recorder/start-recording`): every request served
+    /// from now on is written down, so a test can count the calls Cutover made.
+    pub async fn record(&self) {
+        let _ = std::fs::remove_file(&self.recording);
+        let answer = slack_standin::requests::post(self.port(), "/moto-api/recorder/start-recording", &[], "")
+            .await
+            .expect("start the recorder");
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+
+    /// How many requests recorded since [`Moto::record`] carried `X-Amz-Target: <target>`
+    /// (`AmazonEC2ContainerServiceV20141113.UpdateService`).
+    pub fn recorded(&self, target: &str) -> usize {
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["headers"].as_object().is_some_and(|h| {
+                    h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-amz-target") && v.as_str() == Some(target))
+                })
+            })
+            .count()
     }
 
     pub fn port(&self) -> u16 {

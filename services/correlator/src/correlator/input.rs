@@ -18,6 +18,8 @@ pub enum Input {
     Message(Box<Inbound>),
     /// An answer from the reconciler (AWS APIs).
     Observed(Observation),
+    /// A person's request from Slack (a `/cutover` command, a click).
+    Control(super::controls::Request),
 }
 
 /// What the reconciler learned from the AWS APIs. Serialised, it is the journal entry of an

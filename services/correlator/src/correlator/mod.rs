@@ -11,7 +11,8 @@
 //! rollback relation and superseding), [`pipelines`], [`annotations`], [`context`] (what the
 //! reconciler adds to a message: tags, labels, rollback windows, invalidations), [`retention`]
 //! (dedupe keys, the event clock, sweeping), [`wanted`] (what the reconciler is asked) and
-//! [`status`] (what runs where, for `/cutover status`). This
+//! [`status`] (what runs where, for `/cutover status`) and [`controls`] (what people ask for from
+//! Slack). This
 //! file keeps the types, the dispatch, and the decisions with the Slack actions they make; the
 //! words are in [`crate::slack`].
 
@@ -20,6 +21,7 @@ mod annotations;
 mod approvals;
 mod census;
 mod context;
+pub mod controls;
 mod evidence;
 pub mod input;
 mod pipelines;
@@ -112,6 +114,9 @@ pub struct State {
     labels: BTreeMap<String, ImageLabels>,
     #[serde(default)]
     annotations: Annotations,
+    /// What people asked for from Slack.
+    #[serde(default)]
+    controls: controls::Controls,
     /// The rollback relation by the deployment undone (derived; rebuilt by `with_state`).
     #[serde(skip)]
     rollbacks_of: RollbacksOf,
@@ -176,6 +181,7 @@ impl Correlator {
         let mut out = Vec::new();
         match input {
             Input::Message(m) => self.on_message(now, &m, &mut out),
+            Input::Control(request) => out = self.act(now, &request).1,
             Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
                 self.advance(at);
                 self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);

@@ -158,6 +158,8 @@ impl Correlator {
         }
         self.state.census.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
         self.state.pipelines.executions.retain(|_, p| p.last_at >= horizon);
+        let deployments = &self.state.deployments;
+        self.state.controls.sweep(horizon, |id| deployments.contains_key(id));
         self.state.approvals.records.retain(|_, a| a.last_at >= horizon);
         self.state.approvals.pending_notices.retain(|_, n| n.at >= horizon);
         let executions = &self.state.pipelines.executions;

@@ -44,7 +44,7 @@ pub struct Moving {
     pub started: Timestamp,
 }
 
-fn target(d: &Deployment) -> Option<String> {
+pub(super) fn target(d: &Deployment) -> Option<String> {
     let t = &d.target;
     match (&t.cluster, &t.service, &t.application, &t.deployment_group) {
         (Some(c), Some(s), _, _) => Some(format!("{c}/{s}")),
@@ -56,7 +56,7 @@ fn target(d: &Deployment) -> Option<String> {
 
 /// `service` names the ECS service (or the CodeDeploy application or group, or the whole
 /// `cluster/service`); `environment` the route's environment. Either left out matches all.
-fn selected(d: &Deployment, service: Option<&str>, environment: Option<&str>) -> bool {
+pub(super) fn selected(d: &Deployment, service: Option<&str>, environment: Option<&str>) -> bool {
     let t = &d.target;
     let named = |want: &str| {
         [&t.service, &t.application, &t.deployment_group].iter().any(|v| v.as_deref() == Some(want))

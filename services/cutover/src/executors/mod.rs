@@ -7,6 +7,7 @@
 //! invalidation by its caller reference) before doing it again.
 
 pub mod cloudfront;
+pub mod controls;
 pub mod eventbridge;
 pub mod lane;
 pub mod sinks;

@@ -154,7 +154,11 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
-const LANES: [Lane; 4] = Lane::ALL;
+const LANES: [Lane; 5] = Lane::ALL;
+
+/// The controls lane came after every value of the two low bits was taken: its ids carry this
+/// bit too (far above any counter), so ids made before keep their lanes.
+const CONTROLS_BIT: i64 = 1 << 58;
 
 fn lane_bits(lane: Lane) -> i64 {
     match lane {
@@ -162,11 +166,15 @@ fn lane_bits(lane: Lane) -> i64 {
         Lane::CloudFront => 2,
         Lane::EventBridge => 3,
         Lane::Sinks => 0,
+        Lane::Controls => CONTROLS_BIT,
     }
 }
 
 fn lane_of(id: i64) -> Option<Lane> {
-    LANES.into_iter().find(|l| lane_bits(*l) == id & 3)
+    if id & CONTROLS_BIT != 0 {
+        return Some(Lane::Controls);
+    }
+    LANES.into_iter().find(|l| *l != Lane::Controls && lane_bits(*l) == id & 3)
 }
 
 fn open_pk(lane: Lane) -> String {
@@ -770,6 +778,8 @@ mod tests {
         // Every value of the two bits names a lane: ids made before the sink lane keep theirs.
         assert_eq!(lane_of(8), Some(Lane::Sinks));
         assert_eq!(lane_of(4 * 5 + 3), Some(Lane::EventBridge));
+        assert_eq!(lane_of(4 * 5 + lane_bits(Lane::Controls)), Some(Lane::Controls));
+        assert!(pad(4 * 5 + CONTROLS_BIT) < pad(4 * 6 + CONTROLS_BIT), "controls ids sort in decision order");
         assert!(pad(9) < pad(10) && pad(99) < pad(1_000));
     }
 

@@ -52,6 +52,8 @@ pub enum Lane {
     /// Every `[[sinks]]` entry; each sink's actions of one deployment in decision order, so
     /// one sink down holds back no other.
     Sinks,
+    /// The AWS calls people asked for from Slack (`[slack.actions]`).
+    Controls,
 }
 
 impl Lane {
@@ -61,6 +63,7 @@ impl Lane {
             Action::SlackPost(_) | Action::SlackUpdate(_) | Action::SlackReply(_) => Self::Slack,
             Action::Invalidate(_) => Self::CloudFront,
             Action::Sink(_) => Self::Sinks,
+            Action::Control(_) => Self::Controls,
         }
     }
 
@@ -70,11 +73,12 @@ impl Lane {
             Self::CloudFront => "cloudfront",
             Self::EventBridge => "eventbridge",
             Self::Sinks => "sinks",
+            Self::Controls => "controls",
         }
     }
 
     /// Every lane.
-    pub const ALL: [Self; 4] = [Self::Slack, Self::CloudFront, Self::EventBridge, Self::Sinks];
+    pub const ALL: [Self; 5] = [Self::Slack, Self::CloudFront, Self::EventBridge, Self::Sinks, Self::Controls];
 
     /// The lane `as_str` names.
     pub fn parse(s: &str) -> Option<Self> {
