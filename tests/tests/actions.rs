@@ -37,20 +37,10 @@ fn metric(text: &str, endpoint: &str, outcome: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_refused_and_counted() {
-    let moto = Moto::start().await;
-    let stack = Stack::create(&moto).await;
-    let slack = Slack::start().await;
-    let dir = temp_dir("actions-http");
-    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
-    let port = health_on_free_port(&config);
-    let service = Service::start_with_env(
-        &config,
-        &dir.join("cutover.log"),
-        Some("xoxb-e2e"),
-        &[("SLACK_SIGNING_SECRET", SECRET)],
-    );
+/// `serve` with the signing secret, answering on `port`, once the rolling scenario injected
+/// into `stack` has completed.
+async fn serve_through_rolling(stack: &Stack, config: &std::path::Path, log: &std::path::Path, port: u16) -> Service {
+    let service = Service::start_with_env(config, log, Some("xoxb-e2e"), &[("SLACK_SIGNING_SECRET", SECRET)]);
     assert!(
         eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
         "{}",
@@ -69,6 +59,18 @@ async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_re
         "{steps:?}\n{}",
         service.log_text()
     );
+    service
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_refused_and_counted() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let dir = temp_dir("actions-http");
+    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
+    let port = health_on_free_port(&config);
+    let service = serve_through_rolling(&stack, &config, &dir.join("cutover.log"), port).await;
 
     // Refused, each for its reason, before anything in the request is read.
     let refused = [
@@ -231,25 +233,7 @@ async fn an_operator_rolls_back_from_slack_and_nobody_else_can() {
     let port = health_on_free_port(&config);
     let log = dir.join("cutover.log");
     let env = [("SLACK_SIGNING_SECRET", SECRET)];
-    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &env);
-    assert!(
-        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
-        "{}",
-        service.log_text()
-    );
-    for line in scenario_lines("rolling") {
-        stack.inject_in_order(&line).await;
-    }
-    let mut steps = Vec::new();
-    assert!(
-        eventually(30, async || {
-            steps.extend(stack.emitted_steps().await);
-            steps.iter().any(|(_, t)| t == "Deployment Completed")
-        })
-        .await,
-        "{steps:?}\n{}",
-        service.log_text()
-    );
+    let service = serve_through_rolling(&stack, &config, &log, port).await;
     let rollback = async |user: &str| {
         let body = SlashCommand::cutover("rollback storefront production", user, "C0DEPLOYS").body();
         let answer = post(port, "/slack/commands", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap();

@@ -44,8 +44,7 @@ fn control(actions: &[Action]) -> Option<&Control> {
 #[test]
 fn an_operator_rolls_back_the_newest_deployment_once_to_the_task_definition_it_replaced() {
     let mut c = rolled(&["U0OPS"]);
-    let now = c.clock().plus_millis(1_000);
-    let (verdict, actions) = c.act(now, &ask("t-1", "U0OPS", &[], "storefront"));
+    let (verdict, actions) = c.act(&ask("t-1", "U0OPS", &[], "storefront"));
     assert!(matches!(&verdict, Verdict::Accepted(t) if t.contains("storefront:41")), "{verdict:?}");
     let call = control(&actions).expect("a control");
     assert_eq!(call.user, "U0OPS");
@@ -64,11 +63,11 @@ fn an_operator_rolls_back_the_newest_deployment_once_to_the_task_definition_it_r
     assert!(reply.text.contains("asked for by <@U0OPS> at 09:37 UTC"), "{}", reply.text);
 
     // The same request again (a retry): decided once.
-    let (again, none) = c.act(now, &ask("t-1", "U0OPS", &[], "storefront"));
+    let (again, none) = c.act(&ask("t-1", "U0OPS", &[], "storefront"));
     assert!(matches!(again, Verdict::Refused(t) if t.contains("already handled")));
     assert!(none.is_empty());
     // A second request for the same deployment (a double click, another operator): refused.
-    let (second, none) = c.act(now, &ask("t-2", "U0OPS", &[], "storefront"));
+    let (second, none) = c.act(&ask("t-2", "U0OPS", &[], "storefront"));
     assert!(matches!(&second, Verdict::Refused(t) if t.contains("already asked for by <@U0OPS>")), "{second:?}");
     assert!(none.is_empty());
 }
@@ -77,25 +76,25 @@ fn an_operator_rolls_back_the_newest_deployment_once_to_the_task_definition_it_r
 fn nobody_else_may_and_a_group_named_lets_its_members() {
     // No operators: nobody.
     let mut c = rolled(&[]);
-    let (v, a) = c.act(c.clock(), &ask("t-1", "U0OPS", &[], "storefront"));
+    let (v, a) = c.act(&ask("t-1", "U0OPS", &[], "storefront"));
     assert!(matches!(&v, Verdict::Refused(t) if t.contains("names no `operators`")), "{v:?}");
     assert!(a.is_empty());
     // Someone else than the operator, or a member of another group: refused, no call.
     let mut c = rolled(&["U0OPS", "S0SRE"]);
     for (id, user, groups) in [("t-2", "U0MALLORY", vec![]), ("t-3", "U0BOB", vec!["S0OTHER"])] {
-        let (v, a) = c.act(c.clock(), &ask(id, user, &groups, "storefront"));
+        let (v, a) = c.act(&ask(id, user, &groups, "storefront"));
         assert!(matches!(&v, Verdict::Refused(t) if t.contains("<@U0OPS>, <!subteam^S0SRE>")), "{v:?}");
         assert!(a.is_empty(), "{a:?}");
     }
     // Not a Slack user id (text a forged form could carry): refused.
-    let (v, a) = c.act(c.clock(), &ask("t-4", "<!channel>", &["S0SRE"], "storefront"));
+    let (v, a) = c.act(&ask("t-4", "<!channel>", &["S0SRE"], "storefront"));
     assert!(matches!(v, Verdict::Refused(_)) && a.is_empty());
     // A member of the group named: allowed.
-    let (v, a) = c.act(c.clock(), &ask("t-5", "U0BOB", &["S0SRE"], "storefront"));
+    let (v, a) = c.act(&ask("t-5", "U0BOB", &["S0SRE"], "storefront"));
     assert!(matches!(v, Verdict::Accepted(_)), "{v:?}");
     assert!(control(&a).is_some());
     // A service Cutover does not hold: refused, and the name typed is escaped.
-    let (v, a) = c.act(c.clock(), &ask("t-6", "U0OPS", &[], "<!here>"));
+    let (v, a) = c.act(&ask("t-6", "U0OPS", &[], "<!here>"));
     assert!(matches!(&v, Verdict::Refused(t) if t.contains("&lt;!here&gt;") && !t.contains("<!here>")), "{v:?}");
     assert!(a.is_empty());
 }
@@ -106,7 +105,7 @@ fn a_request_replayed_from_the_journal_decides_the_same_and_a_snapshot_keeps_it(
     let mut rebuilt = rolled(&["U0OPS"]);
     let request = ask("t-1", "U0OPS", &[], "storefront");
     let now = live.clock().plus_millis(1_000);
-    let (_, decided) = live.act(now, &request);
+    let (_, decided) = live.act(&request);
     assert!(!decided.is_empty());
     assert_eq!(rebuilt.handle(now, Input::Control(request.clone())), decided);
     // Through a snapshot: the request and the rollback are remembered.

@@ -231,11 +231,12 @@ impl Driver {
                 Next::Batch(None) => break,
                 Next::Observation(Some(o)) => self.observe(o).await?,
                 Next::Observation(None) => observations = None,
-                // A reading changes nothing: the quiet clock goes on from the last input.
+                // A request to act is an input: journaled, and the quiet clock restarts.
                 Next::Query(Some(crate::interact::Query::Act { request, reply })) => {
                     let verdict = self.act(*request).await?;
                     let _ = reply.send(verdict);
                 }
+                // A reading changes nothing: the quiet clock goes on from the last input.
                 Next::Query(Some(q)) => {
                     self.answer(q);
                     continue;
@@ -277,7 +278,7 @@ impl Driver {
                 self.catch_up()?;
             }
             let now = Timestamp(now_ms());
-            let (verdict, decided) = self.correlator.act(now, &request);
+            let (verdict, decided) = self.correlator.act(&request);
             self.metrics.decided(&decided);
             let actions: Vec<NewAction> = decided.into_iter().map(NewAction::from).collect();
             match self.commit(&[(now, control_entry(&request))], &actions).await {

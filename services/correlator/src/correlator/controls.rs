@@ -67,7 +67,7 @@ impl Verdict {
 }
 
 /// The controls' records.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Controls {
     /// Requests decided, by id, with when they came: forgotten after the retention.
     #[serde(default)]
@@ -103,7 +103,7 @@ impl Correlator {
     /// Decides a request from Slack: the verdict for whoever asked, and the actions (the AWS
     /// call and the thread reply), none when refused. [`Correlator::handle`] of the same
     /// request decides the same actions (a rebuild from the journal).
-    pub fn act(&mut self, now: Timestamp, request: &Request) -> (Verdict, Vec<Action>) {
+    pub fn act(&mut self, request: &Request) -> (Verdict, Vec<Action>) {
         let mut out = Vec::new();
         if self.state.controls.requests.contains_key(&request.id) {
             return (Verdict::Refused("This request was already handled; nothing more was done.".into()), out);
@@ -113,19 +113,12 @@ impl Correlator {
             return (Verdict::Refused("The request names no Slack user; nothing was done.".into()), out);
         }
         let verdict = match &request.ask {
-            Ask::Rollback { service, environment } => self.rollback(now, request, service, environment, &mut out),
+            Ask::Rollback { service, environment } => self.rollback(request, service, environment, &mut out),
         };
         (verdict, out)
     }
 
-    fn rollback(
-        &mut self,
-        _now: Timestamp,
-        request: &Request,
-        service: &str,
-        environment: &str,
-        out: &mut Vec<Action>,
-    ) -> Verdict {
+    fn rollback(&mut self, request: &Request, service: &str, environment: &str, out: &mut Vec<Action>) -> Verdict {
         let (service_e, env_e) = (escape(service), escape(environment));
         let mut targets: BTreeMap<String, &Deployment> = BTreeMap::new();
         for d in self.state.deployments.values().filter(|d| selected(d, Some(service), Some(environment))) {

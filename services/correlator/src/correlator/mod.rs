@@ -181,7 +181,7 @@ impl Correlator {
         let mut out = Vec::new();
         match input {
             Input::Message(m) => self.on_message(now, &m, &mut out),
-            Input::Control(request) => out = self.act(now, &request).1,
+            Input::Control(request) => out = self.act(&request).1,
             Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
                 self.advance(at);
                 self.apply(now, Fact::TrafficWeight { deployment_id, percent, at }, &mut out);
