@@ -4,10 +4,13 @@
 1. starts the AWS emulator (moto_server) on a free 127.0.0.1 port;
 2. deploys infra/cloudformation/cutover.yaml into it, and creates through the API what the
    emulator's CloudFormation skips (the SNS subscription, the CloudFront distribution);
-3. starts the Slack stand-in and `cutover serve` with the embedded SQLite store;
-4. plays a recorded ECS rolling deployment (into EventBridge, through the stack's rules) and a
-   CodeDeploy blue/green deployment (into the stack's trigger topic, as SNS delivers them);
-5. shows the Slack feed, the CloudFront invalidations and the events Cutover emitted;
+3. starts the Slack stand-in, the stand-ins of the sinks' APIs (GitHub, Grafana, PagerDuty, a
+   signed webhook) and `cutover serve` with the embedded SQLite store;
+4. plays CI's deploy annotation of storefront v123 (its commit), a recorded ECS rolling
+   deployment (into EventBridge, through the stack's rules) and a CodeDeploy blue/green
+   deployment (into the stack's trigger topic, as SNS delivers them);
+5. shows the Slack feed, the CloudFront invalidations, the events Cutover emitted and what each
+   sink was told;
 6. stops everything it started.
 """
 
@@ -32,6 +35,14 @@ _spec = importlib.util.spec_from_file_location("local_aws", ROOT / "scripts/loca
 local_aws = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(local_aws)
 SCENARIOS = [("rolling", "EventBridge"), ("codedeploy-sns", "SNS")]
+# The sinks' credentials, shared by the stand-ins (which check them) and cutover (which sends them).
+SINK_TOKENS = {"GITHUB_TOKEN": "github_pat_demo", "GRAFANA_TOKEN": "glsa_demo", "PAGERDUTY_ROUTING_KEY": "R0UT1NGKEYDEMO",
+               "WEBHOOK_SECRET": "demo-webhook-secret"}
+COMMIT = "9f1c2ab3d4e5f60718293a4b5c6d7e8f90a1b2c3"
+# What `cutover annotate` puts on the default bus when GitHub Actions deploys storefront v123.
+ANNOTATION = {"source": "cutover.annotate", "detail-type": "Cutover Deploy Annotation", "time": "2026-03-14T09:29:50Z",
+              "resources": [], "detail": {"cluster": "prod-eu", "service": "storefront", "image_tag": "v123",
+                                          "commit": COMMIT, "repository": "https://github.com/example/storefront"}}
 
 
 def free_port():
@@ -96,7 +107,42 @@ def deploy(aws):
     return out, dist, watch_url
 
 
-def config(path, endpoint, out, dist, slack_port, health_port, state_dir):
+def sinks(base):
+    """The demo's sinks, each on its stand-in: GitHub deployments for storefront, Grafana
+    annotations and PagerDuty change events for production, a signed webhook of the cut-overs."""
+    return f"""
+[[sinks]]
+name = "github"
+kind = "github"
+url = "{base}/github"
+service = "storefront"
+token_env = "GITHUB_TOKEN"
+environment_url = "https://{{environment}}.example.com"
+
+[[sinks]]
+name = "grafana"
+kind = "grafana"
+url = "{base}/grafana"
+environment = "production"
+token_env = "GRAFANA_TOKEN"
+
+[[sinks]]
+name = "pagerduty"
+kind = "pagerduty"
+url = "{base}/pagerduty"
+environment = "production"
+token_env = "PAGERDUTY_ROUTING_KEY"
+
+[[sinks]]
+name = "deploy-hook"
+kind = "webhook"
+url = "{base}/webhook/deploys"
+events = ["Deployment Cut Over"]
+token_env = "WEBHOOK_SECRET"
+"""
+
+
+def config(path, endpoint, out, dist, slack_port, health_port, state_dir, sinks_base):
     path.write_text(f"""[slack]
 channel = "deployments"
 api_url = "http://127.0.0.1:{slack_port}/api"
@@ -120,10 +166,13 @@ path = "{state_dir / 'cutover.db'}"
 [http]
 listen = "127.0.0.1:{health_port}"
 
-{local_aws.routes(dist)}""")
+{local_aws.routes(dist)}
+{sinks(sinks_base)}""")
 
 
 def inject(aws, topic):
+    local_aws.send(aws["events"], aws["sns"], json.dumps(ANNOTATION), topic, topic)
+    print("  played CI's deploy annotation of storefront v123 (commit %s) into EventBridge" % COMMIT[:7])
     for name, path in SCENARIOS:
         for line in (ROOT / "tests/scenarios" / name / "input.jsonl").read_text().splitlines():
             if line.strip():
@@ -136,6 +185,30 @@ def expected_events():
     for name, _ in SCENARIOS:
         n += len(json.loads((ROOT / "tests/scenarios" / name / "expected.json").read_text())["lifecycle"])
     return n
+
+
+def sink_calls(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_control/calls") as r:
+        return json.load(r)
+
+
+def sinks_done(calls):
+    """Every sink got its cut-overs: GitHub's success status, one PagerDuty change event and
+    one webhook delivery per production cut-over (2), Grafana's point annotations."""
+    ok = [c for c in calls if 200 <= c["status"] < 300]
+    github = any(c["api"] == "github" and c["body"].get("state") == "success" for c in ok)
+    count = lambda api: sum(1 for c in ok if c["api"] == api and c["method"] == "POST")
+    grafana = sum(1 for c in ok if c["api"] == "grafana" and "cut-over" in c["body"].get("tags", []))
+    return github and count("pagerduty") >= 2 and count("webhook") >= 2 and grafana >= 2
+
+
+def describe(call):
+    b = call["body"]
+    what = {"github": b.get("state") or b.get("ref") or b.get("environment"),
+            "grafana": ", ".join(t for t in b.get("tags", []) if not t.startswith("cluster:")) or b.get("text"),
+            "pagerduty": b.get("payload", {}).get("summary"),
+            "webhook": call["headers"].get("x-cutover-event")}.get(call["api"], "")
+    return f"   {call['api']:<10} {call['method']:<5} {call['path']:<46} {call['status']}  {what or ''}"
 
 
 def drain(sqs, url):
@@ -156,7 +229,7 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="cutover-demo-"))
     t0 = time.time()
     try:
-        moto_port, slack_port, health_port = free_port(), free_port(), free_port()
+        moto_port, slack_port, health_port, sinks_port = free_port(), free_port(), free_port(), free_port()
         endpoint = f"http://127.0.0.1:{moto_port}"
         started.append(subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -167,16 +240,21 @@ def main():
         print("2. deployed infra/cloudformation/cutover.yaml (queue, dead-letter queue, 6 rules, trigger topic, bus, ...)")
         started.append(subprocess.Popen([bins / "slack-standin", "--port", str(slack_port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        config(work / "cutover.toml", endpoint, out, dist, slack_port, health_port, work)
+        started.append(subprocess.Popen([bins / "sink-standins", "--port", str(sinks_port)],
+                                        env=dict(os.environ, GITHUB_REPOS="example/storefront", **SINK_TOKENS),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"http://127.0.0.1:{sinks_port}/_control/calls", 15)
+        config(work / "cutover.toml", endpoint, out, dist, slack_port, health_port, work, f"http://127.0.0.1:{sinks_port}")
         env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-demo-token", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                   RUST_LOG="warn")
+                   RUST_LOG="warn", **SINK_TOKENS)
         env.pop("AWS_ENDPOINT_URL", None)
         log = open(work / "cutover.log", "w")
         serve = subprocess.Popen([bins / "cutover", "serve", "--config", work / "cutover.toml"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=log)
         started.append(serve)
         wait_http(f"http://127.0.0.1:{health_port}/readyz", 20)
-        print(f"3. Slack stand-in on http://127.0.0.1:{slack_port}/ and cutover serve (SQLite store) running")
+        print(f"3. Slack stand-in on http://127.0.0.1:{slack_port}/, sink stand-ins on http://127.0.0.1:{sinks_port}/ "
+              "and cutover serve (SQLite store) running")
         print("4. playing recorded deployments the way AWS sends them:")
         inject(aws, out["CodeDeployTriggersTopicArn"])
         want, emitted = expected_events(), []
@@ -184,8 +262,11 @@ def main():
         while len(emitted) < want and time.time() < deadline:
             emitted += drain(aws["sqs"], watch_url)
             time.sleep(0.2)
+        while not sinks_done(sink_calls(sinks_port)) and time.time() < deadline:
+            time.sleep(0.2)
         time.sleep(1.0)
         emitted += drain(aws["sqs"], watch_url)
+        calls = sink_calls(sinks_port)
 
         print("5. what Cutover did\n\n   Slack feed:")
         with urllib.request.urlopen(f"http://127.0.0.1:{slack_port}/_control/messages") as r:
@@ -203,10 +284,19 @@ def main():
         for e in sorted(emitted, key=lambda e: e["detail"]["at"]):
             d = e["detail"]
             print(f"   {d['at']}  {e['detail-type']:<26} {d['deployment_id']}  {d.get('service') or ''} {d.get('version') or ''}")
+        print("\n   What the sinks were told (docs/sinks.md), in order:")
+        for c in sorted(calls, key=lambda c: c["received_at_us"]):
+            print(describe(c))
         print(f"\n6. done in {time.time() - t0:.1f} s; stopping everything")
-        ok = len(emitted) >= want
-        if not ok:
+        ok = len(emitted) >= want and sinks_done(calls)
+        if len(emitted) < want:
             print(f"expected {want} lifecycle events, saw {len(emitted)}; log: {work / 'cutover.log'}", file=sys.stderr)
+        if not sinks_done(calls):
+            print("a sink did not get its cut-overs (see above)", file=sys.stderr)
+        if not ok:
+            log.flush()
+            print("cutover's log, last lines:\n" + "".join((work / "cutover.log").read_text().splitlines(True)[-30:]),
+                  file=sys.stderr)
         return 0 if ok else 1
     finally:
         for p in reversed(started):
