@@ -117,9 +117,10 @@ async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_re
     let text = unknown.json()["text"].as_str().unwrap_or_default().to_owned();
     assert!(text.contains("not a subcommand"), "{text}");
     assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>") && !text.contains("<@U0BOSS>"), "{text}");
-    // Deploying is not in this version: said so, nothing done.
+    // Deploying what the config maps nothing to: said so, nothing done.
     let deploy = command(port, "deploy production storefront", Signing::Now(SECRET)).await;
-    assert!(deploy.json()["text"].as_str().unwrap().contains("Nothing was done"), "{deploy:?}");
+    let text = deploy.json()["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("knows no pipeline") && text.contains("Nothing was done"), "{deploy:?}");
 
     let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
     assert_eq!(metric(&metrics, "commands", "unsigned"), 1, "{metrics}");
@@ -129,7 +130,7 @@ async fn signed_commands_are_answered_and_unsigned_bad_stale_or_replayed_ones_re
     assert_eq!(metric(&metrics, "interactions", "unsigned"), 1);
     assert_eq!(metric(&metrics, "commands", "answered"), 3, "help and two status");
     assert_eq!(metric(&metrics, "commands", "unknown"), 1);
-    assert_eq!(metric(&metrics, "commands", "not_available"), 1);
+    assert_eq!(metric(&metrics, "commands", "refused"), 1, "the deploy");
 
     assert!(service.terminate().await.success());
     let log = std::fs::read_to_string(dir.join("cutover.log")).unwrap();
@@ -179,12 +180,8 @@ async fn serve_refuses_to_start_without_the_signing_secret_and_it_can_come_from_
         service.log_text()
     );
     assert!(service.terminate().await.success());
-    assert!(!service_log(&log).contains(SECRET));
+    assert!(!std::fs::read_to_string(&log).unwrap_or_default().contains(SECRET));
     slack.stop();
-}
-
-fn service_log(log: &std::path::Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
 }
 
 /// ECS in the emulator as the rolling scenario left it: cluster `prod-eu`, service
@@ -283,5 +280,158 @@ async fn an_operator_rolls_back_from_slack_and_nobody_else_can() {
         "{text}"
     );
     assert!(text.contains("user_id=U0OPS"), "{text}");
+    slack.stop();
+}
+
+const DEPLOYS: &str = r#"
+[[slack.actions.deploys]]
+environment = "production"
+service = "storefront"
+cluster = "prod-eu"
+pipeline = "storefront-release"
+"#;
+
+/// CodePipeline in the emulator: `storefront-release` (two stages), with the role it runs as.
+async fn storefront_pipeline(moto: &Moto) {
+    use aws_sdk_codepipeline::types::{
+        ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, PipelineDeclaration, StageDeclaration,
+    };
+    // IAM's query API, as the SDK would send it (the emulator does not check the signature).
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName=storefront-release&AssumeRolePolicyDocument={}",
+        trust.bytes().map(|b| format!("%{b:02X}")).collect::<String>()
+    );
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20260314/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
+    let role =
+        post(moto.port(), "/", &[("Authorization".to_owned(), auth.to_owned())], &body).await.expect("CreateRole");
+    assert_eq!(role.status, 200, "{role:?}");
+    let action = |name: &str, category: ActionCategory, provider: &str| {
+        ActionDeclaration::builder()
+            .name(name)
+            .action_type_id(
+                ActionTypeId::builder()
+                    .category(category)
+                    .owner(ActionOwner::Aws)
+                    .provider(provider)
+                    .version("1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let stage = |name: &str, a: ActionDeclaration| StageDeclaration::builder().name(name).actions(a).build().unwrap();
+    let pipeline = PipelineDeclaration::builder()
+        .name("storefront-release")
+        .role_arn("arn:aws:iam::123456789012:role/storefront-release")
+        .stages(stage("Source", action("Source", ActionCategory::Source, "S3")))
+        .stages(stage("Production", action("Deploy", ActionCategory::Deploy, "ECS")))
+        .build()
+        .unwrap();
+    let client = aws_sdk_codepipeline::Client::new(&common::sdk(&moto.url));
+    client.create_pipeline().pipeline(pipeline).send().await.expect("CreatePipeline");
+}
+
+/// `/cutover deploy` through `serve`: an operator's request starts the pipeline the config maps
+/// (CodePipeline `StartPipelineExecution` in the emulator, once, with a token made from the
+/// request); someone else's is refused and calls nothing; a second one is refused while the
+/// first waits for its execution (also after a `kill -9`) and while that execution runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    storefront_pipeline(&moto).await;
+    moto.record().await;
+    let dir = temp_dir("actions-deploy");
+    let config = write_config(&dir, &moto, &stack, &slack, &format!("{ACTIONS}{DEPLOYS}"));
+    let port = health_on_free_port(&config);
+    let log = dir.join("cutover.log");
+    let env = [("SLACK_SIGNING_SECRET", SECRET)];
+    let start = || Service::start_with_env(&config, &log, Some("xoxb-e2e"), &env);
+    let service = start();
+    assert!(
+        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
+        "{}",
+        service.log_text()
+    );
+    let deploy = async |user: &str| {
+        let body = SlashCommand::cutover("deploy production storefront", user, "C0DEPLOYS").body();
+        let answer = post(port, "/slack/commands", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.json()["text"].as_str().unwrap_or_default().to_owned()
+    };
+    const START: &str = "CodePipeline_20150709.StartPipelineExecution";
+
+    let refused = deploy("U0ALICE").await;
+    assert!(
+        refused.contains("You may not deploy storefront to production") && refused.contains("<@U0OPS>"),
+        "{refused}"
+    );
+    let accepted = deploy("U0OPS").await;
+    assert!(accepted.contains("Starting pipeline storefront-release"), "{accepted}");
+    // Started, and its record committed (so the kill below cannot land between the two).
+    let done = "cutover_outbox_actions{lane=\"controls\",status=\"done\"} 1";
+    assert!(
+        eventually(30, async || {
+            common::http_get(port, "/metrics").await.is_some_and(|(_, m)| m.lines().any(|l| l.starts_with(done)))
+        })
+        .await,
+        "{}",
+        service.log_text()
+    );
+    assert_eq!(moto.recorded(START), 1);
+    let again = deploy("U0OPS").await;
+    assert!(again.contains("already asked for by <@U0OPS>") && again.contains("has not started yet"), "{again}");
+
+    // Killed and restarted: the deploy asked for is remembered (from the journal).
+    service.kill().await;
+    let service = start();
+    assert!(
+        eventually(30, async || common::http_get(port, "/healthz").await.is_some()).await,
+        "{}",
+        service.log_text()
+    );
+    assert!(deploy("U0OPS").await.contains("already asked for by <@U0OPS>"));
+
+    // The execution it started begins (its event, as CodePipeline sends it): now that runs.
+    let text = service.log_text();
+    let execution = text
+        .lines()
+        .find(|l| l.contains("Called AWS for a Slack user."))
+        .and_then(|l| l.split("result=").nth(1))
+        .map(|r| r.split_whitespace().next().unwrap_or_default().trim_matches('"').to_owned())
+        .expect("the execution id in the log");
+    let now = cutover_events::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
+    );
+    let started = serde_json::json!({"version": "0", "id": "e2e-pipeline-started", "detail-type": "CodePipeline Pipeline Execution State Change",
+        "source": "aws.codepipeline", "account": "123456789012", "time": now.to_string(), "region": "us-east-1",
+        "resources": ["arn:aws:codepipeline:us-east-1:123456789012:storefront-release"],
+        "detail": {"pipeline": "storefront-release", "execution-id": execution, "start-time": now.to_string(),
+            "execution-trigger": {"trigger-type": "StartPipelineExecution", "trigger-detail": "arn:aws:sts::123456789012:assumed-role/cutover/task"},
+            "state": "STARTED", "version": 1.0, "pipeline-execution-attempt": 1.0}});
+    stack.inject_in_order(&started.to_string()).await;
+    let short = &execution[..8];
+    let mut last = String::new();
+    assert!(
+        eventually(30, async || {
+            last = deploy("U0OPS").await;
+            last.contains(&format!("already running execution `{short}"))
+        })
+        .await,
+        "{last}\n{}",
+        service.log_text()
+    );
+
+    let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
+    assert!(metric(&metrics, "commands", "refused") >= 2, "{metrics}");
+    assert!(service.terminate().await.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(moto.recorded(START), 1, "{text}");
+    assert!(text.contains("user_id=U0OPS") && text.contains("codepipeline:StartPipelineExecution"), "{text}");
     slack.stop();
 }

@@ -113,7 +113,8 @@ pub struct SlackMessage {
 pub struct Control {
     /// The Slack request that asked for it (its `trigger_id`).
     pub request_id: String,
-    /// The deployment it acts on.
+    /// The deployment it acts on; empty (and left out) for a deploy, which starts one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub deployment_id: String,
     /// The Slack user id of who asked.
     pub user: String,
@@ -133,6 +134,9 @@ pub enum Call {
     /// ECS-native blue/green, canary, linear: `StopServiceDeployment` with `stopType`
     /// `ROLLBACK`.
     EcsStopServiceDeployment { service_deployment_arn: String },
+    /// `/cutover deploy`: CodePipeline `StartPipelineExecution`, with a `clientRequestToken`
+    /// made from the Slack request's id, so a repeated call starts no second execution.
+    CodepipelineStartPipelineExecution { pipeline: String, client_request_token: String },
 }
 
 impl Call {
@@ -142,6 +146,7 @@ impl Call {
             Self::EcsUpdateService { .. } => "ecs:UpdateService",
             Self::CodedeployStopDeployment { .. } => "codedeploy:StopDeployment",
             Self::EcsStopServiceDeployment { .. } => "ecs:StopServiceDeployment",
+            Self::CodepipelineStartPipelineExecution { .. } => "codepipeline:StartPipelineExecution",
         }
     }
 }

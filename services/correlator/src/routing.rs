@@ -360,6 +360,11 @@ impl Route {
         tags_match(&self.tags, id)
     }
 
+    /// Its selectors and tags match the deployment.
+    pub fn matches(&self, id: &Identity<'_>) -> bool {
+        self.selector().matches(id) && self.tags_match(id)
+    }
+
     fn selector(&self) -> Selector<'_> {
         Selector {
             cluster: &self.cluster,
@@ -517,6 +522,37 @@ impl Sink {
     }
 }
 
+/// One `[[slack.actions.deploys]]` entry: what `/cutover deploy <environment> <service>`
+/// starts. Who may start it: the `operators` of the route its `cluster` and `service` fall in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployTarget {
+    /// The environment as people type it.
+    pub environment: String,
+    /// The service as people type it (the ECS service name).
+    pub service: String,
+    /// The ECS cluster it runs in: picks the route (who may deploy) as a deployment of it
+    /// would. Left out, only routes that do not select on a cluster match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The CodePipeline pipeline started (`StartPipelineExecution`).
+    pub pipeline: String,
+}
+
+impl DeployTarget {
+    /// The identity a route is picked by.
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            cluster: self.cluster.as_deref(),
+            service: Some(&self.service),
+            application: None,
+            deployment_group: None,
+            environment: Some(&self.environment),
+            tags: None,
+        }
+    }
+}
+
 /// All the routing the correlator needs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Routing {
@@ -534,6 +570,9 @@ pub struct Routing {
     /// The sinks (`[[sinks]]`): every one that matches takes the event.
     #[serde(default)]
     pub sinks: Vec<Sink>,
+    /// What `/cutover deploy` may start (`[[slack.actions.deploys]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploys: Vec<DeployTarget>,
 }
 
 impl Default for Routing {
@@ -546,6 +585,7 @@ impl Default for Routing {
             people: std::collections::BTreeMap::new(),
             templates: std::collections::BTreeMap::new(),
             sinks: Vec::new(),
+            deploys: Vec::new(),
         }
     }
 }
@@ -553,7 +593,7 @@ impl Default for Routing {
 impl Routing {
     /// The first route that matches, if any.
     pub fn route(&self, id: &Identity<'_>) -> Option<&Route> {
-        self.routes.iter().find(|r| r.selector().matches(id) && r.tags_match(id))
+        self.routes.iter().find(|r| r.matches(id))
     }
 
     /// Some route or sink selects on service tags: only then are tags worth reading.

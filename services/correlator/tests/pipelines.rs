@@ -458,3 +458,105 @@ fn a_deploy_action_finished_an_hour_ago_is_forgotten_at_the_sweep_and_its_execut
     );
     assert!(state["pipelines"].get(EXEC).is_some(), "the execution stays for the retention");
 }
+
+/// `/cutover deploy`: the pipeline the config maps to the environment and service, started for
+/// the route's operators only, once while it runs; the execution that starts next is theirs, so
+/// its deployment's message names them, is posted where they asked, and its failure mentions
+/// them.
+#[test]
+fn a_deploy_from_slack_starts_the_mapped_pipeline_once_and_its_failure_mentions_the_deployer() {
+    use cutover_correlator::action::Call;
+    use cutover_correlator::correlator::controls::{Ask, Request, Verdict};
+    use cutover_correlator::routing::{DeployTarget, Route, SlackId};
+
+    let mut routing = Routing::default();
+    routing.routes.push(Route {
+        cluster: Some(cutover_correlator::routing::Glob::new("prod").unwrap()),
+        environment: Some("production".into()),
+        channel: Some("deploys-prod".into()),
+        operators: vec![SlackId::new("U0OPS").unwrap()],
+        ..Route::default()
+    });
+    routing.deploys.push(DeployTarget {
+        environment: "production".into(),
+        service: "web".into(),
+        cluster: Some("prod".into()),
+        pipeline: PIPELINE.into(),
+    });
+    let mut w = World { h: Harness::new(routing), ..World::new() };
+    let t = ts(T0);
+    let ask = |id: &str, user: &str, service: &str| Request {
+        id: id.into(),
+        user: user.into(),
+        groups: Vec::new(),
+        channel: "C0ASKED".into(),
+        at: t.plus_millis(-5_000),
+        ask: Ask::Deploy { environment: "production".into(), service: service.into() },
+    };
+    let controls = |actions: &[Action]| -> Vec<Call> {
+        actions.iter().filter_map(|a| if let Action::Control(c) = a { Some(c.call.clone()) } else { None }).collect()
+    };
+
+    let (v, out) = w.h.correlator.act(&ask("t-0", "U0ALICE", "web"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("You may not deploy") && t.contains("<@U0OPS>")), "{v:?}");
+    assert!(out.is_empty());
+    let (v, out) = w.h.correlator.act(&ask("t-1", "U0OPS", "<!channel>"));
+    assert!(
+        matches!(&v, Verdict::Refused(t) if t.contains("`production web`") && t.contains("&lt;!channel&gt;")),
+        "{v:?}"
+    );
+    assert!(out.is_empty());
+
+    let (v, out) = w.h.correlator.act(&ask("1334.5678.ab", "U0OPS", "web"));
+    assert!(matches!(&v, Verdict::Accepted(t) if t.contains("Starting pipeline checkout-release")), "{v:?}");
+    assert_eq!(
+        controls(&out),
+        vec![Call::CodepipelineStartPipelineExecution {
+            pipeline: PIPELINE.into(),
+            client_request_token: "cutover-1334-5678-ab".into()
+        }]
+    );
+    let (v, out) = w.h.correlator.act(&ask("t-2", "U0OPS", "web"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for by <@U0OPS>")), "{v:?}");
+    assert!(out.is_empty());
+
+    // The execution the call started, then its ECS deploy action and the deployment it runs.
+    let trigger = json!({"trigger-type": "StartPipelineExecution", "trigger-detail": "arn:aws:sts::123456789012:assumed-role/cutover/task"});
+    w.pipeline_event(
+        t,
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "STARTED",
+            trigger: Some(trigger),
+            ..Default::default()
+        },
+    );
+    let (v, _) = w.h.correlator.act(&ask("t-3", "U0OPS", "web"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already running execution `3f9c2b1e")), "{v:?}");
+    w.pipeline_event(
+        t.plus_millis(10_000),
+        &PipelineShape {
+            pipeline: PIPELINE,
+            execution_id: EXEC,
+            state: "STARTED",
+            stage: Some("Production"),
+            action: Some("Deploy"),
+            action_type: Some(("AWS", "ECS", "Deploy")),
+            ..Default::default()
+        },
+    );
+    w.targets("Production", vec![web(Some("prod"))]);
+    let started = w.ecs(t.plus_millis(15_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS");
+    let post = started.iter().find_map(|a| if let Action::SlackPost(m) = a { Some(m) } else { None });
+    let post = post.expect("the deployment's message");
+    assert_eq!(post.channel, "C0ASKED", "posted where the deploy was asked for");
+    assert!(slack_texts(&started)[0].contains("*Started by*\\n<@U0OPS> from Slack"), "{:?}", slack_texts(&started));
+
+    let failed = w.ecs(t.plus_millis(200_000), "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_FAILED");
+    let replies: Vec<&str> = failed
+        .iter()
+        .filter_map(|a| if let Action::SlackReply(m) = a { Some(m.text.as_str()) } else { None })
+        .collect();
+    assert!(replies.iter().any(|r| r.contains("cc <@U0OPS>")), "{replies:?}");
+}

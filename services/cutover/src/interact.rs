@@ -13,8 +13,9 @@
 //! (from the correlator's state, asked through the driver between two batches), and a helpful
 //! answer to anything else; `/cutover rollback <service> <environment>`, decided by the
 //! correlator ([`cutover_correlator::correlator::controls`]) and journaled by the driver, its
-//! AWS call made once by the controls lane. Buttons and `deploy` are answered as not available
-//! yet, and nothing acts.
+//! AWS call made once by the controls lane; `/cutover deploy <environment> <service>` the same
+//! way (`StartPipelineExecution` of the pipeline `[[slack.actions.deploys]]` maps to it).
+//! Buttons are answered as not available yet, and nothing acts.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -290,53 +291,52 @@ async fn command(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> 
             }
         }
         Command::Rollback { service, environment } => {
-            let Some(id) = fields.get("trigger_id").filter(|t| !t.is_empty()) else {
-                i.metrics.slack_request("commands", "malformed");
-                return ephemeral("The request carries no `trigger_id`; nothing was done.");
-            };
-            let request = Request {
-                id: id.clone(),
-                user: user.to_owned(),
-                groups: Vec::new(),
-                channel: fields.get("channel_id").cloned().unwrap_or_default(),
-                at: cutover_events::Timestamp(crate::clock::now_ms()),
-                ask: Ask::Rollback { service, environment },
-            };
-            let (reply, answer) = oneshot::channel();
-            let verdict = match i.queries.send(Query::Act { request: Box::new(request), reply }).await {
-                // The driver answers once the request is journaled; a slow store still answers
-                // Slack within its 3 s, and the request, once journaled, is acted on.
-                Ok(()) => tokio::time::timeout(std::time::Duration::from_millis(2_500), answer).await.ok(),
-                Err(_) => None,
-            };
-            match verdict.and_then(Result::ok) {
-                Some(verdict @ Verdict::Accepted(_)) => {
-                    i.metrics.slack_request("commands", "acted");
-                    ephemeral(verdict.text())
-                }
-                Some(verdict) => {
-                    i.metrics.slack_request("commands", "refused");
-                    ephemeral(verdict.text())
-                }
-                None => {
-                    i.metrics.slack_request("commands", "busy");
-                    ephemeral(
-                        "Cutover is busy (catching up or shutting down): it may still act on this; \
-                         `/cutover status` will show it. Ask again in a moment if nothing happens.",
-                    )
-                }
-            }
+            act(&i, &fields, user, Ask::Rollback { service, environment }).await
         }
-        Command::Deploy { .. } => {
-            i.metrics.slack_request("commands", "not_available");
-            ephemeral(
-                "`/cutover deploy` and buttons are not available in this version of Cutover \
-                 (`/cutover rollback` is). Nothing was done.",
-            )
-        }
+        Command::Deploy { environment, service } => act(&i, &fields, user, Ask::Deploy { environment, service }).await,
         Command::Unknown { text, hint } => {
             i.metrics.slack_request("commands", "unknown");
             ephemeral(&format!("`{}`: {hint}.\n\n{HELP}", escape(&text)))
+        }
+    }
+}
+
+/// A request to act, decided by the correlator through the driver (which journals it first).
+async fn act(i: &Interact, fields: &std::collections::HashMap<String, String>, user: &str, ask: Ask) -> Response {
+    let Some(id) = fields.get("trigger_id").filter(|t| !t.is_empty()) else {
+        i.metrics.slack_request("commands", "malformed");
+        return ephemeral("The request carries no `trigger_id`; nothing was done.");
+    };
+    let request = Request {
+        id: id.clone(),
+        user: user.to_owned(),
+        groups: Vec::new(),
+        channel: fields.get("channel_id").cloned().unwrap_or_default(),
+        at: cutover_events::Timestamp(crate::clock::now_ms()),
+        ask,
+    };
+    let (reply, answer) = oneshot::channel();
+    let verdict = match i.queries.send(Query::Act { request: Box::new(request), reply }).await {
+        // The driver answers once the request is journaled; a slow store still answers
+        // Slack within its 3 s, and the request, once journaled, is acted on.
+        Ok(()) => tokio::time::timeout(std::time::Duration::from_millis(2_500), answer).await.ok(),
+        Err(_) => None,
+    };
+    match verdict.and_then(Result::ok) {
+        Some(verdict @ Verdict::Accepted(_)) => {
+            i.metrics.slack_request("commands", "acted");
+            ephemeral(verdict.text())
+        }
+        Some(verdict) => {
+            i.metrics.slack_request("commands", "refused");
+            ephemeral(verdict.text())
+        }
+        None => {
+            i.metrics.slack_request("commands", "busy");
+            ephemeral(
+                "Cutover is busy (catching up or shutting down): it may still act on this; \
+                 `/cutover status` will show it. Ask again in a moment if nothing happens.",
+            )
         }
     }
 }

@@ -244,6 +244,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
             crate::executors::controls::ControlsExecutor::new(
                 aws_sdk_ecs::Client::new(&sdk),
                 codedeploy_client(&config, &sdk),
+                aws_sdk_codepipeline::Client::new(&sdk),
             ),
             open()?,
             notify(Lane::Controls),

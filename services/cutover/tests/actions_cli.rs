@@ -22,6 +22,16 @@ fn check_config_refuses_what_serve_could_not_use() {
         ("[slack.actions]\ntransport = \"carrier-pigeon\"\n", "unknown variant `carrier-pigeon`"),
         ("[slack.actions]\nsigning_secret = \"abc\"\n", "unknown field `signing_secret`"),
         ("[[routes]]\noperators = [\"alice\"]\n", "\"alice\" is not a Slack user (U…, W…) or user-group (S…) id"),
+        (
+            "[[slack.actions.deploys]]\nenvironment = \"production\"\nservice = \"web\"\npipeline = \"web release\"\n",
+            "[slack.actions] deploys: pipeline \"web release\" is not a CodePipeline name",
+        ),
+        (
+            "[[slack.actions.deploys]]\nenvironment = \"production\"\nservice = \"web\"\npipeline = \"a\"\n\n\
+             [[slack.actions.deploys]]\nenvironment = \"production\"\nservice = \"web\"\npipeline = \"b\"\n",
+            "production web is listed twice",
+        ),
+        ("[[slack.actions.deploys]]\nenvironment = \"production\"\nservice = \"web\"\n", "missing field `pipeline`"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = write(&format!("bad-{i}.toml"), text);
@@ -34,7 +44,8 @@ fn check_config_refuses_what_serve_could_not_use() {
 #[test]
 fn check_config_says_who_may_act_where() {
     let routes = "[[routes]]\ncluster = \"prod-*\"\nenvironment = \"production\"\napprovers = [\"S0RELEASE\"]\noperators = [\"U0OPS\", \"W0BOB\"]\n\n[[routes]]\ncluster = \"staging-*\"\nenvironment = \"staging\"\n";
-    let on = write("on.toml", &format!("[slack.actions]\nenabled = true\ntransport = \"http\"\n\n{routes}"));
+    let deploys = "[[slack.actions.deploys]]\nenvironment = \"production\"\nservice = \"storefront\"\ncluster = \"prod-eu\"\npipeline = \"storefront-release\"\n\n[[slack.actions.deploys]]\nenvironment = \"qa\"\nservice = \"storefront\"\ncluster = \"qa\"\npipeline = \"storefront-qa\"\n";
+    let on = write("on.toml", &format!("[slack.actions]\nenabled = true\ntransport = \"http\"\n\n{routes}\n{deploys}"));
     let out = cutover_with_env(&["check-config", &on], None, &[("SLACK_SIGNING_SECRET", "s")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -44,6 +55,8 @@ fn check_config_says_who_may_act_where() {
         "routes[0] (cluster prod-*, environment production): continue, reroute, roll back, deploy: U0OPS, W0BOB",
         "routes[1] (cluster staging-*, environment staging): approve or reject: nobody",
         "deployments no route matches: nobody",
+        "/cutover deploy production storefront: starts pipeline storefront-release: U0OPS, W0BOB (operators of routes[0])",
+        "/cutover deploy qa storefront: starts pipeline storefront-qa: nobody (no route matches it)",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }

@@ -47,6 +47,8 @@ pub struct Request {
 pub enum Ask {
     /// `/cutover rollback <service> <environment>`.
     Rollback { service: String, environment: String },
+    /// `/cutover deploy <environment> <service>`.
+    Deploy { environment: String, service: String },
 }
 
 /// The answer to whoever asked (an ephemeral message).
@@ -75,14 +77,49 @@ pub(super) struct Controls {
     /// The rollback asked for each deployment: by whom, when.
     #[serde(default)]
     rollbacks: BTreeMap<String, (String, Timestamp)>,
+    /// The last deploy asked for each pipeline, until the retention forgets it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    deploys: BTreeMap<String, DeployRecord>,
 }
 
+/// A `/cutover deploy` accepted: who asked, where, and the execution it started once that
+/// execution's STARTED event came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DeployRecord {
+    request_id: String,
+    user: String,
+    channel: String,
+    asked_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    execution: Option<String>,
+}
+
+/// How long after a deploy was asked for its execution may start and still be the one it
+/// started (the call, its retries, and the event's way to the queue).
+const DEPLOY_JOIN_MS: i64 = 10 * 60 * 1000;
+/// How much earlier than the request the execution's start may be stamped (the clocks of
+/// Slack's request, Cutover and CodePipeline are not one).
+const DEPLOY_SKEW_MS: i64 = 60 * 1000;
+
 impl Controls {
-    /// Forgets requests older than `horizon` and rollbacks of deployments no longer held.
+    /// Forgets requests older than `horizon`, rollbacks of deployments no longer held, and
+    /// deploys asked for before `horizon`.
     pub(super) fn sweep(&mut self, horizon: Timestamp, held: impl Fn(&str) -> bool) {
         self.requests.retain(|_, at| *at >= horizon);
         self.rollbacks.retain(|id, _| held(id));
+        self.deploys.retain(|_, d| d.asked_at >= horizon);
     }
+}
+
+/// A Slack channel id (`C…`, `G…`, `D…`): letters and digits, as the message is posted to.
+fn is_channel_id(channel: &str) -> bool {
+    channel.len() > 1 && channel.len() <= 32 && channel.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// CodePipeline's `clientRequestToken` (`[a-zA-Z0-9-]+`, at most 128) from a Slack request id.
+fn request_token(id: &str) -> String {
+    let token: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(120).collect();
+    format!("cutover-{token}")
 }
 
 /// A Slack user id (`U…`, `W…`): letters and digits only, so it can be written as a mention.
@@ -114,6 +151,7 @@ impl Correlator {
         }
         let verdict = match &request.ask {
             Ask::Rollback { service, environment } => self.rollback(request, service, environment, &mut out),
+            Ask::Deploy { environment, service } => self.deploy(request, environment, service, &mut out),
         };
         (verdict, out)
     }
@@ -201,6 +239,118 @@ impl Correlator {
         ))
     }
 
+    /// `/cutover deploy`: the pipeline the config maps to the environment and service, started
+    /// unless an execution of it is in progress (or a deploy of it was asked for and its
+    /// execution has not started yet).
+    fn deploy(&mut self, request: &Request, environment: &str, service: &str, out: &mut Vec<Action>) -> Verdict {
+        let (env_e, service_e) = (escape(environment), escape(service));
+        let Some(target) = self.routing.deploys.iter().find(|d| d.environment == environment && d.service == service)
+        else {
+            let known: Vec<String> = self
+                .routing
+                .deploys
+                .iter()
+                .map(|d| format!("`{} {}`", escape(&d.environment), escape(&d.service)))
+                .collect();
+            let known = if known.is_empty() {
+                "The config maps no deploys (`[[slack.actions.deploys]]`).".to_owned()
+            } else {
+                format!("What may be deployed: {}.", known.join(", "))
+            };
+            return Verdict::Refused(format!(
+                "Cutover knows no pipeline for {service_e} in {env_e}. {known} Nothing was done."
+            ));
+        };
+        let pipeline = target.pipeline.clone();
+        let pipeline_e = escape(&pipeline).into_owned();
+        let route = self.routing.route(&target.identity());
+        if !route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups)) {
+            let named: Vec<String> =
+                route.map(|r| r.granted(Power::Operate).iter().map(|id| id.mention()).collect()).unwrap_or_default();
+            let who = if named.is_empty() {
+                "Nobody may deploy there: its route names no `operators`.".to_owned()
+            } else {
+                format!("Its operators: {}.", named.join(", "))
+            };
+            return Verdict::Refused(format!("You may not deploy {service_e} to {env_e}. {who} Nothing was done."));
+        }
+        if !is_channel_id(&request.channel) {
+            return Verdict::Refused("The request names no Slack channel; nothing was done.".into());
+        }
+        let running = self
+            .state
+            .pipelines
+            .executions
+            .values()
+            .filter(|r| r.context.name == pipeline && r.ended_at.is_none())
+            .max_by_key(|r| r.first_at);
+        if let Some(r) = running {
+            let since = r.started_at.or(r.first_at).map(clock_time).unwrap_or_else(|| "a while".into());
+            return Verdict::Refused(format!(
+                "Pipeline {pipeline_e} is already running execution `{}` (since {since}): one deploy at a time. \
+                 Nothing was done.",
+                escape(&r.context.execution_id)
+            ));
+        }
+        if let Some(d) = self.state.controls.deploys.get(&pipeline)
+            && d.execution.is_none()
+            && request.at < d.asked_at.plus_millis(DEPLOY_JOIN_MS)
+        {
+            return Verdict::Refused(format!(
+                "A deploy of {service_e} to {env_e} was already asked for by <@{}> at {} and its execution has not \
+                 started yet; nothing more was done.",
+                d.user,
+                clock_time(d.asked_at)
+            ));
+        }
+        self.state.controls.deploys.insert(
+            pipeline.clone(),
+            DeployRecord {
+                request_id: request.id.clone(),
+                user: request.user.clone(),
+                channel: request.channel.clone(),
+                asked_at: request.at,
+                execution: None,
+            },
+        );
+        out.push(Action::Control(Box::new(Control {
+            request_id: request.id.clone(),
+            deployment_id: String::new(),
+            user: request.user.clone(),
+            asked_at: request.at,
+            call: Call::CodepipelineStartPipelineExecution {
+                pipeline: pipeline.clone(),
+                client_request_token: request_token(&request.id),
+            },
+        })));
+        Verdict::Accepted(format!(
+            "Starting pipeline {pipeline_e} for {service_e} in {env_e} (`codepipeline:StartPipelineExecution`). \
+             Its deployment's message names you, and you are mentioned if it fails."
+        ))
+    }
+
+    /// An execution of `pipeline` started at `at`: the deploy asked for from Slack just before
+    /// it (and not bound yet) is the one that started it.
+    pub(super) fn bind_deploy(&mut self, pipeline: &str, execution_id: &str, at: Timestamp, trigger: Option<&str>) {
+        let Some(d) = self.state.controls.deploys.get_mut(pipeline) else { return };
+        let started_by_call = trigger.is_none_or(|t| t == "StartPipelineExecution");
+        let in_window = at >= d.asked_at.plus_millis(-DEPLOY_SKEW_MS) && at <= d.asked_at.plus_millis(DEPLOY_JOIN_MS);
+        if d.execution.is_none() && started_by_call && in_window {
+            d.execution = Some(execution_id.to_owned());
+        }
+    }
+
+    /// Who started the deployment's execution from Slack, and in which channel.
+    pub(super) fn slack_deployer(&self, id: &str) -> Option<(&str, &str)> {
+        let exec = self.state.deployments.get(id)?.pipeline_execution.as_deref()?;
+        self.state
+            .controls
+            .deploys
+            .values()
+            .find(|d| d.execution.as_deref() == Some(exec))
+            .map(|d| (d.user.as_str(), d.channel.as_str()))
+    }
+
     /// How `d` is rolled back now, or why it cannot be.
     fn rollback_call(&self, d: &Deployment) -> Result<Call, String> {
         let undone = d.decided(DetailType::RolledBack).is_some();
@@ -259,5 +409,10 @@ mod tests {
             assert!(!is_user_id(bad), "{bad}");
         }
         assert_eq!(clock_time(Timestamp(1_773_481_020_000)), "09:37 UTC");
+        assert!(is_channel_id("C0DEPLOYS") && !is_channel_id("#deploys") && !is_channel_id("C0<!here>"));
+        assert_eq!(
+            request_token("13345224609.738474920.8088930838d88f"),
+            "cutover-13345224609-738474920-8088930838d88f"
+        );
     }
 }

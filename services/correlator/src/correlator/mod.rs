@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::action::{Action, Invalidation, SinkDelivery, SlackMessage, caller_reference, delivery_id};
 use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, SlackThread, Step};
 use crate::facts::{Fact, Normalised, ServiceKey, ServiceRef, normalise};
-use crate::routing::{Broadcast, Identity, Routing};
+use crate::routing::{Broadcast, Identity, Routing, SlackId};
 use crate::slack::templates::{self, Templates};
 use crate::slack::{message, wording};
 
@@ -542,6 +542,7 @@ impl Correlator {
             .annotation
             .as_ref()
             .and_then(|a| a.channel.clone())
+            .or_else(|| self.slack_deployer(id).map(|(_, channel)| channel.to_owned()))
             .or_else(|| self.routing.route(&self.identity_of(d)).and_then(|r| r.channel.clone()))
             .unwrap_or_else(|| self.routing.default_channel.clone());
         if let Some(d) = self.state.deployments.get_mut(id) {
@@ -582,11 +583,13 @@ impl Correlator {
                 let who = if d.rollback.superseded_by.is_some() {
                     String::new()
                 } else {
+                    let from_slack = self.slack_deployer(id).and_then(|(user, _)| SlackId::new(user).ok());
                     let deployer = route
                         .is_none_or(|r| r.mention_deployer)
-                        .then(|| self.deployer(id))
-                        .flatten()
-                        .and_then(|who| self.routing.person(&who).cloned());
+                        .then(|| {
+                            from_slack.or_else(|| self.deployer(id).and_then(|who| self.routing.person(&who).cloned()))
+                        })
+                        .flatten();
                     wording::mentions(
                         route.map(|r| r.mention_on_failure.as_slice()).unwrap_or_default(),
                         deployer.as_ref(),
@@ -632,14 +635,16 @@ impl Correlator {
     pub fn message_context(&self, id: &str) -> Option<message::MessageContext> {
         let d = self.deployment(id)?;
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_view(&d.id).as_ref(), labels))
+        let deployer = self.slack_deployer(&d.id).map(|(user, _)| user);
+        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_view(&d.id).as_ref(), labels, deployer))
     }
 
     fn message_of(&self, id: &str) -> Option<SlackMessage> {
         let d = self.state.deployments.get(id)?;
         let pipeline = self.pipeline_of(id);
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
-        let ctx = message::context(d, pipeline.as_ref(), self.joined_view(id).as_ref(), labels);
+        let deployer = self.slack_deployer(id).map(|(user, _)| user);
+        let ctx = message::context(d, pipeline.as_ref(), self.joined_view(id).as_ref(), labels, deployer);
         let template =
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that

@@ -323,6 +323,9 @@ impl Correlator {
             }
             _ => false,
         };
+        if p.stage.is_none() && p.action.is_none() && p.state == ExecutionState::Started {
+            self.bind_deploy(&p.pipeline, &p.execution_id, p.at, p.trigger_type.as_deref());
+        }
         let pipeline = p.pipeline.clone();
         if p.is_approval {
             self.on_approval_action(&p, observed, out);

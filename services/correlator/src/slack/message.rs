@@ -85,6 +85,7 @@ pub(crate) fn context(
     pipeline: Option<&PipelineContext>,
     joined: Option<&Joined<'_>>,
     labels: Option<&crate::deployment::ImageLabels>,
+    slack_deployer: Option<&str>,
 ) -> MessageContext {
     let stage = joined.and_then(|j| j.stage);
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
@@ -131,7 +132,11 @@ pub(crate) fn context(
     }
     fields.push(field("Strategy", d.strategy.as_str().to_owned()));
     let who = annotation.and_then(|a| a.actor.clone()).or_else(|| pipeline.and_then(|p| p.trigger_detail.clone()));
-    if let Some(who) = &who {
+    // A `/cutover deploy`: the Slack user id was checked to be letters and digits only, so
+    // the mention is Cutover's own markup.
+    if let Some(user) = slack_deployer {
+        fields.push(field("Started by", format!("<@{user}> from Slack")));
+    } else if let Some(who) = &who {
         fields.push(field("Started by", escape(who).into_owned()));
     }
     if let Some(p) = pipeline {

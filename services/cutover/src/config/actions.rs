@@ -3,7 +3,7 @@
 //! (the signing secret of signed requests, the app-level token of Socket Mode) come from the
 //! environment or Secrets Manager, never from this file.
 
-use cutover_correlator::routing::{Power, Route};
+use cutover_correlator::routing::{DeployTarget, Power, Route};
 use serde::Deserialize;
 
 /// How Slack's clicks and commands reach Cutover.
@@ -46,6 +46,9 @@ pub struct ActionsConfig {
     /// How long the members of a user group (`usergroups.users.list`) are trusted, in seconds.
     /// Default 300.
     pub usergroup_cache_secs: f64,
+    /// `[[slack.actions.deploys]]`: the pipeline `/cutover deploy <environment> <service>`
+    /// starts. None by default.
+    pub deploys: Vec<DeployTarget>,
 }
 
 impl Default for ActionsConfig {
@@ -57,6 +60,7 @@ impl Default for ActionsConfig {
             app_token_secret_arn: None,
             path: "/slack".to_owned(),
             usergroup_cache_secs: 300.0,
+            deploys: Vec::new(),
         }
     }
 }
@@ -93,6 +97,35 @@ impl ActionsConfig {
                 "slack.actions.usergroup_cache_secs",
                 format!("{} is out of range (0 to 86400 seconds)", self.usergroup_cache_secs),
             ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &self.deploys {
+            let word = |w: &str| !w.is_empty() && w.len() <= 255 && w.bytes().all(|b| b.is_ascii_graphic());
+            if !word(&d.environment) || !word(&d.service) || d.cluster.as_deref().is_some_and(|c| !word(c)) {
+                bad.push((
+                    "slack.actions.deploys",
+                    format!(
+                        "{:?} / {:?}: environment, service and cluster are single words (no spaces), as people type                          them after /cutover deploy",
+                        d.environment, d.service
+                    ),
+                ));
+            }
+            // CodePipeline's own rule for a pipeline name.
+            let pipeline_ok = !d.pipeline.is_empty()
+                && d.pipeline.len() <= 100
+                && d.pipeline.bytes().all(|b| b.is_ascii_alphanumeric() || b".@-_".contains(&b));
+            if !pipeline_ok {
+                bad.push((
+                    "slack.actions.deploys",
+                    format!("pipeline {:?} is not a CodePipeline name (1 to 100 of A-Z a-z 0-9 . @ - _)", d.pipeline),
+                ));
+            }
+            if !seen.insert((d.environment.as_str(), d.service.as_str())) {
+                bad.push((
+                    "slack.actions.deploys",
+                    format!("{} {} is listed twice: /cutover deploy must name one pipeline", d.environment, d.service),
+                ));
+            }
         }
         bad
     }
@@ -142,6 +175,18 @@ pub fn describe(actions: &ActionsConfig, routes: &[Route]) -> Vec<String> {
         }
     }
     out.push("  deployments no route matches: nobody".to_owned());
+    for d in &actions.deploys {
+        let route = routes.iter().position(|r| r.matches(&d.identity()));
+        let who = route.map_or_else(
+            || "nobody (no route matches it)".to_owned(),
+            |i| {
+                let ids: Vec<&str> = routes[i].granted(Power::Operate).iter().map(|id| id.as_str()).collect();
+                let who = if ids.is_empty() { "nobody".to_owned() } else { ids.join(", ") };
+                format!("{who} (operators of routes[{i}])")
+            },
+        );
+        out.push(format!("  /cutover deploy {} {}: starts pipeline {}: {who}", d.environment, d.service, d.pipeline));
+    }
     if !granted {
         out.push("note: no route names approvers or operators: nobody may act yet".to_owned());
     }

@@ -580,6 +580,7 @@ impl Config {
             people: self.slack.people.clone(),
             templates: self.templates.clone(),
             sinks: self.sinks.iter().map(sinks::SinkConfig::routing).collect(),
+            deploys: self.slack.actions.deploys.clone(),
         }
     }
 

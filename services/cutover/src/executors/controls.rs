@@ -2,7 +2,10 @@
 //! role. A call whose outcome is unknown (a crash or a timeout after sending) is looked up
 //! before it is made again: the service already on the task definition asked for
 //! (`DescribeServices`), the CodeDeploy deployment already stopped (`GetDeployment`), the
-//! service deployment already stopping or rolling back (`DescribeServiceDeployments`).
+//! service deployment already stopping or rolling back (`DescribeServiceDeployments`). A
+//! pipeline started from Slack needs no look: `StartPipelineExecution` carries a
+//! `clientRequestToken` made from the Slack request, and CodePipeline answers a repeat with
+//! the execution that token already started.
 //!
 //! What AWS refuses for good (the service gone, the deployment already completed, a conflict)
 //! fails the action, logged with who asked; access denied is a setup fault (`/readyz` names it
@@ -23,11 +26,16 @@ use crate::store::{Lane, OutboxItem, Status, Store};
 pub struct ControlsExecutor {
     ecs: aws_sdk_ecs::Client,
     codedeploy: aws_sdk_codedeploy::Client,
+    codepipeline: aws_sdk_codepipeline::Client,
 }
 
 impl ControlsExecutor {
-    pub fn new(ecs: aws_sdk_ecs::Client, codedeploy: aws_sdk_codedeploy::Client) -> Self {
-        Self { ecs, codedeploy }
+    pub fn new(
+        ecs: aws_sdk_ecs::Client,
+        codedeploy: aws_sdk_codedeploy::Client,
+        codepipeline: aws_sdk_codepipeline::Client,
+    ) -> Self {
+        Self { ecs, codedeploy, codepipeline }
     }
 
     async fn control(&self, item: &OutboxItem, control: &Control, store: &mut dyn Store) -> Outcome {
@@ -118,6 +126,19 @@ impl ControlsExecutor {
                     Err(e) => classify(&e),
                 }
             }
+            Call::CodepipelineStartPipelineExecution { pipeline, client_request_token } => {
+                let sent = self
+                    .codepipeline
+                    .start_pipeline_execution()
+                    .name(pipeline)
+                    .client_request_token(client_request_token)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(out) => Outcome::Done(out.pipeline_execution_id().unwrap_or(pipeline).to_owned()),
+                    Err(e) => classify(&e),
+                }
+            }
         }
     }
 
@@ -168,6 +189,8 @@ impl ControlsExecutor {
                 });
                 Ok(stopping.then(|| service_deployment_arn.clone()))
             }
+            // The token makes the repeat the look.
+            Call::CodepipelineStartPipelineExecution { .. } => Ok(None),
         }
     }
 }
@@ -178,7 +201,9 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(error
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("Unknown").to_owned();
             match code.as_str() {
-                "ThrottlingException" | "Throttling" => Outcome::Retry { after_ms: None, error: code },
+                "ThrottlingException" | "Throttling" | "ConcurrentPipelineExecutionsLimitExceededException" => {
+                    Outcome::Retry { after_ms: None, error: code }
+                }
                 // It may have been done: looked up before the next attempt.
                 "ServerException" | "ServiceUnavailable" | "ServiceUnavailableException" => {
                     Outcome::Unknown { error: code }
