@@ -81,6 +81,65 @@ impl fmt::Display for ApprovalDetailType {
     }
 }
 
+/// The event of an action a person took from Slack, emitted besides the lifecycle ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ActionDetailType {
+    /// Someone allowed to asked Cutover to act (`/cutover rollback`, `/cutover deploy`, a
+    /// button), and Cutover decided the AWS call.
+    #[serde(rename = "Action Taken")]
+    Taken,
+}
+
+impl ActionDetailType {
+    pub const ALL: [Self; 1] = [Self::Taken];
+
+    /// The EventBridge `detail-type` string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Taken => "Action Taken",
+        }
+    }
+}
+
+impl fmt::Display for ActionDetailType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `detail` of `Action Taken`: who asked for what, where, and the AWS call Cutover makes for
+/// them (once, by its controls lane; the call's outcome is in the log and the metrics).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionDetail {
+    /// `action/<request id>`: names the event.
+    pub action_id: String,
+    /// Slack's id of the request (the command's or the click's `trigger_id`).
+    pub request_id: String,
+    /// The Slack user id of who asked.
+    pub user: String,
+    /// The Slack channel id where they asked.
+    pub channel: String,
+    /// What they asked for: `rollback`, `deploy`.
+    pub asked: String,
+    /// The AWS call (`ecs:UpdateService`, `codedeploy:StopDeployment`,
+    /// `ecs:StopServiceDeployment`, `codepipeline:StartPipelineExecution`).
+    pub operation: String,
+    /// What the call names: the task definition rolled back to, the CodeDeploy deployment,
+    /// the service deployment ARN, or the pipeline.
+    pub resource: String,
+    /// The deployment it acts on (none for a deploy, which starts one).
+    pub deployment_id: Option<String>,
+    /// The pipeline a deploy starts.
+    pub pipeline: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    /// When they asked (Cutover's clock at the request: Slack's requests carry no AWS time).
+    pub at: Timestamp,
+    /// When Cutover decided it.
+    pub observed_at: Timestamp,
+}
+
 /// How a manual approval ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -427,5 +486,11 @@ pub fn approval_event_schema(detail_type: ApprovalDetailType) -> serde_json::Val
             required.push(serde_json::Value::from(field));
         }
     }
+    envelope_schema(detail_type.as_str(), detail, defs)
+}
+
+/// The JSON Schema of the emitted `Action Taken` event, generated from [`ActionDetail`].
+pub fn action_event_schema(detail_type: ActionDetailType) -> serde_json::Value {
+    let (detail, defs) = detail_schema(schemars::schema_for!(ActionDetail));
     envelope_schema(detail_type.as_str(), detail, defs)
 }

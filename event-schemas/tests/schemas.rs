@@ -53,6 +53,49 @@ fn approval_schemas_on_disk_match_the_types() {
 }
 
 #[test]
+fn the_action_schema_on_disk_matches_the_type() {
+    use cutover_events::emitted::{ActionDetail, ActionDetailType, action_event_schema};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join("action-taken.v1.json");
+    let generated = serde_json::to_string_pretty(&action_event_schema(ActionDetailType::Taken)).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{} differs from the types (UPDATE_SCHEMAS=1 once it is a new version)",
+        path.display()
+    );
+    // Every field of an emitted detail is one the schema names, and every required one is there.
+    let detail = ActionDetail {
+        action_id: "action/t-1".into(),
+        request_id: "t-1".into(),
+        user: "U0OPS".into(),
+        channel: "C0DEPLOYS".into(),
+        asked: "rollback".into(),
+        operation: "ecs:UpdateService".into(),
+        resource: "storefront:41".into(),
+        deployment_id: Some("ecs-svc/1".into()),
+        pipeline: None,
+        cluster: Some("prod-eu".into()),
+        service: Some("storefront".into()),
+        environment: Some("production".into()),
+        at: Timestamp(0),
+        observed_at: Timestamp(1),
+    };
+    let value = serde_json::to_value(&detail).unwrap();
+    let schema = action_event_schema(ActionDetailType::Taken);
+    let props = schema["properties"]["detail"]["properties"].as_object().unwrap();
+    let fields = value.as_object().unwrap();
+    let names =
+        |m: &serde_json::Map<String, serde_json::Value>| m.keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(props), names(fields));
+    for r in schema["properties"]["detail"]["required"].as_array().unwrap() {
+        assert!(fields.contains_key(r.as_str().unwrap()), "{r}");
+    }
+}
+
+#[test]
 fn an_emitted_detail_has_exactly_the_schema_fields() {
     let detail = |t: DetailType| LifecycleDetail {
         deployment_id: "ecs-svc/1".into(),

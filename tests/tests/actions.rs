@@ -267,6 +267,23 @@ async fn an_operator_rolls_back_from_slack_and_nobody_else_can() {
     );
     let again = rollback("U0OPS").await;
     assert!(again.contains("already asked for by <@U0OPS>"), "{again}");
+    // On the bus, once: who rolled back what.
+    let mut taken = Vec::new();
+    let is_taken = |e: &serde_json::Value| e["detail-type"] == "Action Taken";
+    assert!(
+        eventually(30, async || {
+            taken.extend(stack.emitted_events().await.into_iter().filter(is_taken));
+            !taken.is_empty()
+        })
+        .await,
+        "{}",
+        service.log_text()
+    );
+    taken.extend(stack.emitted_events().await.into_iter().filter(is_taken));
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let d = &taken[0]["detail"];
+    assert_eq!((d["user"].as_str(), d["asked"].as_str()), (Some("U0OPS"), Some("rollback")), "{d}");
+    assert_eq!(d["operation"], "ecs:UpdateService");
 
     let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
     assert_eq!(metric(&metrics, "commands", "refused"), 1, "{metrics}");
@@ -345,7 +362,10 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
     storefront_pipeline(&moto).await;
     moto.record().await;
     let dir = temp_dir("actions-deploy");
-    let config = write_config(&dir, &moto, &stack, &slack, &format!("{ACTIONS}{DEPLOYS}"));
+    // Operators: U0OPS by id, and the members of a user group (Slack lists them).
+    let actions = ACTIONS.replace(r#"operators = ["U0OPS"]"#, r#"operators = ["U0OPS", "S0DEPLOY"]"#);
+    slack.state.set_usergroup("S0DEPLOY", &["U0CAROL"]);
+    let config = write_config(&dir, &moto, &stack, &slack, &format!("{actions}{DEPLOYS}"));
     let port = health_on_free_port(&config);
     let log = dir.join("cutover.log");
     let env = [("SLACK_SIGNING_SECRET", SECRET)];
@@ -366,10 +386,12 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
 
     let refused = deploy("U0ALICE").await;
     assert!(
-        refused.contains("You may not deploy storefront to production") && refused.contains("<@U0OPS>"),
+        refused.contains("You may not deploy storefront to production")
+            && refused.contains("<@U0OPS>, <!subteam^S0DEPLOY>"),
         "{refused}"
     );
-    let accepted = deploy("U0OPS").await;
+    // A member of the group: allowed.
+    let accepted = deploy("U0CAROL").await;
     assert!(accepted.contains("Starting pipeline storefront-release"), "{accepted}");
     // Started, and its record committed (so the kill below cannot land between the two).
     let done = "cutover_outbox_actions{lane=\"controls\",status=\"done\"} 1";
@@ -383,7 +405,18 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
     );
     assert_eq!(moto.recorded(START), 1);
     let again = deploy("U0OPS").await;
-    assert!(again.contains("already asked for by <@U0OPS>") && again.contains("has not started yet"), "{again}");
+    assert!(again.contains("already asked for by <@U0CAROL>") && again.contains("has not started yet"), "{again}");
+    // The group was listed once for the three requests (cached); S0RELEASE, which the route
+    // names but this workspace does not have, counted as empty.
+    let listed = |group: &str| {
+        slack
+            .state
+            .calls()
+            .iter()
+            .filter(|c| c.method == "usergroups.users.list" && c.params["usergroup"] == group)
+            .count()
+    };
+    assert_eq!(listed("S0DEPLOY"), 1);
 
     // Killed and restarted: the deploy asked for is remembered (from the journal).
     service.kill().await;
@@ -393,7 +426,7 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
         "{}",
         service.log_text()
     );
-    assert!(deploy("U0OPS").await.contains("already asked for by <@U0OPS>"));
+    assert!(deploy("U0OPS").await.contains("already asked for by <@U0CAROL>"));
 
     // The execution it started begins (its event, as CodePipeline sends it): now that runs.
     let text = service.log_text();
@@ -432,6 +465,106 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
     assert!(service.terminate().await.success());
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(moto.recorded(START), 1, "{text}");
-    assert!(text.contains("user_id=U0OPS") && text.contains("codepipeline:StartPipelineExecution"), "{text}");
+    assert!(text.contains("user_id=U0CAROL") && text.contains("codepipeline:StartPipelineExecution"), "{text}");
+    slack.stop();
+}
+
+/// The value of the Roll back button on a message's blocks, if it has one.
+fn rollback_button(m: &slack_standin::Message) -> Option<String> {
+    let blocks = m.blocks.as_ref()?.as_array()?;
+    blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .find_map(|e| {
+            (e["action_id"] == "cutover.rollback").then(|| e["value"].as_str().unwrap_or_default().to_owned())
+        })
+}
+
+/// The Roll back button through `serve`, clicked as Slack sends a click (a signed
+/// `block_actions` payload): a forged value (naming another deployment than its message's)
+/// and someone who is not an operator are refused with an ephemeral answer and call nothing;
+/// the operator's click rolls back once, and the button gives way to who asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_on_roll_back_acts_once_and_a_forged_or_unallowed_one_calls_nothing() {
+    use slack_standin::requests::BlockAction;
+    let moto = Moto::start().await;
+    let stack = Stack::create(&moto).await;
+    let slack = Slack::start().await;
+    let ecs = storefront_on_42(&moto).await;
+    moto.record().await;
+    let dir = temp_dir("actions-click");
+    let config = write_config(&dir, &moto, &stack, &slack, ACTIONS);
+    let port = health_on_free_port(&config);
+    let log = dir.join("cutover.log");
+    let service = serve_through_rolling(&stack, &config, &log, port).await;
+    let message = || slack.state.messages().into_iter().find(|m| m.thread_ts.is_none() && m.channel == "deploys-prod");
+    assert!(eventually(30, async || message().as_ref().and_then(rollback_button).is_some()).await, "{:?}", message());
+    let m = message().unwrap();
+    let value = rollback_button(&m).unwrap();
+    assert!(value.starts_with("ecs-svc/"), "{value}");
+    let click = async |user: &str, value: &str| {
+        let body = BlockAction::on(&m, user, "cutover.rollback", value).body();
+        post(port, "/slack/interactions", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap()
+    };
+    let answer_to = async |user: &str, n: usize| {
+        let mut seen = Vec::new();
+        let got = eventually(30, async || {
+            seen = slack.state.ephemerals().into_iter().filter(|e| e.user == user).collect();
+            seen.len() >= n
+        })
+        .await;
+        assert!(got, "{seen:?}\n{}", service.log_text());
+        seen[n - 1].text.clone()
+    };
+
+    // Forged: the value names another deployment than the message's.
+    assert_eq!(click("U0OPS", "ecs-svc/1").await.status, 200);
+    let text = answer_to("U0OPS", 1).await;
+    assert!(text.contains("does not belong to the message"), "{text}");
+    // Unsigned: 401, nothing read.
+    let body = BlockAction::on(&m, "U0OPS", "cutover.rollback", &value).body();
+    assert_eq!(
+        post(port, "/slack/interactions", &headers(Signing::Unsigned, &body, None), &body).await.unwrap().status,
+        401
+    );
+    // Not an operator.
+    assert_eq!(click("U0ALICE", &value).await.status, 200);
+    let text = answer_to("U0ALICE", 1).await;
+    assert!(text.contains("You may not roll back") && text.contains("<@U0OPS>"), "{text}");
+    assert!(task_definition_of(&ecs).await.ends_with("storefront:42"));
+
+    // The operator.
+    assert_eq!(click("U0OPS", &value).await.status, 200);
+    let text = answer_to("U0OPS", 2).await;
+    assert!(text.contains("Rolling back prod-eu/storefront") && text.contains("storefront:41"), "{text}");
+    assert!(
+        eventually(30, async || task_definition_of(&ecs).await.ends_with("storefront:41")).await,
+        "{}",
+        service.log_text()
+    );
+    assert!(
+        eventually(30, async || message().is_some_and(|m| rollback_button(&m).is_none()
+            && m.blocks.as_ref().is_some_and(|b| b.to_string().contains("Rollback asked for by <@U0OPS>"))))
+        .await,
+        "{:?}",
+        message()
+    );
+    // Clicked again (a client showing the old message): refused.
+    assert_eq!(click("U0OPS", &value).await.status, 200);
+    let text = answer_to("U0OPS", 3).await;
+    assert!(text.contains("already asked for"), "{text}");
+
+    let (_, metrics) = common::http_get(port, "/metrics").await.expect("/metrics");
+    assert_eq!(metric(&metrics, "interactions", "acted"), 1, "{metrics}");
+    assert_eq!(metric(&metrics, "interactions", "refused"), 3, "{metrics}");
+    assert_eq!(metric(&metrics, "interactions", "unsigned"), 1, "{metrics}");
+    assert!(service.terminate().await.success());
+    assert_eq!(
+        moto.recorded("AmazonEC2ContainerServiceV20141113.UpdateService"),
+        1,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     slack.stop();
 }

@@ -1,7 +1,9 @@
 //! What the correlator decides: plain data, carried out later by the executors. Serialised,
 //! an action is exactly one line of `cutover replay` output (a public contract).
 
-use cutover_events::emitted::{ApprovalDetail, ApprovalDetailType, DetailType, LifecycleDetail};
+use cutover_events::emitted::{
+    ActionDetail, ActionDetailType, ApprovalDetail, ApprovalDetailType, DetailType, LifecycleDetail,
+};
 use serde::{Deserialize, Serialize};
 
 /// One decided action.
@@ -24,6 +26,16 @@ pub enum Action {
         source: String,
         detail_type: ApprovalDetailType,
         detail: Box<ApprovalDetail>,
+    },
+    /// Put the event of an action a person took from Slack on the bus (`Action Taken`).
+    /// Addition: its `replay` line's `action` is `emit.action`; only a journal with requests
+    /// from Slack decides it.
+    #[serde(rename = "emit.action")]
+    EmitAction {
+        /// Always `cutover`.
+        source: String,
+        detail_type: ActionDetailType,
+        detail: Box<ActionDetail>,
     },
     /// The one top-level message of a deployment (or of an approval waiting, whose
     /// `deployment_id` is its `approval/…` id).
@@ -56,6 +68,7 @@ impl Action {
         match self {
             Self::Emit { detail, .. } => &detail.deployment_id,
             Self::EmitApproval { detail, .. } => &detail.approval_id,
+            Self::EmitAction { detail, .. } => &detail.action_id,
             Self::SlackPost(m) | Self::SlackUpdate(m) | Self::SlackReply(m) => &m.deployment_id,
             Self::Invalidate(i) => &i.deployment_id,
             Self::Sink(s) => &s.detail.deployment_id,
@@ -78,6 +91,7 @@ impl Action {
         match self {
             Self::Emit { .. } => "emit",
             Self::EmitApproval { .. } => "emit.approval",
+            Self::EmitAction { .. } => "emit.action",
             Self::SlackPost(_) => "slack.post",
             Self::SlackUpdate(_) => "slack.update",
             Self::SlackReply(_) => "slack.reply",
@@ -140,6 +154,16 @@ pub enum Call {
 }
 
 impl Call {
+    /// What the call names: the task definition, the deployment, the ARN, the pipeline.
+    pub fn resource(&self) -> &str {
+        match self {
+            Self::EcsUpdateService { task_definition, .. } => task_definition,
+            Self::CodedeployStopDeployment { deployment_id } => deployment_id,
+            Self::EcsStopServiceDeployment { service_deployment_arn } => service_deployment_arn,
+            Self::CodepipelineStartPipelineExecution { pipeline, .. } => pipeline,
+        }
+    }
+
     /// The AWS operation, as a log line and `check-config` name it.
     pub fn operation(&self) -> &'static str {
         match self {

@@ -573,6 +573,9 @@ pub struct Routing {
     /// What `/cutover deploy` may start (`[[slack.actions.deploys]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploys: Vec<DeployTarget>,
+    /// `[slack.actions] enabled`: the messages carry buttons where a route names operators.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub actions: bool,
 }
 
 impl Default for Routing {
@@ -586,6 +589,7 @@ impl Default for Routing {
             templates: std::collections::BTreeMap::new(),
             sinks: Vec::new(),
             deploys: Vec::new(),
+            actions: false,
         }
     }
 }

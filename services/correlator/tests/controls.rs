@@ -5,7 +5,7 @@
 mod harness;
 
 use cutover_correlator::action::{Call, Control};
-use cutover_correlator::correlator::controls::{Ask, Request, Verdict};
+use cutover_correlator::correlator::controls::{Ask, Button, Request, Verdict};
 use cutover_correlator::routing::SlackId;
 use cutover_correlator::{Action, Correlator, Input};
 use cutover_events::{Timestamp, parse_body};
@@ -61,6 +61,21 @@ fn an_operator_rolls_back_the_newest_deployment_once_to_the_task_definition_it_r
     let reply = reply.expect("a thread reply");
     assert_eq!(reply.thread_of.as_deref(), Some(call.deployment_id.as_str()));
     assert!(reply.text.contains("asked for by <@U0OPS> at 09:37 UTC"), "{}", reply.text);
+    // And on the record: one `Action Taken` event naming who, what, where.
+    let taken: Vec<_> = actions
+        .iter()
+        .filter_map(|a| if let Action::EmitAction { detail, .. } = a { Some(detail.as_ref()) } else { None })
+        .collect();
+    let [taken] = taken.as_slice() else { panic!("one Action Taken: {actions:?}") };
+    assert_eq!(
+        (taken.action_id.as_str(), taken.user.as_str(), taken.channel.as_str(), taken.asked.as_str()),
+        ("action/t-1", "U0OPS", "C0DEPLOYS", "rollback")
+    );
+    assert_eq!(taken.operation, "ecs:UpdateService");
+    assert!(taken.resource.ends_with("storefront:41"), "{}", taken.resource);
+    assert_eq!(taken.deployment_id.as_deref(), Some(call.deployment_id.as_str()));
+    assert_eq!((taken.service.as_deref(), taken.environment.as_deref()), (Some("storefront"), Some("production")));
+    assert_eq!(taken.at, Timestamp(1_773_481_020_000));
 
     // The same request again (a retry): decided once.
     let (again, none) = c.act(&ask("t-1", "U0OPS", &[], "storefront"));
@@ -112,4 +127,94 @@ fn a_request_replayed_from_the_journal_decides_the_same_and_a_snapshot_keeps_it(
     let state = serde_json::to_string(rebuilt.state()).unwrap();
     let mut resumed = Correlator::new(scenario_routing("rolling")).with_state(serde_json::from_str(&state).unwrap());
     assert!(resumed.handle(now, Input::Control(request)).is_empty());
+}
+
+/// `scenario` decided with actions on and `operators` on every route.
+fn decided(scenario: &str, operators: &[&str]) -> Correlator {
+    let mut routing = scenario_routing(scenario);
+    routing.actions = true;
+    for r in &mut routing.routes {
+        r.operators = operators.iter().map(|o| SlackId::new(o).unwrap()).collect();
+    }
+    let mut c = Correlator::new(routing);
+    for line in scenario_lines(scenario) {
+        let Ok(m) = parse_body(&line) else { continue };
+        let now = c.clock().plus_millis(250);
+        let _ = c.handle(now, Input::Message(Box::new(m)));
+    }
+    c
+}
+
+fn click(id: &str, user: &str, deployment_id: &str, bound: bool, message_of: Option<&str>) -> Request {
+    Request {
+        id: id.into(),
+        user: user.into(),
+        groups: Vec::new(),
+        channel: "C0DEPLOYS".into(),
+        at: Timestamp(1_773_481_020_000),
+        ask: Ask::Click {
+            button: Button::Rollback,
+            deployment_id: deployment_id.into(),
+            bound,
+            message_of: message_of.map(str::to_owned),
+        },
+    }
+}
+
+fn updates(actions: &[Action]) -> Vec<&cutover_correlator::action::SlackMessage> {
+    actions.iter().filter_map(|a| if let Action::SlackUpdate(m) = a { Some(m) } else { None }).collect()
+}
+
+fn blocks_text(m: &cutover_correlator::action::SlackMessage) -> String {
+    serde_json::Value::from(m.blocks.clone()).to_string()
+}
+
+#[test]
+fn a_roll_back_button_acts_like_the_command_and_a_forged_or_stale_one_is_refused_and_its_message_updated() {
+    const ID: &str = "ecs-svc/5211643699352071000";
+    let mut c = decided("rolling", &["U0OPS"]);
+    // The message carries the button, naming its deployment.
+    let (_, none) = c.act(&click("t-0", "U0OPS", "ecs-svc/none", false, Some(ID)));
+    let ups = updates(&none);
+    let [forged_update] = ups.as_slice() else { panic!("the message clicked is updated: {none:?}") };
+    let blocks = blocks_text(forged_update);
+    assert!(
+        blocks.contains(r#""action_id":"cutover.rollback""#) && blocks.contains(&format!(r#""value":"{ID}""#)),
+        "{blocks}"
+    );
+    assert!(control(&none).is_none(), "a forged button calls nothing");
+    let (v, _) = c.act(&click("t-0b", "U0OPS", ID, false, None));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("does not belong to the message")), "{v:?}");
+
+    // Not an operator: refused, no call.
+    let (v, a) = c.act(&click("t-1", "U0ALICE", ID, true, Some(ID)));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("You may not roll back")), "{v:?}");
+    assert!(control(&a).is_none());
+    // The operator: the same call as `/cutover rollback`, the button gives way to who asked.
+    let (v, a) = c.act(&click("t-2", "U0OPS", ID, true, Some(ID)));
+    assert!(matches!(&v, Verdict::Accepted(t) if t.contains("storefront:41")), "{v:?}");
+    assert!(
+        matches!(&control(&a).unwrap().call, Call::EcsUpdateService { task_definition, .. } if task_definition.ends_with("storefront:41"))
+    );
+    let ups = updates(&a);
+    let [after] = ups.as_slice() else { panic!("one update: {a:?}") };
+    let blocks = blocks_text(after);
+    assert!(!blocks.contains("cutover.rollback") && blocks.contains("Rollback asked for by <@U0OPS>"), "{blocks}");
+    // A second click (another operator, a double click): refused.
+    let (v, a) = c.act(&click("t-3", "U0OPS", ID, true, Some(ID)));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for")), "{v:?}");
+    assert!(control(&a).is_none());
+}
+
+#[test]
+fn a_button_of_a_deployment_rolled_back_already_is_stale() {
+    // The circuit breaker failed 2222… and its rollback 3333… took the traffic back: a button
+    // on 2222's message (one a client still shows) is out of date, and refusing it brings that
+    // message up to date, without a button.
+    let mut c = decided("rolling-circuit-breaker", &["U0OPS"]);
+    let (v, a) = c.act(&click("t-1", "U0OPS", "ecs-svc/2222222222222222222", true, None));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("out of date")), "{v:?}");
+    assert!(control(&a).is_none());
+    let ups = updates(&a);
+    assert!(!ups.is_empty() && ups.iter().all(|m| !blocks_text(m).contains("cutover.rollback")), "{a:?}");
 }

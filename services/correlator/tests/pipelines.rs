@@ -516,6 +516,13 @@ fn a_deploy_from_slack_starts_the_mapped_pipeline_once_and_its_failure_mentions_
             client_request_token: "cutover-1334-5678-ab".into()
         }]
     );
+    let taken = out.iter().find_map(|a| if let Action::EmitAction { detail, .. } = a { Some(detail) } else { None });
+    let taken = taken.expect("an Action Taken event");
+    assert_eq!(
+        (taken.asked.as_str(), taken.operation.as_str(), taken.pipeline.as_deref(), taken.deployment_id.as_deref()),
+        ("deploy", "codepipeline:StartPipelineExecution", Some(PIPELINE), None)
+    );
+    assert_eq!((taken.user.as_str(), taken.channel.as_str()), ("U0OPS", "C0ASKED"));
     let (v, out) = w.h.correlator.act(&ask("t-2", "U0OPS", "web"));
     assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for by <@U0OPS>")), "{v:?}");
     assert!(out.is_empty());

@@ -14,8 +14,10 @@
 //! answer to anything else; `/cutover rollback <service> <environment>`, decided by the
 //! correlator ([`cutover_correlator::correlator::controls`]) and journaled by the driver, its
 //! AWS call made once by the controls lane; `/cutover deploy <environment> <service>` the same
-//! way (`StartPipelineExecution` of the pipeline `[[slack.actions.deploys]]` maps to it).
-//! Buttons are answered as not available yet, and nothing acts.
+//! way (`StartPipelineExecution` of the pipeline `[[slack.actions.deploys]]` maps to it); a
+//! click on a message's Roll back button (`<path>/interactions`), bound to that message's
+//! deployment through the store and answered with an ephemeral message. The user groups the
+//! routes name are resolved ([`crate::usergroups`]) before the request is journaled.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cutover_correlator::correlator::controls::{Ask, Request, Verdict};
+use cutover_correlator::correlator::controls::{Ask, Button, Request, Verdict};
 use cutover_correlator::correlator::status::Board;
 use cutover_correlator::slack::message::escape;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -211,7 +213,44 @@ pub struct Interact {
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub queries: mpsc::Sender<Query>,
+    /// Who is in the user groups the routes name.
+    pub groups: Arc<crate::usergroups::UserGroups>,
+    /// Where Cutover's messages are (the store), to tell a button on its own message.
+    pub messages: Arc<Messages>,
+    /// Ephemeral answers to clicks.
+    pub replies: Arc<crate::usergroups::SlackWeb>,
 }
+
+/// Cutover's messages as the store records them.
+pub struct Messages(pub Mutex<Box<dyn crate::store::Store>>);
+
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages").finish_non_exhaustive()
+    }
+}
+
+impl Messages {
+    /// The deployment's message is `ts` in `channel`. A store that cannot say counts as no.
+    fn is_message_of(&self, deployment_id: &str, channel: &str, ts: &str) -> bool {
+        let found = tokio::task::block_in_place(|| {
+            let mut store = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            store.slack_message(deployment_id)
+        });
+        match found {
+            Ok(Some((c, t))) => c == channel && t == ts,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(message = "Cannot read where a deployment's message is; the click is refused.", error = %e);
+                false
+            }
+        }
+    }
+}
+
+/// How long a request may wait for Slack to list the user groups of the routes: Slack wants
+/// its answer within 3 s, and the decision comes after. Not listed in time: in none of them.
+const GROUPS_BUDGET: std::time::Duration = std::time::Duration::from_millis(1_500);
 
 /// `<path>/commands` and `<path>/interactions`.
 pub fn router(config: &ActionsConfig, interact: Interact) -> Router {
@@ -307,11 +346,19 @@ async fn act(i: &Interact, fields: &std::collections::HashMap<String, String>, u
         i.metrics.slack_request("commands", "malformed");
         return ephemeral("The request carries no `trigger_id`; nothing was done.");
     };
+    let channel = fields.get("channel_id").cloned().unwrap_or_default();
+    ephemeral(&decide(i, "commands", id, user, &channel, ask).await)
+}
+
+/// Asks the driver to decide a request (journaled first), and counts how it ended: the text
+/// for whoever asked.
+async fn decide(i: &Interact, endpoint: &'static str, id: &str, user: &str, channel: &str, ask: Ask) -> String {
+    let groups = tokio::time::timeout(GROUPS_BUDGET, i.groups.of(user)).await.unwrap_or_default();
     let request = Request {
-        id: id.clone(),
+        id: id.to_owned(),
         user: user.to_owned(),
-        groups: Vec::new(),
-        channel: fields.get("channel_id").cloned().unwrap_or_default(),
+        groups,
+        channel: channel.to_owned(),
         at: cutover_events::Timestamp(crate::clock::now_ms()),
         ask,
     };
@@ -324,20 +371,58 @@ async fn act(i: &Interact, fields: &std::collections::HashMap<String, String>, u
     };
     match verdict.and_then(Result::ok) {
         Some(verdict @ Verdict::Accepted(_)) => {
-            i.metrics.slack_request("commands", "acted");
-            ephemeral(verdict.text())
+            i.metrics.slack_request(endpoint, "acted");
+            verdict.text().to_owned()
         }
         Some(verdict) => {
-            i.metrics.slack_request("commands", "refused");
-            ephemeral(verdict.text())
+            i.metrics.slack_request(endpoint, "refused");
+            verdict.text().to_owned()
         }
         None => {
-            i.metrics.slack_request("commands", "busy");
-            ephemeral(
-                "Cutover is busy (catching up or shutting down): it may still act on this; \
-                 `/cutover status` will show it. Ask again in a moment if nothing happens.",
-            )
+            i.metrics.slack_request(endpoint, "busy");
+            "Cutover is busy (catching up or shutting down): it may still act on this; `/cutover status` will \
+             show it. Ask again in a moment if nothing happens."
+                .to_owned()
         }
+    }
+}
+
+/// A click on one of Cutover's buttons, as read from a `block_actions` payload.
+#[derive(Debug, PartialEq, Eq)]
+struct Click {
+    button: Button,
+    /// The deployment the button's value names.
+    value: String,
+    user: String,
+    channel: String,
+    message_ts: String,
+    trigger_id: String,
+    /// The deployment whose message was clicked, as the message's metadata says.
+    message_of: Option<String>,
+}
+
+impl Click {
+    /// `None` for a payload that is not a click on a Cutover button (another kind, another
+    /// action, a field missing).
+    fn parse(payload: &serde_json::Value) -> Option<Self> {
+        let s = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        if payload["type"] != "block_actions" {
+            return None;
+        }
+        let action = payload["actions"].as_array()?.first()?;
+        let metadata = &payload["message"]["metadata"];
+        let message_of = (metadata["event_type"] == crate::executors::slack::POST_EVENT_TYPE)
+            .then(|| s(&metadata["event_payload"]["deployment_id"]))
+            .flatten();
+        Some(Self {
+            button: Button::from_action_id(action["action_id"].as_str()?)?,
+            value: s(&action["value"])?,
+            user: s(&payload["user"]["id"])?,
+            channel: s(&payload["container"]["channel_id"]).or_else(|| s(&payload["channel"]["id"]))?,
+            message_ts: s(&payload["container"]["message_ts"])?,
+            trigger_id: s(&payload["trigger_id"])?,
+            message_of,
+        })
     }
 }
 
@@ -345,10 +430,28 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
     if let Some(refused) = refuse(&i, "interactions", &headers, &body) {
         return refused;
     }
-    // This version puts no buttons on its messages: a click can only be a forged or a stale
-    // one (of a message another app made). Acknowledged, so Slack does not retry, and not acted on.
-    i.metrics.slack_request("interactions", "not_available");
-    tracing::info!(message = "A Slack interaction came, and Cutover has no buttons to act on in this version.");
+    let payload = form(&body).get("payload").and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+    let Some(payload) = payload else {
+        // Acknowledged, so Slack does not send the same again.
+        i.metrics.slack_request("interactions", "malformed");
+        tracing::warn!(message = "A Slack interaction without a readable payload; nothing was done.");
+        return StatusCode::OK.into_response();
+    };
+    let Some(click) = Click::parse(&payload) else {
+        i.metrics.slack_request("interactions", "unknown");
+        tracing::info!(
+            message = "A Slack interaction that is no click on a Cutover button; nothing was done.",
+            kind = %escape(payload["type"].as_str().unwrap_or_default())
+        );
+        return StatusCode::OK.into_response();
+    };
+    // Is the message clicked the one Cutover posted for the deployment the button names?
+    let bound = i.messages.is_message_of(&click.value, &click.channel, &click.message_ts);
+    let ask = Ask::Click { button: click.button, deployment_id: click.value, bound, message_of: click.message_of };
+    let text = decide(&i, "interactions", &click.trigger_id, &click.user, &click.channel, ask).await;
+    // A click's answer is not shown from the HTTP response: it is an ephemeral message.
+    let replies = i.replies.clone();
+    tokio::spawn(async move { replies.ephemeral(&click.channel, &click.user, &text).await });
     StatusCode::OK.into_response()
 }
 

@@ -21,6 +21,8 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`interact`]: Slack's signed requests (`/cutover`, clicks) in, verified before anything
 //!   is read.
+//! - [`usergroups`]: who is in the Slack user groups routes name (`usergroups.users.list`),
+//!   cached, for [`interact`].
 //! - [`secrets`]: credentials from the environment or Secrets Manager.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
 //! - [`annotate`]: `cutover annotate`, CI's deploy annotation onto EventBridge.
@@ -44,3 +46,4 @@ pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod usergroups;

@@ -22,6 +22,7 @@ use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::LockError;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Lane, Store, StoreError};
+use cutover_correlator::routing::Power;
 
 /// Why `cutover serve` could not start, or had to stop. Each says what it was doing; the cause
 /// is its source.
@@ -60,6 +61,8 @@ async fn interact_routes(
     config: &Config,
     sdk: &aws_config::SdkConfig,
     metrics: &Arc<crate::metrics::Metrics>,
+    token: &secrecy::SecretString,
+    store: &dyn Fn() -> Result<Box<dyn Store>, StoreError>,
 ) -> Result<Option<(axum::Router, mpsc::Receiver<crate::interact::Query>)>, ServeError> {
     let actions = &config.slack.actions;
     if !actions.enabled || actions.transport != crate::config::actions::Transport::Http {
@@ -76,10 +79,35 @@ async fn interact_routes(
     .await
     .map_err(ServeError::Actions)?;
     let (tx, rx) = mpsc::channel(16);
+    let mut named: Vec<String> = config
+        .routes
+        .iter()
+        .flat_map(|r| Power::ALL.into_iter().flat_map(|p| r.granted(p).iter()))
+        .filter(|id| id.is_group())
+        .map(|id| id.as_str().to_owned())
+        .collect();
+    named.sort();
+    named.dedup();
+    // Slack waits 3 s for an answer: each of these calls gets at most a second.
+    let quick = Duration::from_secs_f64(config.slack.timeout_secs.clamp(0.1, 1.0));
+    let groups = crate::usergroups::UserGroups::new(
+        &config.slack.api_url,
+        token,
+        named,
+        Duration::from_secs_f64(actions.usergroup_cache_secs),
+        quick,
+    )?;
     let interact = crate::interact::Interact {
         verifier: Arc::new(crate::interact::Verifier::new(&secret)),
         metrics: metrics.clone(),
         queries: tx,
+        groups: Arc::new(groups),
+        messages: Arc::new(crate::interact::Messages(Mutex::new(store()?))),
+        replies: Arc::new(crate::usergroups::SlackWeb::new(
+            &config.slack.api_url,
+            token,
+            Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
+        )?),
     };
     tracing::info!(
         message = "Slack requests accepted.",
@@ -255,7 +283,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         ));
     }
 
-    let interact = interact_routes(&config, &sdk, &metrics).await?;
+    let interact = interact_routes(&config, &sdk, &metrics, &token, &open).await?;
     let counters = Arc::new(IntakeCounters::default());
     let bind = |source| ServeError::Bind { address: config.http.listen.clone(), source };
     let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(bind)?;

@@ -3,7 +3,8 @@
 //! A local HTTP server that speaks the subset of the Slack Web API Cutover uses, so tests and
 //! the local demo exercise the real client (slack-morphism) over a real protocol:
 //! `auth.test`, `chat.postMessage`, `chat.update`, `conversations.history` (with message
-//! metadata) and `conversations.replies`. Methods accept a JSON body, a form body or a query string, like Slack.
+//! metadata), `conversations.replies`, `chat.postEphemeral` and `usergroups.users.list` (the groups it was given with
+//! [`Standin::set_usergroup`]; another id is `no_such_subteam`). Methods accept a JSON body, a form body or a query string, like Slack.
 //!
 //! It records every call and can be told, through `/_control/*`, to answer the next calls with
 //! 429 (with `Retry-After`), 500 or a Slack error code, or to stall them; it refuses blocks
@@ -43,6 +44,14 @@ pub struct Message {
     pub reply_broadcast: Option<bool>,
     /// How many times `chat.update` rewrote it.
     pub updates: u32,
+}
+
+/// A message only one user sees (`chat.postEphemeral`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Ephemeral {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
 }
 
 /// One recorded API call.
@@ -89,6 +98,10 @@ struct Inner {
     faults: Vec<Fault>,
     /// Tokens Slack refuses, with the error it answers (`token_revoked`, `invalid_auth`).
     refused_tokens: BTreeMap<String, String>,
+    /// User groups (`S…`) and their members, as `usergroups.users.list` answers.
+    usergroups: BTreeMap<String, Vec<String>>,
+    /// `chat.postEphemeral` messages: only their user sees them.
+    ephemerals: Vec<Ephemeral>,
     next_ts: u64,
 }
 
@@ -126,6 +139,16 @@ impl Standin {
     /// does once an app is uninstalled or its token rotated.
     pub fn refuse_token(&self, token: &str, error: &str) {
         lock(self).refused_tokens.insert(token.to_owned(), error.to_owned());
+    }
+
+    /// Every `chat.postEphemeral`, in order.
+    pub fn ephemerals(&self) -> Vec<Ephemeral> {
+        lock(self).ephemerals.clone()
+    }
+
+    /// Makes `group` a user group with `members` (Slack user ids), replacing what it had.
+    pub fn set_usergroup(&self, group: &str, members: &[&str]) {
+        lock(self).usergroups.insert(group.to_owned(), members.iter().map(|m| (*m).to_owned()).collect());
     }
 
     pub fn reset(&self) {
@@ -274,6 +297,21 @@ async fn api(
             "chat.update" => update(&s, &p),
             "conversations.history" => history(&s, &p),
             "conversations.replies" => replies(&s, &p),
+            "chat.postEphemeral" => match (str_param(&p, "channel"), str_param(&p, "user")) {
+                (Some(channel), Some(user)) => {
+                    let text = str_param(&p, "text").unwrap_or_default().to_owned();
+                    lock(&s).ephemerals.push(Ephemeral { channel: channel.to_owned(), user: user.to_owned(), text });
+                    Ok(json!({"ok": true, "message_ts": "1773481020.000200"}))
+                }
+                _ => Err("invalid_arguments"),
+            },
+            "usergroups.users.list" => {
+                let group = str_param(&p, "usergroup").unwrap_or_default();
+                match lock(&s).usergroups.get(group) {
+                    Some(users) => Ok(json!({"ok": true, "users": users})),
+                    None => Err("no_such_subteam"),
+                }
+            }
             _ => Err("unknown_method"),
         }
     } else {

@@ -73,6 +73,77 @@ impl SlashCommand {
     }
 }
 
+/// A click on a button of a message, as Slack posts it to the interactivity request URL: a
+/// form with one `payload` field, the `block_actions` JSON.
+#[derive(Clone, Debug)]
+pub struct BlockAction {
+    pub user_id: String,
+    pub channel_id: String,
+    /// The message clicked.
+    pub message_ts: String,
+    /// The message's own metadata, as Slack includes it.
+    pub metadata: Option<serde_json::Value>,
+    pub action_id: String,
+    pub block_id: String,
+    pub value: String,
+    /// Unique per click, as Slack's are.
+    pub trigger_id: String,
+}
+
+impl BlockAction {
+    /// `user_id` clicks the button `action_id` of `message`, whose value is `value` (Cutover
+    /// writes the button's value; a forged click names another).
+    pub fn on(message: &crate::Message, user_id: &str, action_id: &str, value: &str) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            channel_id: message.channel.clone(),
+            message_ts: message.ts.clone(),
+            metadata: message.metadata.clone(),
+            action_id: action_id.to_owned(),
+            block_id: "cutover.controls".to_owned(),
+            value: value.to_owned(),
+            trigger_id: format!(
+                "{}.{}.standin-click",
+                TRIGGERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                std::process::id()
+            ),
+        }
+    }
+
+    /// The `block_actions` payload.
+    pub fn payload(&self) -> serde_json::Value {
+        let mut message = serde_json::json!({"type": "message", "ts": self.message_ts, "user": "U0CUTOVER"});
+        if let Some(m) = &self.metadata {
+            message["metadata"] = m.clone();
+        }
+        serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": self.user_id, "username": self.user_id.to_lowercase(), "team_id": "T0STANDIN"},
+            "api_app_id": "A0STANDIN",
+            "token": "deprecated-verification-token",
+            "container": {"type": "message", "message_ts": self.message_ts, "channel_id": self.channel_id, "is_ephemeral": false},
+            "trigger_id": self.trigger_id,
+            "team": {"id": "T0STANDIN", "domain": "standin"},
+            "channel": {"id": self.channel_id, "name": "deploys"},
+            "message": message,
+            "response_url": "http://127.0.0.1:9/actions/T0STANDIN/1/standin",
+            "actions": [{
+                "type": "button",
+                "action_id": self.action_id,
+                "block_id": self.block_id,
+                "value": self.value,
+                "text": {"type": "plain_text", "text": "Roll back"},
+                "action_ts": "1773481020.000100",
+            }],
+        })
+    }
+
+    /// The form body: `payload=<the JSON>`.
+    pub fn body(&self) -> String {
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", &self.payload().to_string()).finish()
+    }
+}
+
 /// How a request is signed.
 #[derive(Clone, Copy, Debug)]
 pub enum Signing<'a> {

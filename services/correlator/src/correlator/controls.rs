@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use cutover_events::Timestamp;
-use cutover_events::emitted::{DetailType, Strategy};
+use cutover_events::emitted::{ActionDetail, ActionDetailType, DetailType, SOURCE, Strategy};
 use serde::{Deserialize, Serialize};
 
 use super::Correlator;
@@ -49,6 +49,39 @@ pub enum Ask {
     Rollback { service: String, environment: String },
     /// `/cutover deploy <environment> <service>`.
     Deploy { environment: String, service: String },
+    /// A button on a deployment's message: `deployment_id` is the deployment its value names;
+    /// `bound`, that the message clicked is that deployment's (the store says so);
+    /// `message_of`, the deployment whose message was clicked, as the message's own metadata
+    /// says, where it says.
+    Click {
+        button: Button,
+        deployment_id: String,
+        bound: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_of: Option<String>,
+    },
+}
+
+/// The buttons Cutover puts on a deployment's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Button {
+    /// Roll back (in flight, or inside its rollback window).
+    Rollback,
+}
+
+impl Button {
+    /// The button's `action_id`.
+    pub const fn action_id(self) -> &'static str {
+        match self {
+            Self::Rollback => "cutover.rollback",
+        }
+    }
+
+    /// The button named by an `action_id`.
+    pub fn from_action_id(id: &str) -> Option<Self> {
+        (id == Self::Rollback.action_id()).then_some(Self::Rollback)
+    }
 }
 
 /// The answer to whoever asked (an ephemeral message).
@@ -116,6 +149,10 @@ fn is_channel_id(channel: &str) -> bool {
     channel.len() > 1 && channel.len() <= 32 && channel.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+fn emit_action(detail: ActionDetail) -> Action {
+    Action::EmitAction { source: SOURCE.to_owned(), detail_type: ActionDetailType::Taken, detail: Box::new(detail) }
+}
+
 /// CodePipeline's `clientRequestToken` (`[a-zA-Z0-9-]+`, at most 128) from a Slack request id.
 fn request_token(id: &str) -> String {
     let token: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(120).collect();
@@ -152,6 +189,9 @@ impl Correlator {
         let verdict = match &request.ask {
             Ask::Rollback { service, environment } => self.rollback(request, service, environment, &mut out),
             Ask::Deploy { environment, service } => self.deploy(request, environment, service, &mut out),
+            Ask::Click { button, deployment_id, bound, message_of } => {
+                self.click(request, *button, deployment_id, *bound, message_of.as_deref(), &mut out)
+            }
         };
         (verdict, out)
     }
@@ -182,7 +222,70 @@ impl Correlator {
                 ));
             }
         };
-        let what = target(d).map_or_else(|| service_e.to_string(), |t| escape(&t).into_owned());
+        let id = d.id.clone();
+        self.rollback_of(request, &id, environment, out)
+    }
+
+    /// A click on a message's button: acted on only when the button is the one Cutover put on
+    /// that deployment's message (`bound`: the caller found the message clicked to be the
+    /// deployment's own, in the store) and the deployment is still in the state the button was
+    /// made for. Otherwise refused, and the message clicked brought up to date.
+    fn click(
+        &mut self,
+        request: &Request,
+        button: Button,
+        deployment_id: &str,
+        bound: bool,
+        message_of: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
+        if !bound {
+            if let Some(m) = message_of.filter(|m| self.state.deployments.contains_key(*m)) {
+                self.update(m, out);
+            }
+            return Verdict::Refused("This button does not belong to the message it is on; nothing was done.".into());
+        }
+        let Some(d) = self.state.deployments.get(deployment_id) else {
+            return Verdict::Refused(format!(
+                "Cutover no longer holds `{}` (past its retention); nothing was done.",
+                escape(deployment_id)
+            ));
+        };
+        let newer = target(d).and_then(|t| {
+            self.state
+                .deployments
+                .values()
+                .filter(|o| o.id != d.id && target(o).as_deref() == Some(t.as_str()))
+                .filter(|o| (o.started_at(), o.first_seen, &o.id) > (d.started_at(), d.first_seen, &d.id))
+                .max_by_key(|o| (o.started_at(), o.first_seen))
+                .map(|o| o.id.clone())
+        });
+        let stale = match (&newer, self.rollback_call(d)) {
+            (Some(n), _) => Some(format!("a newer deployment (`{}`) replaced it", escape(n))),
+            (None, Err(why)) => Some(why.trim_end_matches('.').to_owned()),
+            (None, Ok(_)) => None,
+        };
+        if let Some(why) = stale {
+            let id = d.id.clone();
+            self.update(&id, out);
+            return Verdict::Refused(format!(
+                "This button is out of date: {why}. Its message is brought up to date; nothing was done."
+            ));
+        }
+        let environment = d.target.environment.clone().unwrap_or_default();
+        let id = d.id.clone();
+        match button {
+            Button::Rollback => self.rollback_of(request, &id, &environment, out),
+        }
+    }
+
+    /// Rolls back deployment `id` (held) for `request`, after the route's and the state's checks.
+    fn rollback_of(&mut self, request: &Request, id: &str, environment: &str, out: &mut Vec<Action>) -> Verdict {
+        let Some(d) = self.state.deployments.get(id) else {
+            return Verdict::Refused("Cutover no longer holds that deployment; nothing was done.".into());
+        };
+        let env_e = escape(environment);
+        let what = target(d).map_or_else(|| escape(id).into_owned(), |t| escape(&t).into_owned());
         let route = self.routing.route(&self.identity_of(d));
         let allowed = route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups));
         if !allowed {
@@ -216,6 +319,13 @@ impl Correlator {
         };
         self.state.controls.rollbacks.insert(id.clone(), (request.user.clone(), request.at));
         let operation = call.operation();
+        let taken = ActionDetail {
+            deployment_id: Some(id.clone()),
+            cluster: d.target.cluster.clone(),
+            service: d.target.service.clone().or_else(|| d.target.deployment_group.clone()),
+            environment: Some(environment.to_owned()),
+            ..self.taken(request, "rollback", &call)
+        };
         out.push(Action::Control(Box::new(Control {
             request_id: request.id.clone(),
             deployment_id: id.clone(),
@@ -233,6 +343,9 @@ impl Correlator {
             false,
             out,
         );
+        // Its button gives way to who asked for it.
+        self.update(&id, out);
+        out.push(emit_action(taken));
         let version = version.map(|v| format!(" of `{}`", escape(&v))).unwrap_or_default();
         Verdict::Accepted(format!(
             "Rolling back {what}{version} in {env_e}{back_to} (`{operation}`). Its thread follows the rollback."
@@ -313,20 +426,49 @@ impl Correlator {
                 execution: None,
             },
         );
+        let call = Call::CodepipelineStartPipelineExecution {
+            pipeline: pipeline.clone(),
+            client_request_token: request_token(&request.id),
+        };
+        let taken = ActionDetail {
+            pipeline: Some(pipeline.clone()),
+            cluster: target.cluster.clone(),
+            service: Some(service.to_owned()),
+            environment: Some(environment.to_owned()),
+            ..self.taken(request, "deploy", &call)
+        };
         out.push(Action::Control(Box::new(Control {
             request_id: request.id.clone(),
             deployment_id: String::new(),
             user: request.user.clone(),
             asked_at: request.at,
-            call: Call::CodepipelineStartPipelineExecution {
-                pipeline: pipeline.clone(),
-                client_request_token: request_token(&request.id),
-            },
+            call,
         })));
+        out.push(emit_action(taken));
         Verdict::Accepted(format!(
             "Starting pipeline {pipeline_e} for {service_e} in {env_e} (`codepipeline:StartPipelineExecution`). \
              Its deployment's message names you, and you are mentioned if it fails."
         ))
+    }
+
+    /// The `Action Taken` detail of an accepted request, its target left for the caller.
+    fn taken(&self, request: &Request, asked: &str, call: &Call) -> ActionDetail {
+        ActionDetail {
+            action_id: format!("action/{}", request.id),
+            request_id: request.id.clone(),
+            user: request.user.clone(),
+            channel: request.channel.clone(),
+            asked: asked.to_owned(),
+            operation: call.operation().to_owned(),
+            resource: call.resource().to_owned(),
+            deployment_id: None,
+            pipeline: None,
+            cluster: None,
+            service: None,
+            environment: None,
+            at: request.at,
+            observed_at: self.state.clock.max(request.at),
+        }
     }
 
     /// An execution of `pipeline` started at `at`: the deploy asked for from Slack just before
@@ -349,6 +491,51 @@ impl Correlator {
             .values()
             .find(|d| d.execution.as_deref() == Some(exec))
             .map(|d| (d.user.as_str(), d.channel.as_str()))
+    }
+
+    /// The buttons of deployment `id`'s message: Roll back, while it can be rolled back, when
+    /// actions are on and its route names operators; once asked for, who asked instead.
+    pub(super) fn buttons(&self, id: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if !self.routing.actions {
+            return None;
+        }
+        let d = self.state.deployments.get(id)?;
+        let route = self.routing.route(&self.identity_of(d))?;
+        if route.granted(Power::Operate).is_empty() {
+            return None;
+        }
+        if let Some((by, at)) = self.state.controls.rollbacks.get(id) {
+            let text = format!(":leftwards_arrow_with_hook: Rollback asked for by <@{by}> at {}", clock_time(*at));
+            return Some(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+        }
+        let call = self.rollback_call(d).ok()?;
+        let what = target(d).unwrap_or_else(|| d.id.clone());
+        let to = match &call {
+            Call::EcsUpdateService { task_definition, .. } => {
+                format!(" to `{}`", escape(task_definition.rsplit('/').next().unwrap_or(task_definition)))
+            }
+            _ => String::new(),
+        };
+        let confirm = format!("Roll back {}{to}? (`{}`)", escape(&what), call.operation());
+        Some(json!({
+            "type": "actions",
+            "block_id": "cutover.controls",
+            "elements": [{
+                "type": "button",
+                "action_id": Button::Rollback.action_id(),
+                "text": {"type": "plain_text", "text": "Roll back"},
+                "style": "danger",
+                "value": d.id,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Roll back?"},
+                    "text": {"type": "mrkdwn", "text": confirm},
+                    "confirm": {"type": "plain_text", "text": "Roll back"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                    "style": "danger",
+                },
+            }],
+        }))
     }
 
     /// How `d` is rolled back now, or why it cannot be.

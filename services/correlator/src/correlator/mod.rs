@@ -649,12 +649,14 @@ impl Correlator {
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // A route's template that fails on this deployment falls back to the default, and that
         // (tested on every state) to the plain status line.
-        let (text, blocks) = message::fit(
-            self.templates
-                .render(template, &ctx)
-                .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
-                .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status))),
-        );
+        let (text, mut blocks) = self
+            .templates
+            .render(template, &ctx)
+            .or_else(|_| self.templates.render(templates::DEFAULT, &ctx))
+            .unwrap_or_else(|_| message::reply(format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status)));
+        // The buttons are Cutover's own, whatever the template (`[slack.actions]`).
+        blocks.extend(self.buttons(id));
+        let (text, blocks) = message::fit((text, blocks));
         Some(SlackMessage {
             deployment_id: id.to_owned(),
             channel: d.slack.channel().map_or_else(|| self.routing.default_channel.clone(), str::to_owned),

@@ -581,6 +581,7 @@ impl Config {
             templates: self.templates.clone(),
             sinks: self.sinks.iter().map(sinks::SinkConfig::routing).collect(),
             deploys: self.slack.actions.deploys.clone(),
+            actions: self.slack.actions.enabled,
         }
     }
 

@@ -241,3 +241,153 @@ impl Executor for ControlsExecutor {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The controls lane's calls and look-ups against recorded AWS answers (`aws-smithy-mocks`,
+    //! fixtures/api): the emulator cannot stop a CodeDeploy or ECS-native deployment.
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod-eu/gateway/EZe5RNVLH6PPzHXINuP28";
+
+    fn recorded(name: &str) -> aws_sdk_ecs::config::http::HttpResponse {
+        let path = format!("{}/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        aws_sdk_ecs::config::http::HttpResponse::new(
+            200u16.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    fn aws_error(status: u16, code: &str) -> aws_sdk_ecs::config::http::HttpResponse {
+        let body = format!(r#"{{"__type":"{code}","message":"recorded {code}"}}"#);
+        aws_sdk_ecs::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    fn no_ecs() -> aws_sdk_ecs::Client {
+        mock_client!(aws_sdk_ecs, [])
+    }
+    fn no_codedeploy() -> aws_sdk_codedeploy::Client {
+        mock_client!(aws_sdk_codedeploy, [])
+    }
+    fn no_codepipeline() -> aws_sdk_codepipeline::Client {
+        mock_client!(aws_sdk_codepipeline, [])
+    }
+
+    #[tokio::test]
+    async fn a_codedeploy_rollback_stops_with_auto_rollback_and_a_stopped_deployment_is_found_not_stopped_again() {
+        use aws_sdk_codedeploy::Client;
+        let stop = mock!(Client::stop_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-7QHX0M2PB") && r.auto_rollback_enabled() == Some(true))
+            .then_http_response(|| recorded("codedeploy.stop-deployment.json"));
+        let look = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-7QHX0M2PB"))
+            .then_http_response(|| recorded("codedeploy.get-deployment.stopped.json"));
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&stop, &look]);
+        let exec = ControlsExecutor::new(no_ecs(), codedeploy, no_codepipeline());
+        let call = Call::CodedeployStopDeployment { deployment_id: "d-7QHX0M2PB".into() };
+        assert_eq!(exec.call(&call).await, Outcome::Done("Pending".into()));
+        assert_eq!(exec.done_before(&call).await, Ok(Some("Stopped".into())));
+        assert_eq!((stop.num_calls(), look.num_calls()), (1, 1));
+
+        // Still in progress: not done before, so the stop is made.
+        let waiting =
+            mock!(Client::get_deployment).then_http_response(|| recorded("codedeploy.get-deployment.waiting.json"));
+        let codedeploy = mock_client!(aws_sdk_codedeploy, [&waiting]);
+        let exec = ControlsExecutor::new(no_ecs(), codedeploy, no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn an_ecs_native_rollback_stops_with_rollback_and_one_rolling_back_is_found() {
+        use aws_sdk_ecs::Client;
+        let stop = mock!(Client::stop_service_deployment)
+            .match_requests(|r| {
+                r.service_deployment_arn() == Some(ARN)
+                    && r.stop_type() == Some(&StopServiceDeploymentStopType::Rollback)
+            })
+            .then_http_response(|| recorded("ecs.stop-service-deployment.json"));
+        let rolled_back = mock!(Client::describe_service_deployments)
+            .then_http_response(|| recorded("ecs.describe-service-deployments.rolled-back.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&stop, &rolled_back]);
+        let exec = ControlsExecutor::new(ecs, no_codedeploy(), no_codepipeline());
+        let call = Call::EcsStopServiceDeployment { service_deployment_arn: ARN.into() };
+        assert_eq!(exec.call(&call).await, Outcome::Done(ARN.into()));
+        assert_eq!(exec.done_before(&call).await, Ok(Some(ARN.into())));
+
+        // Mid-canary, nobody stopped it: not found, so the stop is made.
+        let canary = mock!(Client::describe_service_deployments)
+            .then_http_response(|| recorded("ecs.describe-service-deployments.canary.json"));
+        let exec = ControlsExecutor::new(mock_client!(aws_sdk_ecs, [&canary]), no_codedeploy(), no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_rolling_rollback_is_found_when_the_service_is_on_the_task_definition_asked_for() {
+        use aws_sdk_ecs::Client;
+        let describe = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("prod-eu") && r.services() == ["storefront"])
+            .then_http_response(|| recorded("ecs.describe-services.rollout.json"));
+        let exec = ControlsExecutor::new(
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]),
+            no_codedeploy(),
+            no_codepipeline(),
+        );
+        let to = |td: &str| Call::EcsUpdateService {
+            cluster: "prod-eu".into(),
+            service: "storefront".into(),
+            task_definition: format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{td}"),
+        };
+        assert!(matches!(exec.done_before(&to("storefront:42")).await, Ok(Some(td)) if td.ends_with("storefront:42")));
+        assert_eq!(exec.done_before(&to("storefront:41")).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_deploy_starts_the_pipeline_with_the_requests_token_and_needs_no_look() {
+        use aws_sdk_codepipeline::Client;
+        let start = mock!(Client::start_pipeline_execution)
+            .match_requests(|r| {
+                r.name() == Some("storefront-release") && r.client_request_token() == Some("cutover-t-1")
+            })
+            .then_http_response(|| recorded("codepipeline.start-pipeline-execution.json"));
+        let codepipeline = mock_client!(aws_sdk_codepipeline, [&start]);
+        let exec = ControlsExecutor::new(no_ecs(), no_codedeploy(), codepipeline);
+        let call = Call::CodepipelineStartPipelineExecution {
+            pipeline: "storefront-release".into(),
+            client_request_token: "cutover-t-1".into(),
+        };
+        assert_eq!(exec.done_before(&call).await, Ok(None), "the token is the look");
+        assert_eq!(exec.call(&call).await, Outcome::Done("a1b2c3d4-5678-90ab-cdef-111122223333".into()));
+        assert_eq!(start.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn what_aws_answers_decides_retry_fault_failure_or_look() {
+        use aws_sdk_codedeploy::Client;
+        let call = Call::CodedeployStopDeployment { deployment_id: "d-7QHX0M2PB".into() };
+        for (status, code, want) in [
+            (400, "AccessDeniedException", "setup"),
+            (400, "ThrottlingException", "retry"),
+            (400, "DeploymentAlreadyCompletedException", "failed"),
+            (500, "ServerException", "unknown"),
+        ] {
+            let answer = mock!(Client::stop_deployment).then_http_response(move || aws_error(status, code));
+            let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&answer]);
+            let exec = ControlsExecutor::new(no_ecs(), codedeploy, no_codepipeline());
+            let got = exec.call(&call).await;
+            let kind = match &got {
+                Outcome::SetupFault(_) => "setup",
+                Outcome::Retry { .. } => "retry",
+                Outcome::Failed(_) => "failed",
+                Outcome::Unknown { .. } => "unknown",
+                _ => "other",
+            };
+            assert_eq!(kind, want, "{code}: {got:?}");
+        }
+    }
+}

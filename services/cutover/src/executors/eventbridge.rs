@@ -38,7 +38,11 @@ struct Receipts {
 
 /// The key that names one emitted event (an approval's by its `approval_id`).
 fn key(detail_type: &str, detail: &serde_json::Value) -> String {
-    let id = detail["deployment_id"].as_str().or_else(|| detail["approval_id"].as_str()).unwrap_or_default();
+    let id = detail["approval_id"]
+        .as_str()
+        .or_else(|| detail["action_id"].as_str())
+        .or_else(|| detail["deployment_id"].as_str())
+        .unwrap_or_default();
     format!("{id}|{detail_type}|{}", detail["traffic_percent"])
 }
 
@@ -116,6 +120,9 @@ impl EventBridgeExecutor {
             Action::EmitApproval { source, detail_type, detail } => {
                 (source, detail_type.as_str(), serde_json::to_string(detail), detail.at, &detail.approval_id)
             }
+            Action::EmitAction { source, detail_type, detail } => {
+                (source, detail_type.as_str(), serde_json::to_string(detail), detail.at, &detail.action_id)
+            }
             _ => return Err(format!("not an emit: {}", action.deployment_id())),
         };
         Ok(PutEventsRequestEntry::builder()
@@ -183,6 +190,9 @@ impl Executor for EventBridgeExecutor {
                     Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
                 }
                 Action::EmitApproval { detail_type, detail, .. } => {
+                    Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
+                }
+                Action::EmitAction { detail_type, detail, .. } => {
                     Some((item.id, key(detail_type.as_str(), &serde_json::to_value(detail).ok()?)))
                 }
                 _ => None,

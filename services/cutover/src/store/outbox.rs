@@ -59,7 +59,7 @@ pub enum Lane {
 impl Lane {
     pub fn of(action: &Action) -> Self {
         match action {
-            Action::Emit { .. } | Action::EmitApproval { .. } => Self::EventBridge,
+            Action::Emit { .. } | Action::EmitApproval { .. } | Action::EmitAction { .. } => Self::EventBridge,
             Action::SlackPost(_) | Action::SlackUpdate(_) | Action::SlackReply(_) => Self::Slack,
             Action::Invalidate(_) => Self::CloudFront,
             Action::Sink(_) => Self::Sinks,

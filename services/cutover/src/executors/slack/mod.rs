@@ -33,7 +33,20 @@ use crate::store::{Lane, OutboxItem, Status, Store};
 /// The metadata event type of a deployment's top-level message.
 pub const POST_EVENT_TYPE: &str = "cutover_deployment";
 
-type Connector = SlackClientHyperConnector<hyper_rustls::HttpsConnector<HttpConnector>>;
+pub(crate) type Connector = SlackClientHyperConnector<hyper_rustls::HttpsConnector<HttpConnector>>;
+
+/// A Slack Web API client for `api_url` (`https://slack.com/api`, or a stand-in's).
+pub(crate) fn client(api_url: &str) -> Result<SlackClient<Connector>, SlackSetupError> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(SlackSetupError::Tls)?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(SlackClient::new(
+        SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/')),
+    ))
+}
 
 /// Per-channel pacing: at most one message per `min_interval` in each channel.
 #[derive(Debug, Clone)]
@@ -100,17 +113,9 @@ impl SlackExecutor {
         messages_per_second: f64,
         timeout: Duration,
     ) -> Result<Self, SlackSetupError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(SlackSetupError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let connector =
-            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
         let per_second = if messages_per_second > 0.0 { messages_per_second } else { 1.0 };
         Ok(Self {
-            client: SlackClient::new(connector),
+            client: client(api_url)?,
             token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
             tokens: None,
             reread_token: false,
@@ -590,7 +595,7 @@ async fn timed<T>(timeout: Duration, call: impl Future<Output = ClientResult<T>>
 }
 
 /// An error as text, without secrets (the token travels in a header, never in a URL).
-fn describe(error: &SlackClientError) -> String {
+pub(crate) fn describe(error: &SlackClientError) -> String {
     match error {
         SlackClientError::ApiError(a) => format!("Slack API error {}", a.code),
         SlackClientError::HttpError(h) => format!("HTTP {}", h.status_code.as_u16()),
