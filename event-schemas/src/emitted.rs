@@ -119,15 +119,17 @@ pub struct ActionDetail {
     pub user: String,
     /// The Slack channel id where they asked.
     pub channel: String,
-    /// What they asked for: `rollback`, `deploy`.
+    /// What they asked for: `rollback`, `deploy`, `approve`, `reject`.
     pub asked: String,
     /// The AWS call (`ecs:UpdateService`, `codedeploy:StopDeployment`,
-    /// `ecs:StopServiceDeployment`, `codepipeline:StartPipelineExecution`).
+    /// `ecs:StopServiceDeployment`, `codepipeline:StartPipelineExecution`,
+    /// `codepipeline:PutApprovalResult`).
     pub operation: String,
     /// What the call names: the task definition rolled back to, the CodeDeploy deployment,
     /// the service deployment ARN, or the pipeline.
     pub resource: String,
-    /// The deployment it acts on (none for a deploy, which starts one).
+    /// The deployment it acts on, or the approval (`approval/…`); none for a deploy, which
+    /// starts one.
     pub deployment_id: Option<String>,
     /// The pipeline a deploy starts.
     pub pipeline: Option<String>,

@@ -56,6 +56,9 @@ async fn codepipeline(
         "CodePipeline_20150709.GetPipelineExecution" => {
             (axum::http::StatusCode::OK, json, fixture("codepipeline.get-pipeline-execution.github-revision-url.json"))
         }
+        "CodePipeline_20150709.PutApprovalResult" => {
+            (axum::http::StatusCode::OK, json, fixture("codepipeline.put-approval-result.json"))
+        }
         _ => (
             axum::http::StatusCode::BAD_REQUEST,
             json,
@@ -105,6 +108,16 @@ async fn start(deny: bool) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, s
 }
 
 async fn start_with(deny: bool, routes: &str) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, std::path::PathBuf) {
+    let (moto, stack, slack, calls, service, dir, _) = start_acting(deny, routes, &[]).await;
+    (moto, stack, slack, calls, service, dir)
+}
+
+/// As [`start_with`], with `env` for `serve` and `[http] listen` on the port returned.
+async fn start_acting(
+    deny: bool,
+    routes: &str,
+    env: &[(&str, &str)],
+) -> (Moto, Stack, Slack, Arc<Mutex<Calls>>, Service, std::path::PathBuf, u16) {
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
     let slack = Slack::start().await;
@@ -117,18 +130,18 @@ async fn start_with(deny: bool, routes: &str) -> (Moto, Stack, Slack, Arc<Mutex<
         "pipelines-denied"
     } else if routes.is_empty() {
         "pipelines"
-    } else {
+    } else if env.is_empty() {
         "pipelines-approval"
+    } else {
+        "pipelines-acting"
     });
     let extra = format!("\n[reconciler]\ninterval_secs = 1.0\ncalls_per_second = 50.0\n{routes}");
     let config = write_config(&dir, &moto, &stack, &slack, &extra);
-    let service = Service::start_with_env(
-        &config,
-        &dir.join("cutover.log"),
-        Some("xoxb-e2e-secret-token-value"),
-        &[("AWS_ENDPOINT_URL_CODEPIPELINE", standin.as_str())],
-    );
-    (moto, stack, slack, calls, service, dir)
+    let port = common::health_on_free_port(&config);
+    let mut env = env.to_vec();
+    env.push(("AWS_ENDPOINT_URL_CODEPIPELINE", standin.as_str()));
+    let service = Service::start_with_env(&config, &dir.join("cutover.log"), Some("xoxb-e2e-secret-token-value"), &env);
+    (moto, stack, slack, calls, service, dir, port)
 }
 
 fn ops(calls: &Mutex<Calls>) -> Vec<String> {
@@ -329,4 +342,106 @@ async fn an_approval_waiting_is_posted_where_production_is_and_warns_when_a_newe
     assert!(linked, "{:?}\n{}", approval_post(), service.log_text());
     let text = approval_post().unwrap().blocks.unwrap().to_string();
     assert!(!text.contains("cutover:message:"), "Cutover's own link markup never reaches Slack: {text}");
+}
+
+/// Reject from Slack, through `serve`: the approval's message (in production's channel, once
+/// the structure says so) carries Approve and Reject for production's approvers; Reject opens
+/// Slack's modal (`views.open`), and its submission is one `PutApprovalResult` with the
+/// notification's token, the comment in its summary, a thread reply, and the buttons gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_rejects_from_slack_with_a_comment_once_through_the_modal() {
+    use slack_standin::requests::{BlockAction, Signing, ViewSubmission, headers, post};
+    const SECRET: &str = "e2e-signing-secret-approvals";
+    let routes = "\n[slack.actions]\nenabled = true\ntransport = \"http\"\n\n[[routes]]\ncluster = \"prod\"\n\
+                  environment = \"production\"\nchannel = \"deploys-prod\"\napprovers = [\"U0RELEASE\"]\n";
+    let (_moto, stack, slack, calls, service, _dir, port) =
+        start_acting(false, routes, &[("SLACK_SIGNING_SECRET", SECRET)]).await;
+    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    // SNS stamps the notification with the emulator's clock (now): the events are now too, or
+    // that stamp would leave them behind the retention.
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let t = Timestamp(i64::try_from(now_ms).unwrap() / 1000 * 1000 - 120_000);
+    let expires = format!("{}Z", &t.plus_millis(7 * 24 * 3_600_000).to_string()[..16]);
+    let start =
+        PipelineShape { pipeline: "checkout-release", execution_id: EXEC, state: "STARTED", ..Default::default() };
+    // The approval's SNS notification (its token), then its start.
+    let notice = json!({
+        "Type": "Notification", "MessageId": "9c1d2e3f-0000-4000-8000-00000000e2e1",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
+        "Message": json!({"region": "eu-west-1", "approval": {
+            "pipelineName": "checkout-release", "stageName": "Approve", "actionName": "ReleaseManager",
+            "token": "1a2b3c4d-573f-4ea7-a67E-E2ETOKEN", "expires": expires}}).to_string(),
+        "Timestamp": t.plus_millis(30_000).to_string(), "SignatureVersion": "1", "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
+    });
+    stack.inject(&fleet.pipeline(&ids.event_id(), t, &start).to_string()).await;
+    stack.inject(&notice.to_string()).await;
+    stack.inject(&approval_event(&fleet, &mut ids, t.plus_millis(60_000), EXEC, "STARTED")).await;
+    let approval_post = || {
+        slack.state.messages().into_iter().find(|m| {
+            m.thread_ts.is_none()
+                && m.metadata
+                    .as_ref()
+                    .and_then(|md| md["event_payload"]["deployment_id"].as_str())
+                    .is_some_and(|d| d.starts_with("approval/"))
+        })
+    };
+    let with_buttons = eventually(30, async || {
+        approval_post().is_some_and(|m| m.blocks.as_ref().is_some_and(|b| b.to_string().contains("cutover.reject")))
+    })
+    .await;
+    assert!(with_buttons, "{:?}\n{}", approval_post(), service.log_text());
+    let m = approval_post().unwrap();
+    let id = m.metadata.as_ref().unwrap()["event_payload"]["deployment_id"].as_str().unwrap().to_owned();
+
+    // Reject: Slack opens the modal; nothing is decided yet.
+    let body = BlockAction::on(&m, "U0RELEASE", "cutover.reject", &id).body();
+    let answer = post(port, "/slack/interactions", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(eventually(10, async || !slack.state.views().is_empty()).await, "{}", service.log_text());
+    assert!(!ops(&calls).iter().any(|op| op == "PutApprovalResult"), "nothing decided before the form is sent");
+    let view = slack.state.views().remove(0);
+    assert_eq!(view["callback_id"], "cutover.reject");
+
+    // The form, submitted with a comment.
+    let body = ViewSubmission::of(&view, "U0RELEASE", &[("comment", "comment", "not on a Friday")]).body();
+    let answer = post(port, "/slack/interactions", &headers(Signing::Now(SECRET), &body, None), &body).await.unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        eventually(30, async || ops(&calls).iter().any(|op| op == "PutApprovalResult")).await,
+        "{:?}\n{}",
+        ops(&calls),
+        service.log_text()
+    );
+    let put = calls.lock().unwrap().seen.iter().find(|(op, _)| op.ends_with("PutApprovalResult")).unwrap().1.clone();
+    assert_eq!(put["token"], "1a2b3c4d-573f-4ea7-a67E-E2ETOKEN", "{put}");
+    assert_eq!((put["stageName"].as_str(), put["actionName"].as_str()), (Some("Approve"), Some("ReleaseManager")));
+    assert_eq!(put["result"]["status"], "Rejected");
+    assert_eq!(put["result"]["summary"], "Rejected from Slack by U0RELEASE: not on a Friday");
+    let answered = eventually(30, async || {
+        slack.state.ephemerals().iter().any(|e| e.user == "U0RELEASE" && e.text.contains("Rejecting checkout-release"))
+    })
+    .await;
+    assert!(answered, "{:?}", slack.state.ephemerals());
+    let gone = eventually(30, async || {
+        approval_post().is_some_and(|m| {
+            m.blocks.as_ref().is_some_and(|b| {
+                !b.to_string().contains("cutover.reject")
+                    && b.to_string().contains("Rejection asked for by <@U0RELEASE>")
+            })
+        })
+    })
+    .await;
+    assert!(gone, "{:?}", approval_post());
+    // The same form sent again (a double submit): no second call.
+    let again = ViewSubmission::of(&view, "U0RELEASE", &[("comment", "comment", "again")]).body();
+    post(port, "/slack/interactions", &headers(Signing::Now(SECRET), &again, None), &again).await.unwrap();
+    let refused = eventually(30, async || {
+        slack.state.ephemerals().iter().any(|e| e.user == "U0RELEASE" && e.text.contains("already asked for"))
+    })
+    .await;
+    assert!(refused, "{:?}", slack.state.ephemerals());
+    assert_eq!(ops(&calls).iter().filter(|op| *op == "PutApprovalResult").count(), 1);
+    assert!(service.terminate().await.success());
+    slack.stop();
 }

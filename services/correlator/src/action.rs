@@ -151,6 +151,16 @@ pub enum Call {
     /// `/cutover deploy`: CodePipeline `StartPipelineExecution`, with a `clientRequestToken`
     /// made from the Slack request's id, so a repeated call starts no second execution.
     CodepipelineStartPipelineExecution { pipeline: String, client_request_token: String },
+    /// An approval's Approve or Reject: CodePipeline `PutApprovalResult` with the token of its
+    /// notification. A repeat is answered `ApprovalAlreadyCompletedException`: done.
+    CodepipelinePutApprovalResult {
+        pipeline: String,
+        stage: String,
+        action: String,
+        token: String,
+        approved: bool,
+        summary: String,
+    },
 }
 
 impl Call {
@@ -161,6 +171,7 @@ impl Call {
             Self::CodedeployStopDeployment { deployment_id } => deployment_id,
             Self::EcsStopServiceDeployment { service_deployment_arn } => service_deployment_arn,
             Self::CodepipelineStartPipelineExecution { pipeline, .. } => pipeline,
+            Self::CodepipelinePutApprovalResult { pipeline, .. } => pipeline,
         }
     }
 
@@ -171,6 +182,7 @@ impl Call {
             Self::CodedeployStopDeployment { .. } => "codedeploy:StopDeployment",
             Self::EcsStopServiceDeployment { .. } => "ecs:StopServiceDeployment",
             Self::CodepipelineStartPipelineExecution { .. } => "codepipeline:StartPipelineExecution",
+            Self::CodepipelinePutApprovalResult { .. } => "codepipeline:PutApprovalResult",
         }
     }
 }

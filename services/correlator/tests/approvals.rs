@@ -428,3 +428,99 @@ fn an_approval_waiting_survives_a_snapshot_and_is_decided_once_after_it() {
         approval_slack(&out)
     );
 }
+
+/// Approve and Reject on an approval's message (`[slack.actions]`): shown while it waits and
+/// its notification's token came, for the approvers of production's route; a click is one
+/// `PutApprovalResult` with that token, then the buttons give way to who asked; a stale click
+/// (decided already) is refused and brings the message up to date.
+#[test]
+fn approve_and_reject_buttons_decide_with_the_notifications_token_for_the_routes_approvers() {
+    use cutover_correlator::action::Call;
+    use cutover_correlator::correlator::controls::{Ask, Button, Request, Verdict};
+    use cutover_correlator::routing::SlackId;
+
+    let mut routing = routing();
+    routing.actions = true;
+    routing.routes[1].approvers = vec![SlackId::new("U0RELEASE").unwrap()];
+    let mut w = World { h: Harness::new(routing), ..World::new() };
+    let t = ts(T0);
+    let notice = json!({
+        "Type": "Notification", "MessageId": "9c1d2e3f-0000-4000-8000-000000000002",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
+        "Message": json!({"region": "eu-west-1", "approval": {
+            "pipelineName": PIPELINE, "stageName": "ApproveProd", "actionName": "ReleaseManager",
+            "token": "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN", "expires": "2026-03-21T10:03Z"}}).to_string(),
+        "Timestamp": "2026-03-14T10:03:29.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
+    });
+    w.h.feed(&notice.to_string());
+    old_waits(&mut w, t);
+    let post = approval_slack(&w.observe(structure()));
+    let blocks = &post[0].2;
+    let id = format!("approval/{OLD}/ApproveProd/ReleaseManager");
+    assert!(
+        blocks.contains(r#""action_id":"cutover.approve""#) && blocks.contains(r#""action_id":"cutover.reject""#),
+        "{blocks}"
+    );
+    assert!(blocks.contains(&format!(r#""value":"{id}""#)), "{blocks}");
+
+    let click = |rid: &str, user: &str, button: Button, comment: Option<&str>| Request {
+        id: rid.into(),
+        user: user.into(),
+        groups: Vec::new(),
+        channel: "C0PROD".into(),
+        at: t.plus_millis(400_000),
+        ask: Ask::Click {
+            button,
+            deployment_id: id.clone(),
+            bound: true,
+            message_of: Some(id.clone()),
+            comment: comment.map(str::to_owned),
+        },
+    };
+    // Not an approver: refused.
+    let (v, out) = w.h.correlator.act(&click("t-1", "U0DEV", Button::Approve, None));
+    assert!(
+        matches!(&v, Verdict::Refused(t) if t.contains("You may not approve") && t.contains("<@U0RELEASE>")),
+        "{v:?}"
+    );
+    assert!(out.is_empty());
+    // The approver rejects, with a comment that is data.
+    let (v, out) = w.h.correlator.act(&click("t-2", "U0RELEASE", Button::Reject, Some("not on a Friday <!channel>")));
+    assert!(matches!(&v, Verdict::Accepted(t) if t.contains("Rejecting storefront-linear `aaaaaaaa`")), "{v:?}");
+    let calls: Vec<&Call> =
+        out.iter().filter_map(|a| if let Action::Control(c) = a { Some(&c.call) } else { None }).collect();
+    assert_eq!(
+        calls,
+        vec![&Call::CodepipelinePutApprovalResult {
+            pipeline: PIPELINE.into(),
+            stage: "ApproveProd".into(),
+            action: "ReleaseManager".into(),
+            token: "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN".into(),
+            approved: false,
+            summary: "Rejected from Slack by U0RELEASE: not on a Friday <!channel>".into(),
+        }]
+    );
+    let slack = approval_slack(&out);
+    let reply = slack.iter().find(|(k, _, _)| *k == "reply").expect("a thread reply");
+    assert!(
+        reply.2.contains("Rejection asked for by <@U0RELEASE>") && reply.2.contains("&lt;!channel&gt;"),
+        "{}",
+        reply.2
+    );
+    let update = slack.iter().find(|(k, _, _)| *k == "update").expect("the buttons give way");
+    assert!(
+        !update.2.contains("cutover.approve") && update.2.contains("Rejection asked for by <@U0RELEASE>"),
+        "{}",
+        update.2
+    );
+    // Approve after that: refused, asked already.
+    let (v, _) = w.h.correlator.act(&click("t-3", "U0RELEASE", Button::Approve, None));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for by <@U0RELEASE>")), "{v:?}");
+
+    // CodePipeline decides (the rejection's event): a click on an old copy is out of date.
+    w.approval(t.plus_millis(500_000), OLD, "FAILED");
+    let (v, out) = w.h.correlator.act(&click("t-4", "U0RELEASE", Button::Approve, None));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("out of date") && t.contains("rejected")), "{v:?}");
+    assert!(approval_slack(&out).iter().any(|(k, _, b)| *k == "update" && !b.contains("cutover.approve")), "{out:?}");
+}

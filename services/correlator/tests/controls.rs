@@ -157,6 +157,7 @@ fn click(id: &str, user: &str, deployment_id: &str, bound: bool, message_of: Opt
             deployment_id: deployment_id.into(),
             bound,
             message_of: message_of.map(str::to_owned),
+            comment: None,
         },
     }
 }

@@ -17,7 +17,7 @@
 //! way (`StartPipelineExecution` of the pipeline `[[slack.actions.deploys]]` maps to it); a
 //! click on a message's Roll back button (`<path>/interactions`), bound to that message's
 //! deployment through the store and answered with an ephemeral message. The user groups the
-//! routes name are resolved ([`crate::usergroups`]) before the request is journaled.
+//! routes name are resolved ([`crate::slack_web`]) before the request is journaled.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -214,11 +214,11 @@ pub struct Interact {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub queries: mpsc::Sender<Query>,
     /// Who is in the user groups the routes name.
-    pub groups: Arc<crate::usergroups::UserGroups>,
+    pub groups: Arc<crate::slack_web::UserGroups>,
     /// Where Cutover's messages are (the store), to tell a button on its own message.
     pub messages: Arc<Messages>,
     /// Ephemeral answers to clicks.
-    pub replies: Arc<crate::usergroups::SlackWeb>,
+    pub replies: Arc<crate::slack_web::SlackWeb>,
 }
 
 /// Cutover's messages as the store records them.
@@ -262,6 +262,44 @@ pub fn router(config: &ActionsConfig, interact: Interact) -> Router {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The rejection's modal submitted: decided as a Reject click on the message it was opened
+/// from (named in the view's `private_metadata`, which Cutover wrote), with the comment.
+async fn submission(i: &Interact, payload: &serde_json::Value) -> Response {
+    let view = &payload["view"];
+    if view["callback_id"] != crate::slack_web::REJECT_CALLBACK {
+        i.metrics.slack_request("interactions", "unknown");
+        return StatusCode::OK.into_response();
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()).unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let (Some(approval), Some(channel), Some(ts), Some(user), Some(trigger)) = (
+        text(&metadata["approval"]),
+        text(&metadata["channel"]),
+        text(&metadata["ts"]),
+        text(&payload["user"]["id"]),
+        text(&payload["trigger_id"]),
+    ) else {
+        i.metrics.slack_request("interactions", "malformed");
+        tracing::warn!(message = "A rejection's form came back without what Cutover put in it; nothing was done.");
+        return StatusCode::OK.into_response();
+    };
+    let comment = text(&view["state"]["values"]["comment"]["comment"]["value"]);
+    let bound = i.messages.is_message_of(&approval, &channel, &ts);
+    let ask = Ask::Click {
+        button: Button::Reject,
+        deployment_id: approval,
+        bound,
+        message_of: text(&metadata["message_of"]),
+        comment,
+    };
+    let answer = decide(i, "interactions", &trigger, &user, &channel, ask).await;
+    let replies = i.replies.clone();
+    tokio::spawn(async move { replies.ephemeral(&channel, &user, &answer).await });
+    // An empty answer closes the modal.
+    StatusCode::OK.into_response()
 }
 
 /// Verifies a request, counts and logs a refusal: `Some(the 401)` when refused.
@@ -437,6 +475,9 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
         tracing::warn!(message = "A Slack interaction without a readable payload; nothing was done.");
         return StatusCode::OK.into_response();
     };
+    if payload["type"] == "view_submission" {
+        return submission(&i, &payload).await;
+    }
     let Some(click) = Click::parse(&payload) else {
         i.metrics.slack_request("interactions", "unknown");
         tracing::info!(
@@ -447,7 +488,41 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
     };
     // Is the message clicked the one Cutover posted for the deployment the button names?
     let bound = i.messages.is_message_of(&click.value, &click.channel, &click.message_ts);
-    let ask = Ask::Click { button: click.button, deployment_id: click.value, bound, message_of: click.message_of };
+    if click.button == Button::Reject && bound {
+        // A rejection takes a comment: the modal first, the decision when it is submitted.
+        let metadata = serde_json::json!({"approval": click.value, "channel": click.channel,
+            "ts": click.message_ts, "message_of": click.message_of});
+        if i.replies
+            .open_reject(
+                &click.trigger_id,
+                "Reject this approval: the pipeline execution stops here.",
+                metadata.to_string(),
+            )
+            .await
+        {
+            i.metrics.slack_request("interactions", "modal");
+        } else {
+            i.metrics.slack_request("interactions", "busy");
+            let replies = i.replies.clone();
+            tokio::spawn(async move {
+                replies
+                    .ephemeral(
+                        &click.channel,
+                        &click.user,
+                        "Slack did not open the rejection's form; nothing was done. Click Reject again.",
+                    )
+                    .await;
+            });
+        }
+        return StatusCode::OK.into_response();
+    }
+    let ask = Ask::Click {
+        button: click.button,
+        deployment_id: click.value,
+        bound,
+        message_of: click.message_of,
+        comment: None,
+    };
     let text = decide(&i, "interactions", &click.trigger_id, &click.user, &click.channel, ask).await;
     // A click's answer is not shown from the HTTP response: it is an ephemeral message.
     let replies = i.replies.clone();

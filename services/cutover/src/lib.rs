@@ -21,8 +21,8 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`interact`]: Slack's signed requests (`/cutover`, clicks) in, verified before anything
 //!   is read.
-//! - [`usergroups`]: who is in the Slack user groups routes name (`usergroups.users.list`),
-//!   cached, for [`interact`].
+//! - [`slack_web`]: the Slack Web API calls of [`interact`]: who is in the user groups routes
+//!   name (`usergroups.users.list`, cached), ephemeral answers, the rejection's modal.
 //! - [`secrets`]: credentials from the environment or Secrets Manager.
 //! - [`replay`]: recorded SQS bodies through the correlator, offline.
 //! - [`annotate`]: `cutover annotate`, CI's deploy annotation onto EventBridge.
@@ -44,6 +44,6 @@ pub mod reconciler;
 pub mod replay;
 pub mod secrets;
 pub mod serve;
+pub mod slack_web;
 pub mod store;
 pub mod telemetry;
-pub mod usergroups;

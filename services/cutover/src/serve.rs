@@ -90,7 +90,7 @@ async fn interact_routes(
     named.dedup();
     // Slack waits 3 s for an answer: each of these calls gets at most a second.
     let quick = Duration::from_secs_f64(config.slack.timeout_secs.clamp(0.1, 1.0));
-    let groups = crate::usergroups::UserGroups::new(
+    let groups = crate::slack_web::UserGroups::new(
         &config.slack.api_url,
         token,
         named,
@@ -103,7 +103,7 @@ async fn interact_routes(
         queries: tx,
         groups: Arc::new(groups),
         messages: Arc::new(crate::interact::Messages(Mutex::new(store()?))),
-        replies: Arc::new(crate::usergroups::SlackWeb::new(
+        replies: Arc::new(crate::slack_web::SlackWeb::new(
             &config.slack.api_url,
             token,
             Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),

@@ -3,7 +3,7 @@
 //! A local HTTP server that speaks the subset of the Slack Web API Cutover uses, so tests and
 //! the local demo exercise the real client (slack-morphism) over a real protocol:
 //! `auth.test`, `chat.postMessage`, `chat.update`, `conversations.history` (with message
-//! metadata), `conversations.replies`, `chat.postEphemeral` and `usergroups.users.list` (the groups it was given with
+//! metadata), `conversations.replies`, `chat.postEphemeral`, `views.open` and `usergroups.users.list` (the groups it was given with
 //! [`Standin::set_usergroup`]; another id is `no_such_subteam`). Methods accept a JSON body, a form body or a query string, like Slack.
 //!
 //! It records every call and can be told, through `/_control/*`, to answer the next calls with
@@ -102,6 +102,8 @@ struct Inner {
     usergroups: BTreeMap<String, Vec<String>>,
     /// `chat.postEphemeral` messages: only their user sees them.
     ephemerals: Vec<Ephemeral>,
+    /// The views `views.open` opened (modals), as sent.
+    views: Vec<Value>,
     next_ts: u64,
 }
 
@@ -139,6 +141,11 @@ impl Standin {
     /// does once an app is uninstalled or its token rotated.
     pub fn refuse_token(&self, token: &str, error: &str) {
         lock(self).refused_tokens.insert(token.to_owned(), error.to_owned());
+    }
+
+    /// Every view `views.open` opened, in order.
+    pub fn views(&self) -> Vec<Value> {
+        lock(self).views.clone()
     }
 
     /// Every `chat.postEphemeral`, in order.
@@ -305,6 +312,25 @@ async fn api(
                 }
                 _ => Err("invalid_arguments"),
             },
+            "views.open" => {
+                let view = match p.get("view") {
+                    Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                if str_param(&p, "trigger_id").is_none() || !view.is_object() {
+                    Err("invalid_arguments")
+                } else {
+                    let mut inner = lock(&s);
+                    inner.views.push(view.clone());
+                    let mut answer = view;
+                    answer["id"] = json!(format!("V0STANDIN{}", inner.views.len()));
+                    answer["team_id"] = json!("T0STANDIN");
+                    answer["hash"] = json!("1773481020.standin");
+                    answer["state"] = json!({"values": {}});
+                    Ok(json!({"ok": true, "view": answer}))
+                }
+            }
             "usergroups.users.list" => {
                 let group = str_param(&p, "usergroup").unwrap_or_default();
                 match lock(&s).usergroups.get(group) {

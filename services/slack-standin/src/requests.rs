@@ -144,6 +144,59 @@ impl BlockAction {
     }
 }
 
+/// A modal submitted, as Slack posts it to the interactivity request URL (`view_submission`):
+/// the view as the app opened it (its `callback_id`, `private_metadata`), with what was typed
+/// into its plain-text input `block_id`/`action_id`.
+#[derive(Clone, Debug)]
+pub struct ViewSubmission {
+    pub user_id: String,
+    pub view: serde_json::Value,
+    /// `(block_id, action_id, value)` of each input filled in.
+    pub inputs: Vec<(String, String, String)>,
+    pub trigger_id: String,
+}
+
+impl ViewSubmission {
+    /// `user_id` submits `view` (one the stand-in recorded from `views.open`).
+    pub fn of(view: &serde_json::Value, user_id: &str, inputs: &[(&str, &str, &str)]) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            view: view.clone(),
+            inputs: inputs.iter().map(|(b, a, v)| ((*b).to_owned(), (*a).to_owned(), (*v).to_owned())).collect(),
+            trigger_id: format!(
+                "{}.{}.standin-submit",
+                TRIGGERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                std::process::id()
+            ),
+        }
+    }
+
+    pub fn payload(&self) -> serde_json::Value {
+        let mut values = serde_json::Map::new();
+        for (block, action, value) in &self.inputs {
+            let entry = values.entry(block.clone()).or_insert_with(|| serde_json::json!({}));
+            entry[action] = serde_json::json!({"type": "plain_text_input", "value": value});
+        }
+        let mut view = self.view.clone();
+        view["id"] = serde_json::json!("V0STANDIN1");
+        view["state"] = serde_json::json!({ "values": values });
+        serde_json::json!({
+            "type": "view_submission",
+            "team": {"id": "T0STANDIN", "domain": "standin"},
+            "user": {"id": self.user_id, "username": self.user_id.to_lowercase(), "team_id": "T0STANDIN"},
+            "api_app_id": "A0STANDIN",
+            "token": "deprecated-verification-token",
+            "trigger_id": self.trigger_id,
+            "view": view,
+        })
+    }
+
+    /// The form body: `payload=<the JSON>`.
+    pub fn body(&self) -> String {
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", &self.payload().to_string()).finish()
+    }
+}
+
 /// How a request is signed.
 #[derive(Clone, Copy, Debug)]
 pub enum Signing<'a> {

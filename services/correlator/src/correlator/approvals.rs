@@ -27,7 +27,7 @@ use super::pipelines::DEPLOY_PROVIDERS;
 use crate::action::{Action, SlackMessage};
 use crate::deployment::{Deployment, SlackThread};
 use crate::facts::{ApprovalNoticeFact, PipelineFact};
-use crate::routing::Identity;
+use crate::routing::{Identity, Route};
 use crate::slack::approval::{ApprovalView, approval_message};
 use crate::slack::message::{self, clock, escape};
 
@@ -412,7 +412,7 @@ impl Correlator {
         }
     }
 
-    fn update_approval(&self, id: &str, out: &mut Vec<Action>) {
+    pub(super) fn update_approval(&self, id: &str, out: &mut Vec<Action>) {
         if self.state.approvals.records.get(id).is_some_and(|r| r.slack.channel().is_some())
             && let Some(m) = self.approval_message_of(id)
         {
@@ -425,13 +425,31 @@ impl Correlator {
     }
 
     /// The channel and environment of the next deploy action's first target's route.
-    fn next_route(&self, rec: &ApprovalRecord) -> (String, Option<String>) {
-        let next = self.structure_of(rec).and_then(|s| around(s, &rec.stage, &rec.action).next);
-        let route = next
-            .as_ref()
-            .and_then(|(_, _, targets)| targets.iter().filter_map(identity).find_map(|id| self.routing.route(&id)));
+    pub(super) fn next_route(&self, rec: &ApprovalRecord) -> (String, Option<String>) {
+        let route = self.approval_route(rec);
         let channel = route.and_then(|r| r.channel.clone()).unwrap_or_else(|| self.routing.default_channel.clone());
         (channel, route.and_then(|r| r.environment.clone()))
+    }
+
+    /// The route of the next deploy action's first target: its channel gets the approval's
+    /// message, its `approvers` may decide it.
+    pub(super) fn approval_route(&self, rec: &ApprovalRecord) -> Option<&Route> {
+        let next = self.structure_of(rec).and_then(|s| around(s, &rec.stage, &rec.action).next)?;
+        next.2.iter().filter_map(identity).find_map(|id| self.routing.route(&id))
+    }
+
+    /// A reply in the thread of the approval's message, once it is posted.
+    pub(super) fn approval_reply(&self, id: &str, text: String, out: &mut Vec<Action>) {
+        let Some(channel) = self.state.approvals.records.get(id).and_then(|r| r.slack.channel()) else { return };
+        let (text, blocks) = message::reply(text);
+        out.push(Action::SlackReply(SlackMessage {
+            deployment_id: id.to_owned(),
+            channel: channel.to_owned(),
+            thread_of: Some(id.to_owned()),
+            text,
+            blocks,
+            broadcast: false,
+        }));
     }
 
     /// What each earlier environment runs now: the newest cut-over of each target the deploy
@@ -625,7 +643,8 @@ impl Correlator {
             decision: rec.decision.as_ref().map(|d| (d.outcome, d.at, d.by.as_deref(), d.comment.as_deref())),
             next: rec.next_deployment.as_deref().map(|d| (d, next_channel.as_deref())),
         };
-        let (text, blocks) = approval_message(&view);
+        let (text, mut blocks) = approval_message(&view);
+        blocks.extend(self.approval_buttons(id));
         Some(SlackMessage { deployment_id: id.to_owned(), channel, thread_of: None, text, blocks, broadcast: false })
     }
 }

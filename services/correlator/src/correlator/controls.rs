@@ -59,6 +59,9 @@ pub enum Ask {
         bound: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_of: Option<String>,
+        /// What they wrote (a rejection's comment, from its modal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
     },
 }
 
@@ -68,19 +71,27 @@ pub enum Ask {
 pub enum Button {
     /// Roll back (in flight, or inside its rollback window).
     Rollback,
+    /// Approve a pipeline's manual approval waiting.
+    Approve,
+    /// Reject it (with a comment, from the modal the button opens).
+    Reject,
 }
 
 impl Button {
+    pub const ALL: [Self; 3] = [Self::Rollback, Self::Approve, Self::Reject];
+
     /// The button's `action_id`.
     pub const fn action_id(self) -> &'static str {
         match self {
             Self::Rollback => "cutover.rollback",
+            Self::Approve => "cutover.approve",
+            Self::Reject => "cutover.reject",
         }
     }
 
     /// The button named by an `action_id`.
     pub fn from_action_id(id: &str) -> Option<Self> {
-        (id == Self::Rollback.action_id()).then_some(Self::Rollback)
+        Self::ALL.into_iter().find(|b| b.action_id() == id)
     }
 }
 
@@ -113,6 +124,9 @@ pub(super) struct Controls {
     /// The last deploy asked for each pipeline, until the retention forgets it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     deploys: BTreeMap<String, DeployRecord>,
+    /// The decision asked for each approval (`approval/…`): by whom, when, approved or not.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    approvals: BTreeMap<String, (String, Timestamp, bool)>,
 }
 
 /// A `/cutover deploy` accepted: who asked, where, and the execution it started once that
@@ -141,6 +155,7 @@ impl Controls {
         self.requests.retain(|_, at| *at >= horizon);
         self.rollbacks.retain(|id, _| held(id));
         self.deploys.retain(|_, d| d.asked_at >= horizon);
+        self.approvals.retain(|_, (_, at, _)| *at >= horizon);
     }
 }
 
@@ -189,8 +204,23 @@ impl Correlator {
         let verdict = match &request.ask {
             Ask::Rollback { service, environment } => self.rollback(request, service, environment, &mut out),
             Ask::Deploy { environment, service } => self.deploy(request, environment, service, &mut out),
-            Ask::Click { button, deployment_id, bound, message_of } => {
-                self.click(request, *button, deployment_id, *bound, message_of.as_deref(), &mut out)
+            Ask::Click {
+                button: button @ (Button::Approve | Button::Reject),
+                deployment_id,
+                bound,
+                message_of,
+                comment,
+            } => self.approve(
+                request,
+                *button == Button::Approve,
+                deployment_id,
+                *bound,
+                message_of.as_deref(),
+                comment.as_deref(),
+                &mut out,
+            ),
+            Ask::Click { button: Button::Rollback, deployment_id, bound, message_of, .. } => {
+                self.click(request, deployment_id, *bound, message_of.as_deref(), &mut out)
             }
         };
         (verdict, out)
@@ -233,17 +263,13 @@ impl Correlator {
     fn click(
         &mut self,
         request: &Request,
-        button: Button,
         deployment_id: &str,
         bound: bool,
         message_of: Option<&str>,
         out: &mut Vec<Action>,
     ) -> Verdict {
         if !bound {
-            if let Some(m) = message_of.filter(|m| self.state.deployments.contains_key(*m)) {
-                self.update(m, out);
-            }
-            return Verdict::Refused("This button does not belong to the message it is on; nothing was done.".into());
+            return self.forged(message_of, out);
         }
         let Some(d) = self.state.deployments.get(deployment_id) else {
             return Verdict::Refused(format!(
@@ -274,9 +300,163 @@ impl Correlator {
         }
         let environment = d.target.environment.clone().unwrap_or_default();
         let id = d.id.clone();
-        match button {
-            Button::Rollback => self.rollback_of(request, &id, &environment, out),
+        self.rollback_of(request, &id, &environment, out)
+    }
+
+    /// A button whose value names another object than the message it is on: refused, and the
+    /// message clicked (a deployment's or an approval's) brought up to date.
+    fn forged(&self, message_of: Option<&str>, out: &mut Vec<Action>) -> Verdict {
+        if let Some(m) = message_of {
+            if self.state.deployments.contains_key(m) {
+                self.update(m, out);
+            } else if self.state.approvals.records.contains_key(m) {
+                self.update_approval(m, out);
+            }
         }
+        Verdict::Refused("This button does not belong to the message it is on; nothing was done.".into())
+    }
+
+    /// Approve or Reject on an approval's message: `PutApprovalResult` with the token of that
+    /// approval's notification, for the approvers of the route its message went to, while it
+    /// waits and no decision was asked for yet.
+    #[allow(clippy::too_many_arguments)]
+    fn approve(
+        &mut self,
+        request: &Request,
+        approve: bool,
+        id: &str,
+        bound: bool,
+        message_of: Option<&str>,
+        comment: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
+        if !bound {
+            return self.forged(message_of, out);
+        }
+        let Some(rec) = self.state.approvals.records.get(id) else {
+            return Verdict::Refused(format!(
+                "Cutover no longer holds approval `{}` (past its retention); nothing was done.",
+                escape(id)
+            ));
+        };
+        let what = format!(
+            "{} `{}` ({} / {})",
+            escape(&rec.pipeline),
+            escape(crate::slack::message::short_id(&rec.execution_id)),
+            escape(&rec.stage),
+            escape(&rec.action)
+        );
+        if let Some(d) = &rec.decision {
+            self.update_approval(id, out);
+            return Verdict::Refused(format!(
+                "This button is out of date: {what} was already {} at {}. Its message is brought up to date; nothing \
+                 was done.",
+                d.outcome.as_str(),
+                clock_time(d.at)
+            ));
+        }
+        let route = self.approval_route(rec);
+        if !route.is_some_and(|r| r.allows(Power::Approve, &request.user, &request.groups)) {
+            let named: Vec<String> =
+                route.map(|r| r.granted(Power::Approve).iter().map(|id| id.mention()).collect()).unwrap_or_default();
+            let who = if named.is_empty() {
+                "Nobody may approve there: its route names no `approvers`.".to_owned()
+            } else {
+                format!("Its approvers: {}.", named.join(", "))
+            };
+            return Verdict::Refused(format!("You may not approve or reject {what}. {who} Nothing was done."));
+        }
+        if let Some((by, at, approved)) = self.state.controls.approvals.get(id) {
+            return Verdict::Refused(format!(
+                "{} of {what} was already asked for by <@{by}> at {}; nothing more was done.",
+                if *approved { "Approval" } else { "Rejection" },
+                clock_time(*at)
+            ));
+        }
+        let Some(token) = rec.notice.as_ref().and_then(|n| n.token.clone()) else {
+            return Verdict::Refused(format!(
+                "Cutover has not seen the approval notification of {what} (its token): approve or reject it in \
+                 CodePipeline. Nothing was done."
+            ));
+        };
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        let verb = if approve { "Approved" } else { "Rejected" };
+        let summary = match comment {
+            Some(c) => format!("{verb} from Slack by {}: {c}", request.user),
+            None => format!("{verb} from Slack by {}", request.user),
+        };
+        let call = Call::CodepipelinePutApprovalResult {
+            pipeline: rec.pipeline.clone(),
+            stage: rec.stage.clone(),
+            action: rec.action.clone(),
+            token,
+            approved: approve,
+            // CodePipeline keeps at most 512 characters of it.
+            summary: summary.chars().take(512).collect(),
+        };
+        let taken = ActionDetail {
+            pipeline: Some(rec.pipeline.clone()),
+            environment: self.next_route(rec).1,
+            ..self.taken(request, if approve { "approve" } else { "reject" }, &call)
+        };
+        let operation = call.operation();
+        self.state.controls.approvals.insert(id.to_owned(), (request.user.clone(), request.at, approve));
+        out.push(Action::Control(Box::new(Control {
+            request_id: request.id.clone(),
+            deployment_id: id.to_owned(),
+            user: request.user.clone(),
+            asked_at: request.at,
+            call,
+        })));
+        let said = comment.map(|c| format!(": {}", escape(c))).unwrap_or_default();
+        self.approval_reply(
+            id,
+            format!(
+                "{} asked for by <@{}> at {} (`{operation}`){said}",
+                if approve { "Approval" } else { "Rejection" },
+                request.user,
+                clock_time(request.at)
+            ),
+            out,
+        );
+        self.update_approval(id, out);
+        out.push(emit_action(taken));
+        Verdict::Accepted(format!(
+            "{} {what} (`{operation}`). Its message follows the pipeline.",
+            if approve { "Approving" } else { "Rejecting" }
+        ))
+    }
+
+    /// The buttons of an approval's message: Approve and Reject while it waits, when actions
+    /// are on, its route names approvers and its notification's token came; once a decision
+    /// was asked for, who asked instead.
+    pub(super) fn approval_buttons(&self, id: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if !self.routing.actions {
+            return None;
+        }
+        let rec = self.state.approvals.records.get(id)?;
+        if rec.decision.is_some() || self.approval_route(rec)?.granted(Power::Approve).is_empty() {
+            return None;
+        }
+        if let Some((by, at, approved)) = self.state.controls.approvals.get(id) {
+            let text = format!(
+                "{} asked for by <@{by}> at {}",
+                if *approved { ":white_check_mark: Approval" } else { ":no_entry: Rejection" },
+                clock_time(*at)
+            );
+            return Some(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+        }
+        rec.notice.as_ref()?.token.as_ref()?;
+        let button = |b: Button, text: &str, style: &str| {
+            json!({"type": "button", "action_id": b.action_id(), "text": {"type": "plain_text", "text": text},
+                "style": style, "value": id})
+        };
+        Some(json!({
+            "type": "actions",
+            "block_id": "cutover.controls",
+            "elements": [button(Button::Approve, "Approve", "primary"), button(Button::Reject, "Reject…", "danger")],
+        }))
     }
 
     /// Rolls back deployment `id` (held) for `request`, after the route's and the state's checks.

@@ -126,6 +126,33 @@ impl ControlsExecutor {
                     Err(e) => classify(&e),
                 }
             }
+            Call::CodepipelinePutApprovalResult { pipeline, stage, action, token, approved, summary } => {
+                use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
+                let status = if *approved { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
+                let result = ApprovalResult::builder().status(status.clone()).summary(summary).build();
+                let Ok(result) = result else {
+                    return Outcome::Failed("the approval result could not be built".to_owned());
+                };
+                let sent = self
+                    .codepipeline
+                    .put_approval_result()
+                    .pipeline_name(pipeline)
+                    .stage_name(stage)
+                    .action_name(action)
+                    .token(token)
+                    .result(result)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Outcome::Done(status.as_str().to_owned()),
+                    // An earlier attempt whose answer was lost already decided it (or someone
+                    // did in the console): nothing more to do, and the decision's event says which.
+                    Err(SdkError::ServiceError(e)) if e.err().code() == Some("ApprovalAlreadyCompletedException") => {
+                        Outcome::Done("already completed".to_owned())
+                    }
+                    Err(e) => classify(&e),
+                }
+            }
             Call::CodepipelineStartPipelineExecution { pipeline, client_request_token } => {
                 let sent = self
                     .codepipeline
@@ -189,8 +216,9 @@ impl ControlsExecutor {
                 });
                 Ok(stopping.then(|| service_deployment_arn.clone()))
             }
-            // The token makes the repeat the look.
-            Call::CodepipelineStartPipelineExecution { .. } => Ok(None),
+            // The token makes the repeat the look; an approval decided answers its repeat as
+            // already completed.
+            Call::CodepipelineStartPipelineExecution { .. } | Call::CodepipelinePutApprovalResult { .. } => Ok(None),
         }
     }
 }
@@ -364,6 +392,41 @@ mod tests {
         assert_eq!(exec.done_before(&call).await, Ok(None), "the token is the look");
         assert_eq!(exec.call(&call).await, Outcome::Done("a1b2c3d4-5678-90ab-cdef-111122223333".into()));
         assert_eq!(start.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_approval_is_put_with_its_token_and_a_repeat_answered_already_completed_is_done() {
+        use aws_sdk_codepipeline::Client;
+        use aws_sdk_codepipeline::types::ApprovalStatus;
+        let call = Call::CodepipelinePutApprovalResult {
+            pipeline: "checkout-release".into(),
+            stage: "Approve".into(),
+            action: "Production".into(),
+            token: "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d".into(),
+            approved: false,
+            summary: "Rejected from Slack by U0ALICE: not on a Friday".into(),
+        };
+        let put = mock!(Client::put_approval_result)
+            .match_requests(|r| {
+                r.pipeline_name() == Some("checkout-release")
+                    && r.stage_name() == Some("Approve")
+                    && r.action_name() == Some("Production")
+                    && r.token() == Some("1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d")
+                    && r.result().is_some_and(|x| {
+                        x.status() == &ApprovalStatus::Rejected && x.summary().contains("not on a Friday")
+                    })
+            })
+            .then_http_response(|| recorded("codepipeline.put-approval-result.json"));
+        let exec = ControlsExecutor::new(no_ecs(), no_codedeploy(), mock_client!(aws_sdk_codepipeline, [&put]));
+        assert_eq!(exec.call(&call).await, Outcome::Done("Rejected".into()));
+        let again = mock!(Client::put_approval_result)
+            .then_http_response(|| aws_error(400, "ApprovalAlreadyCompletedException"));
+        let exec = ControlsExecutor::new(no_ecs(), no_codedeploy(), mock_client!(aws_sdk_codepipeline, [&again]));
+        assert_eq!(exec.call(&call).await, Outcome::Done("already completed".into()));
+        let bad =
+            mock!(Client::put_approval_result).then_http_response(|| aws_error(400, "InvalidApprovalTokenException"));
+        let exec = ControlsExecutor::new(no_ecs(), no_codedeploy(), mock_client!(aws_sdk_codepipeline, [&bad]));
+        assert!(matches!(exec.call(&call).await, Outcome::Failed(_)));
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
-//! Who is in the Slack user groups the routes name as `approvers` or `operators`, for
-//! `[slack.actions]`: Slack's `usergroups.users.list` with the bot token, each group's members
-//! kept for `usergroup_cache_secs`.
+//! The Slack Web API calls of `[slack.actions]`, with the bot token: who is in the user groups
+//! the routes name as `approvers` or `operators` ([`UserGroups`]: `usergroups.users.list`, each
+//! group's members kept for `usergroup_cache_secs`), and [`SlackWeb`]: the ephemeral answer to
+//! a click (`chat.postEphemeral`) and the rejection's modal (`views.open`).
 //!
 //! A request to act is journaled with the groups its user was found in ([`UserGroups::of`]),
 //! so a rebuild from the journal decides what was decided then, whoever is in the group now.
@@ -141,6 +142,50 @@ impl SlackWeb {
             ),
             Err(_) => {
                 tracing::warn!(message = "Slack did not answer in time to an ephemeral answer to a click.", channel = %channel, user_id = %user)
+            }
+        }
+    }
+}
+
+/// The modal a Reject button opens: a comment, then Reject. What the view carries back
+/// (`private_metadata`) names the approval and the message clicked.
+pub const REJECT_CALLBACK: &str = "cutover.reject";
+
+impl SlackWeb {
+    /// Opens the rejection's modal for `trigger_id` (Slack wants it within 3 s of the click).
+    /// `private_metadata` comes back with the submission.
+    pub async fn open_reject(&self, trigger_id: &str, title: &str, private_metadata: String) -> bool {
+        let comment = SlackInputBlock::new(
+            SlackBlockPlainTextOnly::from("Why (the pipeline keeps it with the rejection)".to_owned()),
+            SlackInputBlockElement::PlainTextInput(
+                SlackBlockPlainTextInputElement::new()
+                    .with_action_id(SlackActionId("comment".to_owned()))
+                    .with_multiline(true)
+                    .with_max_length(400),
+            ),
+        )
+        .with_block_id(SlackBlockId("comment".to_owned()));
+        let intro =
+            SlackSectionBlock::new().with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(title.to_owned())));
+        let view = SlackModalView::new(
+            SlackBlockPlainTextOnly::from("Reject the approval".to_owned()),
+            vec![intro.into(), comment.into()],
+        )
+        .with_submit(SlackBlockPlainTextOnly::from("Reject".to_owned()))
+        .with_close(SlackBlockPlainTextOnly::from("Cancel".to_owned()))
+        .with_callback_id(SlackCallbackId(REJECT_CALLBACK.to_owned()))
+        .with_private_metadata(private_metadata);
+        let request = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.to_owned()), SlackView::Modal(view));
+        let session = self.client.open_session(&self.token);
+        match tokio::time::timeout(self.timeout, session.views_open(&request)).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(message = "Slack did not open the rejection's modal.", error = %crate::executors::slack::describe(&e));
+                false
+            }
+            Err(_) => {
+                tracing::warn!(message = "Slack did not answer in time to open the rejection's modal.");
+                false
             }
         }
     }
