@@ -119,14 +119,14 @@ pub struct ActionDetail {
     pub user: String,
     /// The Slack channel id where they asked.
     pub channel: String,
-    /// What they asked for: `rollback`, `deploy`, `approve`, `reject`.
+    /// What they asked for: `rollback`, `deploy`, `approve`, `reject`, `continue`.
     pub asked: String,
     /// The AWS call (`ecs:UpdateService`, `codedeploy:StopDeployment`,
     /// `ecs:StopServiceDeployment`, `codepipeline:StartPipelineExecution`,
-    /// `codepipeline:PutApprovalResult`).
+    /// `codepipeline:PutApprovalResult`, `ecs:ContinueServiceDeployment`).
     pub operation: String,
     /// What the call names: the task definition rolled back to, the CodeDeploy deployment,
-    /// the service deployment ARN, or the pipeline.
+    /// the service deployment ARN, the pipeline, or the pause hook's id.
     pub resource: String,
     /// The deployment it acts on, or the approval (`approval/…`); none for a deploy, which
     /// starts one.

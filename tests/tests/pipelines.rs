@@ -252,6 +252,17 @@ fn approval_event(fleet: &Fleet, ids: &mut Ids, t: Timestamp, exec: &'static str
     fleet.pipeline(&ids.event_id(), t, &shape).to_string()
 }
 
+/// The approval's own message (its metadata names an `approval/…` id), as the stand-in has it.
+fn approval_message(slack: &Slack) -> Option<slack_standin::Message> {
+    slack.state.messages().into_iter().find(|m| {
+        m.thread_ts.is_none()
+            && m.metadata
+                .as_ref()
+                .and_then(|md| md["event_payload"]["deployment_id"].as_str())
+                .is_some_and(|d| d.starts_with("approval/"))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_waiting_is_posted_where_production_is_and_warns_when_a_newer_execution_queues_behind_it() {
     let routes = "\n[[routes]]\ncluster = \"prod\"\nenvironment = \"production\"\nchannel = \"deploys-prod\"\n";
@@ -265,15 +276,7 @@ async fn an_approval_waiting_is_posted_where_production_is_and_warns_when_a_newe
     };
     stack.inject(&start(EXEC, &mut ids, t)).await;
     stack.inject(&approval_event(&fleet, &mut ids, t.plus_millis(60_000), EXEC, "STARTED")).await;
-    let approval_post = || {
-        slack.state.messages().into_iter().find(|m| {
-            m.thread_ts.is_none()
-                && m.metadata
-                    .as_ref()
-                    .and_then(|md| md["event_payload"]["deployment_id"].as_str())
-                    .is_some_and(|d| d.starts_with("approval/"))
-        })
-    };
+    let approval_post = || approval_message(&slack);
     let posted = eventually(30, async || approval_post().is_some()).await;
     assert!(posted, "{:?}\n{}", ops(&calls), service.log_text());
     assert!(ops(&calls).iter().any(|op| op == "GetPipeline"), "the structure says where the approval leads");
@@ -377,15 +380,7 @@ async fn an_approver_rejects_from_slack_with_a_comment_once_through_the_modal() 
     stack.inject(&fleet.pipeline(&ids.event_id(), t, &start).to_string()).await;
     stack.inject(&notice.to_string()).await;
     stack.inject(&approval_event(&fleet, &mut ids, t.plus_millis(60_000), EXEC, "STARTED")).await;
-    let approval_post = || {
-        slack.state.messages().into_iter().find(|m| {
-            m.thread_ts.is_none()
-                && m.metadata
-                    .as_ref()
-                    .and_then(|md| md["event_payload"]["deployment_id"].as_str())
-                    .is_some_and(|d| d.starts_with("approval/"))
-        })
-    };
+    let approval_post = || approval_message(&slack);
     let with_buttons = eventually(30, async || {
         approval_post().is_some_and(|m| m.blocks.as_ref().is_some_and(|b| b.to_string().contains("cutover.reject")))
     })

@@ -151,6 +151,9 @@ pub enum Call {
     /// `/cutover deploy`: CodePipeline `StartPipelineExecution`, with a `clientRequestToken`
     /// made from the Slack request's id, so a repeated call starts no second execution.
     CodepipelineStartPipelineExecution { pipeline: String, client_request_token: String },
+    /// ECS-native: `ContinueServiceDeployment` of the pause hook it waits at (`action`
+    /// `CONTINUE`).
+    EcsContinueServiceDeployment { service_deployment_arn: String, hook_id: String },
     /// An approval's Approve or Reject: CodePipeline `PutApprovalResult` with the token of its
     /// notification. A repeat is answered `ApprovalAlreadyCompletedException`: done.
     CodepipelinePutApprovalResult {
@@ -172,6 +175,7 @@ impl Call {
             Self::EcsStopServiceDeployment { service_deployment_arn } => service_deployment_arn,
             Self::CodepipelineStartPipelineExecution { pipeline, .. } => pipeline,
             Self::CodepipelinePutApprovalResult { pipeline, .. } => pipeline,
+            Self::EcsContinueServiceDeployment { hook_id, .. } => hook_id,
         }
     }
 
@@ -183,6 +187,7 @@ impl Call {
             Self::EcsStopServiceDeployment { .. } => "ecs:StopServiceDeployment",
             Self::CodepipelineStartPipelineExecution { .. } => "codepipeline:StartPipelineExecution",
             Self::CodepipelinePutApprovalResult { .. } => "codepipeline:PutApprovalResult",
+            Self::EcsContinueServiceDeployment { .. } => "ecs:ContinueServiceDeployment",
         }
     }
 }

@@ -45,6 +45,21 @@ pub struct Deployment {
     /// The CloudFront invalidations decided at its cut-over.
     #[serde(default)]
     pub invalidations: Vec<InvalidationRecord>,
+    /// ECS-native: the pause hook it waits at for someone to continue, while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Paused>,
+}
+
+/// A pause hook an ECS-native deployment waits at (`HOOK_AWAITING_ACTION`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub hook_id: String,
+    pub stage: String,
+    /// AWS time of the event that said it waits.
+    pub since: Timestamp,
+    /// When its timeout acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Where a deployment deploys: its ECS service and CodeDeploy group, and the environment its
@@ -198,6 +213,20 @@ pub struct Step {
 }
 
 impl Deployment {
+    /// A pause hook's state came: waiting (the latest such event wins) or ended (the hook
+    /// it waited at, only). True when what it waits at changed.
+    pub fn pause(&mut self, p: crate::facts::PauseFact, at: Timestamp) -> bool {
+        let before = self.paused.clone();
+        if p.awaiting {
+            if self.paused.as_ref().is_none_or(|w| w.since <= at) {
+                self.paused = Some(Paused { hook_id: p.hook_id, stage: p.stage, since: at, expires_at: p.expires_at });
+            }
+        } else if self.paused.as_ref().is_some_and(|w| w.hook_id == p.hook_id) {
+            self.paused = None;
+        }
+        before != self.paused
+    }
+
     pub(crate) fn new(id: &str, strategy: Strategy, at: Timestamp) -> Self {
         Self {
             id: id.to_owned(),
@@ -215,6 +244,7 @@ impl Deployment {
             annotation: None,
             rollback_window_until: None,
             invalidations: Vec::new(),
+            paused: None,
         }
     }
 

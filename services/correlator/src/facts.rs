@@ -4,8 +4,8 @@
 use cutover_events::codedeploy::{self, DeploymentStatus, EventState, LifecycleStatus, Trigger};
 use cutover_events::codepipeline::{ExecutionState, ExecutionStateChange};
 use cutover_events::ecs::{
-    DeploymentEventName, DeploymentStateChange, HookStateChange, StopCode, TaskStateChange, TaskStatus, arn_name,
-    image_tag,
+    DeploymentEventName, DeploymentStateChange, HookEventName, HookStateChange, StopCode, TaskStateChange, TaskStatus,
+    arn_name, image_tag,
 };
 use cutover_events::inbound::Envelope;
 use cutover_events::{Event, Inbound, Timestamp};
@@ -127,7 +127,14 @@ pub enum Fact {
     /// An ECS deployment (`ecs-svc/…`) changed state.
     EcsDeployment { service: ServiceRef, deployment_id: String, change: EcsDeploymentChange, at: Timestamp },
     /// An ECS-native deployment's lifecycle hook changed state.
-    EcsHook { service: ServiceRef, deployment_arn: String, stage_after_production_shift: bool, at: Timestamp },
+    EcsHook {
+        service: ServiceRef,
+        deployment_arn: String,
+        stage_after_production_shift: bool,
+        /// A pause hook's state: waiting for someone to continue, or no longer.
+        pause: Option<PauseFact>,
+        at: Timestamp,
+    },
     /// A CodeDeploy deployment or target changed state.
     CodeDeploy(CodeDeployFact),
     /// A CodePipeline execution, stage or action changed state.
@@ -364,6 +371,19 @@ fn ecs_deployment(envelope: &Envelope, d: &DeploymentStateChange) -> Normalised 
     })
 }
 
+/// A pause hook of an ECS-native deployment (`hookType: PAUSE`) changed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PauseFact {
+    pub hook_id: String,
+    /// `HOOK_AWAITING_ACTION`: it waits for `ContinueServiceDeployment`; otherwise it ended
+    /// (continued, failed, timed out) or runs.
+    pub awaiting: bool,
+    /// The lifecycle stage it pauses at (`POST_TEST_TRAFFIC_SHIFT`, …).
+    pub stage: String,
+    /// When its timeout acts.
+    pub expires_at: Option<Timestamp>,
+}
+
 fn hook(envelope: &Envelope, d: &HookStateChange) -> Normalised {
     let service = ServiceRef::from_service_deployment_arn(&d.service_deployment_arn)
         .or_else(|| d.service_arn.as_deref().and_then(ServiceRef::from_service_arn));
@@ -374,6 +394,12 @@ fn hook(envelope: &Envelope, d: &HookStateChange) -> Normalised {
         service,
         deployment_arn: d.service_deployment_arn.clone(),
         stage_after_production_shift: d.lifecycle_stage.is_after_production_shift(),
+        pause: d.hook_id.as_ref().filter(|_| d.hook_type.as_deref() == Some("PAUSE")).map(|hook_id| PauseFact {
+            hook_id: hook_id.clone(),
+            awaiting: d.event_name == HookEventName::AwaitingAction,
+            stage: d.lifecycle_stage.as_str().to_owned(),
+            expires_at: d.expires_at,
+        }),
         // DESIGN.md: only ECS task and deployment events use `updatedAt`; a hook event is
         // timed by its envelope.
         at: envelope.time,

@@ -328,6 +328,20 @@ fn an_approval_decided_before_its_pipeline_is_known_emits_both_events_and_posts_
     assert!(approval_slack(&w.observe(structure())).is_empty(), "decided: no message of its own");
 }
 
+/// The approval's SNS notification (its token, expiry and review link), as CodePipeline sends it.
+fn notice(message_id: &str) -> serde_json::Value {
+    json!({
+        "Type": "Notification", "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
+        "Message": json!({"region": "eu-west-1", "approval": {
+            "pipelineName": PIPELINE, "stageName": "ApproveProd", "actionName": "ReleaseManager",
+            "token": "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN", "expires": "2026-03-21T10:03Z",
+            "approvalReviewLink": "https://console.aws.amazon.com/codepipeline/home?region=eu-west-1#/view/storefront-linear/ApproveProd/ReleaseManager/approve/1a2b3c4d"}}).to_string(),
+        "Timestamp": "2026-03-14T10:03:29.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
+    })
+}
+
 #[test]
 fn an_approval_that_fails_after_its_expiry_expired_and_one_before_it_was_rejected() {
     for (fails_at_ms, want) in
@@ -336,17 +350,7 @@ fn an_approval_that_fails_after_its_expiry_expired_and_one_before_it_was_rejecte
         let mut w = World::new();
         let t = ts(T0);
         // The notification comes first (SNS and EventBridge race): it is kept for the approval.
-        let notice = json!({
-            "Type": "Notification", "MessageId": "9c1d2e3f-0000-4000-8000-000000000001",
-            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
-            "Message": json!({"region": "eu-west-1", "approval": {
-                "pipelineName": PIPELINE, "stageName": "ApproveProd", "actionName": "ReleaseManager",
-                "token": "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN", "expires": "2026-03-21T10:03Z",
-                "approvalReviewLink": "https://console.aws.amazon.com/codepipeline/home?region=eu-west-1#/view/storefront-linear/ApproveProd/ReleaseManager/approve/1a2b3c4d"}}).to_string(),
-            "Timestamp": "2026-03-14T10:03:29.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
-            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
-        });
-        w.h.feed(&notice.to_string());
+        w.h.feed(&notice("9c1d2e3f-0000-4000-8000-000000000001").to_string());
         old_waits(&mut w, t);
         let post = approval_slack(&w.observe(structure()));
         assert!(
@@ -444,16 +448,7 @@ fn approve_and_reject_buttons_decide_with_the_notifications_token_for_the_routes
     routing.routes[1].approvers = vec![SlackId::new("U0RELEASE").unwrap()];
     let mut w = World { h: Harness::new(routing), ..World::new() };
     let t = ts(T0);
-    let notice = json!({
-        "Type": "Notification", "MessageId": "9c1d2e3f-0000-4000-8000-000000000002",
-        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:cutover-approval-notifications",
-        "Message": json!({"region": "eu-west-1", "approval": {
-            "pipelineName": PIPELINE, "stageName": "ApproveProd", "actionName": "ReleaseManager",
-            "token": "1a2b3c4d-573f-4ea7-a67E-XAMPLETOKEN", "expires": "2026-03-21T10:03Z"}}).to_string(),
-        "Timestamp": "2026-03-14T10:03:29.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
-        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
-    });
-    w.h.feed(&notice.to_string());
+    w.h.feed(&notice("9c1d2e3f-0000-4000-8000-000000000002").to_string());
     old_waits(&mut w, t);
     let post = approval_slack(&w.observe(structure()));
     let blocks = &post[0].2;
@@ -476,6 +471,7 @@ fn approve_and_reject_buttons_decide_with_the_notifications_token_for_the_routes
             bound: true,
             message_of: Some(id.clone()),
             comment: comment.map(str::to_owned),
+            hook: None,
         },
     };
     // Not an approver: refused.

@@ -122,11 +122,11 @@ fn a_request_replayed_from_the_journal_decides_the_same_and_a_snapshot_keeps_it(
     let now = live.clock().plus_millis(1_000);
     let (_, decided) = live.act(&request);
     assert!(!decided.is_empty());
-    assert_eq!(rebuilt.handle(now, Input::Control(request.clone())), decided);
+    assert_eq!(rebuilt.handle(now, Input::Control(Box::new(request.clone()))), decided);
     // Through a snapshot: the request and the rollback are remembered.
     let state = serde_json::to_string(rebuilt.state()).unwrap();
     let mut resumed = Correlator::new(scenario_routing("rolling")).with_state(serde_json::from_str(&state).unwrap());
-    assert!(resumed.handle(now, Input::Control(request)).is_empty());
+    assert!(resumed.handle(now, Input::Control(Box::new(request))).is_empty());
 }
 
 /// `scenario` decided with actions on and `operators` on every route.
@@ -158,6 +158,7 @@ fn click(id: &str, user: &str, deployment_id: &str, bound: bool, message_of: Opt
             bound,
             message_of: message_of.map(str::to_owned),
             comment: None,
+            hook: None,
         },
     }
 }
@@ -218,4 +219,100 @@ fn a_button_of_a_deployment_rolled_back_already_is_stale() {
     assert!(control(&a).is_none());
     let ups = updates(&a);
     assert!(!ups.is_empty() && ups.iter().all(|m| !blocks_text(m).contains("cutover.rollback")), "{a:?}");
+}
+
+/// Continue on an ECS-native deployment waiting at a pause hook (`HOOK_AWAITING_ACTION`): the
+/// button names the deployment and the hook; a click is one `ContinueServiceDeployment` of that
+/// hook, once; when the hook has moved on, a click on it is out of date.
+#[test]
+fn a_pause_hook_is_continued_once_by_an_operator_and_a_hook_moved_on_is_stale() {
+    use cutover_correlator::routing::{Glob, Route, Routing};
+    use cutover_testkit::rollout::Ids;
+    use cutover_testkit::shapes::{Fleet, HookShape};
+
+    let mut routing = Routing { actions: true, ..Routing::default() };
+    routing.routes.push(Route {
+        cluster: Some(Glob::new("prod").unwrap()),
+        environment: Some("production".into()),
+        channel: Some("deploys-prod".into()),
+        operators: vec![SlackId::new("U0OPS").unwrap()],
+        ..Route::default()
+    });
+    let mut h = harness::Harness::new(routing);
+    let (fleet, mut ids) = (Fleet::default(), Ids::default());
+    let t = Timestamp::parse("2026-03-14T10:00:00Z").unwrap();
+    let hook = |event_name: &'static str, at: Timestamp, ids: &mut Ids| {
+        let shape = HookShape {
+            cluster: "prod",
+            service: "web",
+            deployment: "AbC",
+            event_name,
+            stage: "POST_TEST_TRAFFIC_SHIFT",
+        };
+        let mut v = fleet.hook(&ids.event_id(), at, &shape);
+        v["detail"]["hookId"] = serde_json::json!("ecs-pause-hook-1");
+        v.to_string()
+    };
+    let out = h.feed(&hook("HOOK_AWAITING_ACTION", t, &mut ids)).to_vec();
+    let shown: Vec<String> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::SlackPost(m) | Action::SlackUpdate(m) => Some(blocks_text(m)),
+            _ => None,
+        })
+        .collect();
+    let last = shown.last().expect("the deployment's message");
+    assert!(
+        last.contains(r#""action_id":"cutover.continue""#) && last.contains("Paused at `POST_TEST_TRAFFIC_SHIFT`"),
+        "{last}"
+    );
+    let id = out
+        .iter()
+        .find_map(|a| if let Action::Emit { detail, .. } = a { Some(detail.deployment_id.clone()) } else { None })
+        .expect("the deployment started");
+    assert!(last.contains(&format!(r##""value":"{id}#ecs-pause-hook-1""##)), "{last}");
+
+    let ask = |rid: &str, user: &str, hook: &str| Request {
+        id: rid.into(),
+        user: user.into(),
+        groups: Vec::new(),
+        channel: "C0PROD".into(),
+        at: t.plus_millis(60_000),
+        ask: Ask::Click {
+            button: Button::Continue,
+            deployment_id: id.clone(),
+            bound: true,
+            message_of: Some(id.clone()),
+            comment: None,
+            hook: Some(hook.into()),
+        },
+    };
+    let (v, a) = h.correlator.act(&ask("t-1", "U0DEV", "ecs-pause-hook-1"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("You may not continue")), "{v:?}");
+    assert!(control(&a).is_none());
+    let (v, a) = h.correlator.act(&ask("t-2", "U0OPS", "ecs-pause-hook-1"));
+    assert!(matches!(&v, Verdict::Accepted(t) if t.contains("Continuing")), "{v:?}");
+    assert_eq!(
+        control(&a).map(|c| c.call.clone()),
+        Some(Call::EcsContinueServiceDeployment {
+            service_deployment_arn: "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/AbC".into(),
+            hook_id: "ecs-pause-hook-1".into()
+        })
+    );
+    let ups = updates(&a);
+    assert!(
+        ups.iter().any(|m| {
+            let b = blocks_text(m);
+            !b.contains("cutover.continue") && b.contains("Continue asked for by <@U0OPS>")
+        }),
+        "{a:?}"
+    );
+    let (v, _) = h.correlator.act(&ask("t-3", "U0OPS", "ecs-pause-hook-1"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for")), "{v:?}");
+
+    // The hook moved on (ECS continued it): a click on it is out of date.
+    h.feed(&hook("HOOK_SUCCEEDED", t.plus_millis(90_000), &mut ids));
+    let (v, a) = h.correlator.act(&ask("t-4", "U0OPS", "ecs-pause-hook-1"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("no longer waits")), "{v:?}");
+    assert!(control(&a).is_none() && !updates(&a).is_empty());
 }

@@ -105,7 +105,9 @@ pub fn journal_input(body: &str) -> Option<Input> {
     }
     if body.starts_with(&format!("{{\"{CONTROL_KEY}\"")) {
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        return serde_json::from_value(v.get(CONTROL_KEY)?.clone()).ok().map(Input::Control);
+        return serde_json::from_value::<Request>(v.get(CONTROL_KEY)?.clone())
+            .ok()
+            .map(|r| Input::Control(Box::new(r)));
     }
     parse_body(body).ok().map(|m| Input::Message(Box::new(m)))
 }

@@ -294,6 +294,7 @@ async fn submission(i: &Interact, payload: &serde_json::Value) -> Response {
         bound,
         message_of: text(&metadata["message_of"]),
         comment,
+        hook: None,
     };
     let answer = decide(i, "interactions", &trigger, &user, &channel, ask).await;
     let replies = i.replies.clone();
@@ -437,6 +438,8 @@ struct Click {
     trigger_id: String,
     /// The deployment whose message was clicked, as the message's metadata says.
     message_of: Option<String>,
+    /// The pause hook a Continue button names (its value is `<deployment>#<hook id>`).
+    hook: Option<String>,
 }
 
 impl Click {
@@ -452,9 +455,16 @@ impl Click {
         let message_of = (metadata["event_type"] == crate::executors::slack::POST_EVENT_TYPE)
             .then(|| s(&metadata["event_payload"]["deployment_id"]))
             .flatten();
+        let button = Button::from_action_id(action["action_id"].as_str()?)?;
+        let value = s(&action["value"])?;
+        let (value, hook) = match (button, value.split_once('#')) {
+            (Button::Continue, Some((deployment, hook))) => (deployment.to_owned(), Some(hook.to_owned())),
+            _ => (value, None),
+        };
         Some(Self {
-            button: Button::from_action_id(action["action_id"].as_str()?)?,
-            value: s(&action["value"])?,
+            button,
+            value,
+            hook,
             user: s(&payload["user"]["id"])?,
             channel: s(&payload["container"]["channel_id"]).or_else(|| s(&payload["channel"]["id"]))?,
             message_ts: s(&payload["container"]["message_ts"])?,
@@ -522,6 +532,7 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
         bound,
         message_of: click.message_of,
         comment: None,
+        hook: click.hook,
     };
     let text = decide(&i, "interactions", &click.trigger_id, &click.user, &click.channel, ask).await;
     // A click's answer is not shown from the HTTP response: it is an ephemeral message.

@@ -62,6 +62,9 @@ pub enum Ask {
         /// What they wrote (a rejection's comment, from its modal).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
+        /// The pause hook a Continue button names.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hook: Option<String>,
     },
 }
 
@@ -75,10 +78,12 @@ pub enum Button {
     Approve,
     /// Reject it (with a comment, from the modal the button opens).
     Reject,
+    /// Continue an ECS-native deployment waiting at a pause hook.
+    Continue,
 }
 
 impl Button {
-    pub const ALL: [Self; 3] = [Self::Rollback, Self::Approve, Self::Reject];
+    pub const ALL: [Self; 4] = [Self::Rollback, Self::Approve, Self::Reject, Self::Continue];
 
     /// The button's `action_id`.
     pub const fn action_id(self) -> &'static str {
@@ -86,6 +91,7 @@ impl Button {
             Self::Rollback => "cutover.rollback",
             Self::Approve => "cutover.approve",
             Self::Reject => "cutover.reject",
+            Self::Continue => "cutover.continue",
         }
     }
 
@@ -127,6 +133,9 @@ pub(super) struct Controls {
     /// The decision asked for each approval (`approval/…`): by whom, when, approved or not.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     approvals: BTreeMap<String, (String, Timestamp, bool)>,
+    /// The Continue asked for each pause hook: by whom, when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    continues: BTreeMap<String, (String, Timestamp)>,
 }
 
 /// A `/cutover deploy` accepted: who asked, where, and the execution it started once that
@@ -156,12 +165,26 @@ impl Controls {
         self.rollbacks.retain(|id, _| held(id));
         self.deploys.retain(|_, d| d.asked_at >= horizon);
         self.approvals.retain(|_, (_, at, _)| *at >= horizon);
+        self.continues.retain(|_, (_, at)| *at >= horizon);
     }
 }
 
 /// A Slack channel id (`C…`, `G…`, `D…`): letters and digits, as the message is posted to.
 fn is_channel_id(channel: &str) -> bool {
     channel.len() > 1 && channel.len() <= 32 && channel.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Who the route lets `power` (`doing` it): "Its operators: <@U…>, <!subteam^S…>." or, when
+/// it names nobody, that nobody may.
+fn who_may(route: Option<&crate::routing::Route>, power: Power, doing: &str) -> String {
+    let named: Vec<String> =
+        route.map(|r| r.granted(power).iter().map(|id| id.mention()).collect()).unwrap_or_default();
+    let key = power.key();
+    if named.is_empty() {
+        format!("Nobody may {doing} there: its route names no `{key}`.")
+    } else {
+        format!("Its {key}: {}.", named.join(", "))
+    }
 }
 
 fn emit_action(detail: ActionDetail) -> Action {
@@ -210,6 +233,7 @@ impl Correlator {
                 bound,
                 message_of,
                 comment,
+                ..
             } => self.approve(
                 request,
                 *button == Button::Approve,
@@ -221,6 +245,9 @@ impl Correlator {
             ),
             Ask::Click { button: Button::Rollback, deployment_id, bound, message_of, .. } => {
                 self.click(request, deployment_id, *bound, message_of.as_deref(), &mut out)
+            }
+            Ask::Click { button: Button::Continue, deployment_id, bound, message_of, hook, .. } => {
+                self.continue_hook(request, deployment_id, hook.as_deref(), *bound, message_of.as_deref(), &mut out)
             }
         };
         (verdict, out)
@@ -316,6 +343,86 @@ impl Correlator {
         Verdict::Refused("This button does not belong to the message it is on; nothing was done.".into())
     }
 
+    /// Continue on an ECS-native deployment's message: `ContinueServiceDeployment` of the
+    /// pause hook the button names, while the deployment still waits at it.
+    fn continue_hook(
+        &mut self,
+        request: &Request,
+        id: &str,
+        hook: Option<&str>,
+        bound: bool,
+        message_of: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
+        if !bound {
+            return self.forged(message_of, out);
+        }
+        let Some(d) = self.state.deployments.get(id) else {
+            return Verdict::Refused(format!(
+                "Cutover no longer holds `{}` (past its retention); nothing was done.",
+                escape(id)
+            ));
+        };
+        let what = target(d).map_or_else(|| escape(id).into_owned(), |t| escape(&t).into_owned());
+        let waiting = d.paused.as_ref().filter(|p| d.is_in_flight() && Some(p.hook_id.as_str()) == hook).cloned();
+        let Some(paused) = waiting else {
+            self.update(id, out);
+            return Verdict::Refused(format!(
+                "This button is out of date: {what} no longer waits at that pause. Its message is brought up to \
+                 date; nothing was done."
+            ));
+        };
+        let route = self.routing.route(&self.identity_of(d));
+        if !route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups)) {
+            let who = who_may(route, Power::Operate, "continue");
+            return Verdict::Refused(format!("You may not continue {what}. {who} Nothing was done."));
+        }
+        if let Some((by, at)) = self.state.controls.continues.get(&paused.hook_id) {
+            return Verdict::Refused(format!(
+                "Continuing {what} was already asked for by <@{by}> at {}; nothing more was done.",
+                clock_time(*at)
+            ));
+        }
+        let arn = std::iter::once(&d.id).chain(&d.aliases).find(|a| a.contains(":service-deployment/")).cloned();
+        let Some(arn) = arn else {
+            return Verdict::Refused(format!(
+                "Cutover does not know the service deployment ARN of {what}; nothing was done."
+            ));
+        };
+        let call = Call::EcsContinueServiceDeployment { service_deployment_arn: arn, hook_id: paused.hook_id.clone() };
+        let taken = ActionDetail {
+            deployment_id: Some(d.id.clone()),
+            cluster: d.target.cluster.clone(),
+            service: d.target.service.clone(),
+            environment: d.target.environment.clone(),
+            ..self.taken(request, "continue", &call)
+        };
+        let operation = call.operation();
+        let id = d.id.clone();
+        self.state.controls.continues.insert(paused.hook_id.clone(), (request.user.clone(), request.at));
+        out.push(Action::Control(Box::new(Control {
+            request_id: request.id.clone(),
+            deployment_id: id.clone(),
+            user: request.user.clone(),
+            asked_at: request.at,
+            call,
+        })));
+        self.reply(
+            &id,
+            format!(
+                "Continue past `{}` asked for by <@{}> at {} (`{operation}`).",
+                escape(&paused.stage),
+                request.user,
+                clock_time(request.at)
+            ),
+            false,
+            out,
+        );
+        self.update(&id, out);
+        out.push(emit_action(taken));
+        Verdict::Accepted(format!("Continuing {what} past `{}` (`{operation}`).", escape(&paused.stage)))
+    }
+
     /// Approve or Reject on an approval's message: `PutApprovalResult` with the token of that
     /// approval's notification, for the approvers of the route its message went to, while it
     /// waits and no decision was asked for yet.
@@ -357,13 +464,7 @@ impl Correlator {
         }
         let route = self.approval_route(rec);
         if !route.is_some_and(|r| r.allows(Power::Approve, &request.user, &request.groups)) {
-            let named: Vec<String> =
-                route.map(|r| r.granted(Power::Approve).iter().map(|id| id.mention()).collect()).unwrap_or_default();
-            let who = if named.is_empty() {
-                "Nobody may approve there: its route names no `approvers`.".to_owned()
-            } else {
-                format!("Its approvers: {}.", named.join(", "))
-            };
+            let who = who_may(route, Power::Approve, "approve");
             return Verdict::Refused(format!("You may not approve or reject {what}. {who} Nothing was done."));
         }
         if let Some((by, at, approved)) = self.state.controls.approvals.get(id) {
@@ -469,13 +570,7 @@ impl Correlator {
         let route = self.routing.route(&self.identity_of(d));
         let allowed = route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups));
         if !allowed {
-            let named: Vec<String> =
-                route.map(|r| r.granted(Power::Operate).iter().map(|id| id.mention()).collect()).unwrap_or_default();
-            let who = if named.is_empty() {
-                "Nobody may roll back there: its route names no `operators`.".to_owned()
-            } else {
-                format!("Its operators: {}.", named.join(", "))
-            };
+            let who = who_may(route, Power::Operate, "roll back");
             return Verdict::Refused(format!("You may not roll back {what} in {env_e}. {who} Nothing was done."));
         }
         if let Some((by, at)) = self.state.controls.rollbacks.get(&d.id) {
@@ -558,13 +653,7 @@ impl Correlator {
         let pipeline_e = escape(&pipeline).into_owned();
         let route = self.routing.route(&target.identity());
         if !route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups)) {
-            let named: Vec<String> =
-                route.map(|r| r.granted(Power::Operate).iter().map(|id| id.mention()).collect()).unwrap_or_default();
-            let who = if named.is_empty() {
-                "Nobody may deploy there: its route names no `operators`.".to_owned()
-            } else {
-                format!("Its operators: {}.", named.join(", "))
-            };
+            let who = who_may(route, Power::Operate, "deploy");
             return Verdict::Refused(format!("You may not deploy {service_e} to {env_e}. {who} Nothing was done."));
         }
         if !is_channel_id(&request.channel) {
@@ -673,35 +762,53 @@ impl Correlator {
             .map(|d| (d.user.as_str(), d.channel.as_str()))
     }
 
-    /// The buttons of deployment `id`'s message: Roll back, while it can be rolled back, when
-    /// actions are on and its route names operators; once asked for, who asked instead.
-    pub(super) fn buttons(&self, id: &str) -> Option<serde_json::Value> {
+    /// The buttons of deployment `id`'s message, when actions are on and its route names
+    /// operators: Continue while it waits at a pause hook, Roll back while it can be rolled
+    /// back; once one was asked for, who asked instead.
+    pub(super) fn buttons(&self, id: &str) -> Vec<serde_json::Value> {
         use serde_json::json;
-        if !self.routing.actions {
-            return None;
-        }
-        let d = self.state.deployments.get(id)?;
-        let route = self.routing.route(&self.identity_of(d))?;
+        let context = |text: String| json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]});
+        let Some(d) = self.state.deployments.get(id).filter(|_| self.routing.actions) else { return Vec::new() };
+        let Some(route) = self.routing.route(&self.identity_of(d)) else { return Vec::new() };
         if route.granted(Power::Operate).is_empty() {
-            return None;
+            return Vec::new();
         }
-        if let Some((by, at)) = self.state.controls.rollbacks.get(id) {
-            let text = format!(":leftwards_arrow_with_hook: Rollback asked for by <@{by}> at {}", clock_time(*at));
-            return Some(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
-        }
-        let call = self.rollback_call(d).ok()?;
-        let what = target(d).unwrap_or_else(|| d.id.clone());
-        let to = match &call {
-            Call::EcsUpdateService { task_definition, .. } => {
-                format!(" to `{}`", escape(task_definition.rsplit('/').next().unwrap_or(task_definition)))
+        let (mut blocks, mut elements) = (Vec::new(), Vec::new());
+        let rollback = self.state.controls.rollbacks.get(id);
+        if let Some(p) = d.paused.as_ref().filter(|_| d.is_in_flight()) {
+            match self.state.controls.continues.get(&p.hook_id) {
+                Some((by, at)) => blocks
+                    .push(context(format!(":arrow_forward: Continue asked for by <@{by}> at {}", clock_time(*at)))),
+                None if rollback.is_none() => {
+                    let until =
+                        p.expires_at.map(|t| format!(" (its timeout acts at {})", clock_time(t))).unwrap_or_default();
+                    blocks.push(context(format!(
+                        ":double_vertical_bar: Paused at `{}` since {}{until}: Continue goes on.",
+                        escape(&p.stage),
+                        clock_time(p.since)
+                    )));
+                    elements.push(json!({"type": "button", "action_id": Button::Continue.action_id(),
+                        "text": {"type": "plain_text", "text": "Continue"}, "style": "primary",
+                        "value": format!("{}#{}", d.id, p.hook_id)}));
+                }
+                None => {}
             }
-            _ => String::new(),
-        };
-        let confirm = format!("Roll back {}{to}? (`{}`)", escape(&what), call.operation());
-        Some(json!({
-            "type": "actions",
-            "block_id": "cutover.controls",
-            "elements": [{
+        }
+        if let Some((by, at)) = rollback {
+            blocks.push(context(format!(
+                ":leftwards_arrow_with_hook: Rollback asked for by <@{by}> at {}",
+                clock_time(*at)
+            )));
+        } else if let Ok(call) = self.rollback_call(d) {
+            let what = target(d).unwrap_or_else(|| d.id.clone());
+            let to = match &call {
+                Call::EcsUpdateService { task_definition, .. } => {
+                    format!(" to `{}`", escape(task_definition.rsplit('/').next().unwrap_or(task_definition)))
+                }
+                _ => String::new(),
+            };
+            let confirm = format!("Roll back {}{to}? (`{}`)", escape(&what), call.operation());
+            elements.push(json!({
                 "type": "button",
                 "action_id": Button::Rollback.action_id(),
                 "text": {"type": "plain_text", "text": "Roll back"},
@@ -714,8 +821,12 @@ impl Correlator {
                     "deny": {"type": "plain_text", "text": "Cancel"},
                     "style": "danger",
                 },
-            }],
-        }))
+            }));
+        }
+        if !elements.is_empty() {
+            blocks.push(json!({"type": "actions", "block_id": "cutover.controls", "elements": elements}));
+        }
+        blocks
     }
 
     /// How `d` is rolled back now, or why it cannot be.

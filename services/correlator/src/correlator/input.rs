@@ -19,7 +19,7 @@ pub enum Input {
     /// An answer from the reconciler (AWS APIs).
     Observed(Observation),
     /// A person's request from Slack (a `/cutover` command, a click).
-    Control(super::controls::Request),
+    Control(Box<super::controls::Request>),
 }
 
 /// What the reconciler learned from the AWS APIs. Serialised, it is the journal entry of an

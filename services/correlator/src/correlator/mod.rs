@@ -302,15 +302,23 @@ impl Correlator {
             Fact::EcsDeployment { service, deployment_id, change, at } => {
                 self.on_ecs_deployment(observed, &service, &deployment_id, change, at, out);
             }
-            Fact::EcsHook { service, deployment_arn, stage_after_production_shift, at } => {
+            Fact::EcsHook { service, deployment_arn, stage_after_production_shift, pause, at } => {
                 let id = self.ensure_native(&service, &deployment_arn, at);
+                let mut paused_changed = false;
                 if let Some(d) = self.state.deployments.get_mut(&id) {
                     d.evidence.started.get_or_insert(at);
                     if stage_after_production_shift {
                         d.evidence.cut_over.get_or_insert(at);
                     }
+                    if let Some(p) = pause {
+                        paused_changed = d.pause(p, at);
+                    }
                 }
                 self.settle(&id, observed, out);
+                // Only the buttons show a pause: without actions, the message stays as it was.
+                if paused_changed && self.routing.actions {
+                    self.update(&id, out);
+                }
             }
             Fact::CodeDeploy(c) => self.on_codedeploy(observed, c, out),
             Fact::Annotation { annotation, at, account } => {

@@ -2,7 +2,8 @@
 //! role. A call whose outcome is unknown (a crash or a timeout after sending) is looked up
 //! before it is made again: the service already on the task definition asked for
 //! (`DescribeServices`), the CodeDeploy deployment already stopped (`GetDeployment`), the
-//! service deployment already stopping or rolling back (`DescribeServiceDeployments`). A
+//! service deployment already stopping or rolling back, or past the pause hook it continues
+//! (`DescribeServiceDeployments`). A
 //! pipeline started from Slack needs no look: `StartPipelineExecution` carries a
 //! `clientRequestToken` made from the Slack request, and CodePipeline answers a repeat with
 //! the execution that token already started.
@@ -153,6 +154,20 @@ impl ControlsExecutor {
                     Err(e) => classify(&e),
                 }
             }
+            Call::EcsContinueServiceDeployment { service_deployment_arn, hook_id } => {
+                let sent = self
+                    .ecs
+                    .continue_service_deployment()
+                    .service_deployment_arn(service_deployment_arn)
+                    .hook_id(hook_id)
+                    .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Continue)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(out) => Outcome::Done(out.service_deployment_arn().unwrap_or(service_deployment_arn).to_owned()),
+                    Err(e) => classify(&e),
+                }
+            }
             Call::CodepipelineStartPipelineExecution { pipeline, client_request_token } => {
                 let sent = self
                     .codepipeline
@@ -216,6 +231,24 @@ impl ControlsExecutor {
                 });
                 Ok(stopping.then(|| service_deployment_arn.clone()))
             }
+            Call::EcsContinueServiceDeployment { service_deployment_arn, hook_id } => {
+                let out = self
+                    .ecs
+                    .describe_service_deployments()
+                    .service_deployment_arns(service_deployment_arn)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                // The hook no longer awaits: continued (or timed out, or the deployment moved on).
+                let hook = out
+                    .service_deployments()
+                    .first()
+                    .and_then(|d| d.lifecycle_hook_details().iter().find(|h| h.hook_id() == Some(hook_id.as_str())));
+                let moved_on = hook.is_some_and(|h| {
+                    h.status().is_some_and(|s| *s != aws_sdk_ecs::types::DeploymentLifecycleHookStatus::AwaitingAction)
+                });
+                Ok(moved_on.then(|| hook_id.clone()))
+            }
             // The token makes the repeat the look; an approval decided answers its repeat as
             // already completed.
             Call::CodepipelineStartPipelineExecution { .. } | Call::CodepipelinePutApprovalResult { .. } => Ok(None),
@@ -277,25 +310,9 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
+    use crate::reconciler::tests::{aws_error, recorded};
 
     const ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod-eu/gateway/EZe5RNVLH6PPzHXINuP28";
-
-    fn recorded(name: &str) -> aws_sdk_ecs::config::http::HttpResponse {
-        let path = format!("{}/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
-        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        aws_sdk_ecs::config::http::HttpResponse::new(
-            200u16.try_into().unwrap(),
-            aws_smithy_types::body::SdkBody::from(body),
-        )
-    }
-
-    fn aws_error(status: u16, code: &str) -> aws_sdk_ecs::config::http::HttpResponse {
-        let body = format!(r#"{{"__type":"{code}","message":"recorded {code}"}}"#);
-        aws_sdk_ecs::config::http::HttpResponse::new(
-            status.try_into().unwrap(),
-            aws_smithy_types::body::SdkBody::from(body),
-        )
-    }
 
     fn no_ecs() -> aws_sdk_ecs::Client {
         mock_client!(aws_sdk_ecs, [])
@@ -427,6 +444,31 @@ mod tests {
             mock!(Client::put_approval_result).then_http_response(|| aws_error(400, "InvalidApprovalTokenException"));
         let exec = ControlsExecutor::new(no_ecs(), no_codedeploy(), mock_client!(aws_sdk_codepipeline, [&bad]));
         assert!(matches!(exec.call(&call).await, Outcome::Failed(_)));
+    }
+
+    #[tokio::test]
+    async fn a_pause_is_continued_by_its_hook_and_a_hook_past_waiting_is_found() {
+        use aws_sdk_ecs::Client;
+        use aws_sdk_ecs::types::DeploymentLifecycleHookAction;
+        const HOOK: &str = "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw";
+        let call = Call::EcsContinueServiceDeployment { service_deployment_arn: ARN.into(), hook_id: HOOK.into() };
+        let go = mock!(Client::continue_service_deployment)
+            .match_requests(|r| {
+                r.service_deployment_arn() == Some(ARN)
+                    && r.hook_id() == Some(HOOK)
+                    && r.action() == Some(&DeploymentLifecycleHookAction::Continue)
+            })
+            .then_http_response(|| recorded("ecs.continue-service-deployment.json"));
+        let waiting = mock!(Client::describe_service_deployments)
+            .then_http_response(|| recorded("ecs.describe-service-deployments.pause-hook-awaiting.json"));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&waiting, &go]);
+        let exec = ControlsExecutor::new(ecs, no_codedeploy(), no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(None), "it still waits: continue it");
+        assert_eq!(exec.call(&call).await, Outcome::Done(ARN.into()));
+        let continued = mock!(Client::describe_service_deployments)
+            .then_http_response(|| recorded("ecs.describe-service-deployments.pause-hook-continued.json"));
+        let exec = ControlsExecutor::new(mock_client!(aws_sdk_ecs, [&continued]), no_codedeploy(), no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(Some(HOOK.into())));
     }
 
     #[tokio::test]

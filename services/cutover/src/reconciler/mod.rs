@@ -527,4 +527,4 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -117,7 +117,7 @@ async fn a_census_lists_the_running_tasks_and_who_started_them() {
 }
 
 /// An error answer as CodeDeploy's JSON protocol writes it.
-fn aws_error(status: u16, code: &str) -> aws_sdk_codedeploy::config::http::HttpResponse {
+pub(crate) fn aws_error(status: u16, code: &str) -> aws_sdk_codedeploy::config::http::HttpResponse {
     let body = format!(r#"{{"__type":"{code}","message":"recorded {code}"}}"#);
     aws_sdk_codedeploy::config::http::HttpResponse::new(
         status.try_into().unwrap(),
@@ -163,8 +163,9 @@ async fn a_deployment_without_targets_yet_is_asked_again_later() {
     assert_eq!(empty.num_calls(), 2, "not cached while empty");
 }
 
-/// A recorded response (fixtures/api), through the SDK's own deserialiser.
-fn recorded(name: &str) -> aws_sdk_ecs::config::http::HttpResponse {
+/// A recorded response (fixtures/api), through the SDK's own deserialiser (the controls lane's
+/// tests use it too).
+pub(crate) fn recorded(name: &str) -> aws_sdk_ecs::config::http::HttpResponse {
     let path = format!("{}/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"));
     let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     aws_sdk_ecs::config::http::HttpResponse::new(
