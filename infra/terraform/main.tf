@@ -5,6 +5,8 @@ locals {
   patterns_dir = "${path.module}/../../event-schemas/patterns"
   # Slack's signed requests: the signing secret goes to the task only when actions are on.
   signs_requests = var.enable_actions && var.slack_signing_secret_arn != ""
+  # Socket Mode: the app-level token, when given, makes it the transport.
+  uses_socket_mode = var.enable_actions && var.slack_app_token_secret_arn != ""
   rules = {
     ecs-task-state-change       = file("${local.patterns_dir}/ecs-task-state-change.json")
     ecs-deployment-state-change = file("${local.patterns_dir}/ecs-deployment-state-change.json")
@@ -220,6 +222,7 @@ resource "aws_iam_role_policy" "execution_secret" {
     Statement = concat(
       [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_token_secret_arn }],
       local.signs_requests ? [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_signing_secret_arn }] : [],
+      local.uses_socket_mode ? [{ Effect = "Allow", Action = "secretsmanager:GetSecretValue", Resource = var.slack_app_token_secret_arn }] : [],
     )
   })
 }
@@ -345,11 +348,12 @@ resource "aws_ecs_task_definition" "cutover" {
       { name = "CUTOVER_STORE__TABLE", value = aws_dynamodb_table.state[0].name },
       ] : [], var.enable_actions ? [
       { name = "CUTOVER_SLACK__ACTIONS__ENABLED", value = "true" },
-      { name = "CUTOVER_SLACK__ACTIONS__TRANSPORT", value = "http" },
+      { name = "CUTOVER_SLACK__ACTIONS__TRANSPORT", value = local.uses_socket_mode ? "socket" : "http" },
     ] : [])
     secrets = concat(
       [{ name = "SLACK_BOT_TOKEN", valueFrom = var.slack_token_secret_arn }],
       local.signs_requests ? [{ name = "SLACK_SIGNING_SECRET", valueFrom = var.slack_signing_secret_arn }] : [],
+      local.uses_socket_mode ? [{ name = "SLACK_APP_TOKEN", valueFrom = var.slack_app_token_secret_arn }] : [],
     )
     logConfiguration = {
       logDriver = "awslogs"

@@ -96,6 +96,12 @@ variable "slack_signing_secret_arn" {
   default     = ""
 }
 
+variable "slack_app_token_secret_arn" {
+  description = "With enable_actions: ARN of the Secrets Manager secret holding the Slack app's app-level token (xapp-..., connections:write; plain text), given to the task as SLACK_APP_TOKEN. Given, Socket Mode is the transport (an outbound WebSocket, nothing reaches in)."
+  type        = string
+  default     = ""
+}
+
 variable "action_pipeline_name_pattern" {
   description = "With enable_actions: the pipelines Cutover may approve in and start, as an IAM resource pattern (checkout-*). Empty: none."
   type        = string

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{Moto, Service, Slack, Stack, eventually, health_on_free_port, scenario_lines, temp_dir, write_config};
+use common::{
+    Moto, Service, Slack, Stack, eventually, health_on_free_port, rollback_button, scenario_lines, storefront_on_42,
+    task_definition_of, temp_dir, write_config,
+};
 use slack_standin::requests::{Signing, SlashCommand, headers, now_secs, post};
 
 const SECRET: &str = "e2e-signing-secret-0f9a8b7c6d5e";
@@ -182,36 +185,6 @@ async fn serve_refuses_to_start_without_the_signing_secret_and_it_can_come_from_
     assert!(service.terminate().await.success());
     assert!(!std::fs::read_to_string(&log).unwrap_or_default().contains(SECRET));
     slack.stop();
-}
-
-/// ECS in the emulator as the rolling scenario left it: cluster `prod-eu`, service
-/// `storefront` on task definition `storefront:42`.
-async fn storefront_on_42(moto: &Moto) -> aws_sdk_ecs::Client {
-    use aws_sdk_ecs::types::ContainerDefinition;
-    let ecs = aws_sdk_ecs::Client::new(&common::sdk(&moto.url));
-    ecs.create_cluster().cluster_name("prod-eu").send().await.expect("cluster");
-    for _ in 0..42 {
-        ecs.register_task_definition()
-            .family("storefront")
-            .container_definitions(ContainerDefinition::builder().name("web").image("storefront:v").memory(128).build())
-            .send()
-            .await
-            .expect("task definition");
-    }
-    ecs.create_service()
-        .cluster("prod-eu")
-        .service_name("storefront")
-        .task_definition("storefront:42")
-        .desired_count(1)
-        .send()
-        .await
-        .expect("service");
-    ecs
-}
-
-async fn task_definition_of(ecs: &aws_sdk_ecs::Client) -> String {
-    let out = ecs.describe_services().cluster("prod-eu").services("storefront").send().await.expect("describe");
-    out.services().first().and_then(|s| s.task_definition()).unwrap_or_default().to_owned()
 }
 
 /// `/cutover rollback` through `serve`: an operator's request puts the service back on the task
@@ -467,18 +440,6 @@ async fn an_operator_deploys_from_slack_once_and_not_while_the_pipeline_runs() {
     assert_eq!(moto.recorded(START), 1, "{text}");
     assert!(text.contains("user_id=U0CAROL") && text.contains("codepipeline:StartPipelineExecution"), "{text}");
     slack.stop();
-}
-
-/// The value of the Roll back button on a message's blocks, if it has one.
-fn rollback_button(m: &slack_standin::Message) -> Option<String> {
-    let blocks = m.blocks.as_ref()?.as_array()?;
-    blocks
-        .iter()
-        .filter(|b| b["type"] == "actions")
-        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
-        .find_map(|e| {
-            (e["action_id"] == "cutover.rollback").then(|| e["value"].as_str().unwrap_or_default().to_owned())
-        })
 }
 
 /// The Roll back button through `serve`, clicked as Slack sends a click (a signed

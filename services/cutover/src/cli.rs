@@ -352,6 +352,16 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             {
                 println!("note: SLACK_SIGNING_SECRET is not set here; `cutover serve` refuses to start without it");
             }
+            if c.slack.actions.enabled
+                && c.slack.actions.transport == crate::config::actions::Transport::Socket
+                && std::env::var("SLACK_APP_TOKEN").map_or(true, |v| v.trim().is_empty())
+                && c.slack.actions.app_token_secret_arn.is_none()
+            {
+                println!(
+                    "note: SLACK_APP_TOKEN (the app-level token, xapp-…) is not set here; `cutover serve` refuses to \
+                     start without it"
+                );
+            }
             if c.sqs.queue_url.is_none() {
                 println!("note: `cutover serve` also needs [sqs] queue_url (`replay` does not)");
             }

@@ -1,5 +1,6 @@
 //! `/healthz` (the process is alive), `/readyz` (SQS and the store answer, and no executor is
-//! held back by a setup fault: a refused Slack token, a missing bus) and `/metrics`
+//! held back by a setup fault: a refused Slack token, a missing bus; the Socket Mode connection
+//! of `[slack.actions]` is up, when that is its transport) and `/metrics`
 //! (Prometheus text).
 
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ pub struct Health {
     pub store: Arc<Mutex<Box<dyn StoreHealth>>>,
     pub counters: Arc<IntakeCounters>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The Socket Mode connection of `[slack.actions]`, when that is its transport.
+    pub socket: Option<Arc<crate::socket::Link>>,
 }
 
 pub fn router(health: Health) -> Router {
@@ -44,6 +47,10 @@ async fn ready(State(h): State<Health>) -> (StatusCode, String) {
     if !faults.is_empty() {
         let text: String = faults.iter().map(|(lane, why)| format!("{}: {why}\n", lane.as_str())).collect();
         return (StatusCode::SERVICE_UNAVAILABLE, text);
+    }
+    // Slack's requests cannot reach Cutover while its Socket Mode connection is down.
+    if let Some(Err(why)) = h.socket.as_ref().map(|l| l.ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
     }
     match h.sqs.get_queue_attributes().queue_url(&h.queue_url).send().await {
         Ok(_) => (StatusCode::OK, "ready\n".to_owned()),

@@ -207,10 +207,10 @@ pub const HELP: &str = "*/cutover* — what Cutover knows about your deployments
     • `/cutover rollback <service> <environment>`: roll back the deployment in flight or in its rollback window\n\
     • `/cutover help`: this text";
 
-/// The endpoints' shared parts.
+/// What answers Slack's requests, whichever transport brought them (the signed request URLs
+/// here, Socket Mode in [`crate::socket`]).
 #[derive(Clone, Debug)]
 pub struct Interact {
-    pub verifier: Arc<Verifier>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub queries: mpsc::Sender<Query>,
     /// Who is in the user groups the routes name.
@@ -252,12 +252,20 @@ impl Messages {
 /// its answer within 3 s, and the decision comes after. Not listed in time: in none of them.
 const GROUPS_BUDGET: std::time::Duration = std::time::Duration::from_millis(1_500);
 
-/// `<path>/commands` and `<path>/interactions`.
-pub fn router(config: &ActionsConfig, interact: Interact) -> Router {
+/// The request URLs' state: what answers, and what checks the signatures first.
+#[derive(Clone, Debug)]
+struct Signed {
+    interact: Interact,
+    verifier: Arc<Verifier>,
+}
+
+/// `<path>/commands` and `<path>/interactions`, each request verified with `verifier` before
+/// anything in it is read.
+pub fn router(config: &ActionsConfig, interact: Interact, verifier: Verifier) -> Router {
     Router::new()
         .route(&config.commands_path(), post(command))
         .route(&config.interactions_path(), post(interaction))
-        .with_state(interact)
+        .with_state(Signed { interact, verifier: Arc::new(verifier) })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -266,11 +274,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The rejection's modal submitted: decided as a Reject click on the message it was opened
 /// from (named in the view's `private_metadata`, which Cutover wrote), with the comment.
-async fn submission(i: &Interact, payload: &serde_json::Value) -> Response {
+async fn submission(i: &Interact, payload: &serde_json::Value) {
     let view = &payload["view"];
     if view["callback_id"] != crate::slack_web::REJECT_CALLBACK {
         i.metrics.slack_request("interactions", "unknown");
-        return StatusCode::OK.into_response();
+        return;
     }
     let metadata: serde_json::Value =
         serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()).unwrap_or_default();
@@ -284,7 +292,7 @@ async fn submission(i: &Interact, payload: &serde_json::Value) -> Response {
     ) else {
         i.metrics.slack_request("interactions", "malformed");
         tracing::warn!(message = "A rejection's form came back without what Cutover put in it; nothing was done.");
-        return StatusCode::OK.into_response();
+        return;
     };
     let comment = text(&view["state"]["values"]["comment"]["comment"]["value"]);
     let bound = i.messages.is_message_of(&approval, &channel, &ts);
@@ -299,13 +307,11 @@ async fn submission(i: &Interact, payload: &serde_json::Value) -> Response {
     let answer = decide(i, "interactions", &trigger, &user, &channel, ask).await;
     let replies = i.replies.clone();
     tokio::spawn(async move { replies.ephemeral(&channel, &user, &answer).await });
-    // An empty answer closes the modal.
-    StatusCode::OK.into_response()
 }
 
 /// Verifies a request, counts and logs a refusal: `Some(the 401)` when refused.
-fn refuse(i: &Interact, endpoint: &'static str, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
-    let verdict = i.verifier.verify(
+fn refuse(s: &Signed, endpoint: &'static str, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+    let verdict = s.verifier.verify(
         header(headers, "x-slack-request-timestamp"),
         header(headers, "x-slack-signature"),
         body,
@@ -314,7 +320,7 @@ fn refuse(i: &Interact, endpoint: &'static str, headers: &HeaderMap, body: &[u8]
     match verdict {
         Ok(()) => None,
         Err(refusal) => {
-            i.metrics.slack_request(endpoint, refusal.as_str());
+            s.interact.metrics.slack_request(endpoint, refusal.as_str());
             tracing::warn!(
                 message = "Refused a Slack request.",
                 endpoint,
@@ -336,11 +342,16 @@ fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-async fn command(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse(&i, "commands", &headers, &body) {
+async fn command(State(s): State<Signed>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refuse(&s, "commands", &headers, &body) {
         return refused;
     }
-    let fields = form(&body);
+    ephemeral(&answer(&s.interact, &form(&body)).await)
+}
+
+/// What `/cutover <text>` answers (only whoever typed it sees it), from the command's fields
+/// (`user_id`, `text`, `trigger_id`, `channel_id`), whichever transport brought them.
+pub async fn answer(i: &Interact, fields: &std::collections::HashMap<String, String>) -> String {
     let user = fields.get("user_id").map_or("", String::as_str);
     let text = fields.get("text").map_or("", String::as_str);
     let parsed = Command::parse(text);
@@ -348,7 +359,7 @@ async fn command(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> 
     match parsed {
         Command::Help => {
             i.metrics.slack_request("commands", "answered");
-            ephemeral(HELP)
+            HELP.to_owned()
         }
         Command::Status { service, environment } => {
             let (reply, answer) = oneshot::channel();
@@ -360,33 +371,33 @@ async fn command(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> 
             match board.and_then(Result::ok) {
                 Some(board) => {
                     i.metrics.slack_request("commands", "answered");
-                    ephemeral(&status_text(&board, service.as_deref(), environment.as_deref()))
+                    status_text(&board, service.as_deref(), environment.as_deref())
                 }
                 None => {
                     i.metrics.slack_request("commands", "busy");
-                    ephemeral("Cutover is busy (catching up or shutting down); ask again in a moment.")
+                    "Cutover is busy (catching up or shutting down); ask again in a moment.".to_owned()
                 }
             }
         }
         Command::Rollback { service, environment } => {
-            act(&i, &fields, user, Ask::Rollback { service, environment }).await
+            act(i, fields, user, Ask::Rollback { service, environment }).await
         }
-        Command::Deploy { environment, service } => act(&i, &fields, user, Ask::Deploy { environment, service }).await,
+        Command::Deploy { environment, service } => act(i, fields, user, Ask::Deploy { environment, service }).await,
         Command::Unknown { text, hint } => {
             i.metrics.slack_request("commands", "unknown");
-            ephemeral(&format!("`{}`: {hint}.\n\n{HELP}", escape(&text)))
+            format!("`{}`: {hint}.\n\n{HELP}", escape(&text))
         }
     }
 }
 
 /// A request to act, decided by the correlator through the driver (which journals it first).
-async fn act(i: &Interact, fields: &std::collections::HashMap<String, String>, user: &str, ask: Ask) -> Response {
+async fn act(i: &Interact, fields: &std::collections::HashMap<String, String>, user: &str, ask: Ask) -> String {
     let Some(id) = fields.get("trigger_id").filter(|t| !t.is_empty()) else {
         i.metrics.slack_request("commands", "malformed");
-        return ephemeral("The request carries no `trigger_id`; nothing was done.");
+        return "The request carries no `trigger_id`; nothing was done.".to_owned();
     };
     let channel = fields.get("channel_id").cloned().unwrap_or_default();
-    ephemeral(&decide(i, "commands", id, user, &channel, ask).await)
+    decide(i, "commands", id, user, &channel, ask).await
 }
 
 /// Asks the driver to decide a request (journaled first), and counts how it ended: the text
@@ -474,27 +485,36 @@ impl Click {
     }
 }
 
-async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse(&i, "interactions", &headers, &body) {
+async fn interaction(State(s): State<Signed>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refuse(&s, "interactions", &headers, &body) {
         return refused;
     }
     let payload = form(&body).get("payload").and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
-    let Some(payload) = payload else {
-        // Acknowledged, so Slack does not send the same again.
-        i.metrics.slack_request("interactions", "malformed");
-        tracing::warn!(message = "A Slack interaction without a readable payload; nothing was done.");
-        return StatusCode::OK.into_response();
-    };
-    if payload["type"] == "view_submission" {
-        return submission(&i, &payload).await;
+    match payload {
+        Some(payload) => interact(&s.interact, &payload).await,
+        None => {
+            s.interact.metrics.slack_request("interactions", "malformed");
+            tracing::warn!(message = "A Slack interaction without a readable payload; nothing was done.");
+        }
     }
-    let Some(click) = Click::parse(&payload) else {
+    // Acknowledged in every case, so Slack does not send the same again. An empty answer
+    // also closes a submitted modal.
+    StatusCode::OK.into_response()
+}
+
+/// One interaction (a click on a button, a modal submitted), whichever transport brought it.
+/// Its answers go as ephemeral messages, never in the acknowledgement.
+pub async fn interact(i: &Interact, payload: &serde_json::Value) {
+    if payload["type"] == "view_submission" {
+        return submission(i, payload).await;
+    }
+    let Some(click) = Click::parse(payload) else {
         i.metrics.slack_request("interactions", "unknown");
         tracing::info!(
             message = "A Slack interaction that is no click on a Cutover button; nothing was done.",
             kind = %escape(payload["type"].as_str().unwrap_or_default())
         );
-        return StatusCode::OK.into_response();
+        return;
     };
     // Is the message clicked the one Cutover posted for the deployment the button names?
     let bound = i.messages.is_message_of(&click.value, &click.channel, &click.message_ts);
@@ -524,7 +544,7 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
                     .await;
             });
         }
-        return StatusCode::OK.into_response();
+        return;
     }
     let ask = Ask::Click {
         button: click.button,
@@ -534,11 +554,10 @@ async fn interaction(State(i): State<Interact>, headers: HeaderMap, body: Bytes)
         comment: None,
         hook: click.hook,
     };
-    let text = decide(&i, "interactions", &click.trigger_id, &click.user, &click.channel, ask).await;
+    let text = decide(i, "interactions", &click.trigger_id, &click.user, &click.channel, ask).await;
     // A click's answer is not shown from the HTTP response: it is an ephemeral message.
     let replies = i.replies.clone();
     tokio::spawn(async move { replies.ephemeral(&click.channel, &click.user, &text).await });
-    StatusCode::OK.into_response()
 }
 
 /// The ephemeral answer of `/cutover status`. Every value from an event is escaped.

@@ -21,6 +21,8 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`interact`]: Slack's signed requests (`/cutover`, clicks) in, verified before anything
 //!   is read.
+//! - [`socket`]: Slack's Socket Mode (the default transport of `[slack.actions]`): the same
+//!   requests over an outbound WebSocket, reconnected with backoff, its state on `/readyz`.
 //! - [`slack_web`]: the Slack Web API calls of [`interact`]: who is in the user groups routes
 //!   name (`usergroups.users.list`, cached), ephemeral answers, the rejection's modal.
 //! - [`secrets`]: credentials from the environment or Secrets Manager.
@@ -45,5 +47,6 @@ pub mod replay;
 pub mod secrets;
 pub mod serve;
 pub mod slack_web;
+pub mod socket;
 pub mod store;
 pub mod telemetry;

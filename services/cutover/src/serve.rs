@@ -55,30 +55,60 @@ pub enum ServeError {
     Actions(String),
 }
 
-/// The signed request URLs of `[slack.actions]`, when enabled with `transport = "http"`: their
-/// routes, and the readings they ask the driver for.
-async fn interact_routes(
+/// How `[slack.actions]` takes Slack's requests, when enabled.
+struct SlackRequests {
+    /// The signed request URLs (`transport = "http"`).
+    routes: Option<axum::Router>,
+    /// The Socket Mode client (`transport = "socket"`).
+    socket: Option<crate::socket::SocketMode>,
+    /// The connection's state, for `/readyz` (Socket Mode).
+    link: Option<Arc<crate::socket::Link>>,
+    /// What the requests ask the driver.
+    queries: mpsc::Receiver<crate::interact::Query>,
+}
+
+/// What answers Slack's requests when `[slack.actions]` is enabled, over its transport, with
+/// that transport's secret (the signing secret, or the app-level token).
+async fn slack_requests(
     config: &Config,
     sdk: &aws_config::SdkConfig,
     metrics: &Arc<crate::metrics::Metrics>,
     token: &secrecy::SecretString,
     store: &dyn Fn() -> Result<Box<dyn Store>, StoreError>,
-) -> Result<Option<(axum::Router, mpsc::Receiver<crate::interact::Query>)>, ServeError> {
+) -> Result<Option<SlackRequests>, ServeError> {
+    use crate::config::actions::Transport;
     let actions = &config.slack.actions;
-    if !actions.enabled || actions.transport != crate::config::actions::Transport::Http {
+    if !actions.enabled {
         return Ok(None);
     }
-    let secret = crate::secrets::Credential::new(
-        "Slack signing secret",
-        Some("SLACK_SIGNING_SECRET".to_owned()),
-        actions.signing_secret_arn.clone(),
-        &aws_sdk_secretsmanager::Client::new(sdk),
-    )
-    .with_keys(&["signing_secret", "SLACK_SIGNING_SECRET"])
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let secret = match actions.transport {
+        Transport::Http => crate::secrets::Credential::new(
+            "Slack signing secret",
+            Some("SLACK_SIGNING_SECRET".to_owned()),
+            actions.signing_secret_arn.clone(),
+            &secrets,
+        )
+        .with_keys(&["signing_secret", "SLACK_SIGNING_SECRET"]),
+        Transport::Socket => crate::secrets::Credential::new(
+            "Slack app-level token",
+            Some("SLACK_APP_TOKEN".to_owned()),
+            actions.app_token_secret_arn.clone(),
+            &secrets,
+        )
+        .with_keys(&["app_token", "SLACK_APP_TOKEN"]),
+    }
     .read()
     .await
     .map_err(ServeError::Actions)?;
-    let (tx, rx) = mpsc::channel(16);
+    if actions.transport == Transport::Socket && !secrecy::ExposeSecret::expose_secret(&secret).starts_with("xapp-") {
+        return Err(ServeError::Actions(
+            "the Slack app-level token (SLACK_APP_TOKEN or app_token_secret_arn) is not one: Socket Mode needs an \
+             app-level token (xapp-…, with the connections:write scope), not a bot token"
+                .to_owned(),
+        ));
+    }
+    let (tx, queries) = mpsc::channel(16);
     let mut named: Vec<String> = config
         .routes
         .iter()
@@ -98,7 +128,6 @@ async fn interact_routes(
         quick,
     )?;
     let interact = crate::interact::Interact {
-        verifier: Arc::new(crate::interact::Verifier::new(&secret)),
         metrics: metrics.clone(),
         queries: tx,
         groups: Arc::new(groups),
@@ -109,12 +138,28 @@ async fn interact_routes(
             Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
         )?),
     };
-    tracing::info!(
-        message = "Slack requests accepted.",
-        commands = %actions.commands_path(),
-        interactions = %actions.interactions_path()
-    );
-    Ok(Some((crate::interact::router(actions, interact), rx)))
+    Ok(Some(match actions.transport {
+        Transport::Http => {
+            tracing::info!(
+                message = "Slack requests accepted.",
+                commands = %actions.commands_path(),
+                interactions = %actions.interactions_path()
+            );
+            let verifier = crate::interact::Verifier::new(&secret);
+            SlackRequests {
+                routes: Some(crate::interact::router(actions, interact, verifier)),
+                socket: None,
+                link: None,
+                queries,
+            }
+        }
+        Transport::Socket => {
+            tracing::info!(message = "Slack requests accepted over Socket Mode.");
+            let link = Arc::new(crate::socket::Link::default());
+            let socket = crate::socket::SocketMode::new(&config.slack.api_url, &secret, interact, link.clone())?;
+            SlackRequests { routes: None, socket: Some(socket), link: Some(link), queries }
+        }
+    }))
 }
 
 /// Opens a connection to the configured store (one per lane, the intake and the health
@@ -283,7 +328,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         ));
     }
 
-    let interact = interact_routes(&config, &sdk, &metrics, &token, &open).await?;
+    let requests = slack_requests(&config, &sdk, &metrics, &token, &open).await?;
     let counters = Arc::new(IntakeCounters::default());
     let bind = |source| ServeError::Bind { address: config.http.listen.clone(), source };
     let listener = tokio::net::TcpListener::bind(&config.http.listen).await.map_err(bind)?;
@@ -296,13 +341,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         store: checks,
         counters: counters.clone(),
         metrics: metrics.clone(),
+        socket: requests.as_ref().and_then(|r| r.link.clone()),
     };
     let http_stop = CancellationToken::new();
     let http_stopped = http_stop.clone();
-    let (routes, queries) = match interact {
-        Some((slack, queries)) => (crate::http::router(health).merge(slack), Some(queries)),
-        None => (crate::http::router(health), None),
-    };
+    let mut routes = crate::http::router(health);
+    let mut queries = None;
+    let mut socket = None;
+    if let Some(r) = requests {
+        if let Some(slack) = r.routes {
+            routes = routes.merge(slack);
+        }
+        if let Some(client) = r.socket {
+            // Stops with the intake: a request after that could not be decided.
+            socket = Some(tokio::spawn(client.run(shutdown.clone())));
+        }
+        queries = Some(r.queries);
+    }
     let http = tokio::spawn(async move {
         axum::serve(listener, routes).with_graceful_shutdown(http_stopped.cancelled_owned()).await
     });
@@ -373,5 +428,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     tracker.wait().await;
     http_stop.cancel();
     let _ = http.await;
+    if let Some(socket) = socket {
+        let _ = socket.await;
+    }
     result.map_err(ServeError::from)
 }

@@ -14,7 +14,10 @@ fn write(name: &str, text: &str) -> String {
 #[test]
 fn check_config_refuses_what_serve_could_not_use() {
     let cases = [
-        ("[slack.actions]\nenabled = true\n", "[slack.actions] transport: \"socket\" (Socket Mode) is not available"),
+        (
+            "[slack.actions]\nenabled = true\nusergroup_cache_secs = -1\n",
+            "[slack.actions] usergroup_cache_secs: -1 is out of range",
+        ),
         (
             "[slack.actions]\nenabled = true\ntransport = \"http\"\npath = \"/metrics\"\n",
             "line 4: [slack.actions] path: \"/metrics\" must be a URL path",
@@ -63,6 +66,16 @@ fn check_config_says_who_may_act_where() {
     assert!(!text.contains("SLACK_SIGNING_SECRET is not set"), "{text}");
     let unset = cutover_with_env(&["check-config", &on], None, &[("SLACK_SIGNING_SECRET", "")]);
     assert!(String::from_utf8(unset.stdout).unwrap().contains("SLACK_SIGNING_SECRET is not set here"));
+
+    // Socket Mode, the default transport: the app-level token is what it needs.
+    let socket = write("socket.toml", &format!("[slack.actions]\nenabled = true\n\n{routes}"));
+    let out = cutover_with_env(&["check-config", &socket], None, &[("SLACK_APP_TOKEN", "")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("actions: on, Socket Mode"), "{text}");
+    assert!(text.contains("SLACK_APP_TOKEN (the app-level token, xapp-…) is not set here"), "{text}");
+    let set = cutover_with_env(&["check-config", &socket], None, &[("SLACK_APP_TOKEN", "xapp-1-x")]);
+    assert!(!String::from_utf8(set.stdout).unwrap().contains("SLACK_APP_TOKEN"));
 
     // Passive by default: the grants are not in effect, and it says so.
     let off = write("off.toml", routes);

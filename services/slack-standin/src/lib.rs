@@ -2,7 +2,7 @@
 //!
 //! A local HTTP server that speaks the subset of the Slack Web API Cutover uses, so tests and
 //! the local demo exercise the real client (slack-morphism) over a real protocol:
-//! `auth.test`, `chat.postMessage`, `chat.update`, `conversations.history` (with message
+//! `apps.connections.open` and Socket Mode's WebSocket ([`socket`]), `auth.test`, `chat.postMessage`, `chat.update`, `conversations.history` (with message
 //! metadata), `conversations.replies`, `chat.postEphemeral`, `views.open` and `usergroups.users.list` (the groups it was given with
 //! [`Standin::set_usergroup`]; another id is `no_such_subteam`). Methods accept a JSON body, a form body or a query string, like Slack.
 //!
@@ -18,6 +18,7 @@
 //!   POSTed to its request URLs, signed (or not, or badly, or late) as Slack signs them.
 
 pub mod requests;
+pub mod socket;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -104,6 +105,8 @@ struct Inner {
     ephemerals: Vec<Ephemeral>,
     /// The views `views.open` opened (modals), as sent.
     views: Vec<Value>,
+    /// Socket Mode: its listener, tickets, open connections and the acknowledgements.
+    sockets: socket::Sockets,
     next_ts: u64,
 }
 
@@ -114,7 +117,7 @@ pub struct Standin {
     inner: Arc<Mutex<Inner>>,
 }
 
-fn lock(s: &Standin) -> std::sync::MutexGuard<'_, Inner> {
+pub(crate) fn lock(s: &Standin) -> std::sync::MutexGuard<'_, Inner> {
     s.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -159,7 +162,10 @@ impl Standin {
     }
 
     pub fn reset(&self) {
-        *lock(self) = Inner::default();
+        let mut inner = lock(self);
+        let addr = inner.sockets.addr;
+        *inner = Inner::default();
+        inner.sockets.addr = addr;
     }
 
     /// Takes the fault that applies to `method`, if any.
@@ -296,7 +302,16 @@ async fn api(
         return (StatusCode::OK, axum::Json(json!({"ok": false, "error": code}))).into_response();
     }
     let authed = token.starts_with("xox");
-    let result = if authed {
+    let result = if method == "apps.connections.open" {
+        // Only an app-level token opens a connection; a bot token is the wrong type.
+        if token.starts_with("xapp-") {
+            lock(&s).sockets.ticket().map(|url| json!({"ok": true, "url": url})).ok_or("socket_mode_unavailable")
+        } else if authed {
+            Err("not_allowed_token_type")
+        } else {
+            Err("not_authed")
+        }
+    } else if authed {
         match method.as_str() {
             "auth.test" => Ok(json!({"ok": true, "url": "https://standin.slack.local/", "team": "Stand-in",
                 "user": "cutover", "team_id": "T0STANDIN", "user_id": "U0CUTOVER", "bot_id": "B0CUTOVER"})),

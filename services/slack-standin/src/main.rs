@@ -20,9 +20,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    let standin = slack_standin::Standin::new();
+    // Socket Mode's WebSockets, on a port of their own (`apps.connections.open` names it).
+    let sockets = standin.serve_sockets(tokio::net::TcpListener::bind((host.as_str(), 0)).await?)?;
+    println!("socket mode on ws://{sockets}/link/");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    slack_standin::serve(listener, slack_standin::Standin::new(), shutdown).await?;
+    slack_standin::serve(listener, standin, shutdown).await?;
     Ok(())
 }

@@ -54,22 +54,36 @@ impl SlashCommand {
         }
     }
 
-    /// The form body, with the fields Slack sends.
+    /// The fields Slack sends, in its order.
+    fn fields(&self) -> [(&'static str, &str); 12] {
+        [
+            ("token", "deprecated-verification-token"),
+            ("team_id", &self.team_id),
+            ("team_domain", "standin"),
+            ("channel_id", &self.channel_id),
+            ("channel_name", "deploys"),
+            ("user_id", &self.user_id),
+            ("user_name", &self.user_name),
+            ("command", &self.command),
+            ("text", &self.text),
+            ("api_app_id", "A0STANDIN"),
+            ("response_url", "http://127.0.0.1:9/commands/T0STANDIN/1/standin"),
+            ("trigger_id", &self.trigger_id),
+        ]
+    }
+
+    /// The form body a request URL gets.
     pub fn body(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", "deprecated-verification-token")
-            .append_pair("team_id", &self.team_id)
-            .append_pair("team_domain", "standin")
-            .append_pair("channel_id", &self.channel_id)
-            .append_pair("channel_name", "deploys")
-            .append_pair("user_id", &self.user_id)
-            .append_pair("user_name", &self.user_name)
-            .append_pair("command", &self.command)
-            .append_pair("text", &self.text)
-            .append_pair("api_app_id", "A0STANDIN")
-            .append_pair("response_url", "http://127.0.0.1:9/commands/T0STANDIN/1/standin")
-            .append_pair("trigger_id", &self.trigger_id)
-            .finish()
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.fields() {
+            form.append_pair(k, v);
+        }
+        form.finish()
+    }
+
+    /// The same fields as the JSON object a Socket Mode envelope carries.
+    pub fn payload(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.fields().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect())
     }
 }
 

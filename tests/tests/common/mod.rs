@@ -451,6 +451,9 @@ impl Slack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let state = slack_standin::Standin::new();
+        // Socket Mode's WebSockets, which `apps.connections.open` names.
+        let sockets = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        state.serve_sockets(sockets).expect("socket mode");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {
@@ -493,6 +496,48 @@ impl Slack {
     pub fn stop(self) {
         let _ = self.stop.send(());
     }
+}
+
+/// ECS in the emulator as the rolling scenario left it: cluster `prod-eu`, service
+/// `storefront` on task definition `storefront:42`.
+pub async fn storefront_on_42(moto: &Moto) -> aws_sdk_ecs::Client {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let ecs = aws_sdk_ecs::Client::new(&sdk(&moto.url));
+    ecs.create_cluster().cluster_name("prod-eu").send().await.expect("cluster");
+    for _ in 0..42 {
+        ecs.register_task_definition()
+            .family("storefront")
+            .container_definitions(ContainerDefinition::builder().name("web").image("storefront:v").memory(128).build())
+            .send()
+            .await
+            .expect("task definition");
+    }
+    ecs.create_service()
+        .cluster("prod-eu")
+        .service_name("storefront")
+        .task_definition("storefront:42")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+    ecs
+}
+
+pub async fn task_definition_of(ecs: &aws_sdk_ecs::Client) -> String {
+    let out = ecs.describe_services().cluster("prod-eu").services("storefront").send().await.expect("describe");
+    out.services().first().and_then(|s| s.task_definition()).unwrap_or_default().to_owned()
+}
+
+/// The value of the Roll back button on a message's blocks, if it has one.
+pub fn rollback_button(m: &slack_standin::Message) -> Option<String> {
+    let blocks = m.blocks.as_ref()?.as_array()?;
+    blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .find_map(|e| {
+            (e["action_id"] == "cutover.rollback").then(|| e["value"].as_str().unwrap_or_default().to_owned())
+        })
 }
 
 /// Writes a serve config for `stack` and `slack` into `dir`, with `extra` TOML appended.

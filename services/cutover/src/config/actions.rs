@@ -69,14 +69,6 @@ impl ActionsConfig {
     /// What `serve` could not use, as `(key, why)`.
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut bad = Vec::new();
-        if self.enabled && self.transport == Transport::Socket {
-            bad.push((
-                "slack.actions.transport",
-                "\"socket\" (Socket Mode) is not available in this version of Cutover yet; use \"http\" (signed \
-                 request URLs)"
-                    .to_owned(),
-            ));
-        }
         let path_ok = self.path.starts_with('/')
             && self.path.len() > 1
             && !self.path.ends_with('/')
@@ -105,7 +97,8 @@ impl ActionsConfig {
                 bad.push((
                     "slack.actions.deploys",
                     format!(
-                        "{:?} / {:?}: environment, service and cluster are single words (no spaces), as people type                          them after /cutover deploy",
+                        "{:?} / {:?}: environment, service and cluster are single words (no spaces), as people type \
+                         them after /cutover deploy",
                         d.environment, d.service
                     ),
                 ));
