@@ -119,11 +119,12 @@ pub struct ActionDetail {
     pub user: String,
     /// The Slack channel id where they asked.
     pub channel: String,
-    /// What they asked for: `rollback`, `deploy`, `approve`, `reject`, `continue`.
+    /// What they asked for: `rollback`, `deploy`, `approve`, `reject`, `continue`, `reroute`.
     pub asked: String,
     /// The AWS call (`ecs:UpdateService`, `codedeploy:StopDeployment`,
     /// `ecs:StopServiceDeployment`, `codepipeline:StartPipelineExecution`,
-    /// `codepipeline:PutApprovalResult`, `ecs:ContinueServiceDeployment`).
+    /// `codepipeline:PutApprovalResult`, `ecs:ContinueServiceDeployment`,
+    /// `codedeploy:ContinueDeployment`).
     pub operation: String,
     /// What the call names: the task definition rolled back to, the CodeDeploy deployment,
     /// the service deployment ARN, the pipeline, or the pause hook's id.

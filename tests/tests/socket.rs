@@ -175,7 +175,7 @@ async fn over_socket_mode_commands_and_clicks_are_answered_a_rollback_acts_once_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_refuses_socket_mode_without_an_app_level_token() {
+async fn serve_refuses_socket_mode_without_an_app_level_token_and_it_can_come_from_secrets_manager() {
     let moto = Moto::start().await;
     let stack = Stack::create(&moto).await;
     let slack = Slack::start().await;
@@ -195,5 +195,33 @@ async fn serve_refuses_socket_mode_without_an_app_level_token() {
         assert!(text.contains(says), "{text}");
         assert!(!text.contains("xoxb-not-an-app-token"), "{text}");
     }
+
+    // From Secrets Manager, as JSON: connected, and ready.
+    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
+    let arn = secrets
+        .create_secret()
+        .name("cutover/slack-app-token")
+        .secret_string(format!("{{\"app_token\": \"{APP_TOKEN}\"}}"))
+        .send()
+        .await
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("enabled = true\n", &format!("enabled = true\napp_token_secret_arn = \"{arn}\"\n"));
+    std::fs::write(&config, text).unwrap();
+    let port = health_on_free_port(&config);
+    let log = dir.join("cutover-secret.log");
+    let service = Service::start_with_env(&config, &log, Some("xoxb-e2e"), &[]);
+    assert!(
+        eventually(30, async || readyz(port).await.0 == 200).await,
+        "{:?}\n{}",
+        readyz(port).await,
+        service.log_text()
+    );
+    assert_eq!(slack.state.sockets_opened(), 1);
+    assert!(service.terminate().await.success());
+    assert!(!std::fs::read_to_string(&log).unwrap_or_default().contains(APP_TOKEN));
     slack.stop();
 }

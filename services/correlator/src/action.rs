@@ -154,6 +154,9 @@ pub enum Call {
     /// ECS-native: `ContinueServiceDeployment` of the pause hook it waits at (`action`
     /// `CONTINUE`).
     EcsContinueServiceDeployment { service_deployment_arn: String, hook_id: String },
+    /// CodeDeploy blue/green waiting to reroute (`READY`): `ContinueDeployment` with
+    /// `deploymentWaitType` `READY_WAIT`, which starts the production traffic shift.
+    CodedeployContinueDeployment { deployment_id: String },
     /// An approval's Approve or Reject: CodePipeline `PutApprovalResult` with the token of its
     /// notification. A repeat is answered `ApprovalAlreadyCompletedException`: done.
     CodepipelinePutApprovalResult {
@@ -176,6 +179,7 @@ impl Call {
             Self::CodepipelineStartPipelineExecution { pipeline, .. } => pipeline,
             Self::CodepipelinePutApprovalResult { pipeline, .. } => pipeline,
             Self::EcsContinueServiceDeployment { hook_id, .. } => hook_id,
+            Self::CodedeployContinueDeployment { deployment_id } => deployment_id,
         }
     }
 
@@ -188,6 +192,7 @@ impl Call {
             Self::CodepipelineStartPipelineExecution { .. } => "codepipeline:StartPipelineExecution",
             Self::CodepipelinePutApprovalResult { .. } => "codepipeline:PutApprovalResult",
             Self::EcsContinueServiceDeployment { .. } => "ecs:ContinueServiceDeployment",
+            Self::CodedeployContinueDeployment { .. } => "codedeploy:ContinueDeployment",
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct Deployment {
     /// ECS-native: the pause hook it waits at for someone to continue, while it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<Paused>,
+    /// CodeDeploy blue/green: AWS time it said the replacement is installed and it waits to
+    /// reroute production traffic (`READY`, a `deploymentReadyOption` wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_since: Option<Timestamp>,
 }
 
 /// A pause hook an ECS-native deployment waits at (`HOOK_AWAITING_ACTION`).
@@ -245,6 +249,7 @@ impl Deployment {
             rollback_window_until: None,
             invalidations: Vec::new(),
             paused: None,
+            ready_since: None,
         }
     }
 
@@ -276,6 +281,17 @@ impl Deployment {
 
     pub fn is_in_flight(&self) -> bool {
         self.terminal().is_none()
+    }
+
+    /// Since when it waits to reroute (CodeDeploy `READY`), while it does: in flight and no
+    /// production traffic moved yet.
+    pub fn waiting_to_reroute(&self) -> Option<Timestamp> {
+        self.ready_since.filter(|_| {
+            self.is_in_flight()
+                && self.evidence.cut_over.is_none()
+                && self.cut_over_at().is_none()
+                && self.decided(DetailType::TrafficShifted).is_none()
+        })
     }
 
     /// A settle may still decide something for it: it has not started, is in flight, or failed

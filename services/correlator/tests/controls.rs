@@ -316,3 +316,81 @@ fn a_pause_hook_is_continued_once_by_an_operator_and_a_hook_moved_on_is_stale() 
     assert!(matches!(&v, Verdict::Refused(t) if t.contains("no longer waits")), "{v:?}");
     assert!(control(&a).is_none() && !updates(&a).is_empty());
 }
+
+/// Reroute now on a CodeDeploy blue/green deployment waiting to reroute (`READY`): the message
+/// shows the wait with Reroute now and Stop and roll back; a click is one `ContinueDeployment`,
+/// once, for the route's operators; once traffic moved, a click is out of date.
+#[test]
+fn a_deployment_waiting_to_reroute_is_rerouted_once_by_an_operator_and_a_click_after_the_shift_is_stale() {
+    const ID: &str = "d-K2V9XW41C";
+    let mut routing = scenario_routing("codedeploy-eventbridge");
+    routing.actions = true;
+    for r in &mut routing.routes {
+        r.operators = vec![SlackId::new("U0OPS").unwrap()];
+    }
+    let mut c = Correlator::new(routing);
+    let lines = scenario_lines("codedeploy-eventbridge");
+    let feed = |c: &mut Correlator, line: &str| {
+        let m = parse_body(line).expect("a recorded body");
+        let now = c.clock().plus_millis(250);
+        c.handle(now, Input::Message(Box::new(m)))
+    };
+    let mut shown = Vec::new();
+    for line in &lines[..2] {
+        for a in feed(&mut c, line) {
+            if let Action::SlackPost(m) | Action::SlackUpdate(m) = a {
+                shown.push(blocks_text(&m));
+            }
+        }
+    }
+    let last = shown.last().expect("the deployment's message");
+    assert!(
+        last.contains(r#""action_id":"cutover.reroute""#)
+            && last.contains("Reroute now")
+            && last.contains("Stop and roll back")
+            && last.contains("Replacement ready since 09:31 UTC"),
+        "{last}"
+    );
+    let reroute = |rid: &str, user: &str| Request {
+        id: rid.into(),
+        user: user.into(),
+        groups: Vec::new(),
+        channel: "C0PROD".into(),
+        at: Timestamp::parse("2026-03-14T09:33:00Z").unwrap(),
+        ask: Ask::Click {
+            button: Button::Reroute,
+            deployment_id: ID.into(),
+            bound: true,
+            message_of: Some(ID.into()),
+            comment: None,
+            hook: None,
+        },
+    };
+    let (v, a) = c.act(&reroute("t-1", "U0DEV"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("You may not reroute")), "{v:?}");
+    assert!(control(&a).is_none());
+    let (v, a) = c.act(&reroute("t-2", "U0OPS"));
+    assert!(matches!(&v, Verdict::Accepted(t) if t.contains("Rerouting production traffic")), "{v:?}");
+    assert_eq!(
+        control(&a).map(|c| c.call.clone()),
+        Some(Call::CodedeployContinueDeployment { deployment_id: ID.into() })
+    );
+    let ups = updates(&a);
+    assert!(
+        ups.iter().any(|m| {
+            let b = blocks_text(m);
+            !b.contains("cutover.reroute") && b.contains("Reroute asked for by <@U0OPS>")
+        }),
+        "{a:?}"
+    );
+    assert!(a.iter().any(|a| matches!(a, Action::EmitAction { .. })), "an Action Taken event: {a:?}");
+    let (v, a) = c.act(&reroute("t-3", "U0OPS"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("already asked for")), "{v:?}");
+    assert!(control(&a).is_none());
+
+    // Production traffic moved (the target's SUCCESS): the wait is over and the button stale.
+    feed(&mut c, &lines[2]);
+    let (v, a) = c.act(&reroute("t-4", "U0OPS"));
+    assert!(matches!(&v, Verdict::Refused(t) if t.contains("no longer waits to reroute")), "{v:?}");
+    assert!(control(&a).is_none() && !updates(&a).is_empty());
+}

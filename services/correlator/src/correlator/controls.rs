@@ -80,10 +80,12 @@ pub enum Button {
     Reject,
     /// Continue an ECS-native deployment waiting at a pause hook.
     Continue,
+    /// Reroute now: a CodeDeploy blue/green deployment waiting to reroute (`READY`).
+    Reroute,
 }
 
 impl Button {
-    pub const ALL: [Self; 4] = [Self::Rollback, Self::Approve, Self::Reject, Self::Continue];
+    pub const ALL: [Self; 5] = [Self::Rollback, Self::Approve, Self::Reject, Self::Continue, Self::Reroute];
 
     /// The button's `action_id`.
     pub const fn action_id(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Button {
             Self::Approve => "cutover.approve",
             Self::Reject => "cutover.reject",
             Self::Continue => "cutover.continue",
+            Self::Reroute => "cutover.reroute",
         }
     }
 
@@ -136,6 +139,9 @@ pub(super) struct Controls {
     /// The Continue asked for each pause hook: by whom, when.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     continues: BTreeMap<String, (String, Timestamp)>,
+    /// The Reroute asked for each CodeDeploy deployment waiting to reroute: by whom, when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    reroutes: BTreeMap<String, (String, Timestamp)>,
 }
 
 /// A `/cutover deploy` accepted: who asked, where, and the execution it started once that
@@ -166,6 +172,7 @@ impl Controls {
         self.deploys.retain(|_, d| d.asked_at >= horizon);
         self.approvals.retain(|_, (_, at, _)| *at >= horizon);
         self.continues.retain(|_, (_, at)| *at >= horizon);
+        self.reroutes.retain(|id, _| held(id));
     }
 }
 
@@ -249,6 +256,9 @@ impl Correlator {
             Ask::Click { button: Button::Continue, deployment_id, bound, message_of, hook, .. } => {
                 self.continue_hook(request, deployment_id, hook.as_deref(), *bound, message_of.as_deref(), &mut out)
             }
+            Ask::Click { button: Button::Reroute, deployment_id, bound, message_of, .. } => {
+                self.reroute(request, deployment_id, *bound, message_of.as_deref(), &mut out)
+            }
         };
         (verdict, out)
     }
@@ -295,14 +305,9 @@ impl Correlator {
         message_of: Option<&str>,
         out: &mut Vec<Action>,
     ) -> Verdict {
-        if !bound {
-            return self.forged(message_of, out);
-        }
-        let Some(d) = self.state.deployments.get(deployment_id) else {
-            return Verdict::Refused(format!(
-                "Cutover no longer holds `{}` (past its retention); nothing was done.",
-                escape(deployment_id)
-            ));
+        let d = match self.clicked(deployment_id, bound, message_of, out) {
+            Ok(d) => d,
+            Err(refused) => return refused,
         };
         let newer = target(d).and_then(|t| {
             self.state
@@ -330,6 +335,116 @@ impl Correlator {
         self.rollback_of(request, &id, &environment, out)
     }
 
+    /// A call decided for a deployment: the controls lane's action, the thread reply saying
+    /// who asked (`asked`, then "by @them at HH:MM (`operation`)"), the message brought up to
+    /// date (its button gives way to who asked), and the `Action Taken` event.
+    fn decided_call(
+        &self,
+        request: &Request,
+        id: &str,
+        asked: &str,
+        call: Call,
+        taken: ActionDetail,
+        out: &mut Vec<Action>,
+    ) {
+        let operation = call.operation();
+        out.push(Action::Control(Box::new(Control {
+            request_id: request.id.clone(),
+            deployment_id: id.to_owned(),
+            user: request.user.clone(),
+            asked_at: request.at,
+            call,
+        })));
+        self.reply(
+            id,
+            format!("{asked} asked for by <@{}> at {} (`{operation}`).", request.user, clock_time(request.at)),
+            false,
+            out,
+        );
+        self.update(id, out);
+        out.push(emit_action(taken));
+    }
+
+    /// What every click on a deployment's message checks first: the button is the one Cutover
+    /// put on that message (`bound`), and the deployment is still held.
+    fn clicked(
+        &self,
+        id: &str,
+        bound: bool,
+        message_of: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> Result<&Deployment, Verdict> {
+        if !bound {
+            return Err(self.forged(message_of, out));
+        }
+        self.state.deployments.get(id).ok_or_else(|| {
+            Verdict::Refused(format!(
+                "Cutover no longer holds `{}` (past its retention); nothing was done.",
+                escape(id)
+            ))
+        })
+    }
+
+    /// Reroute now on a CodeDeploy blue/green deployment's message: `ContinueDeployment`
+    /// (`READY_WAIT`), while it still waits to reroute and no rollback was asked for.
+    fn reroute(
+        &mut self,
+        request: &Request,
+        id: &str,
+        bound: bool,
+        message_of: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
+        let d = match self.clicked(id, bound, message_of, out) {
+            Ok(d) => d,
+            Err(refused) => return refused,
+        };
+        let what = target(d).map_or_else(|| escape(id).into_owned(), |t| escape(&t).into_owned());
+        if d.strategy != Strategy::CodedeployBlueGreen || d.waiting_to_reroute().is_none() {
+            self.update(id, out);
+            return Verdict::Refused(format!(
+                "This button is out of date: {what} no longer waits to reroute. Its message is brought up to date; \
+                 nothing was done."
+            ));
+        }
+        let route = self.routing.route(&self.identity_of(d));
+        if !route.is_some_and(|r| r.allows(Power::Operate, &request.user, &request.groups)) {
+            let who = who_may(route, Power::Operate, "reroute");
+            return Verdict::Refused(format!("You may not reroute {what}. {who} Nothing was done."));
+        }
+        if let Some((by, at)) = self.state.controls.rollbacks.get(id) {
+            return Verdict::Refused(format!(
+                "A rollback of {what} was already asked for by <@{by}> at {}; nothing was done.",
+                clock_time(*at)
+            ));
+        }
+        if let Some((by, at)) = self.state.controls.reroutes.get(id) {
+            return Verdict::Refused(format!(
+                "Rerouting {what} was already asked for by <@{by}> at {}; nothing more was done.",
+                clock_time(*at)
+            ));
+        }
+        let Some(deployment_id) = std::iter::once(&d.id).chain(&d.aliases).find(|a| a.starts_with("d-")).cloned()
+        else {
+            return Verdict::Refused(format!(
+                "Cutover does not know the CodeDeploy deployment id of {what}; nothing was done."
+            ));
+        };
+        let call = Call::CodedeployContinueDeployment { deployment_id };
+        let taken = ActionDetail {
+            deployment_id: Some(d.id.clone()),
+            cluster: d.target.cluster.clone(),
+            service: d.target.service.clone(),
+            environment: d.target.environment.clone(),
+            ..self.taken(request, "reroute", &call)
+        };
+        let operation = call.operation();
+        let id = d.id.clone();
+        self.state.controls.reroutes.insert(id.clone(), (request.user.clone(), request.at));
+        self.decided_call(request, &id, "Reroute", call, taken, out);
+        Verdict::Accepted(format!("Rerouting production traffic of {what} to the replacement (`{operation}`)."))
+    }
+
     /// A button whose value names another object than the message it is on: refused, and the
     /// message clicked (a deployment's or an approval's) brought up to date.
     fn forged(&self, message_of: Option<&str>, out: &mut Vec<Action>) -> Verdict {
@@ -354,14 +469,9 @@ impl Correlator {
         message_of: Option<&str>,
         out: &mut Vec<Action>,
     ) -> Verdict {
-        if !bound {
-            return self.forged(message_of, out);
-        }
-        let Some(d) = self.state.deployments.get(id) else {
-            return Verdict::Refused(format!(
-                "Cutover no longer holds `{}` (past its retention); nothing was done.",
-                escape(id)
-            ));
+        let d = match self.clicked(id, bound, message_of, out) {
+            Ok(d) => d,
+            Err(refused) => return refused,
         };
         let what = target(d).map_or_else(|| escape(id).into_owned(), |t| escape(&t).into_owned());
         let waiting = d.paused.as_ref().filter(|p| d.is_in_flight() && Some(p.hook_id.as_str()) == hook).cloned();
@@ -400,26 +510,8 @@ impl Correlator {
         let operation = call.operation();
         let id = d.id.clone();
         self.state.controls.continues.insert(paused.hook_id.clone(), (request.user.clone(), request.at));
-        out.push(Action::Control(Box::new(Control {
-            request_id: request.id.clone(),
-            deployment_id: id.clone(),
-            user: request.user.clone(),
-            asked_at: request.at,
-            call,
-        })));
-        self.reply(
-            &id,
-            format!(
-                "Continue past `{}` asked for by <@{}> at {} (`{operation}`).",
-                escape(&paused.stage),
-                request.user,
-                clock_time(request.at)
-            ),
-            false,
-            out,
-        );
-        self.update(&id, out);
-        out.push(emit_action(taken));
+        let asked = format!("Continue past `{}`", escape(&paused.stage));
+        self.decided_call(request, &id, &asked, call, taken, out);
         Verdict::Accepted(format!("Continuing {what} past `{}` (`{operation}`).", escape(&paused.stage)))
     }
 
@@ -601,26 +693,7 @@ impl Correlator {
             environment: Some(environment.to_owned()),
             ..self.taken(request, "rollback", &call)
         };
-        out.push(Action::Control(Box::new(Control {
-            request_id: request.id.clone(),
-            deployment_id: id.clone(),
-            user: request.user.clone(),
-            asked_at: request.at,
-            call,
-        })));
-        self.reply(
-            &id,
-            format!(
-                "Rollback{back_to} asked for by <@{}> at {} (`{operation}`).",
-                request.user,
-                clock_time(request.at)
-            ),
-            false,
-            out,
-        );
-        // Its button gives way to who asked for it.
-        self.update(&id, out);
-        out.push(emit_action(taken));
+        self.decided_call(request, &id, &format!("Rollback{back_to}"), call, taken, out);
         let version = version.map(|v| format!(" of `{}`", escape(&v))).unwrap_or_default();
         Verdict::Accepted(format!(
             "Rolling back {what}{version} in {env_e}{back_to} (`{operation}`). Its thread follows the rollback."
@@ -794,6 +867,25 @@ impl Correlator {
                 None => {}
             }
         }
+        let ready = d.waiting_to_reroute().filter(|_| d.strategy == Strategy::CodedeployBlueGreen);
+        if let Some(since) = ready {
+            match self.state.controls.reroutes.get(id) {
+                Some((by, at)) => blocks.push(context(format!(
+                    ":twisted_rightwards_arrows: Reroute asked for by <@{by}> at {}",
+                    clock_time(*at)
+                ))),
+                None if rollback.is_none() => {
+                    blocks.push(context(format!(
+                        ":hourglass_flowing_sand: Replacement ready since {}, waiting to reroute production traffic: \
+                         Reroute now shifts it.",
+                        clock_time(since)
+                    )));
+                    elements.push(json!({"type": "button", "action_id": Button::Reroute.action_id(),
+                        "text": {"type": "plain_text", "text": "Reroute now"}, "style": "primary", "value": d.id}));
+                }
+                None => {}
+            }
+        }
         if let Some((by, at)) = rollback {
             blocks.push(context(format!(
                 ":leftwards_arrow_with_hook: Rollback asked for by <@{by}> at {}",
@@ -807,11 +899,13 @@ impl Correlator {
                 }
                 _ => String::new(),
             };
-            let confirm = format!("Roll back {}{to}? (`{}`)", escape(&what), call.operation());
+            // Waiting to reroute, nothing has moved yet: the rollback stops it.
+            let label = if ready.is_some() { "Stop and roll back" } else { "Roll back" };
+            let confirm = format!("{label} {}{to}? (`{}`)", escape(&what), call.operation());
             elements.push(json!({
                 "type": "button",
                 "action_id": Button::Rollback.action_id(),
-                "text": {"type": "plain_text", "text": "Roll back"},
+                "text": {"type": "plain_text", "text": label},
                 "style": "danger",
                 "value": d.id,
                 "confirm": {

@@ -61,7 +61,14 @@ impl Correlator {
             self.link_codedeploy_rollback(&id, undone);
         }
         let Some(d) = self.state.deployments.get_mut(&id) else { return };
+        let mut ready_now = false;
         match c.change {
+            CodeDeployChange::Ready => {
+                if d.ready_since.is_none_or(|t| t > c.at) {
+                    ready_now = d.ready_since.is_none();
+                    d.ready_since = Some(c.at);
+                }
+            }
             CodeDeployChange::Started => {
                 d.evidence.started.get_or_insert(c.at);
             }
@@ -78,9 +85,13 @@ impl Correlator {
             CodeDeployChange::Stopped => {
                 d.evidence.failed.get_or_insert((c.at, "CodeDeploy deployment stopped".to_owned()));
             }
-            CodeDeployChange::Ready | CodeDeployChange::TargetFailed | CodeDeployChange::Other => {}
+            CodeDeployChange::TargetFailed | CodeDeployChange::Other => {}
         }
         self.settle(&id, observed, out);
+        // Only the buttons show the wait: without actions, the message stays as it was.
+        if ready_now && self.routing.actions {
+            self.update(&id, out);
+        }
     }
 
     /// What DescribeServiceDeployments says about an ECS-native deployment Cutover follows.

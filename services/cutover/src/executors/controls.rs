@@ -3,7 +3,8 @@
 //! before it is made again: the service already on the task definition asked for
 //! (`DescribeServices`), the CodeDeploy deployment already stopped (`GetDeployment`), the
 //! service deployment already stopping or rolling back, or past the pause hook it continues
-//! (`DescribeServiceDeployments`). A
+//! (`DescribeServiceDeployments`), the CodeDeploy deployment no longer waiting to reroute
+//! (`GetDeployment`). A
 //! pipeline started from Slack needs no look: `StartPipelineExecution` carries a
 //! `clientRequestToken` made from the Slack request, and CodePipeline answers a repeat with
 //! the execution that token already started.
@@ -168,6 +169,26 @@ impl ControlsExecutor {
                     Err(e) => classify(&e),
                 }
             }
+            Call::CodedeployContinueDeployment { deployment_id } => {
+                let sent = self
+                    .codedeploy
+                    .continue_deployment()
+                    .deployment_id(deployment_id)
+                    .deployment_wait_type(aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Outcome::Done("rerouting".to_owned()),
+                    // No longer waiting: an earlier attempt whose answer was lost rerouted it
+                    // (or its wait ended): nothing more to do, and its events say which.
+                    Err(SdkError::ServiceError(e))
+                        if e.err().code() == Some("DeploymentIsNotInReadyStateException") =>
+                    {
+                        Outcome::Done("no longer waiting to reroute".to_owned())
+                    }
+                    Err(e) => classify(&e),
+                }
+            }
             Call::CodepipelineStartPipelineExecution { pipeline, client_request_token } => {
                 let sent = self
                     .codepipeline
@@ -182,6 +203,24 @@ impl ControlsExecutor {
                 }
             }
         }
+    }
+
+    /// A CodeDeploy deployment's status, as `GetDeployment` shows it.
+    async fn deployment_status(&self, id: &str) -> Result<Option<DeploymentStatus>, Outcome> {
+        let out = self.codedeploy.get_deployment().deployment_id(id).send().await.map_err(|e| classify(&e))?;
+        Ok(out.deployment_info.and_then(|d| d.status))
+    }
+
+    /// One service deployment as `DescribeServiceDeployments` shows it.
+    async fn service_deployment(&self, arn: &str) -> Result<Option<aws_sdk_ecs::types::ServiceDeployment>, Outcome> {
+        let out = self
+            .ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(out.service_deployments.and_then(|d| d.into_iter().next()))
     }
 
     /// The effect of an earlier attempt, if AWS shows it.
@@ -200,54 +239,41 @@ impl ControlsExecutor {
                 Ok((now == Some(task_definition.as_str())).then(|| task_definition.clone()))
             }
             Call::CodedeployStopDeployment { deployment_id } => {
-                let out = self
-                    .codedeploy
-                    .get_deployment()
-                    .deployment_id(deployment_id)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                let status = out.deployment_info().and_then(|d| d.status());
+                let status = self.deployment_status(deployment_id).await?;
                 Ok(matches!(status, Some(DeploymentStatus::Stopped)).then(|| "Stopped".to_owned()))
             }
             Call::EcsStopServiceDeployment { service_deployment_arn } => {
-                let out = self
-                    .ecs
-                    .describe_service_deployments()
-                    .service_deployment_arns(service_deployment_arn)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                let stopping = out.service_deployments().first().and_then(|d| d.status()).is_some_and(|s| {
-                    matches!(
-                        s,
-                        ServiceDeploymentStatus::StopRequested
-                            | ServiceDeploymentStatus::Stopped
-                            | ServiceDeploymentStatus::RollbackRequested
-                            | ServiceDeploymentStatus::RollbackInProgress
-                            | ServiceDeploymentStatus::RollbackSuccessful
-                            | ServiceDeploymentStatus::RollbackFailed
-                    )
-                });
+                let stopping =
+                    self.service_deployment(service_deployment_arn).await?.and_then(|d| d.status).is_some_and(|s| {
+                        matches!(
+                            s,
+                            ServiceDeploymentStatus::StopRequested
+                                | ServiceDeploymentStatus::Stopped
+                                | ServiceDeploymentStatus::RollbackRequested
+                                | ServiceDeploymentStatus::RollbackInProgress
+                                | ServiceDeploymentStatus::RollbackSuccessful
+                                | ServiceDeploymentStatus::RollbackFailed
+                        )
+                    });
                 Ok(stopping.then(|| service_deployment_arn.clone()))
             }
             Call::EcsContinueServiceDeployment { service_deployment_arn, hook_id } => {
-                let out = self
-                    .ecs
-                    .describe_service_deployments()
-                    .service_deployment_arns(service_deployment_arn)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
                 // The hook no longer awaits: continued (or timed out, or the deployment moved on).
-                let hook = out
-                    .service_deployments()
-                    .first()
-                    .and_then(|d| d.lifecycle_hook_details().iter().find(|h| h.hook_id() == Some(hook_id.as_str())));
-                let moved_on = hook.is_some_and(|h| {
-                    h.status().is_some_and(|s| *s != aws_sdk_ecs::types::DeploymentLifecycleHookStatus::AwaitingAction)
+                let moved_on = self.service_deployment(service_deployment_arn).await?.is_some_and(|d| {
+                    d.lifecycle_hook_details().iter().any(|h| {
+                        h.hook_id() == Some(hook_id.as_str())
+                            && h.status().is_some_and(|s| {
+                                *s != aws_sdk_ecs::types::DeploymentLifecycleHookStatus::AwaitingAction
+                            })
+                    })
                 });
                 Ok(moved_on.then(|| hook_id.clone()))
+            }
+            Call::CodedeployContinueDeployment { deployment_id } => {
+                // No longer Ready: rerouted (or stopped, or its wait ran out); either way there
+                // is nothing to continue.
+                let status = self.deployment_status(deployment_id).await?;
+                Ok(status.filter(|s| *s != DeploymentStatus::Ready).map(|s| s.as_str().to_owned()))
             }
             // The token makes the repeat the look; an approval decided answers its repeat as
             // already completed.
@@ -469,6 +495,37 @@ mod tests {
             .then_http_response(|| recorded("ecs.describe-service-deployments.pause-hook-continued.json"));
         let exec = ControlsExecutor::new(mock_client!(aws_sdk_ecs, [&continued]), no_codedeploy(), no_codepipeline());
         assert_eq!(exec.done_before(&call).await, Ok(Some(HOOK.into())));
+    }
+
+    #[tokio::test]
+    async fn a_reroute_continues_the_ready_wait_once_and_a_deployment_no_longer_ready_is_found() {
+        use aws_sdk_codedeploy::Client;
+        use aws_sdk_codedeploy::types::DeploymentWaitType;
+        let call = Call::CodedeployContinueDeployment { deployment_id: "d-7QHX0M2PB".into() };
+        let ready = mock!(Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-7QHX0M2PB"))
+            .then_http_response(|| recorded("codedeploy.get-deployment.ready.json"));
+        let go = mock!(Client::continue_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-7QHX0M2PB")
+                    && r.deployment_wait_type() == Some(&DeploymentWaitType::ReadyWait)
+            })
+            .then_http_response(|| recorded("codedeploy.continue-deployment.json"));
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&ready, &go]);
+        let exec = ControlsExecutor::new(no_ecs(), codedeploy, no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(None), "still Ready: reroute it");
+        assert_eq!(exec.call(&call).await, Outcome::Done("rerouting".into()));
+        assert_eq!((ready.num_calls(), go.num_calls()), (1, 1));
+
+        // After a lost answer: shifting (InProgress), so done; a repeat answered not-ready is done too.
+        let moved =
+            mock!(Client::get_deployment).then_http_response(|| recorded("codedeploy.get-deployment.waiting.json"));
+        let late = mock!(Client::continue_deployment)
+            .then_http_response(|| aws_error(400, "DeploymentIsNotInReadyStateException"));
+        let codedeploy = mock_client!(aws_sdk_codedeploy, RuleMode::Sequential, [&moved, &late]);
+        let exec = ControlsExecutor::new(no_ecs(), codedeploy, no_codepipeline());
+        assert_eq!(exec.done_before(&call).await, Ok(Some("InProgress".into())));
+        assert_eq!(exec.call(&call).await, Outcome::Done("no longer waiting to reroute".into()));
     }
 
     #[tokio::test]
