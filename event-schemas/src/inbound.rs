@@ -223,6 +223,11 @@ pub const MAX_DEPTH: usize = 64;
 /// True when objects and arrays nest deeper than `limit` (strings skipped). Most bytes of an
 /// AWS event are inside strings, so strings are crossed by searching for the next `"` or `\\`.
 fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    // Depth cannot pass the number of `{` and `[` in the body: a count (which the compiler
+    // vectorises) spares the scan for every body with fewer, as AWS events have.
+    if body.iter().map(|&b| usize::from(b == b'{' || b == b'[')).sum::<usize>() <= limit {
+        return false;
+    }
     let (mut depth, mut i) = (0usize, 0usize);
     while i < body.len() {
         match body[i] {
@@ -567,6 +572,17 @@ mod tests {
         assert!(parse_body(&in_string).unwrap_err().to_string().starts_with("not a known envelope"));
         let huge = format!(r#"{{"hello":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert!(parse_body(&huge).unwrap_err().to_string().contains("exceeds"));
+        // The limit itself, and many objects side by side (more `{` than the limit, shallow).
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!nesting_exceeds(nested(MAX_DEPTH).as_bytes(), MAX_DEPTH));
+        assert!(nesting_exceeds(nested(MAX_DEPTH + 1).as_bytes(), MAX_DEPTH));
+        let wide = format!("[{}]", vec![r#"{"a":[1]}"#; 200].join(","));
+        assert!(!nesting_exceeds(wide.as_bytes(), MAX_DEPTH));
+        assert!(!nesting_exceeds(format!("[{}{wide}]", nested(MAX_DEPTH - 1)).as_bytes(), MAX_DEPTH));
+        assert!(nesting_exceeds(
+            format!("{}{wide}{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1)).as_bytes(),
+            MAX_DEPTH
+        ));
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!
 //! Prints a Markdown table: row, events, deployments held (and per service), ns per event, and
 //! the heap the correlator holds at the end (a counting allocator: bytes live after the run).
+//!
+//! Instructions instead of time (repeatable on a busy machine): `HISTORY_ROW=<0..6>` runs only
+//! that row and `HISTORY_RUNS=1` once, under `valgrind --tool=callgrind
+//! --toggle-collect='*Correlator*handle*'` (see BENCHMARKS.md).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -61,7 +65,8 @@ fn measure(messages: &[Inbound]) -> (f64, usize, f64) {
     let mut best = f64::INFINITY;
     let mut held = 0;
     let mut mib = 0.0;
-    for _ in 0..(300_000 / messages.len().max(1)).max(3) {
+    let runs = std::env::var("HISTORY_RUNS").ok().and_then(|r| r.parse().ok());
+    for _ in 0..runs.unwrap_or((300_000 / messages.len().max(1)).max(3)) {
         let before = LIVE.load(Ordering::Relaxed);
         let batch = messages.to_vec();
         let mut c = Correlator::new(Routing::default());
@@ -83,7 +88,12 @@ fn main() {
     const DEPLOYMENTS: usize = 2_400;
     const EVENTS: usize = 36_000;
     println!("| row | events | deployments held | ns/event | state MiB |\n|---|---|---|---|---|");
-    for per_service in [1usize, 10, 50, 200] {
+    let only: Option<usize> = std::env::var("HISTORY_ROW").ok().and_then(|r| r.parse().ok());
+    let skip = |row: usize| only.is_some_and(|o| o != row);
+    for (row, per_service) in [1usize, 10, 50, 200].into_iter().enumerate() {
+        if skip(row) {
+            continue;
+        }
         let services = DEPLOYMENTS / per_service;
         let params = cutover_testkit::stream::Params {
             services,
@@ -100,7 +110,10 @@ fn main() {
             messages.len()
         );
     }
-    for services in [100usize, 1_000, 10_000] {
+    for (row, services) in [100usize, 1_000, 10_000].into_iter().enumerate() {
+        if skip(row + 4) {
+            continue;
+        }
         let mut lines = Vec::new();
         cutover_testkit::stream::in_flight(services, |l| lines.push(l.to_owned()));
         let messages = parsed(&lines);

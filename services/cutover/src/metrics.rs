@@ -133,7 +133,7 @@ pub const SLACK_REQUESTS: Def = def(
     "cutover.slack.requests",
     Kind::Counter,
     &["endpoint", "outcome"],
-    "Slack requests (commands, interactions) by outcome: refused (unsigned, bad_signature, stale, replayed) or answered.",
+    "Slack requests (commands, interactions) by outcome: refused (unsigned, bad_signature, stale, replayed) or answered; the Socket Mode connection (socket): connected, failed, lost.",
 );
 pub const OUTBOX: Def =
     def("cutover.outbox.actions", Kind::Gauge, &["lane", "status"], "Actions in the outbox by executor and status.");

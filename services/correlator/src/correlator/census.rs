@@ -48,6 +48,44 @@ pub(super) struct ServiceRecord {
     /// rebuilt by [`Census::reopen`] when state is restored.
     #[serde(skip)]
     pub(super) open: Vec<String>,
+    /// Its tasks grouped by the deployment their events named (as named, not canonical: an
+    /// alias linked later does not move a task), with what the rolling rule needs of each
+    /// group, so a settle reads one entry per deployment instead of every task. A `Vec`: a
+    /// service has few groups, and a map's nodes would cost more than its tasks. Derived;
+    /// rebuilt by [`Census::reopen`].
+    #[serde(skip)]
+    pub(super) by_owner: Vec<(Option<String>, OwnerTasks)>,
+}
+
+/// The tasks of one service that one deployment started (or that named none).
+#[derive(Clone, Debug, Default)]
+pub(super) struct OwnerTasks {
+    /// Per task, by a hash of its ARN (the ARN itself is kept once, in the census): when it
+    /// started running, when it was told to stop, and whether it was seen running.
+    pub(super) tasks: Vec<GroupedTask>,
+    /// Of them, seen running.
+    pub(super) seen_running: usize,
+    /// Of those, never told to stop.
+    pub(super) unstopped: usize,
+    /// The latest time one of those seen running was told to stop.
+    pub(super) last_stop: Option<Timestamp>,
+}
+
+/// What a group keeps of one task.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct GroupedTask {
+    arn: u64,
+    pub(super) running_at: Option<Timestamp>,
+    pub(super) stop_requested_at: Option<Timestamp>,
+    seen_running: bool,
+}
+
+/// A task ARN as a group keeps it (SipHash with fixed keys: the same in every process).
+fn arn_hash(arn: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    arn.hash(&mut h);
+    h.finish()
 }
 
 /// The census: every service task Cutover knows of, and each service's tasks and deployments.
@@ -58,7 +96,7 @@ pub(super) struct Census {
 }
 
 impl Census {
-    /// Rebuilds each service's open deployments from `deployments`.
+    /// Rebuilds each service's open deployments from `deployments`, and its task groups.
     pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Deployment>) {
         for svc in self.services.values_mut() {
             svc.open = svc
@@ -67,7 +105,78 @@ impl Census {
                 .filter(|id| deployments.get(*id).is_some_and(Deployment::may_settle))
                 .cloned()
                 .collect();
+            svc.by_owner.clear();
+            for arn in &svc.tasks {
+                if let Some(rec) = self.tasks.get(arn) {
+                    group(&mut svc.by_owner, arn, rec);
+                }
+            }
         }
+    }
+
+    /// Puts task `arn` (of service `key`, its record in `tasks`) in its group, and brings the
+    /// group's figures up to date.
+    pub(super) fn grouped(&mut self, key: &ServiceKey, arn: &str) {
+        let Some(rec) = self.tasks.get(arn) else { return };
+        let Some(svc) = self.services.get_mut(key) else { return };
+        group(&mut svc.by_owner, arn, rec);
+    }
+
+    /// Takes task `arn` out of its group (the task was forgotten).
+    pub(super) fn ungrouped(&mut self, key: &ServiceKey, owner: &Option<String>, arn: &str) {
+        let Some(svc) = self.services.get_mut(key) else { return };
+        let Some(i) = svc.by_owner.iter().position(|(o, _)| o == owner) else { return };
+        let hash = arn_hash(arn);
+        let g = &mut svc.by_owner[i].1;
+        g.tasks.retain(|t| t.arn != hash);
+        if g.tasks.is_empty() {
+            svc.by_owner.swap_remove(i);
+        } else {
+            g.recount();
+        }
+    }
+}
+
+/// Puts (or updates) `rec`, the record of task `arn`, in its group of a service's `by_owner`.
+fn group(by_owner: &mut Vec<(Option<String>, OwnerTasks)>, arn: &str, rec: &TaskRecord) {
+    let entry = GroupedTask {
+        arn: arn_hash(arn),
+        running_at: rec.running_at,
+        stop_requested_at: rec.stop_requested_at,
+        seen_running: rec.seen_running,
+    };
+    let i = match by_owner.iter().position(|(o, _)| *o == rec.deployment) {
+        Some(i) => i,
+        None => {
+            // One more at a time: most services hold one or two groups.
+            by_owner.reserve_exact(1);
+            by_owner.push((rec.deployment.clone(), OwnerTasks::default()));
+            by_owner.len() - 1
+        }
+    };
+    let g = &mut by_owner[i].1;
+    match g.tasks.iter_mut().find(|t| t.arn == entry.arn) {
+        Some(t) => *t = entry,
+        None => {
+            g.tasks.reserve_exact(1);
+            g.tasks.push(entry);
+        }
+    }
+    g.recount();
+}
+
+impl OwnerTasks {
+    /// Recounts the figures from the tasks.
+    fn recount(&mut self) {
+        let (mut seen_running, mut unstopped, mut last_stop) = (0, 0, None);
+        for t in self.tasks.iter().filter(|t| t.seen_running) {
+            seen_running += 1;
+            match t.stop_requested_at {
+                None => unstopped += 1,
+                Some(at) => last_stop = last_stop.max(Some(at)),
+            }
+        }
+        (self.seen_running, self.unstopped, self.last_stop) = (seen_running, unstopped, last_stop);
     }
 }
 
@@ -90,6 +199,7 @@ impl Correlator {
         if !is_new && t.version <= rec.version {
             return false;
         }
+        let counted = (rec.seen_running, rec.stop_requested_at);
         rec.version = t.version;
         rec.last_status = t.last_status.clone();
         rec.last_at = t.at;
@@ -103,7 +213,13 @@ impl Correlator {
             rec.stop_requested_at = Some(t.at);
         }
         let report_failure = t.failure.is_some() && !rec.failure_reported;
-        self.state.census.services.entry(t.service.key.clone()).or_default().tasks.insert(t.task_arn.clone());
+        // What its group counts changed (or it is new): the group is recounted.
+        let recount = is_new || counted != (rec.seen_running, rec.stop_requested_at);
+        let svc = self.state.census.services.entry(t.service.key.clone()).or_default();
+        let joined = !svc.tasks.contains(&t.task_arn) && svc.tasks.insert(t.task_arn.clone());
+        if recount || joined {
+            self.state.census.grouped(&t.service.key, &t.task_arn);
+        }
 
         if let Some(dep) = &dep {
             let starting =
@@ -141,11 +257,9 @@ impl Correlator {
     /// A new task of `dep` starts while tasks of another deployment serve: a rollout.
     pub(super) fn replaces_running_tasks(&self, service_key: &ServiceKey, dep: &str) -> bool {
         let Some(svc) = self.state.census.services.get(service_key) else { return false };
-        svc.tasks.iter().filter_map(|arn| self.state.census.tasks.get(arn)).any(|r| {
-            r.seen_running
-                && r.stop_requested_at.is_none()
-                && r.deployment.as_deref().map(|d| self.canonical(d)) != Some(dep)
-        })
+        svc.by_owner
+            .iter()
+            .any(|(owner, g)| g.unstopped > 0 && owner.as_deref().map(|d| self.canonical(d)) != Some(dep))
     }
 
     /// Applies a census: running tasks Cutover has not seen become known running tasks of the
@@ -184,8 +298,9 @@ impl Correlator {
                 },
             );
             if let Some(svc) = self.state.census.services.get_mut(key) {
-                svc.tasks.insert(t.task_arn);
+                svc.tasks.insert(t.task_arn.clone());
             }
+            self.state.census.grouped(key, &t.task_arn);
         }
         self.settle_service(key, observed, out);
     }
@@ -198,29 +313,20 @@ impl Correlator {
             return None;
         }
         let svc = self.state.census.services.get(d.target.service_key.as_ref()?)?;
-        // Once a newer deployment of the service has started, it takes the traffic over:
-        // this one can no longer be the version that production runs on.
-        let superseded = svc
-            .deployments
-            .iter()
-            .filter_map(|o| self.state.deployments.get(o))
-            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
-        if superseded {
-            return None;
-        }
         // Each new task that ran: when it started running, and when it was told to stop.
+        // One group of tasks per deployment that started them: its own tasks are read one
+        // by one, the others by their group's figures.
         let mut new_tasks: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
         let mut last_stop: Option<Timestamp> = None;
         let mut any_old = false;
-        for rec in svc.tasks.iter().filter_map(|arn| self.state.census.tasks.get(arn)) {
-            let owner = rec.deployment.as_deref().map(|o| self.canonical(o));
-            if owner == Some(d.id.as_str()) {
-                if let Some(r) = rec.running_at {
-                    new_tasks.push((r, rec.stop_requested_at));
-                }
+        for (owner, g) in &svc.by_owner {
+            // No task of it ran: neither new tasks that serve nor old ones that did.
+            if g.seen_running == 0 {
                 continue;
             }
-            if !rec.seen_running {
+            let owner = owner.as_deref().map(|o| self.canonical(o));
+            if owner == Some(d.id.as_str()) {
+                new_tasks.extend(g.tasks.iter().filter_map(|t| Some((t.running_at?, t.stop_requested_at))));
                 continue;
             }
             let older = owner.and_then(|o| self.state.deployments.get(o)).is_none_or(|o| o.first_seen <= d.first_seen);
@@ -228,7 +334,10 @@ impl Correlator {
                 continue;
             }
             any_old = true;
-            last_stop = last_stop.max(Some(rec.stop_requested_at?));
+            if g.unstopped > 0 {
+                return None;
+            }
+            last_stop = last_stop.max(g.last_stop);
         }
         if !any_old {
             return None;
@@ -236,12 +345,21 @@ impl Correlator {
         // The instant the last old task is told to stop, a new task must be running (started,
         // not yet told to stop): a deployment whose tasks all stopped before that (it failed,
         // and a rollback is stopping the old ones) never had the traffic.
-        new_tasks
+        let proof = new_tasks
             .iter()
             .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
             .filter(|(at, stop)| stop.is_none_or(|s| s > *at))
             .map(|(at, _)| at)
-            .min()
+            .min()?;
+        // Once a newer deployment of the service has started, it takes the traffic over:
+        // this one can no longer be the version that production runs on. (Asked last: it
+        // reads every deployment of the service, and most settles have no proof to check.)
+        let superseded = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
+        (!superseded).then_some(proof)
     }
 
     pub(super) fn previous_task_definition(&self, d: &Deployment) -> Option<String> {
