@@ -156,16 +156,8 @@ async fn serve_refuses_to_start_without_the_signing_secret_and_it_can_come_from_
     assert!(service.log_text().contains("SLACK_SIGNING_SECRET is not set"), "{}", service.log_text());
 
     // From Secrets Manager, as JSON.
-    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
-    let arn = secrets
-        .create_secret()
-        .name("cutover/slack-signing")
-        .secret_string(format!("{{\"signing_secret\": \"{SECRET}\"}}"))
-        .send()
-        .await
-        .expect("secret")
-        .arn
-        .expect("arn");
+    let arn =
+        common::create_secret(&moto, "cutover/slack-signing", &format!("{{\"signing_secret\": \"{SECRET}\"}}")).await;
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("transport = \"http\"\n", &format!("transport = \"http\"\nsigning_secret_arn = \"{arn}\"\n"));

@@ -197,16 +197,8 @@ async fn serve_refuses_socket_mode_without_an_app_level_token_and_it_can_come_fr
     }
 
     // From Secrets Manager, as JSON: connected, and ready.
-    let secrets = aws_sdk_secretsmanager::Client::new(&common::sdk(&moto.url));
-    let arn = secrets
-        .create_secret()
-        .name("cutover/slack-app-token")
-        .secret_string(format!("{{\"app_token\": \"{APP_TOKEN}\"}}"))
-        .send()
-        .await
-        .expect("secret")
-        .arn
-        .expect("arn");
+    let arn =
+        common::create_secret(&moto, "cutover/slack-app-token", &format!("{{\"app_token\": \"{APP_TOKEN}\"}}")).await;
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("enabled = true\n", &format!("enabled = true\napp_token_secret_arn = \"{arn}\"\n"));

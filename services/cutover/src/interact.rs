@@ -1,23 +1,24 @@
-//! Slack's clicks and commands in (DESIGN "Acting from Slack"), over the signed request URLs
-//! of `[slack.actions] transport = "http"`: `<path>/commands` (the `/cutover` slash command) and
-//! `<path>/interactions` (buttons and modals).
+//! Slack's clicks and commands in (DESIGN "Acting from Slack"). [`answer`] (the `/cutover`
+//! slash command) and [`interact`] (buttons and modals) decide them whichever transport brought
+//! them: Socket Mode ([`crate::socket`], the default) or the signed request URLs of
+//! `[slack.actions] transport = "http"` served here, `<path>/commands` and
+//! `<path>/interactions`.
 //!
-//! Every request is verified before anything in it is read: Slack's `v0` signature
+//! Every request to the URLs is verified before anything in it is read: Slack's `v0` signature
 //! (HMAC-SHA256 of `v0:<timestamp>:<body>` with the signing secret, compared in constant time),
 //! a timestamp within five minutes of now, and a signature not seen before in that window. A
 //! request that fails any of them gets HTTP 401, is counted by reason
 //! (`cutover_slack_requests_total`), and reaches nothing else: no state is read, no AWS call
 //! is made.
 //!
-//! What this version answers: `/cutover help`, `/cutover status [service] [environment]`
-//! (from the correlator's state, asked through the driver between two batches), and a helpful
-//! answer to anything else; `/cutover rollback <service> <environment>`, decided by the
-//! correlator ([`cutover_correlator::correlator::controls`]) and journaled by the driver, its
-//! AWS call made once by the controls lane; `/cutover deploy <environment> <service>` the same
-//! way (`StartPipelineExecution` of the pipeline `[[slack.actions.deploys]]` maps to it); a
-//! click on a message's Roll back button (`<path>/interactions`), bound to that message's
-//! deployment through the store and answered with an ephemeral message. The user groups the
-//! routes name are resolved ([`crate::slack_web`]) before the request is journaled.
+//! What is answered: `/cutover help`, `/cutover status [service] [environment]` (from the
+//! correlator's state, asked through the driver between two batches), and a helpful answer to
+//! anything else; `/cutover rollback` and `/cutover deploy`, and clicks on the messages' buttons
+//! (Roll back, Continue, Reroute now, Approve, Reject with its modal), decided by the
+//! correlator ([`cutover_correlator::correlator::controls`]) and journaled by the driver, their
+//! AWS calls made once by the controls lane. A click is bound to its message through the store
+//! and answered with an ephemeral message. The user groups the routes name are resolved
+//! ([`crate::slack_web`]) before the request is journaled.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -540,6 +540,13 @@ pub fn rollback_button(m: &slack_standin::Message) -> Option<String> {
         })
 }
 
+/// A Secrets Manager secret in the emulator holding `value`: its ARN.
+pub async fn create_secret(moto: &Moto, name: &str, value: &str) -> String {
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk(&moto.url));
+    let created = secrets.create_secret().name(name).secret_string(value).send().await.expect("secret");
+    created.arn.expect("arn")
+}
+
 /// Writes a serve config for `stack` and `slack` into `dir`, with `extra` TOML appended.
 pub fn write_config(dir: &Path, moto: &Moto, stack: &Stack, slack: &Slack, extra: &str) -> PathBuf {
     let text = format!(
