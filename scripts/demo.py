@@ -147,6 +147,8 @@ def config(path, endpoint, out, dist, slack_port, health_port, state_dir, sinks_
 channel = "deployments"
 api_url = "http://127.0.0.1:{slack_port}/api"
 messages_per_second = 20.0
+# The local stand-in does not limit rates: the feed shows every message's final state at once.
+updates_per_minute = 1200.0
 
 [aws]
 region = "us-east-1"

@@ -243,6 +243,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         config.slack.messages_per_second,
         Duration::from_secs_f64(config.slack.timeout_secs.max(0.1)),
     )?
+    .with_limits(crate::executors::slack::pacing::Limits {
+        messages_per_second: config.slack.messages_per_second,
+        updates_per_minute: config.slack.updates_per_minute,
+        burst: config.slack.burst,
+    })
     .with_token_source(tokens)
     .with_metrics(metrics.clone());
     if let Err(error) = slack.check().await {

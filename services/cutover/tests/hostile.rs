@@ -233,6 +233,8 @@ fn check_config_refuses_what_serve_would_and_names_the_key() {
         ("[sqs]\npollers = 0\n", vec![], "[sqs] pollers: 0 is out of range"),
         ("[slack]\nmessages_per_second = nan\n", vec![], "[slack] messages_per_second: NaN is not a finite"),
         ("[slack]\nmessages_per_second = \"fast\"\n", vec![], "messages_per_second"),
+        ("[slack]\nburst = 0\n", vec![], "[slack] burst: 0 is out of range (1 to 100)"),
+        ("[slack]\nupdates_per_minute = 0.5\n", vec![], "[slack] updates_per_minute: 0.5 is out of range (1 to 60000"),
         ("[slack]\nchannel = \"a\"\nchannel = \"b\"\n", vec![], "channel"),
         ("[slack]\ntoken = \"xoxb-1\"\n", vec![], "set SLACK_BOT_TOKEN in the environment"),
     ] {

@@ -9,7 +9,8 @@
 //! It records every call and can be told, through `/_control/*`, to answer the next calls with
 //! 429 (with `Retry-After`), 500 or a Slack error code, or to stall them; it refuses blocks
 //! past Block Kit's limits (`invalid_blocks`) and tokens it was told are revoked, as Slack
-//! does. `GET /` shows the feed it received.
+//! does. `GET /` shows the feed it received. Told to ([`Standin::limit_rates`], or
+//! `slack-standin --rate-limits`), it enforces Slack's rate limits ([`limits`]).
 //!
 //! # Layout
 //! - [`Standin`]: the state (messages per channel, recorded calls, injected faults).
@@ -17,6 +18,7 @@
 //! - [`requests`]: the other direction, Slack calling an app: slash commands and interactions
 //!   POSTed to its request URLs, signed (or not, or badly, or late) as Slack signs them.
 
+pub mod limits;
 pub mod requests;
 pub mod socket;
 
@@ -107,6 +109,8 @@ struct Inner {
     views: Vec<Value>,
     /// Socket Mode: its listener, tickets, open connections and the acknowledgements.
     sockets: socket::Sockets,
+    /// Slack's rate limits, once told to enforce them.
+    limiter: limits::Limiter,
     next_ts: u64,
 }
 
@@ -161,11 +165,22 @@ impl Standin {
         lock(self).usergroups.insert(group.to_owned(), members.iter().map(|m| (*m).to_owned()).collect());
     }
 
+    /// Enforces `limits` from now on (429 with `Retry-After` over a limit, as Slack answers);
+    /// `None` turns them off. Off by default, so tests are not paced by the stand-in.
+    pub fn limit_rates(&self, limits: Option<limits::RateLimits>) {
+        lock(self).limiter.limits = limits;
+    }
+
+    fn rate_limited(&self, method: &str, p: &Value) -> Option<Duration> {
+        lock(self).limiter.take(method, str_param(p, "channel"), std::time::Instant::now()).err()
+    }
+
     pub fn reset(&self) {
         let mut inner = lock(self);
-        let addr = inner.sockets.addr;
+        let (addr, limits) = (inner.sockets.addr, inner.limiter.limits.take());
         *inner = Inner::default();
         inner.sockets.addr = addr;
+        inner.limiter.limits = limits;
     }
 
     /// Takes the fault that applies to `method`, if any.
@@ -272,15 +287,7 @@ async fn api(
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         match f.status {
-            429 => {
-                s.record(&method, &p, 429, false, received_at_us);
-                let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"})))
-                    .into_response();
-                let secs = f.retry_after_secs.unwrap_or(1).to_string();
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_str(&secs).unwrap_or(HeaderValue::from_static("1")));
-                return r;
-            }
+            429 => return too_many_requests(&s, &method, &p, f.retry_after_secs.unwrap_or(1), received_at_us),
             500..=599 => return server_error(&s, &method, &p, f.status, received_at_us),
             _ => {}
         }
@@ -302,6 +309,11 @@ async fn api(
         return (StatusCode::OK, axum::Json(json!({"ok": false, "error": code}))).into_response();
     }
     let authed = token.starts_with("xox");
+    if authed && let Some(wait) = s.rate_limited(&method, &p) {
+        // Slack's Retry-After is in whole seconds, rounded up.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return too_many_requests(&s, &method, &p, secs.max(1), received_at_us);
+    }
     let result = if method == "apps.connections.open" {
         // Only an app-level token opens a connection; a bot token is the wrong type.
         if token.starts_with("xapp-") {
@@ -380,6 +392,17 @@ fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn too_many_requests(s: &Standin, method: &str, p: &Value, retry_after_secs: u64, received_at_us: u64) -> Response {
+    s.record(method, p, 429, false, received_at_us);
+    let mut r =
+        (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"}))).into_response();
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&retry_after_secs.to_string()).unwrap_or(HeaderValue::from_static("1")),
+    );
+    r
 }
 
 fn server_error(s: &Standin, method: &str, p: &Value, status: u16, received_at_us: u64) -> Response {

@@ -320,8 +320,14 @@ pub struct SlackConfig {
     pub channel: String,
     /// The Web API base URL. Default `https://slack.com/api` (a stand-in in tests).
     pub api_url: String,
-    /// Messages per second per channel (Slack allows about one). Default 1.0.
+    /// Messages (posts and thread replies) per second per channel (Slack allows about one).
+    /// Default 1.0.
     pub messages_per_second: f64,
+    /// `chat.update` calls per minute across the workspace (Slack's Tier 3: 50). Default 50.
+    pub updates_per_minute: f64,
+    /// Calls of one limit that may go at once before the pacing starts, as Slack lets short
+    /// bursts through. Default 3.
+    pub burst: u32,
     /// Seconds one Slack call may take; after that its outcome is unknown (a post is then
     /// looked up before it is sent again). Default 10.
     pub timeout_secs: f64,
@@ -342,6 +348,8 @@ impl Default for SlackConfig {
             channel: "deployments".to_owned(),
             api_url: "https://slack.com/api".to_owned(),
             messages_per_second: 1.0,
+            updates_per_minute: 50.0,
+            burst: 3,
             timeout_secs: 10.0,
             token_secret_arn: None,
             people: std::collections::BTreeMap::new(),
@@ -476,6 +484,7 @@ impl Config {
         int("sqs.visibility_timeout_secs", i64::from(self.sqs.visibility_timeout_secs), 0, 43_200);
         int("sqs.pollers", i64::try_from(self.sqs.pollers).unwrap_or(i64::MAX), 1, 16);
         int("sqs.buffer_batches", i64::try_from(self.sqs.buffer_batches).unwrap_or(i64::MAX), 1, 1_000);
+        int("slack.burst", i64::from(self.slack.burst), 1, 100);
         int("store.snapshot_every", i64::from(self.store.snapshot_every), 1, 1_000_000);
         int("state.retention_hours", i64::from(self.state.retention_hours), 1, 24 * 366);
         int(
@@ -507,6 +516,7 @@ impl Config {
             }
         };
         float("slack.messages_per_second", self.slack.messages_per_second, 0.01, 1_000.0, "messages a second");
+        float("slack.updates_per_minute", self.slack.updates_per_minute, 1.0, 60_000.0, "updates a minute");
         float("slack.timeout_secs", self.slack.timeout_secs, 0.1, 300.0, "seconds");
         float("reconciler.interval_secs", self.reconciler.interval_secs, 1.0, 86_400.0, "seconds");
         float("reconciler.calls_per_second", self.reconciler.calls_per_second, 0.1, 100.0, "calls a second");

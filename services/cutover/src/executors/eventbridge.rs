@@ -341,6 +341,10 @@ mod tests {
             self.0.mark_retry(id, status, next_attempt_ms, error)
         }
 
+        fn defer(&mut self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+            self.0.defer(id, next_attempt_ms)
+        }
+
         fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {
             self.0.finish(id, status, result)
         }

@@ -47,6 +47,7 @@ pub fn record(
     match outcome {
         Outcome::Done(result) => store.finish(item.id, Status::Done, &result),
         Outcome::Claimed => Ok(()),
+        Outcome::Deferred { until_ms } => store.defer(item.id, until_ms),
         Outcome::Superseded(why) => store.finish(item.id, Status::Superseded, &why),
         Outcome::Failed(why) => {
             tracing::warn!(message = "Action failed for good.", lane = ?Lane::of(&item.action), id = item.id, deployment_id = item.action.deployment_id(), error = %why);

@@ -33,11 +33,14 @@ pub enum Outcome {
     Superseded(String),
     /// Another replica claimed it first (a shared store): left to that replica.
     Claimed,
+    /// Not tried: a rate limit gives it a turn at `until_ms` (wall clock, ms since the epoch).
+    /// It waits in the outbox until then; not an attempt.
+    Deferred { until_ms: i64 },
 }
 
 impl Outcome {
     /// A short label for traces: `done`, `retry`, `unknown`, `failed`, `setup_fault`,
-    /// `superseded`, `claimed`.
+    /// `superseded`, `claimed`, `deferred`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Done(_) => "done",
@@ -47,6 +50,7 @@ impl Outcome {
             Self::SetupFault(_) => "setup_fault",
             Self::Superseded(_) => "superseded",
             Self::Claimed => "claimed",
+            Self::Deferred { .. } => "deferred",
         }
     }
 }

@@ -146,4 +146,24 @@ pub fn run(store: &mut dyn Store) {
         store.finish(id, Status::Done, "done").unwrap();
     }
     assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
+
+    // Deferred to its turn under a rate limit: not an attempt, its status and last result
+    // kept (an unknown outcome is still looked up), and its deployment's later actions wait.
+    store.commit(&[], &[invalidation("d6").into(), invalidation("d6").into(), invalidation("d7").into()]).unwrap();
+    let ids: Vec<i64> = store.due(Lane::CloudFront, 0, 10).unwrap().iter().map(|i| i.id).collect();
+    store.mark_attempting(ids[0]).unwrap();
+    store.mark_retry(ids[0], Status::Attempting, 0, "timed out").unwrap();
+    store.defer(ids[0], 7_000).unwrap();
+    let meanwhile: Vec<i64> = store.due(Lane::CloudFront, 6_999, 10).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(meanwhile, vec![ids[2]], "d6's later action waits for its deferred one");
+    store.finish(ids[2], Status::Done, "done").unwrap();
+    // The lane wakes at the deferred action's turn, not for the one waiting behind it.
+    assert_eq!(store.next_due(Lane::CloudFront).unwrap(), Some(7_000));
+    let at_turn = store.due(Lane::CloudFront, 7_000, 10).unwrap();
+    assert_eq!(at_turn.iter().map(|i| i.id).collect::<Vec<_>>(), ids[..2]);
+    assert_eq!((at_turn[0].status, at_turn[0].attempts, at_turn[0].next_attempt_ms), (Status::Attempting, 2, 7_000));
+    for id in &ids[..2] {
+        store.finish(*id, Status::Done, "done").unwrap();
+    }
+    assert!(store.due(Lane::CloudFront, i64::MAX, 10).unwrap().is_empty());
 }

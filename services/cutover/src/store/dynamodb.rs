@@ -574,11 +574,19 @@ impl Outbox for DynamoStore {
     fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
         let (client, table) = (self.client.clone(), self.table.clone());
         block("next_due", async move {
-            Ok(query_all(&client, &table, &open_pk(lane), None)
-                .await?
-                .iter()
-                .filter_map(|i| get_n(i, "next_attempt_ms"))
-                .min())
+            // Only the first unfinished action of each deployment (of each sink): the later ones
+            // wait for it (`due`), so their own times would wake the lane for nothing.
+            let mut first = std::collections::HashSet::new();
+            let mut next = None;
+            for item in query_all(&client, &table, &open_pk(lane), None).await? {
+                let o = outbox_item(&item)?;
+                if matches!(o.status, Status::Pending | Status::Attempting)
+                    && first.insert(o.action.sequence_key().into_owned())
+                {
+                    next = Some(next.map_or(o.next_attempt_ms, |n: i64| n.min(o.next_attempt_ms)));
+                }
+            }
+            Ok(next)
         })
     }
 
@@ -589,6 +597,16 @@ impl Outbox for DynamoStore {
             "#status = :status, next_attempt_ms = :next, #result = :result, attempts = attempts + :one, lease_until = :zero",
             "attribute_exists(pk)",
             vec![(":status", s(status.as_str())), (":next", n(next_attempt_ms)), (":result", s(error)), (":zero", n(0))],
+        )
+    }
+
+    fn defer(&mut self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+        self.update_action(
+            "defer",
+            id,
+            "next_attempt_ms = :next",
+            "attribute_exists(pk)",
+            vec![(":next", n(next_attempt_ms))],
         )
     }
 

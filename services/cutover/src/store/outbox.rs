@@ -132,6 +132,10 @@ pub trait Outbox: Send + std::fmt::Debug {
     /// with an unknown outcome (`attempting`: look for its effect first). Counts the attempt.
     fn mark_retry(&mut self, id: i64, status: Status, next_attempt_ms: i64, error: &str) -> Result<(), StoreError>;
 
+    /// Puts an action back, not tried, until `next_attempt_ms` (its turn under a rate limit):
+    /// its status, attempts and last result stay as they are.
+    fn defer(&mut self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError>;
+
     /// Finishes an action with `status` and its result (an id, a `ts`, or why it failed).
     fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError>;
 }

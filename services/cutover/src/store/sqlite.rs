@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     traceparent TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, status, id);
+-- A deployment's unfinished actions: `due` and `next_due` look for an earlier one per action.
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (lane, deployment_id, id) WHERE status IN ('pending', 'attempting');
 CREATE TABLE IF NOT EXISTS slack_messages (
     deployment_id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
@@ -293,7 +295,14 @@ impl Outbox for SqliteStore {
     fn next_due(&mut self, lane: Lane) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
-                "SELECT MIN(next_attempt_ms) FROM outbox WHERE lane = ?1 AND status IN ('pending', 'attempting')",
+                // Only the first unfinished action of each deployment: the later ones wait for it
+                // (`due`), so their own times would wake the lane for nothing.
+                "SELECT MIN(next_attempt_ms) FROM outbox o
+                 WHERE lane = ?1 AND status IN ('pending', 'attempting')
+                   AND NOT EXISTS (
+                     SELECT 1 FROM outbox e
+                     WHERE e.lane = o.lane AND e.deployment_id = o.deployment_id AND e.id < o.id
+                       AND e.status IN ('pending', 'attempting'))",
                 [lane.as_str()],
                 |r| r.get::<_, Option<i64>>(0),
             )
@@ -308,6 +317,16 @@ impl Outbox for SqliteStore {
             )
             .map(drop)
             .map_err(err("mark_retry"))
+    }
+
+    fn defer(&mut self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET next_attempt_ms = ?2 WHERE id = ?1 AND status IN ('pending', 'attempting')",
+                params![id, next_attempt_ms],
+            )
+            .map(drop)
+            .map_err(err("defer"))
     }
 
     fn finish(&mut self, id: i64, status: Status, result: &str) -> Result<(), StoreError> {

@@ -2,9 +2,14 @@
 //! kept in the store), `chat.update` of it, replies with `thread_ts` (and `reply_broadcast`
 //! where the route asks for it).
 //!
-//! - 429 is honoured (`Retry-After` holds the whole lane) and never counted as sent.
-//! - Messages are paced per channel (`[slack] messages_per_second`).
-//! - Of several pending updates of one message only the last runs: the last state wins.
+//! - Each method keeps to its own limit ([`pacing`]): posts and replies per channel
+//!   (`[slack] messages_per_second`), updates across the workspace (`updates_per_minute`),
+//!   each with a short `burst`. An action without a turn waits in the outbox for the one it
+//!   was given, and other channels' actions go meanwhile.
+//! - 429 is honoured (`Retry-After` holds that method's limit) and never counted as sent.
+//! - Of several pending updates of one message only the last runs: the last state wins. A
+//!   post that waited for its turn carries the newest state waiting for it, and the updates
+//!   it carries are superseded.
 //! - Each post carries message metadata naming its deployment. A post whose outcome is unknown
 //!   (a crash or a timeout after sending) is looked up in the channel's recent history before
 //!   it is posted again; a reply is looked up in its thread by its text.
@@ -14,9 +19,10 @@
 //!   whose blocks Slack refuses (`invalid_blocks`) is sent as text alone. Only an answer that
 //!   proves an action can never succeed (a deleted message for an update) ends it.
 
+pub mod pacing;
 pub mod token;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use cutover_correlator::Action;
@@ -29,6 +35,7 @@ use slack_morphism::prelude::*;
 use super::Outcome;
 use super::lane::Executor;
 use crate::store::{Lane, OutboxItem, Status, Store};
+use pacing::{Method, Pacer, Turn};
 
 /// The metadata event type of a deployment's top-level message.
 pub const POST_EVENT_TYPE: &str = "cutover_deployment";
@@ -48,26 +55,6 @@ pub(crate) fn client(api_url: &str) -> Result<SlackClient<Connector>, SlackSetup
     ))
 }
 
-/// Per-channel pacing: at most one message per `min_interval` in each channel.
-#[derive(Debug, Clone)]
-pub struct Pacer {
-    min_interval: Duration,
-    last_sent: HashMap<String, Instant>,
-}
-
-impl Pacer {
-    pub fn new(min_interval: Duration) -> Self {
-        Self { min_interval, last_sent: HashMap::new() }
-    }
-
-    /// How long to wait before sending to `channel` at `now`; records the send at that time.
-    pub fn reserve(&mut self, channel: &str, now: Instant) -> Duration {
-        let at = self.last_sent.get(channel).map_or(now, |last| (*last + self.min_interval).max(now));
-        self.last_sent.insert(channel.to_owned(), at);
-        at - now
-    }
-}
-
 /// The Slack executor.
 pub struct SlackExecutor {
     client: SlackClient<Connector>,
@@ -79,8 +66,6 @@ pub struct SlackExecutor {
     pacer: Pacer,
     /// How long one call may take before its outcome counts as unknown.
     timeout: Duration,
-    /// A 429's `Retry-After`: nothing is sent before it.
-    blocked_until: Option<Instant>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The workspace's URL (`auth.test`), for permalinks; read at start-up (`check`), else
     /// when a message first links to another. Shared with the sinks (a GitHub status's
@@ -119,9 +104,8 @@ impl SlackExecutor {
             token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
             tokens: None,
             reread_token: false,
-            pacer: Pacer::new(Duration::from_secs_f64(1.0 / per_second)),
+            pacer: Pacer::new(pacing::Limits { messages_per_second: per_second, ..pacing::Limits::default() }),
             timeout,
-            blocked_until: None,
             metrics: std::sync::Arc::default(),
             workspace: std::sync::Arc::default(),
         })
@@ -131,6 +115,13 @@ impl SlackExecutor {
     #[must_use]
     pub fn with_token_source(mut self, tokens: token::TokenSource) -> Self {
         self.tokens = Some(tokens);
+        self
+    }
+
+    /// Keeps to `limits` (`[slack]`'s `messages_per_second`, `updates_per_minute`, `burst`).
+    #[must_use]
+    pub fn with_limits(mut self, limits: pacing::Limits) -> Self {
+        self.pacer = Pacer::new(limits);
         self
     }
 
@@ -158,37 +149,36 @@ impl SlackExecutor {
         }
     }
 
-    async fn pace(&mut self, channel: &str) {
-        if let Some(until) = self.blocked_until.take() {
-            tokio::time::sleep_until(until.into()).await;
-        }
-        let wait = self.pacer.reserve(channel, Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+    /// `item`'s turn at `method`: `Err` puts it back in the outbox until the turn it was given.
+    fn turn(&mut self, item: &OutboxItem, method: Method, channel: &str) -> Result<bool, Outcome> {
+        let now = Instant::now();
+        match self.pacer.turn(item.id, method, channel, now) {
+            Turn::Now { waited } => Ok(waited),
+            Turn::Later(at) => {
+                let wait = i64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(i64::MAX);
+                Err(Outcome::Deferred { until_ms: super::now_ms().saturating_add(wait).saturating_add(1) })
+            }
         }
     }
 
-    fn outcome(&mut self, failure: Failure, channel: &str) -> Outcome {
+    fn outcome(&mut self, failure: Failure, method: Method, channel: &str) -> Outcome {
         match failure {
-            Failure::Slack(e) => self.classify(&e, channel),
+            Failure::Slack(e) => self.classify(&e, method, channel),
             Failure::Timeout(t) => Outcome::Unknown { error: format!("no answer within {} ms", t.as_millis()) },
         }
     }
 
     /// What Slack's answer proves about the action (see the module docs).
-    fn classify(&mut self, error: &SlackClientError, channel: &str) -> Outcome {
+    fn classify(&mut self, error: &SlackClientError, method: Method, channel: &str) -> Outcome {
         match error {
-            SlackClientError::RateLimitError(r) => {
-                self.metrics.rate_limited();
-                let after = r.retry_after.unwrap_or(Duration::from_secs(1));
-                self.blocked_until = Some(Instant::now() + after);
-                Outcome::Retry {
-                    after_ms: Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
-                    error: "rate limited (429)".into(),
-                }
-            }
+            SlackClientError::RateLimitError(r) => self.rate_limited(
+                method,
+                channel,
+                r.retry_after.unwrap_or(Duration::from_secs(1)),
+                "rate limited (429)",
+            ),
             SlackClientError::ApiError(api) => match api.code.as_str() {
-                "ratelimited" => Outcome::Retry { after_ms: Some(1_000), error: "ratelimited".into() },
+                "ratelimited" => self.rate_limited(method, channel, Duration::from_secs(1), "ratelimited"),
                 "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
                     Outcome::Unknown { error: api.code.clone() }
                 }
@@ -227,6 +217,13 @@ impl SlackExecutor {
             }
             other => Outcome::Unknown { error: describe(other) },
         }
+    }
+
+    /// Slack refused a call over its limit: that limit waits `after`, the others go on.
+    fn rate_limited(&mut self, method: Method, channel: &str, after: Duration, error: &str) -> Outcome {
+        self.metrics.rate_limited();
+        self.pacer.hold(method, channel, Instant::now() + after);
+        Outcome::Retry { after_ms: Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)), error: error.into() }
     }
 
     /// Reads the token again if Slack refused it; a failure is the setup fault to report.
@@ -290,13 +287,40 @@ impl SlackExecutor {
         out
     }
 
-    async fn post(&mut self, item: &OutboxItem, m: &SlackMessage, store: &mut dyn Store) -> Outcome {
+    /// Posts the deployment's message. A post that waited for its turn carries the newest of
+    /// `waiting` (later updates of the same message): their ids come back with a `Done`.
+    async fn post(
+        &mut self,
+        item: &OutboxItem,
+        m: &SlackMessage,
+        waiting: &[&OutboxItem],
+        store: &mut dyn Store,
+    ) -> (Outcome, Vec<i64>) {
+        let mut carried = Vec::new();
+        let outcome = self.post_carrying(item, m, waiting, &mut carried, store).await;
+        if !matches!(outcome, Outcome::Done(_)) {
+            carried.clear();
+        }
+        (outcome, carried)
+    }
+
+    async fn post_carrying(
+        &mut self,
+        item: &OutboxItem,
+        m: &SlackMessage,
+        waiting: &[&OutboxItem],
+        carried: &mut Vec<i64>,
+        store: &mut dyn Store,
+    ) -> Outcome {
         match store.slack_message(&m.deployment_id) {
             Ok(Some((_, ts))) => return Outcome::Done(ts),
             Ok(None) => {}
             Err(e) => return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() },
         }
         if item.status == Status::Attempting {
+            if let Err(deferred) = self.turn(item, Method::Lookup, &m.channel) {
+                return deferred;
+            }
             match self.find_post(&m.channel, &m.deployment_id).await {
                 Ok(Some((channel, ts))) => {
                     tracing::info!(message = "Found the post of an earlier attempt; not posting again.", deployment_id = %m.deployment_id, %ts);
@@ -309,13 +333,28 @@ impl SlackExecutor {
                 Err(outcome) => return outcome,
             }
         }
-        // Paced (and past any Retry-After) before the claim, so the claim's lease covers the
-        // call, not the wait.
-        self.pace(&m.channel).await;
+        // Its turn (past any Retry-After) before the claim: the claim's lease covers the call.
+        let waited = match self.turn(item, Method::Post, &m.channel) {
+            Ok(waited) => waited,
+            Err(deferred) => return deferred,
+        };
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
-        let linked = self.with_links(m, store).await;
+        // It waited its turn: the newest state decided meanwhile goes in the post itself.
+        let newest = waited.then(|| {
+            waiting.iter().filter_map(|w| match &w.action {
+                Action::SlackUpdate(u) if u.deployment_id == m.deployment_id => Some((w.id, u)),
+                _ => None,
+            })
+        });
+        let mut current = m.clone();
+        for (id, u) in newest.into_iter().flatten() {
+            current.text.clone_from(&u.text);
+            current.blocks.clone_from(&u.blocks);
+            carried.push(id);
+        }
+        let linked = self.with_links(&current, store).await;
         let m = &linked;
         let metadata = SlackMessageMetadata {
             event_type: POST_EVENT_TYPE.to_owned(),
@@ -338,7 +377,7 @@ impl SlackExecutor {
                 // Posted but not recorded: the next attempt finds it by its metadata.
                 Err(e) => Outcome::Unknown { error: e.to_string() },
             },
-            Err(f) => self.outcome(f, &m.channel),
+            Err(f) => self.outcome(f, Method::Post, &m.channel),
         }
     }
 
@@ -351,7 +390,7 @@ impl SlackExecutor {
         let history = match timed(self.timeout, self.client.open_session(&self.token).conversations_history(&req)).await
         {
             Ok(h) => h,
-            Err(f) => return Err(self.outcome(f, channel)),
+            Err(f) => return Err(self.outcome(f, Method::Lookup, channel)),
         };
         Ok(history.messages.iter().find_map(|msg| {
             let md = msg.content.metadata.as_ref()?;
@@ -374,7 +413,9 @@ impl SlackExecutor {
             }
             Err(e) => return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() },
         };
-        self.pace(&channel).await;
+        if let Err(deferred) = self.turn(item, Method::Update, &channel) {
+            return deferred;
+        }
         // Claimed like a post: with replicas, an update another replica is running holds off
         // the later ones of the same message, so an older state never lands last.
         if let Err(outcome) = super::claim(store, item.id) {
@@ -397,7 +438,7 @@ impl SlackExecutor {
         match result {
             Ok(_) => Outcome::Done(ts),
             // An update is idempotent: an unknown outcome is simply retried.
-            Err(f) => match self.outcome(f, &channel) {
+            Err(f) => match self.outcome(f, Method::Update, &channel) {
                 Outcome::Unknown { error } => Outcome::Retry { after_ms: None, error },
                 other => other,
             },
@@ -414,6 +455,9 @@ impl SlackExecutor {
             Err(e) => return Outcome::Retry { after_ms: Some(1_000), error: e.to_string() },
         };
         if item.status == Status::Attempting {
+            if let Err(deferred) = self.turn(item, Method::Lookup, &channel) {
+                return deferred;
+            }
             let req =
                 SlackApiConversationsRepliesRequest::new(SlackChannelId(channel.clone()), SlackTs(parent_ts.clone()))
                     .with_limit(200);
@@ -427,10 +471,12 @@ impl SlackExecutor {
                         return Outcome::Done(r.origin.ts.0.clone());
                     }
                 }
-                Err(f) => return self.outcome(f, &channel),
+                Err(f) => return self.outcome(f, Method::Lookup, &channel),
             }
         }
-        self.pace(&channel).await;
+        if let Err(deferred) = self.turn(item, Method::Post, &channel) {
+            return deferred;
+        }
         if let Err(outcome) = super::claim(store, item.id) {
             return outcome;
         }
@@ -448,7 +494,7 @@ impl SlackExecutor {
         .await;
         match result {
             Ok(resp) => Outcome::Done(resp.ts.0),
-            Err(f) => self.outcome(f, &channel),
+            Err(f) => self.outcome(f, Method::Post, &channel),
         }
     }
 }
@@ -610,6 +656,9 @@ pub(crate) fn describe(error: &SlackClientError) -> String {
 
 impl Executor for SlackExecutor {
     const LANE: Lane = Lane::Slack;
+    /// Enough to see past one busy channel's actions to the other channels', and a post's
+    /// waiting updates.
+    const BATCH: usize = 50;
 
     async fn execute(&mut self, items: &[OutboxItem], store: &mut dyn Store) -> Vec<(i64, Outcome)> {
         let mut out = Vec::with_capacity(items.len());
@@ -618,24 +667,46 @@ impl Executor for SlackExecutor {
         {
             return vec![(first.id, outcome)];
         }
+        // Actions already given an outcome (updates a post carried), and deployments whose
+        // later actions wait for an earlier one: a deployment's messages keep their order.
+        let mut decided = HashSet::new();
+        let mut held = HashSet::new();
         for (i, item) in items.iter().enumerate() {
+            let deployment = item.action.deployment_id();
+            if decided.contains(&item.id) || held.contains(deployment) {
+                continue;
+            }
+            let later = || items[i + 1..].iter().filter(|l| !decided.contains(&l.id));
+            let mut carried = Vec::new();
             let outcome = match &item.action {
-                Action::SlackUpdate(m)
-                    if items[i + 1..].iter().any(
-                        |later| matches!(&later.action, Action::SlackUpdate(n) if n.deployment_id == m.deployment_id),
-                    ) =>
+                Action::SlackUpdate(m) => match later()
+                    .find(|l| matches!(&l.action, Action::SlackUpdate(n) if n.deployment_id == m.deployment_id))
                 {
-                    Outcome::Superseded("a later update of the same message replaces it".into())
+                    Some(newer) => {
+                        self.pacer.hand_over(item.id, newer.id, Method::Update);
+                        Outcome::Superseded("a later update of the same message replaces it".into())
+                    }
+                    None => self.update(item, m, store).await,
+                },
+                Action::SlackPost(m) => {
+                    let waiting: Vec<&OutboxItem> = later().collect();
+                    let (outcome, ids) = self.post(item, m, &waiting, store).await;
+                    carried = ids;
+                    outcome
                 }
-                Action::SlackPost(m) => self.post(item, m, store).await,
-                Action::SlackUpdate(m) => self.update(item, m, store).await,
                 Action::SlackReply(m) => self.reply(item, m, store).await,
                 other => Outcome::Failed(format!("not a Slack action: {}", other.deployment_id())),
             };
-            let stop = matches!(outcome, Outcome::Retry { .. } | Outcome::Unknown { .. } | Outcome::SetupFault(_));
+            let stop = matches!(outcome, Outcome::SetupFault(_));
+            if !matches!(outcome, Outcome::Done(_) | Outcome::Superseded(_) | Outcome::Failed(_)) {
+                held.insert(deployment);
+            }
             out.push((item.id, outcome));
-            // Keep the order of a deployment's messages: nothing after a post or reply that
-            // did not go through runs before it.
+            for id in carried {
+                decided.insert(id);
+                out.push((id, Outcome::Superseded("the post carried this state".into())));
+            }
+            // A refused token refuses every call: the round ends.
             if stop {
                 break;
             }
@@ -703,16 +774,5 @@ mod tests {
         let mut block = serde_json::json!({"fields": [{"text": text}], "type": "section"});
         rewrite_strings(&mut block, &|s| resolve_links(s, &posted));
         assert!(block.to_string().contains("p1773480600000200"), "{block}");
-    }
-
-    #[test]
-    fn pacing_is_per_channel() {
-        let mut p = Pacer::new(Duration::from_millis(1_000));
-        let t0 = Instant::now();
-        assert_eq!(p.reserve("a", t0), Duration::ZERO);
-        assert_eq!(p.reserve("a", t0), Duration::from_millis(1_000), "second message waits a second");
-        assert_eq!(p.reserve("a", t0), Duration::from_millis(2_000), "third waits behind the second");
-        assert_eq!(p.reserve("b", t0), Duration::ZERO, "another channel does not wait");
-        assert_eq!(p.reserve("a", t0 + Duration::from_millis(5_000)), Duration::ZERO, "idle channel sends at once");
     }
 }
