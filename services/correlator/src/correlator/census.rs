@@ -97,12 +97,12 @@ pub(super) struct Census {
 
 impl Census {
     /// Rebuilds each service's open deployments from `deployments`, and its task groups.
-    pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Deployment>) {
+    pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Box<Deployment>>) {
         for svc in self.services.values_mut() {
             svc.open = svc
                 .deployments
                 .iter()
-                .filter(|id| deployments.get(*id).is_some_and(Deployment::may_settle))
+                .filter(|id| deployments.get(*id).is_some_and(|d| d.may_settle()))
                 .cloned()
                 .collect();
             svc.by_owner.clear();

@@ -97,7 +97,9 @@ pub struct Correlator {
 /// records are flattened in, so a snapshot keeps the shape it had before the rooms.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    deployments: BTreeMap<String, Deployment>,
+    /// Boxed: a B-tree node then holds pointers, not half-empty slots the size of a
+    /// deployment (issue 17, memory). The snapshot's shape is the same.
+    deployments: BTreeMap<String, Box<Deployment>>,
     aliases: Aliases,
     #[serde(flatten)]
     census: Census,
@@ -166,7 +168,7 @@ impl Correlator {
 
     /// A deployment, by any of its ids.
     pub fn deployment(&self, id: &str) -> Option<&Deployment> {
-        self.state.deployments.get(self.canonical(id))
+        self.state.deployments.get(self.canonical(id)).map(Box::as_ref)
     }
 
     /// The latest AWS time seen.
@@ -354,7 +356,7 @@ impl Correlator {
         }
         let deployments = &self.state.deployments;
         if let Some(svc) = self.state.census.services.get_mut(service_key) {
-            svc.open.retain(|id| deployments.get(id).is_some_and(Deployment::may_settle));
+            svc.open.retain(|id| deployments.get(id).is_some_and(|d| d.may_settle()));
         }
     }
 
@@ -386,7 +388,7 @@ impl Correlator {
         }
         let Some(d) = self.state.deployments.get(id) else { return };
         if d.terminal().is_some_and(|(t, _)| t == DetailType::Failed) && d.decided(DetailType::RolledBack).is_none() {
-            let by = d.rollback.by.as_deref().and_then(|r| self.state.deployments.get(r));
+            let by = d.rollback.by.as_deref().and_then(|r| self.state.deployments.get(r)).map(Box::as_ref);
             if let Some(at) = by.and_then(Deployment::cut_over_at) {
                 self.decide(id, DetailType::RolledBack, at, None, observed, out);
             }
@@ -677,7 +679,7 @@ impl Correlator {
 
     /// Brings the deployment's message up to date, when it has one.
     fn update(&self, id: &str, out: &mut Vec<Action>) {
-        if self.state.deployments.get(id).is_some_and(Deployment::has_message)
+        if self.state.deployments.get(id).is_some_and(|d| d.has_message())
             && let Some(m) = self.message_of(id)
         {
             out.push(Action::SlackUpdate(m));
@@ -725,7 +727,7 @@ impl Correlator {
             svc.open.push(id.to_owned());
         }
         d.pipeline_execution = self.state.pipelines.by_deployment.get(id).cloned();
-        self.state.deployments.insert(id.to_owned(), d);
+        self.state.deployments.insert(id.to_owned(), Box::new(d));
         self.state.stats.deployments += 1;
         // CodeDeploy: a rollback that named this deployment before it was seen.
         self.link_named_rollback(id);

@@ -23,7 +23,7 @@ pub(super) struct RollbacksOf {
 
 impl RollbacksOf {
     /// The index of `deployments`.
-    pub(super) fn of(deployments: &BTreeMap<String, Deployment>) -> Self {
+    pub(super) fn of(deployments: &BTreeMap<String, Box<Deployment>>) -> Self {
         let mut index = Self::default();
         for d in deployments.values() {
             if let Some(undone) = &d.rollback.of {
