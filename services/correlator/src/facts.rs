@@ -11,6 +11,8 @@ use cutover_events::inbound::Envelope;
 use cutover_events::{Event, Inbound, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::shared::Shared;
+
 /// The one key of an ECS service, for its census, its tags and its deploy annotations:
 /// `<region>:<account>:<cluster>/<service>` when an ARN named them, so `prod/web` in two
 /// regions or accounts never share anything; `<cluster>/<service>` ([`ServiceKey::named`]) where
@@ -18,17 +20,17 @@ use serde::{Deserialize, Serialize};
 /// its own). Serialised as the string (snapshots and journal entries keep their shape).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ServiceKey(String);
+pub struct ServiceKey(Shared);
 
 impl ServiceKey {
     /// The service in `region` and `account`.
     pub fn new(region: &str, account: &str, cluster: &str, service: &str) -> Self {
-        Self(format!("{region}:{account}:{cluster}/{service}"))
+        Self(Shared::from(format!("{region}:{account}:{cluster}/{service}")))
     }
 
     /// The service by its cluster and name alone.
     pub fn named(cluster: &str, service: &str) -> Self {
-        Self(format!("{cluster}/{service}"))
+        Self(Shared::from(format!("{cluster}/{service}")))
     }
 
     /// Its AWS account, when it names one.
@@ -57,7 +59,7 @@ impl std::fmt::Display for ServiceKey {
 impl From<&str> for ServiceKey {
     /// A key as written before (a journal entry's `service_key`).
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(Shared::from(s))
     }
 }
 

@@ -20,6 +20,8 @@
 //! - [`invariants`]: the lifecycle rules every run keeps (checked by tests and the fuzzer).
 //! - [`routing`]: routes, invalidation rules, sinks, who may act where, and their globs
 //!   (config data).
+//! - `shared`: strings the state holds many times over (task ARNs, the deployments and task
+//!   definitions they name, service keys), kept once.
 //! - [`slack`]: everything written in Slack, no decisions: the message of a deployment
 //!   (Block Kit + text, every event value escaped, fitted to Block Kit's limits), its
 //!   templates (minijinja), and the words of its thread replies.
@@ -30,6 +32,7 @@ pub mod deployment;
 pub mod facts;
 pub mod invariants;
 pub mod routing;
+mod shared;
 pub mod slack;
 
 pub use action::Action;

@@ -13,14 +13,16 @@ use super::{CensusTask, Correlator};
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::{ServiceKey, TaskFact};
+use crate::shared::{Names, Shared};
 use crate::slack::wording;
 
-/// What the census knows of one service task.
+/// What the census knows of one service task. Its strings are shared: the service key is
+/// the census's own, and the deployment and task definition are the census's [`Names`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct TaskRecord {
     pub(super) service_key: ServiceKey,
-    pub(super) deployment: Option<String>,
-    pub(super) task_definition: Option<String>,
+    pub(super) deployment: Option<Shared>,
+    pub(super) task_definition: Option<Shared>,
     pub(super) version: u64,
     pub(super) last_status: TaskStatus,
     /// AWS time of its first RUNNING event.
@@ -40,7 +42,8 @@ pub(super) struct ServiceRecord {
     /// The reconciler's census of its tasks has been applied.
     #[serde(default)]
     pub(super) censused: bool,
-    pub(super) tasks: BTreeSet<String>,
+    /// Its tasks' ARNs: the same `Shared` as the census's key of each.
+    pub(super) tasks: BTreeSet<Shared>,
     /// Deployments of the service, in the order Cutover first saw them.
     pub(super) deployments: Vec<String>,
     /// Of those, the ones a settle can still decide for ([`Deployment::may_settle`]), in the
@@ -54,7 +57,7 @@ pub(super) struct ServiceRecord {
     /// service has few groups, and a map's nodes would cost more than its tasks. Derived;
     /// rebuilt by [`Census::reopen`].
     #[serde(skip)]
-    pub(super) by_owner: Vec<(Option<String>, OwnerTasks)>,
+    pub(super) by_owner: Vec<(Option<Shared>, OwnerTasks)>,
 }
 
 /// The tasks of one service that one deployment started (or that named none).
@@ -91,27 +94,54 @@ fn arn_hash(arn: &str) -> u64 {
 /// The census: every service task Cutover knows of, and each service's tasks and deployments.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Census {
-    pub(super) tasks: HashMap<String, TaskRecord>,
+    pub(super) tasks: HashMap<Shared, TaskRecord>,
     pub(super) services: BTreeMap<ServiceKey, ServiceRecord>,
+    /// The deployment ids and task definitions its tasks name, each kept once. Derived:
+    /// [`Census::reopen`] shares them again when state is restored.
+    #[serde(skip)]
+    pub(super) names: Names,
 }
 
 impl Census {
-    /// Rebuilds each service's open deployments from `deployments`, and its task groups.
+    /// Rebuilds each service's open deployments from `deployments`, and its task groups, and
+    /// shares again the strings that restored state holds once per holder.
     pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Box<Deployment>>) {
-        for svc in self.services.values_mut() {
+        let Census { tasks, services, names } = self;
+        for rec in tasks.values_mut() {
+            rec.deployment = rec.deployment.as_ref().map(|d| names.share(d));
+            rec.task_definition = rec.task_definition.as_ref().map(|d| names.share(d));
+            if let Some((key, _)) = services.get_key_value(&rec.service_key) {
+                rec.service_key = key.clone();
+            }
+        }
+        for svc in services.values_mut() {
             svc.open = svc
                 .deployments
                 .iter()
                 .filter(|id| deployments.get(*id).is_some_and(|d| d.may_settle()))
                 .cloned()
                 .collect();
+            svc.tasks = svc
+                .tasks
+                .iter()
+                .map(|arn| tasks.get_key_value(arn).map_or_else(|| arn.clone(), |(k, _)| k.clone()))
+                .collect();
             svc.by_owner.clear();
             for arn in &svc.tasks {
-                if let Some(rec) = self.tasks.get(arn) {
+                if let Some(rec) = tasks.get(arn) {
                     group(&mut svc.by_owner, arn, rec);
                 }
             }
         }
+    }
+
+    /// The census's own key of service `key`, its record made if it has none.
+    fn service_key(&mut self, key: &ServiceKey) -> ServiceKey {
+        if let Some((known, _)) = self.services.get_key_value(key) {
+            return known.clone();
+        }
+        self.services.insert(key.clone(), ServiceRecord::default());
+        key.clone()
     }
 
     /// Puts task `arn` (of service `key`, its record in `tasks`) in its group, and brings the
@@ -123,7 +153,7 @@ impl Census {
     }
 
     /// Takes task `arn` out of its group (the task was forgotten).
-    pub(super) fn ungrouped(&mut self, key: &ServiceKey, owner: &Option<String>, arn: &str) {
+    pub(super) fn ungrouped(&mut self, key: &ServiceKey, owner: &Option<Shared>, arn: &str) {
         let Some(svc) = self.services.get_mut(key) else { return };
         let Some(i) = svc.by_owner.iter().position(|(o, _)| o == owner) else { return };
         let hash = arn_hash(arn);
@@ -138,7 +168,7 @@ impl Census {
 }
 
 /// Puts (or updates) `rec`, the record of task `arn`, in its group of a service's `by_owner`.
-fn group(by_owner: &mut Vec<(Option<String>, OwnerTasks)>, arn: &str, rec: &TaskRecord) {
+fn group(by_owner: &mut Vec<(Option<Shared>, OwnerTasks)>, arn: &str, rec: &TaskRecord) {
     let entry = GroupedTask {
         arn: arn_hash(arn),
         running_at: rec.running_at,
@@ -183,19 +213,27 @@ impl OwnerTasks {
 impl Correlator {
     pub(super) fn on_task(&mut self, observed: Timestamp, t: TaskFact, out: &mut Vec<Action>) -> bool {
         let dep = t.deployment_id.as_deref().map(|d| self.canonical(d).to_owned());
-        let is_new = !self.state.census.tasks.contains_key(&t.task_arn);
-        let rec = self.state.census.tasks.entry(t.task_arn.clone()).or_insert_with(|| TaskRecord {
-            service_key: t.service.key.clone(),
-            deployment: dep.clone(),
-            task_definition: t.task_definition.clone(),
-            version: 0,
-            last_status: t.last_status.clone(),
-            running_at: None,
-            seen_running: false,
-            stop_requested_at: None,
-            failure_reported: false,
-            last_at: t.at,
-        });
+        let census = &mut self.state.census;
+        let (arn, is_new) = match census.tasks.get_key_value(t.task_arn.as_str()) {
+            Some((arn, _)) => (arn.clone(), false),
+            None => (Shared::from(t.task_arn.as_str()), true),
+        };
+        if is_new {
+            let rec = TaskRecord {
+                service_key: census.service_key(&t.service.key),
+                deployment: dep.as_deref().map(|d| census.names.get(d)),
+                task_definition: t.task_definition.as_deref().map(|d| census.names.get(d)),
+                version: 0,
+                last_status: t.last_status.clone(),
+                running_at: None,
+                seen_running: false,
+                stop_requested_at: None,
+                failure_reported: false,
+                last_at: t.at,
+            };
+            census.tasks.insert(arn.clone(), rec);
+        }
+        let Some(rec) = census.tasks.get_mut(&arn) else { return false };
         if !is_new && t.version <= rec.version {
             return false;
         }
@@ -215,10 +253,10 @@ impl Correlator {
         let report_failure = t.failure.is_some() && !rec.failure_reported;
         // What its group counts changed (or it is new): the group is recounted.
         let recount = is_new || counted != (rec.seen_running, rec.stop_requested_at);
-        let svc = self.state.census.services.entry(t.service.key.clone()).or_default();
-        let joined = !svc.tasks.contains(&t.task_arn) && svc.tasks.insert(t.task_arn.clone());
+        let svc = census.services.entry(t.service.key.clone()).or_default();
+        let joined = !svc.tasks.contains(&arn) && svc.tasks.insert(arn);
         if recount || joined {
-            self.state.census.grouped(&t.service.key, &t.task_arn);
+            census.grouped(&t.service.key, &t.task_arn);
         }
 
         if let Some(dep) = &dep {
@@ -241,7 +279,7 @@ impl Correlator {
                     d.release.version.clone_from(&t.image_tag);
                 }
                 if report_failure && d.is_in_flight() {
-                    if let Some(rec) = self.state.census.tasks.get_mut(&t.task_arn) {
+                    if let Some(rec) = self.state.census.tasks.get_mut(t.task_arn.as_str()) {
                         rec.failure_reported = true;
                     }
                     let dep = dep.clone();
@@ -278,29 +316,29 @@ impl Correlator {
         }
         svc.censused = true;
         for t in tasks.into_iter().filter(|t| t.running) {
-            if self.state.census.tasks.contains_key(&t.task_arn) {
+            if self.state.census.tasks.contains_key(t.task_arn.as_str()) {
                 continue;
             }
             let deployment = t.started_by.as_deref().map(|d| self.canonical(d).to_owned());
-            self.state.census.tasks.insert(
-                t.task_arn.clone(),
-                TaskRecord {
-                    service_key: key.clone(),
-                    deployment,
-                    task_definition: t.task_definition,
-                    version: 0,
-                    last_status: TaskStatus::Running,
-                    running_at: None,
-                    seen_running: true,
-                    stop_requested_at: None,
-                    failure_reported: false,
-                    last_at: at,
-                },
-            );
-            if let Some(svc) = self.state.census.services.get_mut(key) {
-                svc.tasks.insert(t.task_arn.clone());
+            let census = &mut self.state.census;
+            let arn = Shared::from(t.task_arn.as_str());
+            let rec = TaskRecord {
+                service_key: census.service_key(key),
+                deployment: deployment.as_deref().map(|d| census.names.get(d)),
+                task_definition: t.task_definition.as_deref().map(|d| census.names.get(d)),
+                version: 0,
+                last_status: TaskStatus::Running,
+                running_at: None,
+                seen_running: true,
+                stop_requested_at: None,
+                failure_reported: false,
+                last_at: at,
+            };
+            census.tasks.insert(arn.clone(), rec);
+            if let Some(svc) = census.services.get_mut(key) {
+                svc.tasks.insert(arn);
             }
-            self.state.census.grouped(key, &t.task_arn);
+            census.grouped(key, &t.task_arn);
         }
         self.settle_service(key, observed, out);
     }
@@ -382,6 +420,59 @@ impl Correlator {
             .filter_map(|arn| self.state.census.tasks.get(arn))
             .filter(|r| r.seen_running && r.deployment.as_deref().map(|o| self.canonical(o)) != Some(d.id.as_str()))
             .max_by_key(|r| (r.running_at, r.last_at))
-            .and_then(|r| r.task_definition.clone())
+            .and_then(|r| r.task_definition.as_deref().map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(key: &ServiceKey) -> TaskRecord {
+        TaskRecord {
+            service_key: key.clone(),
+            deployment: Some(Shared::from("ecs-svc/1")),
+            task_definition: Some(Shared::from("arn:aws:ecs:eu-west-1:1:task-definition/web:7")),
+            version: 1,
+            last_status: TaskStatus::Running,
+            running_at: Some(Timestamp(1)),
+            seen_running: true,
+            stop_requested_at: None,
+            failure_reported: false,
+            last_at: Timestamp(1),
+        }
+    }
+
+    /// Restored state reads one copy of each string per holder; `reopen` shares them again,
+    /// so a restart does not bring back the memory the census saved.
+    #[test]
+    fn restored_state_holds_each_arn_service_key_and_name_once() {
+        let key = ServiceKey::from("eu-west-1:1:prod/web");
+        let mut census = Census::default();
+        let arns = ["arn:aws:ecs:eu-west-1:1:task/prod/a", "arn:aws:ecs:eu-west-1:1:task/prod/b"];
+        for arn in arns {
+            census.tasks.insert(Shared::from(arn), running(&key));
+        }
+        census.services.insert(
+            key.clone(),
+            ServiceRecord { tasks: arns.into_iter().map(Shared::from).collect(), ..Default::default() },
+        );
+        let json = serde_json::to_string(&census).unwrap();
+        let mut back: Census = serde_json::from_str(&json).unwrap();
+        back.reopen(&BTreeMap::new());
+        assert_eq!(serde_json::to_string(&back).unwrap(), json, "same shape and content");
+
+        let (svc_key, svc) = back.services.iter().next().unwrap();
+        for arn in &svc.tasks {
+            let (own, rec) = back.tasks.get_key_value(arn).unwrap();
+            assert!(std::ptr::eq(own.as_str(), arn.as_str()), "{arn}: the service holds the census's ARN");
+            assert!(std::ptr::eq(rec.service_key.as_str(), svc_key.as_str()), "{arn}: the census's service key");
+        }
+        let [a, b] = arns.map(|arn| &back.tasks[arn]);
+        let same = |x: &Option<Shared>, y: &Option<Shared>| std::ptr::eq(x.as_deref().unwrap(), y.as_deref().unwrap());
+        assert!(same(&a.deployment, &b.deployment), "one deployment id");
+        assert!(same(&a.task_definition, &b.task_definition), "one task definition");
+        assert_eq!(svc.by_owner.len(), 1, "both tasks in one group");
+        assert_eq!(svc.by_owner[0].1.seen_running, 2);
     }
 }

@@ -164,7 +164,7 @@ impl Correlator {
                 }
             }
         }
-        let stopped: Vec<String> = self
+        let stopped: Vec<_> = self
             .state
             .census
             .tasks
@@ -181,6 +181,7 @@ impl Correlator {
             }
         }
         self.state.census.services.retain(|_, s| !s.tasks.is_empty() || !s.deployments.is_empty());
+        self.state.census.names.let_go();
         self.state.pipelines.executions.retain(|_, p| p.last_at >= horizon);
         let deployments = &self.state.deployments;
         self.state.controls.sweep(horizon, |id| deployments.contains_key(id));
