@@ -6,9 +6,11 @@
 //!
 //! # Layout
 //! - [`ecs_standin`]: `DescribeServices` served from a scenario's timeline (the polling baseline).
+//! - [`sqs_standin`]: an in-memory SQS on the SDK's JSON protocol (the `serve` throughput bench).
 //!
 //! `fixtures`, `rollout`, `scenarios`, `shapes` and `stream` are `cutover-testkit`'s, re-exported.
 
 pub mod ecs_standin;
+pub mod sqs_standin;
 
 pub use cutover_testkit::{fixtures, rollout, scenarios, shapes, stream};

@@ -713,6 +713,9 @@ async fn the_cloudformation_stack_routes_aws_events_to_cutover() {
         "the RunTask event reached the queue: {metrics}"
     );
     assert!(metrics.contains("cutover_messages_ignored_total 0\n"), "{metrics}");
+    // The driver's own CPU time on those messages.
+    let cpu = metrics.lines().find_map(|l| l.strip_prefix("cutover_driver_cpu_seconds_total ")).map(str::parse::<f64>);
+    assert!(cpu.is_some_and(|c| c.is_ok_and(|c| c > 0.0)), "{metrics}");
     // Operator metrics: decisions by type, and the detection lag of each of them.
     assert!(metrics.contains("cutover_decisions_total{type=\"Deployment Cut Over\"} 2\n"), "{metrics}");
     assert!(metrics.contains("cutover_detection_lag_seconds_count 6\n"), "{metrics}");

@@ -167,24 +167,26 @@ impl Queue {
         }
     }
 
+    /// Extends the visibility of every message of a waiting batch (ten a call, as SQS allows).
     pub async fn extend_visibility(&self, messages: &[Message]) {
-        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = messages
-            .iter()
-            .take(10)
-            .enumerate()
-            .filter_map(|(i, m)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle()?)
-                    .visibility_timeout(self.cfg.visibility_timeout_secs)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if let Err(error) =
-            self.sqs.change_message_visibility_batch().queue_url(&self.url).set_entries(Some(entries)).send().await
-        {
-            tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %crate::aws::describe(&error));
+        for chunk in messages.chunks(10) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle()?)
+                        .visibility_timeout(self.cfg.visibility_timeout_secs)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Err(error) =
+                self.sqs.change_message_visibility_batch().queue_url(&self.url).set_entries(Some(entries)).send().await
+            {
+                tracing::warn!(message = "Failed to extend visibility of a waiting batch.", error = %crate::aws::describe(&error));
+            }
         }
     }
 }

@@ -634,8 +634,13 @@ impl Service {
 
     /// With `token` as `SLACK_BOT_TOKEN` (or without it) and `env` set besides.
     pub fn start_with_env(config: &Path, log: &Path, token: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::start_bin(Path::new(env!("CARGO_BIN_EXE_cutover-under-test")), config, log, token, env)
+    }
+
+    /// [`Service::start_with_env`] with another build of the service (a benchmark's "before").
+    pub fn start_bin(bin: &Path, config: &Path, log: &Path, token: Option<&str>, env: &[(&str, &str)]) -> Self {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cutover-under-test"));
+        let mut command = Command::new(bin);
         match token {
             Some(t) => command.env("SLACK_BOT_TOKEN", t),
             None => command.env_remove("SLACK_BOT_TOKEN"),
