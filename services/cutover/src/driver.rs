@@ -79,17 +79,13 @@ pub fn control_entry(r: &Request) -> String {
 /// body Cutover accepts has the key.
 pub const TIMEOUT_ENTRY: &str = r#"{"cutover.timeout":{}}"#;
 
-/// At most about this many messages are decided and committed together: the batches already
-/// waiting when one is taken ([`gather`]).
-pub const GATHER_MAX: usize = 100;
-
-/// `first` and the batches already waiting behind it, as one, up to about [`GATHER_MAX`]
-/// messages: under a backlog, one transaction (one `fsync`) for several receives instead of
-/// one each. Nothing waits for more: with no backlog it is `first` alone. The oldest receipt
-/// time is kept, so a visibility extension is not missed.
-fn gather(first: Batch, rx: &mut mpsc::Receiver<Batch>) -> Batch {
+/// `first` and the batches already waiting behind it, as one, up to about `max` messages (the
+/// store's [`Journal::gather_max`]): under a backlog, one transaction (one `fsync`) for several
+/// receives instead of one each. Nothing waits for more: with no backlog it is `first` alone.
+/// The oldest receipt time is kept, so a visibility extension is not missed.
+fn gather(first: Batch, rx: &mut mpsc::Receiver<Batch>, max: usize) -> Batch {
     let mut batch = first;
-    while batch.messages.len() < GATHER_MAX {
+    while batch.messages.len() < max {
         let Ok(more) = rx.try_recv() else { break };
         batch.messages.extend(more.messages);
         batch.received_at = batch.received_at.min(more.received_at);
@@ -247,7 +243,10 @@ impl Driver {
                 () = sleep => Next::Timeout,
             };
             match next {
-                Next::Batch(Some(batch)) => self.handle(gather(batch, &mut rx)).await?,
+                Next::Batch(Some(batch)) => {
+                    let max = self.store.gather_max();
+                    self.handle(gather(batch, &mut rx, max)).await?;
+                }
                 Next::Batch(None) => break,
                 Next::Observation(Some(o)) => self.observe(o).await?,
                 Next::Observation(None) => observations = None,
@@ -685,6 +684,7 @@ async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::GATHER_MAX;
 
     #[test]
     fn an_observation_journal_entry_reads_back_as_that_observation_and_never_as_a_message() {
@@ -802,6 +802,10 @@ mod tests {
     struct Counted {
         store: crate::store::sqlite::SqliteStore,
         commits: Arc<std::sync::atomic::AtomicUsize>,
+        /// The bodies journaled, in order.
+        journaled: Arc<std::sync::Mutex<Vec<String>>>,
+        /// What it says of [`Journal::gather_max`]: SQLite's, or a bounded store's.
+        gather: usize,
     }
 
     impl Journal for Counted {
@@ -811,6 +815,7 @@ mod tests {
 
         fn commit(&mut self, entries: &[(Timestamp, String)], actions: &[NewAction]) -> Result<Vec<i64>, StoreError> {
             self.commits.fetch_add(1, Ordering::Relaxed);
+            self.journaled.lock().expect("journaled").extend(entries.iter().map(|(_, b)| b.clone()));
             Journal::commit(&mut self.store, entries, actions)
         }
 
@@ -821,17 +826,34 @@ mod tests {
         fn snapshot(&mut self, seq: i64, state: &str) -> Result<(), StoreError> {
             self.store.snapshot(seq, state)
         }
+
+        fn gather_max(&self) -> usize {
+            self.gather
+        }
     }
 
     /// A backlog: the batches already waiting when the driver takes one are decided and
     /// committed with it, in one transaction, in the order received; the journal is the same
-    /// as one batch at a time would have made it.
+    /// as one batch at a time would have made it. A store with bounded transactions
+    /// (DynamoDB's 100 items) keeps to one receive a transaction.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_waiting_together_are_committed_in_one_transaction_in_order() {
-        let (quiet, lines) = quiet_driver();
+        let (_, lines) = quiet_driver();
+        let batches = lines.len().div_ceil(3);
+        assert_eq!(drain_in_batches_of_three(&lines, GATHER_MAX).await, 1, "{batches} batches, one transaction");
+        assert_eq!(drain_in_batches_of_three(&lines, 3).await, batches, "bounded: one transaction a batch");
+        let default = crate::store::sqlite::SqliteStore::in_memory().expect("store");
+        assert_eq!(Journal::gather_max(&default), GATHER_MAX, "SQLite gathers");
+    }
+
+    /// Runs `lines` through a driver as batches of three, all waiting at once, over a journal
+    /// that gathers up to `gather`; the number of transactions it made.
+    async fn drain_in_batches_of_three(lines: &[String], gather: usize) -> usize {
+        let (quiet, _) = quiet_driver();
         let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let store = crate::store::sqlite::SqliteStore::in_memory().expect("store");
-        let journal = Counted { store, commits: commits.clone() };
+        let journaled = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let journal = Counted { store, commits: commits.clone(), journaled: journaled.clone(), gather };
         let driver = Driver::new(Correlator::new(Config::default().routing()), Box::new(journal), quiet.queue.clone());
         let (tx, rx) = mpsc::channel(lines.len());
         for (b, chunk) in lines.chunks(3).enumerate() {
@@ -849,18 +871,10 @@ mod tests {
             tx.send(Batch { messages, received_at: std::time::Instant::now() }).await.expect("queued");
         }
         drop(tx);
-        let mut driver = driver;
-        let rx = {
-            let mut rx = rx;
-            let batch = rx.recv().await.expect("a batch");
-            driver.handle(gather(batch, &mut rx)).await.expect("decided and committed");
-            rx
-        };
-        assert!(rx.is_empty(), "every waiting batch was taken");
-        assert_eq!(commits.load(Ordering::Relaxed), 1, "{} batches, one transaction", lines.len().div_ceil(3));
-        let recovery = tokio::task::block_in_place(|| driver.store.recover()).expect("recover");
-        let journaled: Vec<&str> = recovery.journal.iter().map(|e| e.body.as_str()).collect();
-        assert_eq!(journaled, lines.iter().map(String::as_str).collect::<Vec<_>>(), "in the order received");
+        // Runs until the channel is closed and empty.
+        driver.run(rx).await.expect("decided and committed");
+        assert_eq!(*journaled.lock().expect("journaled"), lines, "every line, in the order received");
+        commits.load(Ordering::Relaxed)
     }
 
     #[test]
@@ -874,9 +888,9 @@ mod tests {
             tx.try_send(batch(10)).expect("room");
         }
         let first = rx.try_recv().expect("one");
-        assert_eq!(gather(first, &mut rx).messages.len(), GATHER_MAX);
+        assert_eq!(gather(first, &mut rx, GATHER_MAX).messages.len(), GATHER_MAX);
         assert_eq!(rx.len(), 30 - GATHER_MAX / 10, "the rest waits for the next round");
-        let lone = gather(batch(3), &mut mpsc::channel(1).1);
+        let lone = gather(batch(3), &mut mpsc::channel(1).1, GATHER_MAX);
         assert_eq!(lone.messages.len(), 3, "nothing waiting: the batch alone");
     }
 }

@@ -808,5 +808,7 @@ mod tests {
         let entries: Vec<(Timestamp, String)> = (0..100).map(|i| (Timestamp(i), "x".to_owned())).collect();
         let e = store.commit(&entries, &[]).unwrap_err();
         assert!(e.to_string().contains("exceed one transaction"), "{e}");
+        // So the driver does not gather a backlog's batches into one: one receive at a time.
+        assert_eq!(store.gather_max(), 10);
     }
 }

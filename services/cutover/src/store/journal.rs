@@ -23,6 +23,10 @@ pub struct Recovery {
     pub journal: Vec<JournalEntry>,
 }
 
+/// At most about this many received messages are decided and committed in one transaction on
+/// a store whose transactions have no item limit (SQLite): see [`Journal::gather_max`].
+pub const GATHER_MAX: usize = 100;
+
 /// The journal and its snapshots. Used by the driver alone.
 ///
 /// Its methods block: the rule is on [`Store`](super::Store).
@@ -43,6 +47,14 @@ pub trait Journal: Send + std::fmt::Debug {
     /// up on their journal entries before deciding.
     fn shared(&self) -> bool {
         false
+    }
+
+    /// How many received messages the driver may decide and commit in one transaction (it
+    /// gathers the batches waiting up to about this many). One receive's worth unless the
+    /// store says more: a DynamoDB transaction holds at most 100 items, entries and actions
+    /// together, so it keeps to that.
+    fn gather_max(&self) -> usize {
+        10
     }
 
     /// Saves the correlator state as of journal `seq` and drops the journal up to it.

@@ -26,7 +26,7 @@ pub mod sqlite;
 
 pub use claim::Claim;
 pub use health::Health;
-pub use journal::{Journal, JournalEntry, Recovery};
+pub use journal::{GATHER_MAX, Journal, JournalEntry, Recovery};
 pub use outbox::{Lane, NewAction, Outbox, OutboxItem, Status};
 pub use sink_refs::SinkRefs;
 pub use slack_messages::SlackMessages;

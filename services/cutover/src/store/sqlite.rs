@@ -198,6 +198,11 @@ fn row_item(
 }
 
 impl Journal for SqliteStore {
+    /// An SQLite transaction has no item limit: a backlog's batches go in one.
+    fn gather_max(&self) -> usize {
+        super::GATHER_MAX
+    }
+
     fn recover(&mut self) -> Result<Recovery, StoreError> {
         let snapshot: Option<(i64, String)> = self
             .conn
