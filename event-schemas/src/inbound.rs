@@ -223,9 +223,9 @@ pub const MAX_DEPTH: usize = 64;
 /// True when objects and arrays nest deeper than `limit` (strings skipped). Most bytes of an
 /// AWS event are inside strings, so strings are crossed by searching for the next `"` or `\\`.
 fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
-    // Depth cannot pass the number of `{` and `[` in the body: a count (which the compiler
-    // vectorises) spares the scan for every body with fewer, as AWS events have.
-    if body.iter().map(|&b| usize::from(b == b'{' || b == b'[')).sum::<usize>() <= limit {
+    // Depth cannot pass the number of `{` and `[` in the body: counting them (a SIMD search
+    // that stops at `limit + 1`) spares the scan for every body with fewer, as AWS events have.
+    if memchr::memchr2_iter(b'{', b'[', body).take(limit + 1).count() <= limit {
         return false;
     }
     let (mut depth, mut i) = (0usize, 0usize);

@@ -1,7 +1,8 @@
 //! `cargo bench -p cutover --bench replay`: `cutover replay` on the generated stream (about
 //! 200k events over 1,000 services) against parsing the same lines into
 //! `serde_json::Value`, in one run, best of `BENCH_RUNS` (default 3) each, interleaved.
-//! `BENCH_EVENTS` and `BENCH_SERVICES` change the stream. Peak memory of the real binary is
+//! `BENCH_EVENTS` and `BENCH_SERVICES` change the stream: `BENCH_SERVICES=500` is the
+//! history-heavy one (the same events over half the services, about 18 deployments each). Peak memory of the real binary is
 //! measured by `scripts/bench` (it needs a process of its own).
 
 use std::io::{self, BufRead};
@@ -70,6 +71,12 @@ fn main() {
     let summary = summary.expect("at least one run");
     let ratio = best_replay.as_secs_f64() / best_parse.as_secs_f64();
     println!("{summary}");
+    // All inside the default 7-day retention: what each service's events are decided against.
+    println!(
+        "{:.1} deployments per service held in the retention ({} services)",
+        summary.deployments as f64 / params.services.max(1) as f64,
+        params.services
+    );
     println!("| what | best of {runs} | events/s | MB/s |");
     println!("|---|---|---|---|");
     for (what, d) in [("parse into serde_json::Value", best_parse), ("cutover replay", best_replay)] {

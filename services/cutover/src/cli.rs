@@ -214,8 +214,11 @@ fn init_logging(format: LogFormat, telemetry: &crate::telemetry::Telemetry) {
             .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
             .boxed(),
     };
+    // Without the worker thread's id and name on every span (a name copied per span; a task
+    // moves between threads anyway).
     let spans = tracing_opentelemetry::layer()
         .with_tracer(telemetry.tracer())
+        .with_threads(false)
         .with_filter(tracing_subscriber::filter::Targets::new().with_target("cutover", tracing::Level::INFO));
     tracing_subscriber::registry().with(spans).with(log.with_filter(filter)).init();
 }

@@ -205,14 +205,30 @@ impl Correlator {
             list.retain(|r| r.at >= horizon);
         }
         self.state.annotations.by_service.retain(|_, l| !l.is_empty());
-        // What the deployments held still name, gathered once (not a scan per label or tag).
+        // What the deployments held still name, gathered once (not a scan per label or tag),
+        // borrowed from them, and only when there are labels or tags to keep or let go.
         let deployments = &self.state.deployments;
-        let task_definitions: std::collections::BTreeSet<&str> =
-            deployments.values().filter_map(|d| d.release.task_definition.as_deref()).collect();
-        self.state.labels.retain(|td, _| task_definitions.contains(td.as_str()));
-        let services: std::collections::BTreeSet<ServiceKey> =
-            deployments.values().flat_map(|d| [d.tags_key(), d.ecs_service()]).flatten().collect();
-        self.state.service_tags.retain(|key, _| services.contains(key));
+        if !self.state.labels.is_empty() {
+            let task_definitions: HashSet<&str> =
+                deployments.values().filter_map(|d| d.release.task_definition.as_deref()).collect();
+            self.state.labels.retain(|td, _| task_definitions.contains(td.as_str()));
+        }
+        if !self.state.service_tags.is_empty() {
+            // A tag's key is a deployment's service key, or its `<cluster>/<service>`
+            // (`Deployment::tags_key`, `Deployment::ecs_service`).
+            let mut keys: HashSet<&str> = HashSet::new();
+            let mut named: HashSet<(&str, &str)> = HashSet::new();
+            for d in deployments.values() {
+                keys.extend(d.target.service_key.as_ref().map(ServiceKey::as_str));
+                if let (Some(cluster), Some(service)) = (d.target.cluster.as_deref(), d.target.service.as_deref()) {
+                    named.insert((cluster, service));
+                }
+            }
+            self.state.service_tags.retain(|key, _| {
+                let key = key.as_str();
+                keys.contains(key) || key.match_indices('/').any(|(i, _)| named.contains(&(&key[..i], &key[i + 1..])))
+            });
+        }
         let live = &self.state.pipelines.executions;
         self.state.pipelines.by_deployment.retain(|_, e| live.contains_key(e));
         self.state.dedupe.expire(clock);
@@ -223,6 +239,48 @@ impl Correlator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_keeps_the_tags_and_labels_of_deployments_held_and_lets_the_others_go() {
+        use cutover_events::emitted::Strategy;
+
+        use crate::deployment::Deployment;
+        use crate::routing::Routing;
+        let mut c = Correlator::new(Routing::default());
+        let at = Timestamp(1_800_000_000_000);
+        let mut held = Deployment::new("ecs-svc/1", Strategy::EcsRolling, at);
+        held.target.service_key = Some(ServiceKey::new("eu-west-1", "111122223333", "prod", "web"));
+        held.target.cluster = Some("prod".into());
+        held.target.service = Some("web".into());
+        held.release.task_definition = Some("arn:aws:ecs:eu-west-1:111122223333:task-definition/web:7".into());
+        let mut blue_green = Deployment::new("d-AAAAAAAAA", Strategy::CodedeployBlueGreen, at);
+        blue_green.target.cluster = Some("edge".into());
+        blue_green.target.service = Some("api/v2".into());
+        c.state.deployments.insert(held.id.clone(), Box::new(held));
+        c.state.deployments.insert(blue_green.id.clone(), Box::new(blue_green));
+        let tags = std::collections::BTreeMap::from([("team".to_owned(), "web".to_owned())]);
+        for key in [
+            ServiceKey::new("eu-west-1", "111122223333", "prod", "web"),
+            ServiceKey::named("prod", "web"),
+            ServiceKey::named("edge", "api/v2"),
+            ServiceKey::new("us-east-1", "111122223333", "prod", "web"),
+            ServiceKey::named("prod", "gone"),
+            ServiceKey::named("edge/api", "v2"),
+        ] {
+            c.state.service_tags.insert(key, tags.clone());
+        }
+        for td in [
+            "arn:aws:ecs:eu-west-1:111122223333:task-definition/web:7",
+            "arn:aws:ecs:eu-west-1:111122223333:task-definition/web:6",
+        ] {
+            c.state.labels.insert(td.to_owned(), Default::default());
+        }
+        c.sweep(at);
+        let kept: Vec<&str> = c.state.service_tags.keys().map(ServiceKey::as_str).collect();
+        assert_eq!(kept, vec!["edge/api/v2", "eu-west-1:111122223333:prod/web", "prod/web"]);
+        let labels: Vec<&str> = c.state.labels.keys().map(String::as_str).collect();
+        assert_eq!(labels, vec!["arn:aws:ecs:eu-west-1:111122223333:task-definition/web:7"]);
+    }
 
     #[test]
     fn dedupe_keys_are_kept_hashed_and_state_written_with_keys_as_text_still_reads() {

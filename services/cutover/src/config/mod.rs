@@ -92,7 +92,7 @@ impl Default for ReconcilerConfig {
 pub struct TelemetryConfig {
     /// The collector's base URL (`http://127.0.0.1:4318`): traces go to `/v1/traces`, metrics
     /// to `/v1/metrics`. Unset: `OTEL_EXPORTER_OTLP_ENDPOINT` if set, else nothing is exported
-    /// (trace ids are still made, for emitted events and log lines).
+    /// (trace ids are still made, for emitted events and log lines; spans are not recorded).
     pub otlp_endpoint: Option<String>,
     /// `service.name` of the exported resource. Default `cutover`.
     pub service_name: String,
