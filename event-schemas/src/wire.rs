@@ -23,8 +23,7 @@ macro_rules! wire_enum {
             /// Reads a wire value; anything unknown becomes `Unknown`.
             #[allow(unreachable_pub, reason = "public in the enums this macro declares")]
             pub fn from_wire(value: &str) -> Self {
-                let folded = $crate::wire::fold(value);
-                $(if folded == $crate::wire::fold($wire) { return Self::$variant; })+
+                $(if $crate::wire::same_state(value, $wire) { return Self::$variant; })+
                 Self::Unknown(value.to_owned())
             }
 
@@ -60,9 +59,14 @@ macro_rules! wire_enum {
 }
 pub(crate) use wire_enum;
 
-/// Upper-cases ASCII and drops `_`, `-` and spaces, for state comparison.
-pub(crate) fn fold(value: &str) -> String {
-    value.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')).map(|b| char::from(b.to_ascii_uppercase())).collect()
+/// Whether two states are one: equal once ASCII is upper-cased and `_`, `-` and spaces are
+/// dropped. Compared as they are read, without a folded copy of either (an enum's read made
+/// one for the value and one for each state it was compared with).
+pub(crate) fn same_state(value: &str, wire: &str) -> bool {
+    fn folded(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')).map(|b| b.to_ascii_uppercase())
+    }
+    folded(value).eq(folded(wire))
 }
 
 /// A scalar that AWS sends as a string or as a number (`"cpu": "1024"`, `"cpu": "null"`,
@@ -171,6 +175,11 @@ mod tests {
         assert_eq!(Demo::from_wire("in_progress"), Demo::InProgress);
         assert_eq!(Demo::from_wire("Done"), Demo::Done);
         assert_eq!(Demo::from_wire("Paused"), Demo::Unknown("Paused".into()));
+        assert_eq!(Demo::from_wire("in-progress "), Demo::InProgress);
+        assert_eq!(Demo::from_wire("IN_PROGRESSX"), Demo::Unknown("IN_PROGRESSX".into()), "not a prefix");
+        assert_eq!(Demo::from_wire("IN_PROGRES"), Demo::Unknown("IN_PROGRES".into()));
+        assert_eq!(Demo::from_wire("DONÉ"), Demo::Unknown("DONÉ".into()));
+        assert_eq!(Demo::from_wire(""), Demo::Unknown(String::new()));
         assert_eq!(serde_json::to_string(&Demo::InProgress).unwrap(), "\"IN_PROGRESS\"");
     }
 
