@@ -306,7 +306,8 @@ pub fn parse_body(body: &str) -> Result<Inbound, Malformed> {
     if probe.message_id.is_some() && (probe.message.is_some() || probe.sns_type.is_some()) {
         return parse_sns(probe);
     }
-    parse_unwrapped(body, probe, None).map(|(event, key)| Inbound { dedupe_key: key, sns: None, event })
+    let (event, key) = parse_unwrapped(body, probe, None)?;
+    Ok(Inbound { dedupe_key: key.unwrap_or_else(|| content_key(body)), sns: None, event })
 }
 
 fn probe(body: &str) -> Result<Probe<'_>, Malformed> {
@@ -358,8 +359,7 @@ fn parse_sns(probe: Probe<'_>) -> Result<Inbound, Malformed> {
         Event::CodeDeployTrigger { .. } | Event::ApprovalNotification(_) | Event::SnsControl { .. } => {
             format!("sns:{message_id}")
         }
-        _ if inner_key.starts_with("eb:") => inner_key,
-        _ => format!("sns:{message_id}"),
+        _ => inner_key.unwrap_or_else(|| format!("sns:{message_id}")),
     };
     Ok(Inbound { dedupe_key, sns: Some(sns), event })
 }
@@ -368,13 +368,20 @@ fn probe_inner(message: &str) -> Result<Probe<'_>, Malformed> {
     probe(message).map_err(Malformed::in_sns)
 }
 
-/// An EventBridge event, a processed notification, a trigger or an approval message.
+/// The key of a message that carries no id of its own: a SHA-256 of its content.
+fn content_key(body: &str) -> String {
+    format!("sha256:{}", hex_sha256(body.trim()))
+}
+
+/// An EventBridge event, a processed notification, a trigger or an approval message, with the
+/// event's own key (`eb:<id>`) when it has an id. Without one it is keyed by what wraps it: its
+/// SNS notification's id, or at the top level its content ([`content_key`], made only then: a
+/// SHA-256 of every trigger SNS delivers was most of its parse, and was thrown away).
 fn parse_unwrapped(
     body: &str,
     probe: Probe<'_>,
     sns_timestamp: Option<Timestamp>,
-) -> Result<(Event, String), Malformed> {
-    let content_key = || format!("sha256:{}", hex_sha256(body.trim()));
+) -> Result<(Event, Option<String>), Malformed> {
     let detail_type = probe.detail_type.or(probe.detail_type_processed);
     if let (Some(detail_type), Some(source)) = (detail_type, probe.source.clone()) {
         let Some(detail) = probe.detail else {
@@ -388,10 +395,7 @@ fn parse_unwrapped(
         };
         let time =
             Timestamp::parse_rfc3339(time).map_err(|e| Malformed::InvalidField(format!("EventBridge time: {e}")))?;
-        let key = match &probe.id {
-            Some(id) => format!("eb:{id}"),
-            None => content_key(),
-        };
+        let key = probe.id.as_ref().map(|id| format!("eb:{id}"));
         let envelope = Envelope {
             id: probe.id,
             source,
@@ -406,12 +410,12 @@ fn parse_unwrapped(
     if probe.deployment_id.is_some() {
         let trigger: Trigger =
             serde_json::from_str(body).map_err(|e| Malformed::InvalidField(format!("CodeDeploy trigger: {e}")))?;
-        return Ok((Event::CodeDeployTrigger { trigger, sns_timestamp }, content_key()));
+        return Ok((Event::CodeDeployTrigger { trigger, sns_timestamp }, None));
     }
     if probe.approval.is_some() {
         let approval: ApprovalNotification =
             serde_json::from_str(body).map_err(|e| Malformed::InvalidField(format!("approval notification: {e}")))?;
-        return Ok((Event::ApprovalNotification(approval), content_key()));
+        return Ok((Event::ApprovalNotification(approval), None));
     }
     Err(Malformed::BadEnvelope(
         "not a known envelope (expected an EventBridge event, an SNS notification or a CodeDeploy trigger)".into(),
@@ -599,6 +603,18 @@ mod tests {
         let wrong_type = r#"{"id":"1","detail-type":"ECS Task State Change","source":"aws.ecs","time":"2020-01-01T00:00:00Z",
             "detail":{"taskArn":"t","clusterArn":"c","lastStatus":"RUNNING","desiredStatus":"RUNNING","version":"six"}}"#;
         assert_eq!(kind(wrong_type), "invalid_field");
+    }
+
+    #[test]
+    fn what_carries_no_id_is_keyed_by_its_sns_notification_or_else_its_content() {
+        let trigger = r#"{"deploymentId":"d-1","status":"CREATED"}"#;
+        let processed = r#"{"detailType":"X","source":"s","time":"2020-01-01T00:00:00Z","detail":{}}"#;
+        let wrap = |m: &str| serde_json::json!({"Type":"Notification","MessageId":"m-1","Message":m}).to_string();
+        assert_eq!(parse_body(&wrap(trigger)).unwrap().dedupe_key, "sns:m-1");
+        assert_eq!(parse_body(&wrap(processed)).unwrap().dedupe_key, "sns:m-1");
+        let top = parse_body(processed).unwrap().dedupe_key;
+        assert_eq!(top, format!("sha256:{}", hex_sha256(processed)));
+        assert_eq!(top.len(), "sha256:".len() + 64);
     }
 
     #[test]
