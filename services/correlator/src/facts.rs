@@ -33,6 +33,12 @@ impl ServiceKey {
         Self(Shared::from(format!("{cluster}/{service}")))
     }
 
+    /// The `(cluster, service)` pairs whose [`ServiceKey::named`] key this could be (a name
+    /// may hold a `/`, so each split is one), for a lookup that formats no key.
+    pub fn named_splits(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.match_indices('/').map(|(i, _)| (&self.0[..i], &self.0[i + 1..]))
+    }
+
     /// Its AWS account, when it names one.
     pub fn account(&self) -> Option<&str> {
         let (scope, _) = self.0.split_once('/')?;

@@ -2,8 +2,9 @@
 //! 200k events over 1,000 services) against parsing the same lines into
 //! `serde_json::Value`, in one run, best of `BENCH_RUNS` (default 3) each, interleaved.
 //! `BENCH_EVENTS` and `BENCH_SERVICES` change the stream: `BENCH_SERVICES=500` is the
-//! history-heavy one (the same events over half the services, about 18 deployments each). Peak memory of the real binary is
-//! measured by `scripts/bench` (it needs a process of its own).
+//! history-heavy one (the same events over half the services, about 18 deployments each).
+//! Peak memory of the real binary is measured by `scripts/bench` (it needs a process of its
+//! own).
 
 use std::io::{self, BufRead};
 use std::time::{Duration, Instant};

@@ -10,8 +10,7 @@
 //!
 //! Without a collector a tracer provider is still installed, with no exporter and sampling
 //! off: trace ids are made (for emitted events, the outbox's `traceparent` and log lines), but
-//! spans are not recorded, since nothing would read them (a recorded span cost a message about a
-//! tenth of the driver's time).
+//! spans are not recorded, since nothing would read them.
 //!
 //! Metrics: the same figures `/metrics` shows, under OpenTelemetry names (`cutover.*`, see
 //! docs/config.md): histograms and counters are recorded as they happen; the intake counters

@@ -224,10 +224,9 @@ impl Correlator {
                     named.insert((cluster, service));
                 }
             }
-            self.state.service_tags.retain(|key, _| {
-                let key = key.as_str();
-                keys.contains(key) || key.match_indices('/').any(|(i, _)| named.contains(&(&key[..i], &key[i + 1..])))
-            });
+            self.state
+                .service_tags
+                .retain(|key, _| keys.contains(key.as_str()) || key.named_splits().any(|pair| named.contains(&pair)));
         }
         let live = &self.state.pipelines.executions;
         self.state.pipelines.by_deployment.retain(|_, e| live.contains_key(e));
