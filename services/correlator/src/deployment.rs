@@ -303,6 +303,14 @@ impl Deployment {
                 && self.decided(DetailType::RolledBack).is_none())
     }
 
+    /// It failed and no rollback of it is linked: only a rollback linked later can decide
+    /// anything more for it (`Rolled Back`, once that rollback cuts over).
+    pub fn waits_for_rollback(&self) -> bool {
+        self.started_at().is_some()
+            && self.terminal().is_some_and(|(t, _)| t == DetailType::Failed)
+            && self.rollback.by.is_none()
+    }
+
     /// Its own Slack message has been posted (it has a channel and a step): an update applies.
     pub fn has_message(&self) -> bool {
         self.slack.channel().is_some() && !self.history.is_empty()

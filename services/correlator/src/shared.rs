@@ -1,7 +1,8 @@
 //! Strings the state holds many times over, kept once: [`Shared`] is a reference-counted
 //! string, and [`Names`] hands out one `Shared` per distinct text. The census keeps each task's
 //! ARN, the deployment that started it, its task definition and its service's key this way:
-//! with 10,000 deployments in flight they are most of its memory (BENCHMARKS.md, "Memory").
+//! with 10,000 deployments in flight they are most of its memory (BENCHMARKS.md, "Deployments
+//! in flight: the census's strings kept once").
 //!
 //! A `Shared` serialises as its text, so persisted state keeps its shape. Read back, each is
 //! its own copy until [`Names`] shares them again.
@@ -19,6 +20,11 @@ pub(crate) struct Shared(Arc<str>);
 impl Shared {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The same allocation as `other`: of two names from one [`Names`], the same text.
+    pub(crate) fn same(&self, other: &Shared) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// How many hold it.
@@ -97,6 +103,11 @@ impl Names {
         let name = Shared::from(text);
         self.0.insert(name.clone());
         name
+    }
+
+    /// The one `Shared` for `text`, if anyone holds that text.
+    pub(crate) fn find(&self, text: &str) -> Option<&Shared> {
+        self.0.get(text)
     }
 
     /// Shares `name` if its text is already known; otherwise keeps it as the one.

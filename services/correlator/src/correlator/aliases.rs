@@ -84,10 +84,11 @@ impl Correlator {
 
     pub(super) fn in_flight_of(&self, service_key: &ServiceKey, pred: impl Fn(&Deployment) -> bool) -> Option<String> {
         let svc = self.state.census.services.get(service_key)?;
-        svc.deployments
+        // Those in flight are among its open deployments, in the same order.
+        svc.open
             .iter()
             .rev()
-            .filter_map(|id| self.state.deployments.get(id))
+            .filter_map(|o| self.state.deployments.get(o.id.as_str()))
             .find(|d| d.is_in_flight() && pred(d))
             .map(|d| d.id.clone())
     }

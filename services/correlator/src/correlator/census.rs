@@ -50,7 +50,7 @@ pub(super) struct ServiceRecord {
     /// same order: an event of the service settles these, not its whole history. Derived;
     /// rebuilt by [`Census::reopen`] when state is restored.
     #[serde(skip)]
-    pub(super) open: Vec<String>,
+    pub(super) open: Vec<Open>,
     /// Its tasks grouped by the deployment their events named (as named, not canonical: an
     /// alias linked later does not move a task), with what the rolling rule needs of each
     /// group, so a settle reads one entry per deployment instead of every task. A `Vec`: a
@@ -58,6 +58,22 @@ pub(super) struct ServiceRecord {
     /// rebuilt by [`Census::reopen`].
     #[serde(skip)]
     pub(super) by_owner: Vec<(Option<Shared>, OwnerTasks)>,
+}
+
+/// One of a service's open deployments.
+#[derive(Clone, Debug)]
+pub(super) struct Open {
+    pub(super) id: Shared,
+    /// It failed and no rollback of it is linked ([`Deployment::waits_for_rollback`]): an
+    /// event of its service decides nothing for it, so it is not settled until
+    /// [`Correlator::link_rollback`] links one. (A fleet keeps many of these in retention.)
+    pub(super) waiting: bool,
+}
+
+impl Open {
+    pub(super) fn of(d: &Deployment) -> Self {
+        Self { id: Shared::from(d.id.as_str()), waiting: d.waits_for_rollback() }
+    }
 }
 
 /// The tasks of one service that one deployment started (or that named none).
@@ -118,8 +134,8 @@ impl Census {
             svc.open = svc
                 .deployments
                 .iter()
-                .filter(|id| deployments.get(*id).is_some_and(|d| d.may_settle()))
-                .cloned()
+                .filter_map(|id| deployments.get(id).filter(|d| d.may_settle()))
+                .map(|d| Open::of(d))
                 .collect();
             svc.tasks = svc
                 .tasks
@@ -346,40 +362,64 @@ impl Correlator {
     /// Rolling cut-over: a RUNNING task of the new deployment, and every older task that
     /// served traffic told to stop. `at` is the latest of those events' times. A deployment
     /// that a newer one has overtaken does not cut over this way.
+    ///
+    /// It reads each of the service's task groups by its figures, and looks up the deployment
+    /// of only the groups that decide: those still serving, and of the finished ones the one
+    /// stopped last (all of them only when that one is newer than this). A service with 200
+    /// deployments in retention has 200 finished groups; the one stopped last is nearly always
+    /// the one this deployment replaces.
     pub(super) fn rolling_proof(&self, d: &Deployment) -> Option<Timestamp> {
+        let proof = self.rolling_proof_by_groups(d);
+        // Builds with debug assertions (tests, the fuzz targets) check it against the rule
+        // read over every group.
+        #[cfg(debug_assertions)]
+        assert_eq!(proof, self.rolling_proof_by_scan(d), "the rolling proof of {}", d.id);
+        proof
+    }
+
+    fn rolling_proof_by_groups(&self, d: &Deployment) -> Option<Timestamp> {
         if d.strategy != Strategy::EcsRolling {
             return None;
         }
         let svc = self.state.census.services.get(d.target.service_key.as_ref()?)?;
+        let own = self.own_names(d);
+        let is_own = |owner: &Option<Shared>| owner.as_ref().is_some_and(|o| own.iter().any(|n| n.same(o)));
+        // Started by a deployment no newer than this one (or by one Cutover does not hold).
+        let older = |owner: &Option<Shared>| {
+            owner
+                .as_deref()
+                .and_then(|o| self.state.deployments.get(self.canonical(o)))
+                .is_none_or(|o| o.first_seen <= d.first_seen)
+        };
         // Each new task that ran: when it started running, and when it was told to stop.
-        // One group of tasks per deployment that started them: its own tasks are read one
-        // by one, the others by their group's figures.
         let mut new_tasks: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
-        let mut last_stop: Option<Timestamp> = None;
-        let mut any_old = false;
-        for (owner, g) in &svc.by_owner {
+        // Of the other groups none of whose tasks that ran still serves, the one stopped last.
+        let finished =
+            |owner: &Option<Shared>, g: &OwnerTasks| g.seen_running > 0 && g.unstopped == 0 && !is_own(owner);
+        let mut latest: Option<(Option<Timestamp>, usize)> = None;
+        for (i, (owner, g)) in svc.by_owner.iter().enumerate() {
             // No task of it ran: neither new tasks that serve nor old ones that did.
             if g.seen_running == 0 {
                 continue;
             }
-            let owner = owner.as_deref().map(|o| self.canonical(o));
-            if owner == Some(d.id.as_str()) {
+            if is_own(owner) {
                 new_tasks.extend(g.tasks.iter().filter_map(|t| Some((t.running_at?, t.stop_requested_at))));
-                continue;
-            }
-            let older = owner.and_then(|o| self.state.deployments.get(o)).is_none_or(|o| o.first_seen <= d.first_seen);
-            if !older {
-                continue;
-            }
-            any_old = true;
-            if g.unstopped > 0 {
+            } else if g.unstopped == 0 {
+                if latest.is_none_or(|(at, _)| g.last_stop > at) {
+                    latest = Some((g.last_stop, i));
+                }
+            } else if older(owner) {
+                // An older task that served is not told to stop yet.
                 return None;
             }
-            last_stop = last_stop.max(g.last_stop);
         }
-        if !any_old {
-            return None;
-        }
+        // The latest stop among the older finished groups (none: no old task ever served).
+        let (at, i) = latest?;
+        let last_stop = if older(&svc.by_owner[i].0) {
+            at
+        } else {
+            svc.by_owner.iter().filter(|(o, g)| finished(o, g) && older(o)).map(|(_, g)| g.last_stop).max()?
+        };
         // The instant the last old task is told to stop, a new task must be running (started,
         // not yet told to stop): a deployment whose tasks all stopped before that (it failed,
         // and a rollback is stopping the old ones) never had the traffic.
@@ -398,6 +438,64 @@ impl Correlator {
             .filter_map(|o| self.state.deployments.get(o))
             .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
         (!superseded).then_some(proof)
+    }
+
+    /// The rule as written, over every group: what [`Correlator::rolling_proof`] checks
+    /// itself against in builds with debug assertions.
+    #[cfg(debug_assertions)]
+    fn rolling_proof_by_scan(&self, d: &Deployment) -> Option<Timestamp> {
+        if d.strategy != Strategy::EcsRolling {
+            return None;
+        }
+        let svc = self.state.census.services.get(d.target.service_key.as_ref()?)?;
+        let mut new_tasks: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
+        let mut last_stop: Option<Timestamp> = None;
+        let mut any_old = false;
+        for (owner, g) in &svc.by_owner {
+            if g.seen_running == 0 {
+                continue;
+            }
+            let owner = owner.as_deref().map(|o| self.canonical(o));
+            if owner == Some(d.id.as_str()) {
+                new_tasks.extend(g.tasks.iter().filter_map(|t| Some((t.running_at?, t.stop_requested_at))));
+                continue;
+            }
+            if owner.and_then(|o| self.state.deployments.get(o)).is_some_and(|o| o.first_seen > d.first_seen) {
+                continue;
+            }
+            any_old = true;
+            if g.unstopped > 0 {
+                return None;
+            }
+            last_stop = last_stop.max(g.last_stop);
+        }
+        if !any_old {
+            return None;
+        }
+        let proof = new_tasks
+            .iter()
+            .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
+            .filter(|(at, stop)| stop.is_none_or(|s| s > *at))
+            .map(|(at, _)| at)
+            .min()?;
+        let superseded = svc
+            .deployments
+            .iter()
+            .filter_map(|o| self.state.deployments.get(o))
+            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
+        (!superseded).then_some(proof)
+    }
+
+    /// The census's names of `d`'s tasks' groups: its key and its aliases, those that resolve
+    /// to it. A group is `d`'s when its owner is one of these: the census holds one [`Shared`]
+    /// per text, and every alias that resolves to `d` is among `d`'s aliases (both are written
+    /// together, [`Correlator::add_alias`]).
+    fn own_names(&self, d: &Deployment) -> Vec<&Shared> {
+        std::iter::once(d.id.as_str())
+            .chain(d.aliases.iter().map(String::as_str))
+            .filter(|n| self.canonical(n) == d.id)
+            .filter_map(|n| self.state.census.names.find(n))
+            .collect()
     }
 
     pub(super) fn previous_task_definition(&self, d: &Deployment) -> Option<String> {

@@ -40,13 +40,14 @@ use crate::action::{Action, Invalidation, SinkDelivery, SlackMessage, caller_ref
 use crate::deployment::{Deployment, ImageLabels, InvalidationRecord, SlackThread, Step};
 use crate::facts::{Fact, Normalised, ServiceKey, ServiceRef, normalise};
 use crate::routing::{Broadcast, Identity, Routing, SlackId};
+use crate::shared::Shared;
 use crate::slack::templates::{self, Templates};
 use crate::slack::{message, wording};
 
 use self::aliases::Aliases;
 use self::annotations::{AnnotationRecord, Annotations};
 use self::approvals::Approvals;
-use self::census::Census;
+use self::census::{Census, Open};
 pub use self::input::{ActionStructure, ActionTarget, CensusTask, Input, NativeStatus, Observation, StageStructure};
 use self::pipelines::Pipelines;
 use self::retention::Dedupe;
@@ -350,19 +351,50 @@ impl Correlator {
     /// Settles the service's deployments that can still decide something (its open ones, in
     /// the order they were first seen), then closes those that now cannot.
     fn settle_service(&mut self, service_key: &ServiceKey, observed: Timestamp, out: &mut Vec<Action>) {
-        let ids: Vec<String> = self.state.census.services.get(service_key).map(|s| s.open.clone()).unwrap_or_default();
+        let ids: Vec<Shared> = self
+            .state
+            .census
+            .services
+            .get(service_key)
+            .map(|s| s.open.iter().filter(|o| !o.waiting).map(|o| o.id.clone()).collect())
+            .unwrap_or_default();
         for id in &ids {
             self.settle(id, observed, out);
         }
         let deployments = &self.state.deployments;
         if let Some(svc) = self.state.census.services.get_mut(service_key) {
-            svc.open.retain(|id| deployments.get(id).is_some_and(|d| d.may_settle()));
+            svc.open.retain_mut(|o| {
+                // One that waits stays as it is until a rollback of it is linked.
+                if o.waiting {
+                    return true;
+                }
+                let Some(d) = deployments.get(o.id.as_str()).filter(|d| d.may_settle()) else { return false };
+                o.waiting = d.waits_for_rollback();
+                true
+            });
+            // What reads `open` for "in flight or failed" (rollbacks, superseding, aliases)
+            // needs each such deployment of the service in it, in order, and which wait: builds
+            // with debug assertions (tests) check it against the whole history.
+            #[cfg(debug_assertions)]
+            {
+                let kept = svc.deployments.iter().filter_map(|id| deployments.get(id).filter(|d| d.may_settle()));
+                let open = svc.open.iter().map(|o| (o.id.as_str(), o.waiting));
+                assert!(kept.map(|d| (d.id.as_str(), d.waits_for_rollback())).eq(open), "open of {service_key}");
+            }
         }
     }
 
     /// Takes every decision the evidence proves, in lifecycle order.
     fn settle(&mut self, id: &str, observed: Timestamp, out: &mut Vec<Action>) {
         let Some(d) = self.state.deployments.get(id) else { return };
+        // Ended, and no rollback of it to wait for: nothing left to decide (a failed deployment
+        // stays open until a rollback of it cuts over, and most never get one).
+        if !d.is_in_flight()
+            && d.started_at().is_some()
+            && (d.rollback.by.is_none() || d.decided(DetailType::RolledBack).is_some())
+        {
+            return;
+        }
         if d.started_at().is_none()
             && let Some(at) = d.evidence.started
         {
@@ -724,7 +756,7 @@ impl Correlator {
             d.target.service = Some(s.service.clone());
             let svc = self.state.census.services.entry(s.key.clone()).or_default();
             svc.deployments.push(id.to_owned());
-            svc.open.push(id.to_owned());
+            svc.open.push(Open { id: Shared::from(id), waiting: false });
         }
         d.pipeline_execution = self.state.pipelines.by_deployment.get(id).cloned();
         self.state.deployments.insert(id.to_owned(), Box::new(d));

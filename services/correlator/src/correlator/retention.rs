@@ -157,7 +157,7 @@ impl Correlator {
                 self.state.pipelines.by_deployment.remove(id);
                 if let Some(svc) = d.target.service_key.as_ref().and_then(|k| self.state.census.services.get_mut(k)) {
                     svc.deployments.retain(|x| x != id);
-                    svc.open.retain(|x| x != id);
+                    svc.open.retain(|x| x.id.as_str() != id);
                 }
                 if let Some(undone) = &d.rollback.of {
                     self.state.rollbacks_of.forget(undone, id);

@@ -13,6 +13,7 @@ use super::Correlator;
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::ServiceKey;
+use crate::shared::Shared;
 
 /// The rollbacks naming each deployment they undo (known or not yet), in id order: derived
 /// from the deployments' `rollback.of`, rebuilt when state is restored, never persisted.
@@ -61,7 +62,15 @@ impl Correlator {
     /// True when `rollback` was linked now (it undid nothing before).
     pub(super) fn link_rollback(&mut self, rollback: &str, undone: &str) -> bool {
         let undone_td = self.state.deployments.get_mut(undone).and_then(|u| {
-            u.rollback.by.get_or_insert_with(|| rollback.to_owned());
+            if u.rollback.by.is_none() {
+                u.rollback.by = Some(rollback.to_owned());
+                // A failed deployment waited for this: its service's events settle it again.
+                if let Some(svc) = u.target.service_key.as_ref().and_then(|k| self.state.census.services.get_mut(k))
+                    && let Some(o) = svc.open.iter_mut().find(|o| o.id.as_str() == undone)
+                {
+                    o.waiting = false;
+                }
+            }
             u.release.task_definition.clone()
         });
         let Some(r) = self.state.deployments.get_mut(rollback) else { return false };
@@ -111,8 +120,9 @@ impl Correlator {
         }
         d.rollback.target.clone_from(&target);
         let Some(svc) = self.state.census.services.get(service_key) else { return };
-        let undone = svc.deployments.iter().rev().find(|other| {
-            let Some(o) = self.state.deployments.get(*other) else { return false };
+        // In flight or failed and not rolled back: among the service's open deployments.
+        let undone = svc.open.iter().rev().find(|other| {
+            let Some(o) = self.state.deployments.get(other.id.as_str()) else { return false };
             o.id != id
                 && Some(&o.id) != target.as_ref()
                 && o.rollback.by.is_none()
@@ -121,7 +131,7 @@ impl Correlator {
                 && o.terminal().is_none_or(|(t, _)| t == DetailType::Failed)
         });
         if let Some(undone) = undone.cloned() {
-            self.link_rollback(id, &undone);
+            self.link_rollback(id, undone.id.as_str());
         }
     }
 
@@ -153,16 +163,17 @@ impl Correlator {
         let rollback_of = d.rollback.of.clone();
         if d.strategy == Strategy::EcsRolling {
             let first_seen = d.first_seen;
-            let superseded: Vec<String> = d
+            // In flight, so among the service's open deployments (in the same order).
+            let superseded: Vec<Shared> = d
                 .target
                 .service_key
                 .as_ref()
                 .and_then(|k| self.state.census.services.get(k))
-                .map(|s| s.deployments.clone())
+                .map(|s| s.open.iter().filter(|o| !o.waiting).map(|o| o.id.clone()).collect::<Vec<_>>())
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|o| {
-                    let Some(o) = self.state.deployments.get(o) else { return false };
+                    let Some(o) = self.state.deployments.get(o.as_str()) else { return false };
                     o.id != id
                         && Some(&o.id) != rollback_of.as_ref()
                         && o.strategy == Strategy::EcsRolling
@@ -173,7 +184,7 @@ impl Correlator {
                 })
                 .collect();
             for o in superseded {
-                if let Some(od) = self.state.deployments.get_mut(&o) {
+                if let Some(od) = self.state.deployments.get_mut(o.as_str()) {
                     od.rollback.superseded_by = Some(id.to_owned());
                     od.evidence.failed = Some((at, format!("superseded by {id}")));
                 }
