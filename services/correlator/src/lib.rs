@@ -12,8 +12,8 @@
 //! # Layout
 //! - [`correlator`]: [`Correlator::handle`] / [`Correlator::handle_timeout`] /
 //!   [`Correlator::next_timeout`] / [`Correlator::wanted`] and the decisions; a folder of rooms,
-//!   each owning its records and rules (input, evidence, census, aliases, rollback, pipelines,
-//!   annotations, context, retention, wanted, status).
+//!   each owning its records and rules (input, evidence, held, census, aliases, rollback,
+//!   pipelines, annotations, context, retention, wanted, status).
 //! - [`facts`]: typed events → normalised facts with their AWS time, or "irrelevant".
 //! - [`deployment`]: one deployment's identity, evidence and decided steps.
 //! - [`action`]: the decided actions (`emit`, `slack.*`, `cloudfront.invalidate`).

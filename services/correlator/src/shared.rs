@@ -13,6 +13,26 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// The hash of the state's in-memory maps by name (deployment ids, task ARNs): foldhash,
+/// seeded at random per process (names come from events: nobody should be able to aim them
+/// at one bucket), several times faster than SipHash on names this short. Their order differs
+/// from process to process (as it did with SipHash's random keys): what walks them does not
+/// depend on it.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
+/// Writes a hashed map as a map in key order: the shape and the bytes of the `BTreeMap` it
+/// replaced, so a snapshot does not change with the hash.
+pub(crate) fn in_key_order<K, V, S>(map: &std::collections::HashMap<K, V, FastHash>, s: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize + Ord,
+    V: Serialize,
+    S: serde::Serializer,
+{
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(entries)
+}
+
 /// A string kept once and shared by every holder. Compared, ordered and hashed as its text.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Shared(Arc<str>);
@@ -92,7 +112,7 @@ impl<'de> Deserialize<'de> for Shared {
 /// One [`Shared`] per distinct text. A name nobody else holds any more is let go by
 /// [`Names::let_go`], which the retention sweep calls.
 #[derive(Debug, Default)]
-pub(crate) struct Names(HashSet<Shared>);
+pub(crate) struct Names(HashSet<Shared, FastHash>);
 
 impl Names {
     /// The one `Shared` for `text`.

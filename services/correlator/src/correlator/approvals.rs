@@ -484,7 +484,6 @@ impl Correlator {
                 .state
                 .deployments
                 .values()
-                .map(Box::as_ref)
                 .filter(|d| t.names(d) && d.cut_over_at().is_some())
                 .max_by_key(|d| d.cut_over_at());
             let (cluster, service) = match t {

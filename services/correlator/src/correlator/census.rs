@@ -2,18 +2,19 @@
 //! reconciler's `ListTasks` census, and the rolling cut-over rule over it
 //! ([`Correlator::rolling_proof`], the one place it is written).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use cutover_events::Timestamp;
 use cutover_events::ecs::TaskStatus;
 use cutover_events::emitted::Strategy;
 use serde::{Deserialize, Serialize};
 
+use super::held::Held;
 use super::{CensusTask, Correlator};
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::{ServiceKey, TaskFact};
-use crate::shared::{Names, Shared};
+use crate::shared::{FastHash, Names, Shared};
 use crate::slack::wording;
 
 /// What the census knows of one service task. Its strings are shared: the service key is
@@ -110,8 +111,10 @@ fn arn_hash(arn: &str) -> u64 {
 /// The census: every service task Cutover knows of, and each service's tasks and deployments.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Census {
-    pub(super) tasks: HashMap<Shared, TaskRecord>,
-    pub(super) services: BTreeMap<ServiceKey, ServiceRecord>,
+    pub(super) tasks: HashMap<Shared, TaskRecord, FastHash>,
+    /// Hashed, for the lookups each event makes; written in key order, as the B-tree it was.
+    #[serde(serialize_with = "crate::shared::in_key_order")]
+    pub(super) services: HashMap<ServiceKey, ServiceRecord, FastHash>,
     /// The deployment ids and task definitions its tasks name, each kept once. Derived:
     /// [`Census::reopen`] shares them again when state is restored.
     #[serde(skip)]
@@ -121,7 +124,7 @@ pub(super) struct Census {
 impl Census {
     /// Rebuilds each service's open deployments from `deployments`, and its task groups, and
     /// shares again the strings that restored state holds once per holder.
-    pub(super) fn reopen(&mut self, deployments: &BTreeMap<String, Box<Deployment>>) {
+    pub(super) fn reopen(&mut self, deployments: &Held) {
         let Census { tasks, services, names } = self;
         for rec in tasks.values_mut() {
             rec.deployment = rec.deployment.as_ref().map(|d| names.share(d));
@@ -135,7 +138,7 @@ impl Census {
                 .deployments
                 .iter()
                 .filter_map(|id| deployments.get(id).filter(|d| d.may_settle()))
-                .map(|d| Open::of(d))
+                .map(Open::of)
                 .collect();
             svc.tasks = svc
                 .tasks
@@ -557,7 +560,7 @@ mod tests {
         );
         let json = serde_json::to_string(&census).unwrap();
         let mut back: Census = serde_json::from_str(&json).unwrap();
-        back.reopen(&BTreeMap::new());
+        back.reopen(&Held::default());
         let value = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
         assert_eq!(value(&serde_json::to_string(&back).unwrap()), value(&json), "same shape and content");
 
@@ -573,5 +576,21 @@ mod tests {
         assert!(same(&a.task_definition, &b.task_definition), "one task definition");
         assert_eq!(svc.by_owner.len(), 1, "both tasks in one group");
         assert_eq!(svc.by_owner[0].1.seen_running, 2);
+    }
+
+    /// The services are hashed in memory and written in key order, whatever the hash's seed:
+    /// a snapshot is the same bytes for the same state.
+    #[test]
+    fn services_are_written_in_key_order() {
+        let mut census = Census::default();
+        let keys: Vec<String> = (0..40).map(|i| format!("eu-west-1:1:prod/svc-{:02}", (i * 17) % 40)).collect();
+        for k in &keys {
+            census.services.insert(ServiceKey::from(k.as_str()), ServiceRecord::default());
+        }
+        let json = serde_json::to_string(&census).unwrap();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let at: Vec<usize> = sorted.iter().map(|k| json.find(&format!("\"{k}\":")).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "services in key order: {json}");
     }
 }

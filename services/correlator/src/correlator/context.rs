@@ -33,7 +33,6 @@ impl Correlator {
                 .state
                 .deployments
                 .values()
-                .map(Box::as_ref)
                 .filter(|d| {
                     d.target.cluster.as_deref() == Some(cluster) && d.target.service.as_deref() == Some(service)
                 })

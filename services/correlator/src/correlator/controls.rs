@@ -377,7 +377,7 @@ impl Correlator {
         if !bound {
             return Err(self.forged(message_of, out));
         }
-        self.state.deployments.get(id).map(Box::as_ref).ok_or_else(|| {
+        self.state.deployments.get(id).ok_or_else(|| {
             Verdict::Refused(format!(
                 "Cutover no longer holds `{}` (past its retention); nothing was done.",
                 escape(id)

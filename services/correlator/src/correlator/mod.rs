@@ -6,15 +6,14 @@
 //! times when several events prove it together).
 //!
 //! The rooms beside this file each own their records and the rules over them: [`input`] (what
-//! comes in), [`evidence`] (what each kind of event proves), [`census`] (tasks and services, the
-//! rolling cut-over rule), [`aliases`] (the ids that name one rollout), [`rollback`] (the
-//! rollback relation and superseding), [`pipelines`], [`annotations`], [`context`] (what the
-//! reconciler adds to a message: tags, labels, rollback windows, invalidations), [`retention`]
-//! (dedupe keys, the event clock, sweeping), [`wanted`] (what the reconciler is asked) and
-//! [`status`] (what runs where, for `/cutover status`) and [`controls`] (what people ask for from
-//! Slack). This
-//! file keeps the types, the dispatch, and the decisions with the Slack actions they make; the
-//! words are in [`crate::slack`].
+//! comes in), [`evidence`] (what each kind of event proves), [`held`] (the deployments by id),
+//! [`census`] (tasks and services, the rolling cut-over rule), [`aliases`] (the ids that name
+//! one rollout), [`rollback`] (the rollback relation and superseding), [`pipelines`],
+//! [`annotations`], [`context`] (what the reconciler adds to a message: tags, labels, rollback
+//! windows, invalidations), [`retention`] (dedupe keys, the event clock, sweeping), [`wanted`]
+//! (what the reconciler is asked) and [`status`] (what runs where, for `/cutover status`) and
+//! [`controls`] (what people ask for from Slack). This file keeps the types, the dispatch, and
+//! the decisions with the Slack actions they make; the words are in [`crate::slack`].
 
 mod aliases;
 mod annotations;
@@ -23,6 +22,7 @@ mod census;
 mod context;
 pub mod controls;
 mod evidence;
+mod held;
 pub mod input;
 mod pipelines;
 mod retention;
@@ -48,6 +48,7 @@ use self::aliases::Aliases;
 use self::annotations::{AnnotationRecord, Annotations};
 use self::approvals::Approvals;
 use self::census::{Census, Open};
+use self::held::Held;
 pub use self::input::{ActionStructure, ActionTarget, CensusTask, Input, NativeStatus, Observation, StageStructure};
 use self::pipelines::Pipelines;
 use self::retention::Dedupe;
@@ -98,9 +99,9 @@ pub struct Correlator {
 /// records are flattened in, so a snapshot keeps the shape it had before the rooms.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Boxed: a B-tree node then holds pointers, not half-empty slots the size of a
-    /// deployment (issue 17, memory). The snapshot's shape is the same.
-    deployments: BTreeMap<String, Box<Deployment>>,
+    /// Found by a hash of the id, walked in id order ([`Held`]). The snapshot's shape is a
+    /// map by id, as before.
+    deployments: Held,
     aliases: Aliases,
     #[serde(flatten)]
     census: Census,
@@ -169,7 +170,7 @@ impl Correlator {
 
     /// A deployment, by any of its ids.
     pub fn deployment(&self, id: &str) -> Option<&Deployment> {
-        self.state.deployments.get(self.canonical(id)).map(Box::as_ref)
+        self.state.deployments.get(self.canonical(id))
     }
 
     /// The latest AWS time seen.
@@ -420,7 +421,7 @@ impl Correlator {
         }
         let Some(d) = self.state.deployments.get(id) else { return };
         if d.terminal().is_some_and(|(t, _)| t == DetailType::Failed) && d.decided(DetailType::RolledBack).is_none() {
-            let by = d.rollback.by.as_deref().and_then(|r| self.state.deployments.get(r)).map(Box::as_ref);
+            let by = d.rollback.by.as_deref().and_then(|r| self.state.deployments.get(r));
             if let Some(at) = by.and_then(Deployment::cut_over_at) {
                 self.decide(id, DetailType::RolledBack, at, None, observed, out);
             }
@@ -471,7 +472,7 @@ impl Correlator {
     fn tell_slack(&mut self, id: &str, step: &Step, out: &mut Vec<Action>) {
         let Some(d) = self.state.deployments.get(id) else { return };
         let posted_parent =
-            d.rollback.of().filter(|f| self.state.deployments.get(*f).is_some_and(|p| p.slack.channel().is_some()));
+            d.rollback.of().filter(|f| self.state.deployments.get(f).is_some_and(|p| p.slack.channel().is_some()));
         match (&d.slack, posted_parent) {
             (SlackThread::Posted { .. }, _) => {
                 self.update(id, out);

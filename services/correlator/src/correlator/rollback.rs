@@ -10,6 +10,7 @@ use cutover_events::Timestamp;
 use cutover_events::emitted::{DetailType, Strategy};
 
 use super::Correlator;
+use super::held::Held;
 use crate::action::Action;
 use crate::deployment::Deployment;
 use crate::facts::ServiceKey;
@@ -24,7 +25,7 @@ pub(super) struct RollbacksOf {
 
 impl RollbacksOf {
     /// The index of `deployments`.
-    pub(super) fn of(deployments: &BTreeMap<String, Box<Deployment>>) -> Self {
+    pub(super) fn of(deployments: &Held) -> Self {
         let mut index = Self::default();
         for d in deployments.values() {
             if let Some(undone) = &d.rollback.of {
@@ -142,7 +143,7 @@ impl Correlator {
         let (Some(key), first_seen) = (d.target.service_key.clone(), d.first_seen) else { return };
         let waiting = self.state.census.services.get(&key).and_then(|svc| {
             svc.deployments.iter().find(|r| {
-                self.state.deployments.get(*r).is_some_and(|r| {
+                self.state.deployments.get(r).is_some_and(|r| {
                     r.id != id
                         && r.rollback.target.is_some()
                         && r.rollback.of.is_none()
