@@ -423,9 +423,21 @@ impl Correlator {
         } else {
             svc.by_owner.iter().filter(|(o, g)| finished(o, g) && older(o)).map(|(_, g)| g.last_stop).max()?
         };
-        // The instant the last old task is told to stop, a new task must be running (started,
-        // not yet told to stop): a deployment whose tasks all stopped before that (it failed,
-        // and a rollback is stopping the old ones) never had the traffic.
+        self.proof_once_stopped(d, svc, &new_tasks, last_stop)
+    }
+
+    /// The rule's last step, once the old tasks' last stop (`last_stop`) is known: the instant
+    /// the last old task is told to stop, a new task must be running (started, not yet told to
+    /// stop); a deployment whose tasks all stopped before that (it failed, and a rollback is
+    /// stopping the old ones) never had the traffic. `new_tasks`: each new task that ran, when
+    /// it started running and when it was told to stop.
+    fn proof_once_stopped(
+        &self,
+        d: &Deployment,
+        svc: &ServiceRecord,
+        new_tasks: &[(Timestamp, Option<Timestamp>)],
+        last_stop: Option<Timestamp>,
+    ) -> Option<Timestamp> {
         let proof = new_tasks
             .iter()
             .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
@@ -444,7 +456,8 @@ impl Correlator {
     }
 
     /// The rule as written, over every group: what [`Correlator::rolling_proof`] checks
-    /// itself against in builds with debug assertions.
+    /// itself against in builds with debug assertions (the last step, which both share, is
+    /// [`Correlator::proof_once_stopped`]).
     #[cfg(debug_assertions)]
     fn rolling_proof_by_scan(&self, d: &Deployment) -> Option<Timestamp> {
         if d.strategy != Strategy::EcsRolling {
@@ -475,18 +488,7 @@ impl Correlator {
         if !any_old {
             return None;
         }
-        let proof = new_tasks
-            .iter()
-            .map(|(running, stop)| (running.max(&last_stop.unwrap_or(*running)).to_owned(), stop))
-            .filter(|(at, stop)| stop.is_none_or(|s| s > *at))
-            .map(|(at, _)| at)
-            .min()?;
-        let superseded = svc
-            .deployments
-            .iter()
-            .filter_map(|o| self.state.deployments.get(o))
-            .any(|o| o.id != d.id && o.first_seen > d.first_seen && o.evidence.started.is_some());
-        (!superseded).then_some(proof)
+        self.proof_once_stopped(d, svc, &new_tasks, last_stop)
     }
 
     /// The census's names of `d`'s tasks' groups: its key and its aliases, those that resolve
