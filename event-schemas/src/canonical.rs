@@ -3,18 +3,27 @@
 //! turn it on). Every `Value` Cutover writes out goes through [`sort_keys`], so the same
 //! input gives the same bytes in every build.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// `value` with the keys of every object, at every depth, in sorted order.
-pub fn sort_keys(value: Value) -> Value {
+pub fn sort_keys(mut value: Value) -> Value {
+    sort_in_place(&mut value);
+    value
+}
+
+/// Sorts the keys of every object in `value`, at every depth, where they stand: nothing is
+/// moved or allocated again, and an object already in order (as Cutover writes its own) is
+/// only read.
+pub fn sort_in_place(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect::<Map<String, Value>>())
+            if !map.keys().is_sorted() {
+                map.sort_keys();
+            }
+            map.values_mut().for_each(sort_in_place);
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
+        Value::Array(items) => items.iter_mut().for_each(sort_in_place),
+        _ => {}
     }
 }
 

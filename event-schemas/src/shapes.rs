@@ -125,22 +125,21 @@ impl Checker {
 
     fn envelope(&mut self, e: &Envelope) -> Result<(), Malformed> {
         self.context = "";
-        let prefix = |field: &str| format!("EventBridge {field}");
-        self.visible(&prefix("id"), e.id.as_deref(), MAX_NAME_CHARS)?;
+        self.visible("EventBridge id", e.id.as_deref(), MAX_NAME_CHARS)?;
         if let Some(account) = &e.account
             && !is_account(account)
         {
-            return Err(self.fail(&prefix("account"), format!("{} is not an account id", shown(account))));
+            return Err(self.fail("EventBridge account", format!("{} is not an account id", shown(account))));
         }
         if let Some(region) = &e.region
             && !is_region(region)
         {
-            return Err(self.fail(&prefix("region"), format!("{} is not a region", shown(region))));
+            return Err(self.fail("EventBridge region", format!("{} is not a region", shown(region))));
         }
         for r in &e.resources {
-            self.visible(&prefix("resources[]"), Some(r), MAX_ARN_CHARS)?;
+            self.visible("EventBridge resources[]", Some(r), MAX_ARN_CHARS)?;
         }
-        self.time(&prefix("time"), Some(e.time))?;
+        self.time("EventBridge time", Some(e.time))?;
         self.context = "detail";
         Ok(())
     }
@@ -187,6 +186,10 @@ impl Checker {
 
     fn visible(&self, field: &str, value: Option<&str>, max_chars: usize) -> Result<(), Malformed> {
         let Some(v) = value else { return Ok(()) };
+        // Printable ASCII (what AWS writes) has no control character and a byte per character.
+        if v.len() <= max_chars && v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Ok(());
+        }
         if let Some(c) = v.chars().find(|c| c.is_control()) {
             return Err(self.fail(field, format!("contains the control character U+{:04X}", u32::from(c))));
         }
@@ -206,7 +209,7 @@ impl Checker {
             && parts.next() == Some(service)
             && parts.next().is_some_and(|r| r.is_empty() || is_region(r))
             && parts.next().is_some_and(is_account)
-            && parts.next().is_some_and(|r| !r.is_empty() && !r.contains(char::is_whitespace));
+            && parts.next().is_some_and(|r| !r.is_empty() && !has_whitespace(r));
         if ok { Ok(()) } else { Err(self.fail(field, format!("{} is not an {service} ARN", shown(v)))) }
     }
 
@@ -227,6 +230,11 @@ impl Checker {
                 .fail(field, format!("{} is not a CodeDeploy deployment id (d- and 9 letters or digits)", shown(v))))
         }
     }
+}
+
+/// Whether `v` has a white-space character; ASCII (what AWS writes) is read byte by byte.
+fn has_whitespace(v: &str) -> bool {
+    if v.is_ascii() { v.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b) } else { v.contains(char::is_whitespace) }
 }
 
 /// `d-` and nine upper-case letters or digits.
@@ -274,6 +282,22 @@ mod tests {
     }
 
     const SERVICE: &str = "arn:aws:ecs:eu-west-1:111122223333:service/prod/web";
+
+    #[test]
+    fn the_ascii_readings_agree_with_the_unicode_ones() {
+        // The fast paths read ASCII byte by byte; every character must be judged as before.
+        let c = Checker { wall: WALL, context: "" };
+        for code in (0..0x3100).chain([0xfeff, 0x1_f600]) {
+            let Some(ch) = char::from_u32(code) else { continue };
+            let v = format!("arn{ch}x");
+            assert_eq!(has_whitespace(&v), v.contains(char::is_whitespace), "U+{code:04X}");
+            assert_eq!(c.visible("f", Some(&v), 255).is_ok(), !ch.is_control(), "U+{code:04X}");
+        }
+        let long = "x".repeat(256);
+        assert!(c.visible("f", Some(&long), 256).is_ok() && c.visible("f", Some(&long), 255).is_err());
+        let wide = "é".repeat(200);
+        assert!(c.visible("f", Some(&wide), 200).is_ok() && c.visible("f", Some(&wide), 199).is_err());
+    }
 
     #[test]
     fn a_true_message_passes() {

@@ -140,7 +140,7 @@ fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::R
             return Ok(any.then_some(length));
         }
         any = true;
-        let (part, newline) = match chunk.iter().position(|&b| b == b'\n') {
+        let (part, newline) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], true),
             None => (chunk, false),
         };

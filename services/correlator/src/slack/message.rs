@@ -87,6 +87,26 @@ pub(crate) fn context(
     labels: Option<&crate::deployment::ImageLabels>,
     slack_deployer: Option<&str>,
 ) -> MessageContext {
+    context_with(d, pipeline, joined, labels, slack_deployer, Steps::Listed)
+}
+
+/// Whether a context lists the deployment's steps: the default template does not read them,
+/// and formatting each step's two times was a tenth of rendering a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Steps {
+    Listed,
+    Left,
+}
+
+/// [`context`], its steps listed or left empty.
+pub(crate) fn context_with(
+    d: &Deployment,
+    pipeline: Option<&PipelineContext>,
+    joined: Option<&Joined<'_>>,
+    labels: Option<&crate::deployment::ImageLabels>,
+    slack_deployer: Option<&str>,
+    steps: Steps,
+) -> MessageContext {
     let stage = joined.and_then(|j| j.stage);
     // Every value from an event is escaped where it is read (`e`), so none can make a mention
     // or a link; the markup around them is Cutover's own.
@@ -244,6 +264,7 @@ pub(crate) fn context(
             steps: d
                 .history
                 .iter()
+                .filter(|_| steps == Steps::Listed)
                 .map(|s| StepContext {
                     kind: state_name(s.detail_type),
                     at: s.at.to_string(),
@@ -373,16 +394,18 @@ const TEXT_CHARS: usize = 4_000;
 /// or an event made, Slack gets blocks it accepts.
 pub fn fit((text, mut blocks): (String, Vec<Value>)) -> (String, Vec<Value>) {
     fn cap(v: &mut Value, max: usize) {
+        // A string of at most `max` bytes has at most `max` characters: only longer ones are counted.
         if let Some(s) = v.as_str()
+            && s.len() > max
             && s.chars().count() > max
         {
             *v = Value::String(shorten(s, max));
         }
     }
     for block in &mut blocks {
-        let kind = block.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let text_max = if kind == "header" { HEADER_CHARS } else { SECTION_CHARS };
-        if let Some(t) = block.pointer_mut("/text/text") {
+        let header = block.get("type").and_then(Value::as_str) == Some("header");
+        let text_max = if header { HEADER_CHARS } else { SECTION_CHARS };
+        if let Some(t) = block.get_mut("text").and_then(|t| t.get_mut("text")) {
             cap(t, text_max);
         }
         if let Some(fields) = block.get_mut("fields").and_then(Value::as_array_mut) {
@@ -401,7 +424,8 @@ pub fn fit((text, mut blocks): (String, Vec<Value>)) -> (String, Vec<Value>) {
             }
         }
     }
-    let text = if text.chars().count() > TEXT_CHARS { shorten(&text, TEXT_CHARS) } else { text };
+    let text =
+        if text.len() > TEXT_CHARS && text.chars().count() > TEXT_CHARS { shorten(&text, TEXT_CHARS) } else { text };
     (text, blocks)
 }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use cutover_events::Timestamp;
-use cutover_events::canonical::sort_keys;
+use cutover_events::canonical::{sort_in_place, sort_keys};
 use cutover_events::emitted::PipelineContext;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -192,20 +192,22 @@ pub fn render_default(ctx: &MessageContext) -> (String, Vec<Value>) {
         Some(v) => format!("{} {} {v}: {}", ctx.emoji, ctx.title, ctx.status),
         None => format!("{} {}: {}", ctx.emoji, ctx.title, ctx.status),
     };
+    // Keys written in sorted order, so the canonical sort below only reads them.
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": ctx.title}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{} *{}*", ctx.emoji, ctx.status)}}),
+        json!({"text": {"text": ctx.title, "type": "plain_text"}, "type": "header"}),
+        json!({"text": {"text": format!("{} *{}*", ctx.emoji, ctx.status), "type": "mrkdwn"}, "type": "section"}),
     ];
     for chunk in ctx.fields.chunks(10) {
         let fields: Vec<Value> =
-            chunk.iter().map(|f| json!({"type": "mrkdwn", "text": format!("*{}*\n{}", f.label, f.value)})).collect();
-        blocks.push(json!({"type": "section", "fields": fields}));
+            chunk.iter().map(|f| json!({"text": format!("*{}*\n{}", f.label, f.value), "type": "mrkdwn"})).collect();
+        blocks.push(json!({"fields": fields, "type": "section"}));
     }
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": ctx.progress}]}));
+    blocks.push(json!({"elements": [{"text": ctx.progress, "type": "mrkdwn"}], "type": "context"}));
     blocks.push(
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("deployment `{}`", ctx.deployment.id)}]}),
+        json!({"elements": [{"text": format!("deployment `{}`", ctx.deployment.id), "type": "mrkdwn"}], "type": "context"}),
     );
-    (text, blocks.into_iter().map(sort_keys).collect())
+    blocks.iter_mut().for_each(sort_in_place);
+    (text, blocks)
 }
 
 /// Sample contexts: every state, the optional parts present and absent.
