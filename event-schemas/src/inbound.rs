@@ -383,7 +383,7 @@ fn parse_unwrapped(
     sns_timestamp: Option<Timestamp>,
 ) -> Result<(Event, Option<String>), Malformed> {
     let detail_type = probe.detail_type.or(probe.detail_type_processed);
-    if let (Some(detail_type), Some(source)) = (detail_type, probe.source.clone()) {
+    if let (Some(detail_type), Some(source)) = (detail_type, probe.source) {
         let Some(detail) = probe.detail else {
             return Err(Malformed::InvalidField(format!("EventBridge event {detail_type:?} without a detail")));
         };

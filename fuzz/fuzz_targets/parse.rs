@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     }
     match cutover_events::parse_body_at(body, WALL) {
         Ok(message) => {
-            let Normalised::Facts(facts) = normalise(&message) else { return };
+            let Normalised::Facts(facts) = normalise(message) else { return };
             for fact in facts {
                 assert!(fact.at().plausible(WALL).is_ok(), "an admitted fact at {} ({fact:?})", fact.at());
                 let ids: Vec<&str> = match &fact {

@@ -283,35 +283,35 @@ pub enum Normalised {
     Irrelevant(&'static str),
 }
 
-/// Turns a parsed message into facts.
-pub fn normalise(message: &Inbound) -> Normalised {
-    match &message.event {
-        Event::EcsTask { envelope, detail } => task(envelope, detail),
-        Event::EcsDeployment { envelope, detail } => ecs_deployment(envelope, detail),
-        Event::EcsHook { envelope, detail } => hook(envelope, detail),
+/// Turns a parsed message into facts, moving what it keeps out of the message.
+pub fn normalise(message: Inbound) -> Normalised {
+    let Inbound { event, sns, .. } = message;
+    match event {
+        // The most frequent event by far: its strings are moved, not copied.
+        Event::EcsTask { envelope, detail } => task(&envelope, detail),
+        Event::EcsDeployment { envelope, detail } => ecs_deployment(&envelope, &detail),
+        Event::EcsHook { envelope, detail } => hook(&envelope, &detail),
         Event::EcsServiceAction { .. } => Normalised::Irrelevant("ECS service action"),
-        Event::CodeDeployDeployment { envelope, detail } => codedeploy_event(envelope, detail, false),
-        Event::CodeDeployInstance { envelope, detail } => codedeploy_event(envelope, detail, true),
-        Event::CodeDeployTrigger { trigger, sns_timestamp } => codedeploy_trigger(trigger, *sns_timestamp),
-        Event::Pipeline { envelope, detail } => pipeline(envelope, detail),
-        Event::ApprovalNotification(n) => match message.sns.as_ref().and_then(|s| s.timestamp) {
+        Event::CodeDeployDeployment { envelope, detail } => codedeploy_event(&envelope, &detail, false),
+        Event::CodeDeployInstance { envelope, detail } => codedeploy_event(&envelope, &detail, true),
+        Event::CodeDeployTrigger { trigger, sns_timestamp } => codedeploy_trigger(&trigger, sns_timestamp),
+        Event::Pipeline { envelope, detail } => pipeline(&envelope, &detail),
+        Event::ApprovalNotification(n) => match sns.as_ref().and_then(|s| s.timestamp) {
             Some(at) => one(Fact::ApprovalNotice(ApprovalNoticeFact {
-                pipeline: n.approval.pipeline_name.clone(),
-                stage: n.approval.stage_name.clone(),
-                action: n.approval.action_name.clone(),
-                token: n.approval.token.clone().filter(|t| !t.is_empty()),
+                pipeline: n.approval.pipeline_name,
+                stage: n.approval.stage_name,
+                action: n.approval.action_name,
+                token: n.approval.token.filter(|t| !t.is_empty()),
                 expires: n.approval.expires,
-                review_link: n.approval.approval_review_link.clone().filter(|l| !l.is_empty()),
-                custom_data: n.approval.custom_data.clone().filter(|c| !c.is_empty()),
+                review_link: n.approval.approval_review_link.filter(|l| !l.is_empty()),
+                custom_data: n.approval.custom_data.filter(|c| !c.is_empty()),
                 at,
             })),
             None => Normalised::Irrelevant("approval notification without an SNS time"),
         },
-        Event::Annotation { envelope, detail } => one(Fact::Annotation {
-            annotation: Box::new(detail.clone()),
-            at: envelope.time,
-            account: envelope.account.clone(),
-        }),
+        Event::Annotation { envelope, detail } => {
+            one(Fact::Annotation { annotation: Box::new(detail), at: envelope.time, account: envelope.account })
+        }
         Event::Other { .. } => Normalised::Irrelevant("event type not used"),
         Event::SnsControl { .. } => Normalised::Irrelevant("SNS control message"),
     }
@@ -321,20 +321,22 @@ fn one(fact: Fact) -> Normalised {
     Normalised::Facts(vec![fact])
 }
 
-fn task(envelope: &Envelope, d: &TaskStateChange) -> Normalised {
+fn task(envelope: &Envelope, d: TaskStateChange) -> Normalised {
     let Some(service) = d.group.as_deref().and_then(|g| g.strip_prefix("service:")) else {
         return Normalised::Irrelevant("task not started by a service");
     };
-    let failure = (d.last_status == TaskStatus::Stopped).then(|| task_failure(d)).flatten();
+    let failure = (d.last_status == TaskStatus::Stopped).then(|| task_failure(&d)).flatten();
+    let service = ServiceRef::from_cluster_arn(&d.cluster_arn, service);
+    let image_tag = d.containers.iter().find_map(|c| c.image.as_deref().and_then(image_tag)).map(str::to_owned);
     one(Fact::Task(TaskFact {
-        service: ServiceRef::from_cluster_arn(&d.cluster_arn, service),
-        task_arn: d.task_arn.clone(),
-        deployment_id: d.started_by.clone().filter(|s| s.starts_with("ecs-svc/")),
+        service,
+        task_arn: d.task_arn,
+        deployment_id: d.started_by.filter(|s| s.starts_with("ecs-svc/")),
         version: d.version,
-        last_status: d.last_status.clone(),
-        desired_status: d.desired_status.clone(),
-        task_definition: d.task_definition_arn.clone(),
-        image_tag: d.containers.iter().find_map(|c| c.image.as_deref().and_then(image_tag)).map(str::to_owned),
+        last_status: d.last_status,
+        desired_status: d.desired_status,
+        task_definition: d.task_definition_arn,
+        image_tag,
         failure,
         at: d.updated_at.unwrap_or(envelope.time),
     }))

@@ -95,10 +95,20 @@ impl Glob {
 
     /// Whole-string match, iterative with one backtrack point per `*` (linear in practice).
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
+        // ASCII names (what AWS allows) are read byte by byte, each byte its own character.
+        if text.is_ascii() {
+            let bytes = text.as_bytes();
+            return self.matches_chars(bytes.len(), |i| char::from(bytes[i]));
+        }
+        let chars: Vec<char> = text.chars().collect();
+        self.matches_chars(chars.len(), |i| chars[i])
+    }
+
+    /// [`Glob::matches`] on `len` characters, the `i`th given by `at`.
+    fn matches_chars(&self, len: usize, at: impl Fn(usize) -> char) -> bool {
         let (mut t, mut p) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
-        while t < text.len() {
+        while t < len {
             let step = match self.tokens.get(p) {
                 Some(Token::AnyMany) => {
                     star = Some((p, t));
@@ -106,9 +116,10 @@ impl Glob {
                     continue;
                 }
                 Some(Token::AnyOne) => true,
-                Some(Token::Literal(c)) => *c == text[t],
+                Some(Token::Literal(c)) => *c == at(t),
                 Some(Token::Class { negated, ranges }) => {
-                    ranges.iter().any(|&(a, b)| (a..=b).contains(&text[t])) != *negated
+                    let c = at(t);
+                    ranges.iter().any(|&(a, b)| (a..=b).contains(&c)) != *negated
                 }
                 None => false,
             };
@@ -672,6 +683,9 @@ mod tests {
         assert!(!m("*a*b*c", "xxaxxbxxb"));
         assert!(m("a\\*", "a*"));
         assert!(!m("a\\*", "ab"));
+        // Not ASCII: matched by character, not by byte.
+        assert!(m("caf?", "café") && m("*é", "résumé") && !m("caf??", "café"));
+        assert!(m("[à-ê]x", "éx") && !m("[!à-ê]x", "éx") && m("?", "日"));
     }
 
     #[test]

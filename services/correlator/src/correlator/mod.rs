@@ -184,7 +184,7 @@ impl Correlator {
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match input {
-            Input::Message(m) => self.on_message(now, &m, &mut out),
+            Input::Message(m) => self.on_message(now, *m, &mut out),
             Input::Control(request) => out = self.act(&request).1,
             Input::Observed(Observation::TrafficWeight { deployment_id, percent, at }) => {
                 self.advance(at);
@@ -266,7 +266,8 @@ impl Correlator {
         out
     }
 
-    fn on_message(&mut self, now: Timestamp, m: &Inbound, out: &mut Vec<Action>) {
+    fn on_message(&mut self, now: Timestamp, mut m: Inbound, out: &mut Vec<Action>) {
+        let dedupe_key = std::mem::take(&mut m.dedupe_key);
         let facts = match normalise(m) {
             Normalised::Irrelevant(_) => {
                 self.state.stats.ignored += 1;
@@ -282,7 +283,7 @@ impl Correlator {
             self.state.stats.stale += 1;
             return;
         }
-        if !self.state.dedupe.insert(&m.dedupe_key, at.plus_millis(self.retention_ms)) {
+        if !self.state.dedupe.insert(&dedupe_key, at.plus_millis(self.retention_ms)) {
             self.state.stats.duplicates += 1;
             return;
         }
