@@ -680,7 +680,14 @@ impl Correlator {
         let d = self.deployment(id)?;
         let labels = d.release.task_definition.as_deref().and_then(|td| self.state.labels.get(td));
         let deployer = self.slack_deployer(&d.id).map(|(user, _)| user);
-        Some(message::context(d, self.pipeline_of(&d.id).as_ref(), self.joined_view(&d.id).as_ref(), labels, deployer))
+        Some(message::context(
+            d,
+            self.pipeline_of(&d.id).as_ref(),
+            self.joined_view(&d.id).as_ref(),
+            labels,
+            deployer,
+            message::Steps::Listed,
+        ))
     }
 
     fn message_of(&self, id: &str) -> Option<SlackMessage> {
@@ -692,7 +699,7 @@ impl Correlator {
             self.routing.route(&self.identity_of(d)).and_then(|r| r.template.as_deref()).unwrap_or(templates::DEFAULT);
         // The default template (rendered natively) does not read the steps.
         let steps = if template == templates::DEFAULT { message::Steps::Left } else { message::Steps::Listed };
-        let ctx = message::context_with(d, pipeline.as_ref(), self.joined_view(id).as_ref(), labels, deployer, steps);
+        let ctx = message::context(d, pipeline.as_ref(), self.joined_view(id).as_ref(), labels, deployer, steps);
         // A route's template that fails on this deployment falls back to the default, and that
         // (tested on every state) to the plain status line.
         let (text, mut blocks) = self

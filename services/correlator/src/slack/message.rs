@@ -79,27 +79,16 @@ fn state_name(t: DetailType) -> &'static str {
     }
 }
 
-/// The template context of the deployment's one living message.
-pub(crate) fn context(
-    d: &Deployment,
-    pipeline: Option<&PipelineContext>,
-    joined: Option<&Joined<'_>>,
-    labels: Option<&crate::deployment::ImageLabels>,
-    slack_deployer: Option<&str>,
-) -> MessageContext {
-    context_with(d, pipeline, joined, labels, slack_deployer, Steps::Listed)
-}
-
 /// Whether a context lists the deployment's steps: the default template does not read them,
-/// and formatting each step's two times was a tenth of rendering a message.
+/// and formatting each step's two times was most of building a context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Steps {
     Listed,
     Left,
 }
 
-/// [`context`], its steps listed or left empty.
-pub(crate) fn context_with(
+/// The template context of the deployment's one living message, its steps listed or left out.
+pub(crate) fn context(
     d: &Deployment,
     pipeline: Option<&PipelineContext>,
     joined: Option<&Joined<'_>>,
